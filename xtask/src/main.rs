@@ -1,0 +1,80 @@
+//! `cargo xtask <task>`: the project's development tasks.
+//!
+//! - `ci`: what CI runs (fmt check, clippy with `-D warnings`, the whole test suite)
+//! - `testdata [--check] [NAME...]`: regenerate the fixtures under `testdata/`
+//! - `codegen [--check]`: regenerate committed code derived from `../shared/protos`
+//! - `docs [--check]`: regenerate `docs/rules.md` from the rule declarations
+//! - `bench [NAME...]`: run benchmarks on generated inputs and print one table
+
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
+mod bench;
+mod codegen;
+mod docs;
+mod testdata;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("xtask: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = args.split_first().map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
+    let check = rest.iter().any(|a| a == "--check");
+    let names: Vec<&str> = rest
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    match task {
+        "ci" => ci(),
+        "testdata" => testdata::run(&names, check),
+        "docs" => docs::run(check),
+        "codegen" => codegen::run(check),
+        "bench" => bench::run(&names),
+        "help" | "--help" | "-h" => {
+            println!("usage: cargo xtask <ci | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | bench [NAME...]>");
+            Ok(())
+        }
+        other => bail!("unknown task `{other}` (try `cargo xtask help`)"),
+    }
+}
+
+/// The repository root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_owned()
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(root())
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// The README's test command: formatting, lints, then every test in the workspace (which
+/// includes the `--check` of generated fixtures and docs).
+fn ci() -> Result<()> {
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&["test", "--workspace", "--all-targets"])?;
+    cargo(&["test", "--workspace", "--doc"])?;
+    Ok(())
+}

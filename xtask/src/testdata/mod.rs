@@ -1,0 +1,117 @@
+//! `cargo xtask testdata`: every fixture under `testdata/<name>/` is written by the generator
+//! of that name, so fixtures are reviewed as code, never as hand-edited bytes.
+//!
+//! A generator owns its whole directory: `--check` regenerates into a temporary directory and
+//! fails if any file differs, is missing, or is extra.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+mod checkpoint;
+mod poison_monitor;
+mod triton;
+
+/// A fixture generator: writes every file of its directory under the given (empty) path.
+pub type Generator = fn(&Path) -> Result<()>;
+
+/// Every generator, by the name of its directory under `testdata/`.
+pub fn generators() -> Vec<(&'static str, Generator)> {
+    vec![
+        ("checkpoint", checkpoint::generate),
+        ("poison-monitor", poison_monitor::generate),
+        ("triton", triton::generate),
+    ]
+}
+
+pub fn run(names: &[&str], check: bool) -> Result<()> {
+    let all = generators();
+    for name in names {
+        if !all.iter().any(|(n, _)| n == name) {
+            bail!("no fixture generator named `{name}`");
+        }
+    }
+    for (name, generate) in all {
+        if !names.is_empty() && !names.contains(&name) {
+            continue;
+        }
+        let target = crate::root().join("testdata").join(name);
+        if check {
+            check_one(name, generate, &target)?;
+        } else {
+            if target.exists() {
+                std::fs::remove_dir_all(&target)
+                    .with_context(|| format!("cannot clear {}", target.display()))?;
+            }
+            std::fs::create_dir_all(&target)?;
+            generate(&target).with_context(|| format!("generating testdata/{name}"))?;
+            eprintln!("wrote testdata/{name}");
+        }
+    }
+    Ok(())
+}
+
+/// Regenerates into a temporary directory and compares with what is committed.
+pub fn check_one(name: &str, generate: Generator, committed: &Path) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    generate(scratch.path()).with_context(|| format!("generating testdata/{name}"))?;
+    let fresh = read_tree(scratch.path())?;
+    let current = read_tree(committed)?;
+    let mut stale = Vec::new();
+    for (path, bytes) in &fresh {
+        match current.get(path) {
+            None => stale.push(format!("missing {}", path.display())),
+            Some(old) if old != bytes => stale.push(format!("differs {}", path.display())),
+            Some(_) => {}
+        }
+    }
+    for path in current.keys().filter(|p| !fresh.contains_key(*p)) {
+        stale.push(format!("extra {}", path.display()));
+    }
+    if !stale.is_empty() {
+        bail!(
+            "testdata/{name} is stale ({}): run `cargo xtask testdata {name}`",
+            stale.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn read_tree(root: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    if !root.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&path)?;
+                out.insert(
+                    path.strip_prefix(root)?.to_owned(),
+                    format!("symlink -> {}", target.display()).into_bytes(),
+                );
+            } else {
+                out.insert(path.strip_prefix(root)?.to_owned(), std::fs::read(&path)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_fixtures_are_up_to_date() {
+        for (name, generate) in super::generators() {
+            let committed = crate::root().join("testdata").join(name);
+            super::check_one(name, generate, &committed).unwrap();
+        }
+    }
+}
