@@ -27,7 +27,9 @@ fn main() {
 
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (task, rest) = args.split_first().map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
+    let (task, rest) = args
+        .split_first()
+        .map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
     let check = rest.iter().any(|a| a == "--check");
     let names: Vec<&str> = rest
         .iter()
@@ -41,7 +43,9 @@ fn run() -> Result<()> {
         "codegen" => codegen::run(check),
         "bench" => bench::run(&names),
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <ci | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | bench [NAME...]>");
+            println!(
+                "usage: cargo xtask <ci | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | bench [NAME...]>"
+            );
             Ok(())
         }
         other => bail!("unknown task `{other}` (try `cargo xtask help`)"),
@@ -73,7 +77,14 @@ fn cargo(args: &[&str]) -> Result<()> {
 /// includes the `--check` of generated fixtures and docs).
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&["test", "--workspace", "--all-targets"])?;
     cargo(&["test", "--workspace", "--doc"])?;
     Ok(())

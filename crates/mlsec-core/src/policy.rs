@@ -60,9 +60,10 @@ impl Ignore {
             .rule
             .as_deref()
             .is_none_or(|r| r == rule.id || r == rule.name);
-        let path_ok = self.path.as_ref().is_none_or(|glob| {
-            glob.is_match(file) || glob.is_match(file.trim_start_matches("./"))
-        });
+        let path_ok = self
+            .path
+            .as_ref()
+            .is_none_or(|glob| glob.is_match(file) || glob.is_match(file.trim_start_matches("./")));
         rule_ok && path_ok
     }
 
@@ -113,7 +114,11 @@ impl Policy {
     ///
     /// Rule names in `[severity]` and `[[ignore]]` are checked against `known_rules` so a typo is
     /// an error rather than a silently inactive policy.
-    pub fn from_toml(text: &str, path: &Path, known_rules: &[&Rule]) -> Result<Policy, PolicyError> {
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        known_rules: &[&Rule],
+    ) -> Result<Policy, PolicyError> {
         let invalid = |message: String| PolicyError::Invalid {
             path: path.to_owned(),
             message,
@@ -125,7 +130,9 @@ impl Policy {
             ..Policy::default()
         };
         if let Some(fail_on) = raw.fail_on {
-            policy.fail_on = fail_on.parse().map_err(|e| invalid(format!("fail_on: {e}")))?;
+            policy.fail_on = fail_on
+                .parse()
+                .map_err(|e| invalid(format!("fail_on: {e}")))?;
         }
         for (rule, severity) in raw.severity {
             if !known(&rule) {
@@ -140,10 +147,14 @@ impl Policy {
             let n = i + 1;
             let reason = raw.reason.unwrap_or_default();
             if reason.trim().is_empty() {
-                return Err(invalid(format!("ignore #{n} has no `reason`: say why it is safe")));
+                return Err(invalid(format!(
+                    "ignore #{n} has no `reason`: say why it is safe"
+                )));
             }
             if raw.rule.is_none() && raw.path.is_none() {
-                return Err(invalid(format!("ignore #{n} needs a `rule`, a `path` or both")));
+                return Err(invalid(format!(
+                    "ignore #{n} needs a `rule`, a `path` or both"
+                )));
             }
             if let Some(rule) = &raw.rule
                 && !known(rule)
@@ -275,15 +286,31 @@ mod tests {
         .unwrap();
         assert_eq!(policy.fail_on, Severity::Medium);
         let mut report = Report::new();
-        report.findings.push(Finding::new(&RULE_A, Location::file("models/a/config.pbtxt"), "a"));
-        report.findings.push(Finding::new(&RULE_B, Location::file("models/legacy/b/config.pbtxt"), "b"));
-        report.findings.push(Finding::new(&RULE_B, Location::file("models/c/config.pbtxt"), "c"));
+        report.findings.push(Finding::new(
+            &RULE_A,
+            Location::file("models/a/config.pbtxt"),
+            "a",
+        ));
+        report.findings.push(Finding::new(
+            &RULE_B,
+            Location::file("models/legacy/b/config.pbtxt"),
+            "b",
+        ));
+        report.findings.push(Finding::new(
+            &RULE_B,
+            Location::file("models/c/config.pbtxt"),
+            "c",
+        ));
         policy.apply(&mut report);
         assert_eq!(report.findings.len(), 2);
         assert_eq!(report.findings[0].severity, Severity::Critical);
         assert_eq!(report.suppressed, 1);
         assert_eq!(report.warnings.len(), 1);
-        assert!(report.warnings[0].contains("nowhere/**"), "{:?}", report.warnings);
+        assert!(
+            report.warnings[0].contains("nowhere/**"),
+            "{:?}",
+            report.warnings
+        );
     }
 
     #[test]
@@ -291,7 +318,10 @@ mod tests {
         for (text, expected) in [
             ("[[ignore]]\nrule = \"TRTN901\"\n", "no `reason`"),
             ("[[ignore]]\nreason = \"x\"\n", "needs a `rule`"),
-            ("[[ignore]]\nrule = \"NOPE001\"\nreason = \"x\"\n", "unknown rule"),
+            (
+                "[[ignore]]\nrule = \"NOPE001\"\nreason = \"x\"\n",
+                "unknown rule",
+            ),
             ("[severity]\nTRTN901 = \"severe\"\n", "unknown severity"),
             ("fail_on = \"loud\"\n", "unknown severity"),
             ("failon = \"low\"\n", "unknown field"),
@@ -304,8 +334,14 @@ mod tests {
     #[test]
     fn discover_reads_the_file_in_the_directory() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Policy::discover(dir.path(), RULES).unwrap().fail_on, Severity::Low);
+        assert_eq!(
+            Policy::discover(dir.path(), RULES).unwrap().fail_on,
+            Severity::Low
+        );
         std::fs::write(dir.path().join(POLICY_FILE), "fail_on = \"high\"\n").unwrap();
-        assert_eq!(Policy::discover(dir.path(), RULES).unwrap().fail_on, Severity::High);
+        assert_eq!(
+            Policy::discover(dir.path(), RULES).unwrap().fail_on,
+            Severity::High
+        );
     }
 }

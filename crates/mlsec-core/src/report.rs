@@ -183,14 +183,44 @@ mod tests {
         let error = ScanError::new("b.pt", "truncated");
         let cases: Vec<(Vec<Finding>, Vec<ScanError>, &Policy, ExitStatus)> = vec![
             (vec![], vec![], &default, ExitStatus::Clean),
-            (vec![finding(Severity::Info)], vec![], &default, ExitStatus::Clean),
-            (vec![finding(Severity::Low)], vec![], &default, ExitStatus::Findings),
-            (vec![finding(Severity::Medium)], vec![], &high, ExitStatus::Clean),
-            (vec![finding(Severity::Critical)], vec![], &high, ExitStatus::Findings),
+            (
+                vec![finding(Severity::Info)],
+                vec![],
+                &default,
+                ExitStatus::Clean,
+            ),
+            (
+                vec![finding(Severity::Low)],
+                vec![],
+                &default,
+                ExitStatus::Findings,
+            ),
+            (
+                vec![finding(Severity::Medium)],
+                vec![],
+                &high,
+                ExitStatus::Clean,
+            ),
+            (
+                vec![finding(Severity::Critical)],
+                vec![],
+                &high,
+                ExitStatus::Findings,
+            ),
             (vec![], vec![error.clone()], &default, ExitStatus::Error),
-            (vec![finding(Severity::Info)], vec![error.clone()], &default, ExitStatus::Error),
+            (
+                vec![finding(Severity::Info)],
+                vec![error.clone()],
+                &default,
+                ExitStatus::Error,
+            ),
             // A finding is never hidden by an error in the same run.
-            (vec![finding(Severity::High)], vec![error.clone()], &default, ExitStatus::Findings),
+            (
+                vec![finding(Severity::High)],
+                vec![error.clone()],
+                &default,
+                ExitStatus::Findings,
+            ),
         ];
         for (i, (findings, errors, policy, expected)) in cases.into_iter().enumerate() {
             let report = Report {
@@ -206,11 +236,25 @@ mod tests {
     #[test]
     fn sort_is_canonical() {
         let mut report = Report::new();
-        report.findings.push(Finding::new(&LOW_RULE, Location::file("b"), "m"));
-        report.findings.push(Finding::new(&LOW_RULE, Location::file("a").at_line(9, 1), "m"));
-        report.findings.push(Finding::new(&LOW_RULE, Location::file("a").at_line(2, 1), "m"));
+        report
+            .findings
+            .push(Finding::new(&LOW_RULE, Location::file("b"), "m"));
+        report.findings.push(Finding::new(
+            &LOW_RULE,
+            Location::file("a").at_line(9, 1),
+            "m",
+        ));
+        report.findings.push(Finding::new(
+            &LOW_RULE,
+            Location::file("a").at_line(2, 1),
+            "m",
+        ));
         report.sort();
-        let order: Vec<String> = report.findings.iter().map(|f| f.location.to_string()).collect();
+        let order: Vec<String> = report
+            .findings
+            .iter()
+            .map(|f| f.location.to_string())
+            .collect();
         assert_eq!(order, ["a:2:1", "a:9:1", "b"]);
     }
 }

@@ -47,7 +47,10 @@ impl Rule {
             })
         });
         if !well_formed {
-            errors.push(format!("{}: id must be a known prefix and three digits", self.id));
+            errors.push(format!(
+                "{}: id must be a known prefix and three digits",
+                self.id
+            ));
         }
         let kebab = !self.name.is_empty()
             && !self.name.starts_with('-')
@@ -58,7 +61,10 @@ impl Rule {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !kebab {
-            errors.push(format!("{}: name `{}` is not kebab-case", self.id, self.name));
+            errors.push(format!(
+                "{}: name `{}` is not kebab-case",
+                self.id, self.name
+            ));
         }
         let docs = self.parsed_docs();
         for (section, text) in [
@@ -67,7 +73,10 @@ impl Rule {
             ("Remediation", &docs.remediation),
         ] {
             if text.trim().is_empty() {
-                errors.push(format!("{}: doc section `## {section}` is missing or empty", self.id));
+                errors.push(format!(
+                    "{}: doc section `## {section}` is missing or empty",
+                    self.id
+                ));
             }
         }
         errors

@@ -151,9 +151,10 @@ fn print_table(rows: &[Row]) {
             Some((n, unit)) => format!("{:.0} {unit}/s", n as f64 / secs),
             None => format!("{:.2} GB/s", row.bytes as f64 / secs / 1e9),
         };
-        let rss = row
-            .peak_rss_kib
-            .map_or_else(|| "-".to_owned(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0));
+        let rss = row.peak_rss_kib.map_or_else(
+            || "-".to_owned(),
+            |kib| format!("{:.1} MiB", kib as f64 / 1024.0),
+        );
         println!(
             "| {} | {:.1} MB | {:.3} s | {} | {} | {} |",
             row.workload,

@@ -85,7 +85,9 @@ fn read_tree(root: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     }
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
             let entry = entry?;
             let path = entry.path();
             let kind = entry.file_type()?;
