@@ -100,7 +100,7 @@ mod tests {
                 "inspect" => "INSP",
                 _ => unreachable!(),
             };
-            for rule in *rules {
+            for rule in rules {
                 problems.extend(rule.convention_errors());
                 if !rule.id.starts_with(prefix) {
                     problems.push(format!("{} is registered under {subcommand}", rule.id));
