@@ -1,23 +1,439 @@
-//! (being written)
+//! `mlsec checkpoint`: triage model files without executing them.
+//!
+//! Every file is sniffed by content (raw pickle, PyTorch zip, legacy `torch.save`, numpy
+//! `.npy`/`.npz`, joblib, safetensors; ONNX, HDF5, tar and GGUF are recognised and reported
+//! as not checked). Pickles go through a static emulation of CPython's unpickler
+//! ([`mlsec_tensors::pickle`]) and every import and call is judged against the allowlist of
+//! the file's format ([`policy`]). Tensors are reconstructed from the pickle and checked for
+//! non-finite values, huge weights and outliers, fingerprinted, compared with a reference,
+//! and optionally converted to safetensors.
+//!
+//! **Architecture Invariant:** nothing from a scanned file is imported, unpickled or run.
 
-use std::path::PathBuf;
+pub mod audit;
+pub mod convert;
+pub mod fingerprint;
+pub mod keras;
+pub mod policy;
+pub mod rules;
+pub mod scan;
+pub mod stats;
 
-use mlsec_core::{Context, Report, Rule, ScanError};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context as _, bail};
+use mlsec_core::{Context, Report, Rule, ScanError, Table};
+use mlsec_tensors::zip::ZipLimits;
+
+pub use scan::{FileResult, Options};
 
 /// Every rule this subcommand can report.
-pub static RULES: &[&Rule] = &[];
+pub static RULES: &[&Rule] = rules::ALL;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// What to scan.
-    #[arg(required = true)]
+    /// Model files or directories to scan (recursively; symlinks are not followed out of
+    /// the directory).
+    #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Flag tensors whose largest finite |w| exceeds this.
+    #[arg(long, default_value_t = 100.0, value_name = "X")]
+    pub threshold: f64,
+    /// KL divergence above which a tensor's distribution differs from the reference.
+    #[arg(long, default_value_t = 0.5, value_name = "X")]
+    pub kl_threshold: f64,
+    /// Compare with this fingerprint (ours, or the original tool's JSON).
+    #[arg(long, alias = "reference-fingerprint", value_name = "FP.json")]
+    pub reference: Option<PathBuf>,
+    /// Write `<stem>.fingerprint.json` for every checkpoint into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub write_fingerprint: Option<PathBuf>,
+    /// Write `<stem>.safetensors` beside each checkpoint (tensors only, verified by reading
+    /// back).
+    #[arg(long)]
+    pub convert_safetensors: bool,
+    /// Replace an existing `.safetensors` when converting.
+    #[arg(long, requires = "convert_safetensors")]
+    pub overwrite: bool,
+    /// Convert even files with security findings.
+    #[arg(long, requires = "convert_safetensors")]
+    pub force: bool,
+    /// Files scanned in parallel (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Largest compression ratio of a zip member before it is treated as a zip bomb.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_zip_ratio: u64,
+    /// Largest inflated size of one zip member, in MiB.
+    #[arg(long, default_value_t = 4096, value_name = "MIB")]
+    pub max_zip_member_mib: u64,
 }
 
-pub fn run(args: &Args, _ctx: &Context) -> anyhow::Result<Report> {
-    let mut report = Report::new();
-    for path in &args.paths {
-        report.errors.push(ScanError::new(path.display().to_string(), "not implemented yet"));
+impl Args {
+    /// Defaults for library use: scan `paths` with every option at its default.
+    pub fn new(paths: Vec<PathBuf>) -> Args {
+        Args {
+            paths,
+            threshold: 100.0,
+            kl_threshold: 0.5,
+            reference: None,
+            write_fingerprint: None,
+            convert_safetensors: false,
+            overwrite: false,
+            force: false,
+            jobs: None,
+            max_zip_ratio: 1000,
+            max_zip_member_mib: 4096,
+        }
     }
+}
+
+/// A file to scan: its path, its name relative to the scan root, and whether an
+/// unrecognised format is an error (named explicitly, or a model extension).
+/// A file's result and its status notes.
+type Scanned = (FileResult, Vec<String>);
+
+struct Target {
+    path: PathBuf,
+    rel: String,
+    explicit: bool,
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    canon_root: &Path,
+    out: &mut Vec<Target>,
+    report: &mut Report,
+    depth: usize,
+) {
+    if depth > 64 {
+        report.warnings.push(format!(
+            "{}: directory nesting too deep; not descended",
+            dir.display()
+        ));
+        return;
+    }
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            report.errors.push(ScanError::new(
+                dir.display().to_string(),
+                format!("cannot read directory: {e}"),
+            ));
+            return;
+        }
+    };
+    entries.sort();
+    for path in entries {
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            match std::fs::canonicalize(&path) {
+                Ok(target) if target.starts_with(canon_root) && target.is_file() => {}
+                Ok(target) if target.starts_with(canon_root) => {
+                    report
+                        .warnings
+                        .push(format!("{rel}: symlinked directory not followed"));
+                    continue;
+                }
+                _ => {
+                    report.warnings.push(format!(
+                        "{rel}: symlink points outside the scanned directory; not followed"
+                    ));
+                    continue;
+                }
+            }
+        } else if meta.is_dir() {
+            walk(root, &path, canon_root, out, report, depth + 1);
+            continue;
+        } else if !meta.is_file() {
+            continue;
+        }
+        let explicit = mlsec_tensors::sniff::model_extension(&path);
+        out.push(Target {
+            path,
+            rel,
+            explicit,
+        });
+    }
+}
+
+fn targets(args: &Args, report: &mut Report) -> Vec<Target> {
+    let mut out = Vec::new();
+    for path in &args.paths {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {
+                let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                walk(path, path, &canon, &mut out, report, 0);
+            }
+            Ok(_) => out.push(Target {
+                path: path.clone(),
+                rel: path.display().to_string(),
+                explicit: true,
+            }),
+            Err(e) => report.errors.push(ScanError::new(
+                path.display().to_string(),
+                format!("cannot read: {e}"),
+            )),
+        }
+    }
+    out
+}
+
+/// Scans one file's bytes with the given options (the library entry point for tests and
+/// benchmarks).
+pub fn scan_bytes(data: &[u8], file: &str, opts: &Options) -> FileResult {
+    let mut s = scan::Scanner::new(opts, file);
+    s.scan_file(data, true);
+    s.out
+}
+
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
+    let mut report = Report::new();
+    let reference = match &args.reference {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read reference fingerprint {}", path.display()))?;
+            match fingerprint::Reference::parse(&text) {
+                Ok(r) => Some(r),
+                Err(e) => bail!("{}: {e}", path.display()),
+            }
+        }
+        None => None,
+    };
+    if let Some(dir) = &args.write_fingerprint {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let opts = Options {
+        threshold: args.threshold,
+        zip_limits: ZipLimits {
+            max_ratio: args.max_zip_ratio,
+            max_member_size: args.max_zip_member_mib.saturating_mul(1 << 20),
+        },
+        ranges: reference
+            .as_ref()
+            .map(fingerprint::Reference::ranges)
+            .unwrap_or_default(),
+        threads: 1,
+    };
+    let targets = targets(args, &mut report);
+    if targets.is_empty() && report.errors.is_empty() {
+        bail!("nothing to scan: no files under the given paths");
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 256);
+    // One file: its tensors are summarised in parallel instead.
+    let opts = Options {
+        threads: if targets.len() == 1 { jobs } else { 1 },
+        ..opts
+    };
+    let results: Mutex<Vec<Option<Scanned>>> =
+        Mutex::new((0..targets.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(targets.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(target) = targets.get(i) else { break };
+                    let result = scan_target(target, args, &opts, reference.as_ref());
+                    results.lock().expect("no panics while locked")[i] = Some(result);
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    ctx.events.progress(n as u64, targets.len() as u64);
+                }
+            });
+        }
+    });
+    let mut summary = Table {
+        title: "checkpoint files".into(),
+        columns: ["file", "format", "tensors", "findings", "errors"]
+            .map(String::from)
+            .to_vec(),
+        rows: Vec::new(),
+    };
+    let mut files = Vec::new();
+    for (result, notes) in results
+        .into_inner()
+        .expect("threads joined")
+        .into_iter()
+        .flatten()
+    {
+        for note in notes {
+            ctx.events.status(&note);
+            report.warnings.push(note);
+        }
+        if result.skipped {
+            continue;
+        }
+        report.scanned += 1;
+        summary.rows.push(vec![
+            result.file.clone(),
+            result.format.clone(),
+            result.tensors.len().to_string(),
+            result.findings.len().to_string(),
+            result.errors.len().to_string(),
+        ]);
+        files.push(serde_json::json!({
+            "file": result.file,
+            "format": result.format,
+            "tensors": result.tensors.len(),
+        }));
+        for f in &result.findings {
+            ctx.events.live_finding(f);
+        }
+        report.findings.extend(result.findings);
+        report.errors.extend(result.errors);
+    }
+    report.tables.push(summary);
+    report
+        .data
+        .insert("files".into(), serde_json::Value::Array(files));
     Ok(report)
+}
+
+/// Scans one file, then compares, fingerprints and converts it as asked. Returns the result
+/// and status notes.
+fn scan_target(
+    target: &Target,
+    args: &Args,
+    opts: &Options,
+    reference: Option<&fingerprint::Reference>,
+) -> (FileResult, Vec<String>) {
+    let mut notes = Vec::new();
+    let data = match mlsec_tensors::sniff::read_file(&target.path) {
+        Ok(d) => d,
+        Err(e) => {
+            let mut r = FileResult {
+                file: target.rel.clone(),
+                ..FileResult::default()
+            };
+            r.errors
+                .push(ScanError::new(&target.rel, format!("cannot read: {e}")));
+            return (r, notes);
+        }
+    };
+    let mut s = scan::Scanner::new(opts, &target.rel);
+    s.scan_file(&data, target.explicit);
+    let mut result = s.out;
+    if result.skipped
+        || result.tensors.is_empty() && result.format != "safetensors" && !result.errors.is_empty()
+    {
+        return (result, notes);
+    }
+    // Files without tensors (a stray pickle beside the model) are not compared.
+    if let Some(reference) = reference.filter(|_| !result.tensors.is_empty()) {
+        result.findings.extend(fingerprint::compare(
+            &target.rel,
+            &result.tensors,
+            reference,
+            args.kl_threshold,
+        ));
+    }
+    if let Some(dir) = &args.write_fingerprint
+        && !result.tensors.is_empty()
+    {
+        let fp = fingerprint::build(&target.rel, &result.tensors);
+        let stem = target
+            .path
+            .file_stem()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+        let out = dir.join(format!("{stem}.fingerprint.json"));
+        let text = serde_json::to_string_pretty(&fp).expect("fingerprint serialises");
+        match std::fs::write(&out, text + "\n") {
+            Ok(()) => notes.push(format!("wrote {}", out.display())),
+            Err(e) => result.errors.push(ScanError::new(
+                &target.rel,
+                format!("cannot write {}: {e}", out.display()),
+            )),
+        }
+    }
+    if args.convert_safetensors && result.format != "safetensors" && !result.tensors.is_empty() {
+        let security = result.security_findings();
+        if security > 0 && !args.force {
+            result.errors.push(ScanError::new(
+                &target.rel,
+                format!(
+                    "not converted: {security} security finding(s); pass --force to convert anyway"
+                ),
+            ));
+        } else {
+            match convert::convert(&target.path, &data, &target.rel, args.overwrite) {
+                Ok(c) => notes.push(format!(
+                    "wrote {} ({} tensors{})",
+                    c.output.display(),
+                    c.tensors,
+                    if c.tied.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} tied group(s) copied", c.tied.len())
+                    }
+                )),
+                Err(e) => result
+                    .errors
+                    .push(ScanError::new(&target.rel, format!("not converted: {e}"))),
+            }
+        }
+    }
+    (result, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Args;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn arguments_parse_with_aliases() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "mlsec",
+            "a.pt",
+            "dir",
+            "--reference-fingerprint",
+            "fp.json",
+            "--jobs",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(cli.args.paths.len(), 2);
+        assert_eq!(
+            cli.args.reference.as_deref(),
+            Some(std::path::Path::new("fp.json"))
+        );
+        assert_eq!(cli.args.jobs, Some(3));
+        assert_eq!(cli.args.threshold, 100.0);
+        assert_eq!(cli.args.kl_threshold, 0.5);
+        // --force and --overwrite only make sense with --convert-safetensors.
+        assert!(Cli::try_parse_from(["mlsec", "a.pt", "--force"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "mlsec",
+                "a.pt",
+                "--convert-safetensors",
+                "--force",
+                "--overwrite"
+            ])
+            .is_ok()
+        );
+        assert!(Cli::try_parse_from(["mlsec"]).is_err());
+    }
 }

@@ -64,7 +64,14 @@ impl Finding {
     pub fn remediation_text(&self) -> String {
         match &self.remediation {
             Some(text) => text.clone(),
-            None => self.rule.parsed_docs().remediation,
+            // The documented remediation is wrapped Markdown: unwrap it into one line.
+            None => self
+                .rule
+                .parsed_docs()
+                .remediation
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }

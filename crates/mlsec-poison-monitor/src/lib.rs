@@ -1,23 +1,190 @@
-//! (being written)
+//! `mlsec poison-monitor`: catch gradient poisoning in distributed training, from logs
+//! (`monitor`) and live over UDP (`listen`), with a simulator (`simulate`) that the calibration
+//! and the evaluation run on.
+//!
+//! See `docs/poison-monitor.md` for the record format, the detection, the calibration, the
+//! HMAC wire format and the evaluation table.
+
+pub mod auth;
+pub mod calibration;
+pub mod detector;
+pub mod eval;
+mod findings;
+mod html;
+pub mod listen;
+mod monitor;
+pub mod record;
+pub mod rules;
+pub mod sim;
 
 use std::path::PathBuf;
 
-use mlsec_core::{Context, Report, Rule, ScanError};
+use mlsec_core::{Context, Report, Rule};
+
+pub use findings::alarm_to_finding;
 
 /// Every rule this subcommand can report.
-pub static RULES: &[&Rule] = &[];
+pub static RULES: &[&Rule] = &[
+    &rules::GRADIENT_STATISTIC_SHIFT,
+    &rules::NON_FINITE_STATISTIC,
+    &rules::STALE_GRADIENT_REPLAY,
+    &rules::RANK_HEARTBEAT_LOST,
+];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to scan.
-    #[arg(required = true)]
-    pub paths: Vec<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
 }
 
-pub fn run(args: &Args, _ctx: &Context) -> anyhow::Result<Report> {
-    let mut report = Report::new();
-    for path in &args.paths {
-        report.errors.push(ScanError::new(path.display().to_string(), "not implemented yet"));
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check training logs (one JSON record per rank per step) for poisoning; exits 2 on alarm.
+    Monitor(MonitorArgs),
+    /// Receive records over UDP and alarm as they arrive, until interrupted or --max-steps.
+    Listen(ListenArgs),
+    /// Write simulated clean or attacked logs (`worker_<rank>.jsonl`, `truth.json`).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MonitorArgs {
+    /// Directory with `worker_<rank>.jsonl` (or any `*.jsonl`) files.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: PathBuf,
+    /// Steps per rank and statistic used for the baseline before charts can alarm.
+    #[arg(long, value_name = "N", default_value_t = calibration::DEFAULT_WARMUP)]
+    pub warmup: usize,
+    /// Target false alarms per step over all charts (calibrated; default 1 per 10 000 steps).
+    #[arg(long, value_name = "R", default_value_t = calibration::DEFAULT_FALSE_ALARM_RATE)]
+    pub false_alarm_rate: f64,
+    /// Write a self-contained HTML page with per-rank charts and alarms.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenArgs {
+    /// Address to bind. Loopback by default: binding elsewhere is an explicit choice.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// UDP port.
+    #[arg(long, default_value_t = 5454)]
+    pub port: u16,
+    /// Number of ranks to expect (else the records' `world`).
+    #[arg(long, value_name = "N")]
+    pub expected_workers: Option<u32>,
+    /// Seconds without a record from a rank, while others report, before the heartbeat alarm.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub inactivity_timeout: f64,
+    /// Append every alert as one JSON line (flushed as it fires).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub alerts: Option<PathBuf>,
+    /// Require an HMAC-SHA256 tag keyed by this file's contents on every datagram.
+    #[arg(long, value_name = "K")]
+    pub key_file: Option<PathBuf>,
+    /// Stop after this many steps were processed.
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u64>,
+    /// Serve Prometheus metrics (text format) on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// Steps per rank and statistic used for the baseline.
+    #[arg(long, value_name = "N", default_value_t = calibration::DEFAULT_WARMUP)]
+    pub warmup: usize,
+    /// Target false alarms per step over all charts.
+    #[arg(long, value_name = "R", default_value_t = calibration::DEFAULT_FALSE_ALARM_RATE)]
+    pub false_alarm_rate: f64,
+    /// Seconds between status summaries.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub summary_every: f64,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Number of ranks.
+    #[arg(long, default_value_t = 4)]
+    pub workers: u32,
+    /// Number of steps.
+    #[arg(long, default_value_t = 100)]
+    pub steps: u64,
+    /// What the attackers do.
+    #[arg(long, value_enum, default_value = "none")]
+    pub attack: sim::Attack,
+    /// Number of attacking ranks.
+    #[arg(long, default_value_t = 1)]
+    pub attackers: u32,
+    /// First attacked step.
+    #[arg(long, value_name = "S", default_value_t = 60)]
+    pub attack_start: u64,
+    /// Random seed.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
+    match &args.command {
+        Command::Monitor(a) => monitor::run(a, ctx),
+        Command::Listen(a) => listen::run(a, ctx),
+        Command::Simulate(a) => simulate(a, ctx),
     }
+}
+
+fn simulate(args: &SimulateArgs, ctx: &Context) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        (1..=1024).contains(&args.workers),
+        "--workers must be between 1 and 1024"
+    );
+    anyhow::ensure!(
+        args.steps <= 10_000_000,
+        "--steps must be at most 10 000 000"
+    );
+    anyhow::ensure!(
+        args.attackers >= 1 && args.attackers < args.workers.max(2),
+        "--attackers must be at least 1 and fewer than --workers"
+    );
+    let sim = sim::simulate(&sim::SimConfig {
+        workers: args.workers,
+        steps: args.steps,
+        attack: args.attack,
+        attackers: args.attackers,
+        attack_start: args.attack_start,
+        seed: args.seed,
+    });
+    sim::write_logs(&sim, &args.out)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.out.display()))?;
+    let mut report = Report::new();
+    report.scanned = sim.records.len() as u64;
+    report.data.insert(
+        "simulation".into(),
+        serde_json::json!({
+            "out": args.out.display().to_string(),
+            "workers": args.workers,
+            "steps": args.steps,
+            "attack": args.attack.name(),
+            "attackers": sim.attackers,
+            "attack_start": args.attack_start,
+            "seed": args.seed,
+        }),
+    );
+    ctx.events.status(&format!(
+        "wrote {} records ({} workers × {} steps, attack {}{}) to {}",
+        sim.records.len(),
+        args.workers,
+        args.steps,
+        args.attack.name(),
+        if sim.attackers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " by ranks {:?} from step {}",
+                sim.attackers, args.attack_start
+            )
+        },
+        args.out.display()
+    ));
     Ok(report)
 }

@@ -1,9 +1,53 @@
-//! Benchmarks for this subcommand (owned by its crate's authors).
+//! `mlsec triton` over the real-config corpus (`../shared/corpus/triton`, 506 files): parse,
+//! validate against the schema and run every check, in-process through the library. Goal:
+//! the whole corpus in at most 0.3 s in a release build.
 
-use anyhow::Result;
+use std::path::PathBuf;
 
-use super::Bench;
+use anyhow::{Result, bail};
+use mlsec_core::Context;
 
-pub fn run(_bench: &mut Bench) -> Result<()> {
+use super::{Bench, Row};
+
+pub fn run(bench: &mut Bench) -> Result<()> {
+    let dir = crate::root().join("../shared/corpus/triton");
+    if !dir.is_dir() {
+        eprintln!("  skipped: {} not present", dir.display());
+        return Ok(());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pbtxt"))
+        .collect();
+    files.sort();
+    let bytes: u64 = files
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    let n = files.len() as u64;
+    let args = mlsec_triton::Args {
+        targets: files,
+        summary: true,
+        launch_args: Some("tritonserver --model-repository=/models".to_owned()),
+        launch_args_file: None,
+    };
+    let ctx = Context::silent();
+    let mut findings = 0;
+    let time = bench.time_fn(5, || {
+        let report = mlsec_triton::run(&args, &ctx)?;
+        if !report.errors.is_empty() {
+            bail!("corpus config rejected: {}", report.errors[0]);
+        }
+        findings = report.findings.len();
+        Ok(report.scanned)
+    })?;
+    bench.row(Row {
+        workload: format!("triton: audit the {n}-config corpus (library, best of 5)"),
+        bytes,
+        items: Some((n, "configs")),
+        time,
+        peak_rss_kib: None,
+        note: format!("{findings} findings; goal <= 0.3 s"),
+    });
     Ok(())
 }

@@ -1,0 +1,395 @@
+//! Turns what the pickle machine recorded into findings, against the format's allowlist.
+
+use std::collections::HashSet;
+
+use mlsec_core::{Finding, Location, Pointer, Severity};
+use mlsec_tensors::pickle::{CallKind, Machine, Node, NodeId};
+
+use crate::policy::{self, Profile};
+use crate::rules;
+
+/// Where the bytes being analysed sit: the file, the archive member, and whether offsets in
+/// the buffer are file offsets (`mapped`) or relative to the member/payload at `anchor`.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub file: String,
+    pub member: Option<String>,
+    pub mapped: bool,
+    /// File offset used as the location when offsets are not file offsets.
+    pub anchor: u64,
+    /// Offsets of the outer calls that handed this payload over, outermost first.
+    pub nested: Vec<u64>,
+}
+
+impl Site {
+    pub fn file(file: &str) -> Site {
+        Site {
+            file: file.to_owned(),
+            member: None,
+            mapped: true,
+            anchor: 0,
+            nested: Vec::new(),
+        }
+    }
+
+    /// A finding at `offset` of this site's buffer.
+    pub fn finding(
+        &self,
+        rule: &'static mlsec_core::Rule,
+        offset: u64,
+        message: String,
+    ) -> Finding {
+        let mut loc = Location::file(&self.file);
+        if let Some(m) = &self.member {
+            loc = loc.with_pointer(Pointer::Member(m.clone()));
+        }
+        let span = if self.mapped { offset } else { self.anchor };
+        let mut f = Finding::new(rule, loc.at_bytes(span, 1), message);
+        if !self.mapped {
+            f = f.with_evidence(
+                if self.nested.is_empty() {
+                    "member_offset"
+                } else {
+                    "payload_offset"
+                },
+                offset,
+            );
+        }
+        if !self.nested.is_empty() {
+            let chain: Vec<String> = self.nested.iter().map(|o| format!("{o:#x}")).collect();
+            f = f.with_evidence("nested_in", chain.join(" > "));
+        }
+        f
+    }
+
+    pub fn span(&self, offset: u64) -> u64 {
+        if self.mapped { offset } else { self.anchor }
+    }
+}
+
+/// A payload found inside the pickle: the bytes, the loader kind, the call offset.
+pub struct Nested {
+    pub bytes: Vec<u8>,
+    pub loader: &'static str,
+    pub callable: String,
+    pub offset: u64,
+}
+
+/// Result of auditing one machine.
+pub struct Audit {
+    pub findings: Vec<Finding>,
+    pub nested: Vec<Nested>,
+    /// Whether a call outside the allowlist (or a dynamic import/call) was seen.
+    pub dangerous: bool,
+}
+
+/// The profile a raw pickle's imports suggest.
+pub fn infer_profile(m: &Machine<'_>) -> Profile {
+    if m.imports.iter().any(|i| i.module.starts_with("joblib")) {
+        Profile::Joblib
+    } else if m
+        .imports
+        .iter()
+        .any(|i| i.module == "torch" || i.module.starts_with("torch."))
+    {
+        Profile::Torch
+    } else {
+        Profile::Generic
+    }
+}
+
+pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
+    let mut out = Audit {
+        findings: Vec::new(),
+        nested: Vec::new(),
+        dangerous: false,
+    };
+    let mut called: HashSet<usize> = HashSet::new();
+    for event in &m.events {
+        match event {
+            mlsec_tensors::pickle::Event::Call { node } => {
+                let Node::Obj(obj) = m.node(*node) else {
+                    continue;
+                };
+                audit_call(m, profile, site, obj, &mut called, &mut out);
+            }
+            mlsec_tensors::pickle::Event::DynamicImport {
+                offset,
+                module,
+                name,
+            } => {
+                out.dangerous = true;
+                out.findings.push(
+                    site.finding(
+                        &rules::PICKLE_DYNAMIC_IMPORT,
+                        *offset,
+                        "STACK_GLOBAL imports a name computed by the stream".into(),
+                    )
+                    .with_evidence("opcode", "STACK_GLOBAL")
+                    .with_evidence("module", module.as_deref().unwrap_or("<computed>"))
+                    .with_evidence("name", name.as_deref().unwrap_or("<computed>")),
+                );
+            }
+            mlsec_tensors::pickle::Event::Build {
+                offset,
+                target,
+                attribute,
+            } => {
+                out.dangerous = true;
+                let target_name = describe(m, *target);
+                out.findings.push(
+                    site.finding(
+                        &rules::PICKLE_ATTRIBUTE_INJECTION,
+                        *offset,
+                        format!("BUILD assigns `{attribute}` on {target_name}"),
+                    )
+                    .with_evidence("opcode", "BUILD")
+                    .with_evidence("attribute", attribute)
+                    .with_evidence("target", target_name),
+                );
+            }
+            _ => {}
+        }
+    }
+    for (i, import) in m.imports.iter().enumerate() {
+        if called.contains(&i) {
+            continue;
+        }
+        let dotted = import.dotted();
+        if policy::allowed(profile, &dotted) {
+            continue;
+        }
+        let severity = policy::grade(&dotted, false);
+        if severity >= Severity::High {
+            out.dangerous = true;
+        }
+        out.findings.push(
+            site.finding(
+                &rules::PICKLE_UNSAFE_IMPORT,
+                import.offset,
+                format!(
+                    "pickle imports `{dotted}`, which is not allowed in a {} file",
+                    profile.name()
+                ),
+            )
+            .with_severity(severity)
+            .with_evidence("callable", &dotted)
+            .with_evidence("opcode", import.opcode)
+            .with_evidence("allowlist", profile.name()),
+        );
+    }
+    out
+}
+
+/// A short description of a node for messages.
+fn describe(m: &Machine<'_>, id: NodeId) -> String {
+    match m.node(id) {
+        Node::Global(i) => format!("imported `{}`", m.imports[*i].dotted()),
+        Node::Obj(o) => format!("the result of calling {}", describe(m, o.callee)),
+        Node::DynamicGlobal { offset } => format!("a dynamically imported name (at {offset:#x})"),
+        Node::PersId { offset, .. } => format!("a persistent object (at {offset:#x})"),
+        Node::Tuple(t) if t.len() == 2 => match m.str_of(t[1]) {
+            Some(method) => format!("{}.{method}", describe(m, t[0])),
+            None => "a computed value".into(),
+        },
+        _ => "a computed value".into(),
+    }
+}
+
+fn audit_call(
+    m: &Machine<'_>,
+    profile: Profile,
+    site: &Site,
+    obj: &mlsec_tensors::pickle::Obj,
+    called: &mut HashSet<usize>,
+    out: &mut Audit,
+) {
+    let opcode = obj.kind.opcode();
+    // Resolve the callable: an import, an import's method, or something computed.
+    let (dotted, import_offset) = match m.node(obj.callee) {
+        Node::Global(i) => {
+            called.insert(*i);
+            let d = m.imports[*i].dotted();
+            if policy::is_forwarder(&d) {
+                // copyreg._reconstructor(cls, ...) calls cls: judge cls.
+                if let Some(&first) = m.seq_of(obj.args).and_then(|a| a.first())
+                    && let Node::Global(j) = m.node(first)
+                {
+                    called.insert(*j);
+                    (m.imports[*j].dotted(), m.imports[*j].offset)
+                } else {
+                    (d, m.imports[*i].offset)
+                }
+            } else {
+                (d, m.imports[*i].offset)
+            }
+        }
+        Node::Tuple(t) if obj.kind == CallKind::Method && t.len() == 2 => match m.node(t[0]) {
+            Node::Global(i) => {
+                called.insert(*i);
+                let method = m.str_of(t[1]).unwrap_or("?");
+                (
+                    format!("{}.{method}", m.imports[*i].dotted()),
+                    m.imports[*i].offset,
+                )
+            }
+            _ => {
+                indirect(m, site, obj, out);
+                return;
+            }
+        },
+        _ => {
+            indirect(m, site, obj, out);
+            return;
+        }
+    };
+    if obj.kind != CallKind::Method
+        && obj.kind != CallKind::Build
+        && policy::allowed(profile, &dotted)
+    {
+        return;
+    }
+    out.dangerous = true;
+    let mut f = site
+        .finding(
+            &rules::PICKLE_UNSAFE_CALL,
+            obj.offset,
+            format!(
+                "pickle calls `{dotted}` ({opcode}), which is not allowed in a {} file",
+                profile.name()
+            ),
+        )
+        .with_severity(policy::grade(&dotted, true))
+        .with_evidence("callable", &dotted)
+        .with_evidence("opcode", opcode)
+        .with_evidence("import_offset", site.span(import_offset))
+        .with_evidence("allowlist", profile.name());
+    if let Some(entry) = policy::denied(&dotted) {
+        f = f.with_evidence("denylist", entry);
+    }
+    if let Some(arg) = first_str_arg(m, obj.args) {
+        f = f.with_evidence("argument", arg);
+    }
+    out.findings.push(f);
+    if let Some(loader) = policy::nested_loader(&dotted) {
+        let first = m.seq_of(obj.args).and_then(|a| a.first().copied());
+        let mut bytes = None;
+        if let Some(arg) = first {
+            bytes = eval_bytes(m, arg, 0);
+        }
+        let Some(bytes) = bytes else { return };
+        out.findings.push(
+            site.finding(
+                &rules::PICKLE_NESTED_PAYLOAD,
+                obj.offset,
+                format!(
+                    "{} bytes handed to `{dotted}` form a nested payload",
+                    bytes.len()
+                ),
+            )
+            .with_evidence("callable", &dotted)
+            .with_evidence("payload_bytes", bytes.len()),
+        );
+        out.nested.push(Nested {
+            bytes,
+            loader,
+            callable: dotted,
+            offset: obj.offset,
+        });
+    }
+}
+
+fn indirect(m: &Machine<'_>, site: &Site, obj: &mlsec_tensors::pickle::Obj, out: &mut Audit) {
+    // Calling a plain value (a string, a number) fails at load time; nothing runs.
+    if !matches!(
+        m.node(obj.callee),
+        Node::Obj(_) | Node::DynamicGlobal { .. } | Node::PersId { .. } | Node::Tuple(_)
+    ) {
+        return;
+    }
+    out.dangerous = true;
+    let what = describe(m, obj.callee);
+    out.findings.push(
+        site.finding(
+            &rules::PICKLE_INDIRECT_CALL,
+            obj.offset,
+            format!("pickle calls {what} ({})", obj.kind.opcode()),
+        )
+        .with_evidence("callable", what)
+        .with_evidence("opcode", obj.kind.opcode()),
+    );
+}
+
+fn first_str_arg(m: &Machine<'_>, args: NodeId) -> Option<String> {
+    let first = *m.seq_of(args)?.first()?;
+    let s = m.str_of(first)?;
+    Some(s.chars().take(120).collect())
+}
+
+const MAX_NESTED: usize = 256 << 20;
+
+/// Evaluates an expression that builds bytes, without running anything: literals,
+/// `_codecs.encode(str, 'latin1')`, `io.BytesIO(b)`, `zlib.decompress(b)`,
+/// `base64.b64decode(b)`, `bytes(...)`.
+pub fn eval_bytes(m: &Machine<'_>, id: NodeId, depth: usize) -> Option<Vec<u8>> {
+    if depth > 8 {
+        return None;
+    }
+    match m.node(id) {
+        Node::Bytes(_) | Node::ByteArray(_) => m.bytes_of(id).map(<[u8]>::to_vec),
+        Node::Str(s) => Some(s.chars().map(|c| c as u32 as u8).collect()),
+        Node::Obj(o) => {
+            let name = m.global_name(o.callee)?;
+            let args = m.seq_of(o.args)?;
+            let first = *args.first()?;
+            match name.as_str() {
+                "_codecs.encode" | "codecs.encode" => {
+                    let s = m.str_of(first)?;
+                    let enc = args.get(1).and_then(|&e| m.str_of(e)).unwrap_or("utf-8");
+                    if enc.starts_with("latin") || enc == "iso-8859-1" {
+                        Some(s.chars().map(|c| c as u32 as u8).collect())
+                    } else {
+                        Some(s.as_bytes().to_vec())
+                    }
+                }
+                "io.BytesIO" | "builtins.bytes" | "builtins.bytearray" | "_io.BytesIO" => {
+                    eval_bytes(m, first, depth + 1)
+                }
+                "zlib.decompress" => {
+                    let b = eval_bytes(m, first, depth + 1)?;
+                    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&b, MAX_NESTED).ok()
+                }
+                "base64.b64decode" | "base64.standard_b64decode" | "binascii.a2b_base64" => {
+                    let b = eval_bytes(m, first, depth + 1)?;
+                    base64(&b)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn base64(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for &c in input {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' | b'\n' | b'\r' | b' ' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}

@@ -1,0 +1,969 @@
+//! Scanning one file: sniff the container, audit every pickle in it, reconstruct tensors and
+//! check their values.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use mlsec_core::{Finding, Location, Pointer, ScanError, Span};
+use mlsec_tensors::dtype::DType;
+use mlsec_tensors::pickle::Machine;
+use mlsec_tensors::sniff::{Format, sniff};
+use mlsec_tensors::torch::{TensorRef, collect_tensors, is_legacy_magic};
+use mlsec_tensors::zip::{ZipAnomaly, ZipArchive, ZipError, ZipLimits};
+use mlsec_tensors::{npy, safetensors};
+
+use crate::audit::{Site, audit, infer_profile};
+use crate::policy::Profile;
+use crate::rules;
+use crate::stats::{self, Stats};
+
+/// A storage's bytes and its file offset.
+type Storage<'s> = (Cow<'s, [u8]>, u64);
+
+/// How deep nested payloads are followed.
+const MAX_NESTING: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub threshold: f64,
+    pub zip_limits: ZipLimits,
+    /// Per-tensor `[min, max]` ranges of an original-format reference fingerprint.
+    pub ranges: HashMap<String, (f64, f64)>,
+    /// Threads for per-tensor statistics within one file.
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            threshold: 100.0,
+            zip_limits: ZipLimits::default(),
+            ranges: HashMap::new(),
+            threads: 1,
+        }
+    }
+}
+
+/// One reconstructed tensor and its statistics.
+#[derive(Debug, Clone)]
+pub struct TensorRecord {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    pub stats: Stats,
+    /// Storage key and element offset, for tied weights.
+    pub storage: Option<(String, u64)>,
+}
+
+/// A tensor's bytes, handed to a visitor while the container is open.
+pub struct TensorView<'a> {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    pub bytes: Cow<'a, [u8]>,
+    /// Offset of the tensor's definition (rebuild call, header) in the file.
+    pub offset: u64,
+    pub storage: Option<(String, u64)>,
+}
+
+/// The result of scanning one file.
+#[derive(Debug, Default)]
+pub struct FileResult {
+    pub file: String,
+    pub format: String,
+    pub findings: Vec<Finding>,
+    pub errors: Vec<ScanError>,
+    pub tensors: Vec<TensorRecord>,
+    /// Whether the file is an unknown non-model file that was skipped.
+    pub skipped: bool,
+}
+
+impl FileResult {
+    /// Findings about code execution or archive tampering (not weight statistics).
+    pub fn security_findings(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.rule.id < "CKPT030" && f.severity > mlsec_core::Severity::Info)
+            .count()
+    }
+}
+
+pub struct Scanner<'o> {
+    pub opts: &'o Options,
+    pub out: FileResult,
+    /// When set, tensors are handed here instead of being only summarised.
+    pub visitor: Option<&'o mut dyn FnMut(&TensorView<'_>)>,
+}
+
+impl<'o> Scanner<'o> {
+    pub fn new(opts: &'o Options, file: &str) -> Scanner<'o> {
+        Scanner {
+            opts,
+            out: FileResult {
+                file: file.to_owned(),
+                ..FileResult::default()
+            },
+            visitor: None,
+        }
+    }
+
+    fn error(&mut self, message: impl Into<String>, offset: Option<u64>) {
+        let mut e = ScanError::new(&self.out.file, message);
+        if let Some(o) = offset {
+            e = e.with_span(Span::Bytes { offset: o, len: 1 });
+        }
+        self.out.errors.push(e);
+    }
+
+    /// Scans a whole file's bytes. `explicit`: named on the command line or with a model
+    /// extension, so an unrecognised format is an error rather than skipped.
+    pub fn scan_file(&mut self, data: &[u8], explicit: bool) {
+        let site = Site::file(&self.out.file);
+        let format = sniff(data);
+        self.out.format = format.name().to_owned();
+        match format {
+            Format::Pickle if mlsec_tensors::zip::has_eocd(data) => {
+                // A pickle/zip polyglot: pickle loaders read the head, zip readers the rest.
+                let head = ZipArchive::parse(data, self.opts.zip_limits)
+                    .ok()
+                    .and_then(|z| z.entries.iter().map(|e| e.local_offset).min())
+                    .map_or(data.len(), |o| o as usize);
+                self.scan_raw_pickle(&data[..head], &site, 0);
+                self.out.format = "pickle+zip".into();
+                self.scan_zip(data, &site, 0);
+            }
+            Format::Pickle => self.scan_raw_pickle(data, &site, 0),
+            Format::Zip => self.scan_zip(data, &site, 0),
+            Format::Npy => self.scan_npy(data, &site, 0, "array"),
+            Format::Safetensors => self.scan_safetensors(data),
+            Format::Onnx => self.error(
+                "ONNX model: this tool does not check ONNX graphs; use `mlsec export-guard`",
+                None,
+            ),
+            Format::Hdf5 => self.error(
+                "HDF5 (Keras .h5) files are not supported yet: not checked",
+                None,
+            ),
+            Format::Tar => self.error(
+                "legacy tar checkpoints are not supported yet: not checked",
+                None,
+            ),
+            Format::Gguf => self.error("GGUF files are not supported: not checked", None),
+            Format::Unknown if explicit => {
+                self.error(
+                    "unrecognised file format: not a pickle, zip, npy or safetensors file",
+                    None,
+                );
+            }
+            Format::Unknown => self.out.skipped = true,
+        }
+    }
+
+    /// Any buffer (a zip member, a nested payload): sniffed and scanned.
+    fn scan_buffer(&mut self, data: &[u8], site: &Site, depth: usize, profile: Option<Profile>) {
+        match sniff(data) {
+            Format::Zip => self.scan_zip(data, site, depth),
+            Format::Npy => {
+                self.scan_npy(data, site, depth, site.member.as_deref().unwrap_or("array"))
+            }
+            Format::Pickle => {
+                self.scan_pickle(data, site, depth, profile);
+            }
+            other => self.error(
+                format!(
+                    "{}nested payload is a {} file, which cannot be checked",
+                    site.member
+                        .as_ref()
+                        .map(|m| format!("{m}: "))
+                        .unwrap_or_default(),
+                    other.name()
+                ),
+                Some(site.span(0)),
+            ),
+        }
+    }
+
+    /// Runs the pickle machine over every stream in `data`, audits it and follows nested
+    /// payloads. Returns the machine for tensor reconstruction when the first stream parsed.
+    fn scan_pickle<'d>(
+        &mut self,
+        data: &'d [u8],
+        site: &Site,
+        depth: usize,
+        profile: Option<Profile>,
+    ) -> Option<Machine<'d>> {
+        let base = if site.mapped { site.anchor } else { 0 };
+        let mut m = Machine::new(data, base);
+        m.run_all();
+        self.finish_pickle(m, site, depth, profile)
+    }
+
+    fn finish_pickle<'d>(
+        &mut self,
+        m: Machine<'d>,
+        site: &Site,
+        depth: usize,
+        profile: Option<Profile>,
+    ) -> Option<Machine<'d>> {
+        let profile = profile.unwrap_or_else(|| infer_profile(&m));
+        let result = audit(&m, profile, site);
+        let failed = m.streams.iter().find_map(|s| s.error.clone());
+        self.out.findings.extend(result.findings);
+        if let Some(err) = &failed {
+            let local = err.offset - m.base;
+            if result.dangerous {
+                self.out.findings.push(
+                    site.finding(
+                        &rules::PICKLE_BROKEN_AFTER_CALL,
+                        err.offset,
+                        format!(
+                            "pickle stream breaks after calling code outside the allowlist: {}",
+                            err.message
+                        ),
+                    )
+                    .with_evidence("parse_error", &err.message),
+                );
+            } else {
+                let what = match &site.member {
+                    Some(member) => format!("{member}: "),
+                    None => String::new(),
+                };
+                let nested = if site.nested.is_empty() {
+                    ""
+                } else {
+                    "nested payload: "
+                };
+                let pos = if site.mapped {
+                    String::new()
+                } else {
+                    format!(" (offset {local} in the member)")
+                };
+                self.error(
+                    format!("{nested}{what}cannot parse pickle: {}{pos}", err.message),
+                    Some(site.span(err.offset)),
+                );
+            }
+        }
+        for nested in result.nested {
+            if depth >= MAX_NESTING {
+                self.error(
+                    "nested payloads are nested too deeply to check",
+                    Some(site.span(nested.offset)),
+                );
+                continue;
+            }
+            if nested.loader == "marshal" {
+                // The call is already a critical finding; code objects are not analysed.
+                continue;
+            }
+            let mut inner = site.clone();
+            inner.nested.push(site.span(nested.offset));
+            inner.mapped = false;
+            inner.anchor = site.span(nested.offset);
+            let profile = match nested.loader {
+                "torch" => Some(Profile::Torch),
+                "numpy" => Some(Profile::Numpy),
+                "joblib" => Some(Profile::Joblib),
+                _ => None,
+            };
+            self.scan_buffer(&nested.bytes, &inner, depth + 1, profile);
+        }
+        let ok = m.streams.first().is_some_and(|s| s.error.is_none());
+        ok.then_some(m)
+    }
+
+    fn scan_raw_pickle(&mut self, data: &[u8], site: &Site, depth: usize) {
+        // Legacy torch.save: magic, protocol, sys_info, the object, storage keys, storages.
+        // The magic-number stream is 14 bytes: probe only the head.
+        let mut probe = Machine::new(&data[..data.len().min(64)], 0);
+        let first = probe.run_stream(0);
+        if first.error.is_none() && first.root.is_some_and(|r| is_legacy_magic(&probe, r)) {
+            self.out.format = "torch-legacy".into();
+            self.scan_legacy(data, site, depth);
+            return;
+        }
+        let Some(m) = self.scan_pickle(data, site, depth, None) else {
+            return;
+        };
+        if infer_profile(&m) == Profile::Joblib {
+            self.out.format = "joblib".into();
+        }
+    }
+
+    fn scan_legacy(&mut self, data: &[u8], site: &Site, depth: usize) {
+        let mut m = Machine::new(data, 0);
+        let mut pos = 0;
+        for _ in 0..5 {
+            let s = m.run_stream(pos);
+            if s.error.is_some() {
+                break;
+            }
+            pos = s.end;
+        }
+        let Some(m) = self.finish_pickle(m, site, depth, Some(Profile::Torch)) else {
+            return;
+        };
+        if m.streams.len() < 5 || m.streams.iter().any(|s| s.error.is_some()) {
+            if m.streams.iter().all(|s| s.error.is_none()) {
+                self.error(
+                    "legacy torch checkpoint ends before its storage list",
+                    Some(pos as u64),
+                );
+            }
+            return;
+        }
+        let root = m.streams[3].root.expect("parsed");
+        let keys_root = m.streams[4].root.expect("parsed");
+        let (tensors, problems) = collect_tensors(&m, root);
+        self.tensor_problems(&problems);
+        let keys: Vec<String> = m
+            .seq_of(keys_root)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|&k| m.str_of(k).map(str::to_owned))
+            .collect();
+        let sizes: HashMap<&str, usize> = tensors
+            .iter()
+            .map(|t| (t.storage_key.as_str(), t.dtype.size()))
+            .collect();
+        let mut storages: HashMap<String, &[u8]> = HashMap::new();
+        let mut storage_offsets: HashMap<String, u64> = HashMap::new();
+        for key in &keys {
+            let Some(&size) = sizes.get(key.as_str()) else {
+                self.error(
+                    format!("legacy storage `{key}` is not used by any tensor; cannot size it"),
+                    Some(pos as u64),
+                );
+                return;
+            };
+            let Some(n) = data
+                .get(pos..pos + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8")))
+            else {
+                self.error(
+                    format!("legacy storage `{key}` is truncated"),
+                    Some(pos as u64),
+                );
+                return;
+            };
+            let len = n
+                .checked_mul(size as u64)
+                .and_then(|l| usize::try_from(l).ok());
+            let Some(bytes) = len.and_then(|l| data.get(pos + 8..pos + 8 + l)) else {
+                self.error(
+                    format!("legacy storage `{key}` is truncated"),
+                    Some(pos as u64),
+                );
+                return;
+            };
+            storage_offsets.insert(key.clone(), (pos + 8) as u64);
+            storages.insert(key.clone(), bytes);
+            pos += 8 + bytes.len();
+        }
+        if pos < data.len() {
+            self.out.findings.push(
+                site.finding(
+                    &rules::ZIP_TRAILING_DATA,
+                    pos as u64,
+                    format!(
+                        "{} bytes follow the last storage of a legacy checkpoint",
+                        data.len() - pos
+                    ),
+                )
+                .with_evidence("trailing_bytes", data.len() - pos),
+            );
+        }
+        let lookup = |key: &str| {
+            storages
+                .get(key)
+                .map(|b| (Cow::Borrowed(*b), storage_offsets[key]))
+        };
+        self.views(&tensors, site, lookup);
+    }
+
+    fn tensor_problems(&mut self, problems: &[mlsec_tensors::torch::TensorProblem]) {
+        for p in problems {
+            self.error(
+                format!("tensor `{}`: {}", p.name, p.message),
+                Some(p.offset),
+            );
+        }
+    }
+
+    /// Cuts each tensor's view from its storage, checks bounds, and records it.
+    fn views<'s>(
+        &mut self,
+        tensors: &[TensorRef],
+        site: &Site,
+        storage: impl Fn(&str) -> Option<Storage<'s>>,
+    ) {
+        let mut cache: HashMap<&str, Option<Storage<'s>>> = HashMap::new();
+        for t in tensors {
+            cache
+                .entry(&t.storage_key)
+                .or_insert_with(|| storage(&t.storage_key));
+        }
+        let mut ready: Vec<TensorView<'_>> = Vec::new();
+        for t in tensors {
+            let entry = &cache[t.storage_key.as_str()];
+            let loc = Location::file(&self.out.file)
+                .with_pointer(Pointer::Tensor(t.name.clone()))
+                .at_bytes(site.span(t.offset), 1);
+            let Some((bytes, _)) = entry else {
+                self.out.findings.push(
+                    Finding::new(
+                        &rules::TENSOR_OUT_OF_BOUNDS,
+                        loc,
+                        format!(
+                            "storage `{}` of tensor `{}` is missing",
+                            t.storage_key, t.name
+                        ),
+                    )
+                    .with_evidence("storage", &t.storage_key),
+                );
+                continue;
+            };
+            let size = t.dtype.size() as u64;
+            let have = bytes.len() as u64 / size;
+            let end = t.storage_end();
+            if have < t.storage_numel || end.is_none_or(|e| e > have) {
+                self.out.findings.push(
+                    Finding::new(
+                        &rules::TENSOR_OUT_OF_BOUNDS,
+                        loc,
+                        format!("tensor `{}` reaches outside its storage", t.name),
+                    )
+                    .with_evidence("storage", &t.storage_key)
+                    .with_evidence("storage_elements", have)
+                    .with_evidence("declared_elements", t.storage_numel)
+                    .with_evidence(
+                        "view_end",
+                        end.map_or_else(|| "overflow".into(), |e| e.to_string()),
+                    )
+                    .with_evidence("shape", format!("{:?}", t.shape))
+                    .with_evidence("stride", format!("{:?}", t.stride)),
+                );
+                continue;
+            }
+            let numel = t.numel();
+            let view: Cow<'_, [u8]> = if t.is_contiguous() {
+                let s = (t.storage_offset * size) as usize;
+                Cow::Borrowed(&bytes[s..s + (numel * size) as usize])
+            } else if numel <= have.saturating_mul(4) + 4096 {
+                Cow::Owned(gather(t, bytes))
+            } else {
+                self.error(
+                    format!(
+                        "tensor `{}`: strided view of {numel} elements is too large to check",
+                        t.name
+                    ),
+                    Some(site.span(t.offset)),
+                );
+                continue;
+            };
+            ready.push(TensorView {
+                name: t.name.clone(),
+                dtype: t.dtype,
+                shape: t.shape.clone(),
+                bytes: view,
+                offset: site.span(t.offset),
+                storage: Some((t.storage_key.clone(), t.storage_offset)),
+            });
+        }
+        self.record_all(ready);
+    }
+
+    /// Statistics and weight-integrity findings of one tensor.
+    pub fn record(&mut self, view: &TensorView<'_>) {
+        let range = self.opts.ranges.get(&view.name).copied();
+        let s = stats::compute(view.dtype, &view.bytes, range);
+        self.record_with(view, s);
+    }
+
+    /// Records many tensors, computing their statistics on `opts.threads` threads.
+    pub fn record_all(&mut self, views: Vec<TensorView<'_>>) {
+        let threads = self.opts.threads.clamp(1, 64).min(views.len());
+        if threads <= 1 {
+            for v in &views {
+                self.record(v);
+            }
+            return;
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: std::sync::Mutex<Vec<Option<Stats>>> =
+            std::sync::Mutex::new(vec![None; views.len()]);
+        let ranges = &self.opts.ranges;
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(v) = views.get(i) else { break };
+                        let range = ranges.get(&v.name).copied();
+                        let s = stats::compute(v.dtype, &v.bytes, range);
+                        results.lock().expect("no panic while locked")[i] = Some(s);
+                    }
+                });
+            }
+        });
+        let results = results.into_inner().expect("threads joined");
+        for (v, s) in views.iter().zip(results) {
+            self.record_with(v, s.expect("every view computed"));
+        }
+    }
+
+    fn record_with(&mut self, view: &TensorView<'_>, s: Stats) {
+        if let Some(v) = self.visitor.as_mut() {
+            v(view);
+        }
+        let loc = Location::file(&self.out.file)
+            .with_pointer(Pointer::Tensor(view.name.clone()))
+            .at_bytes(view.offset, 1);
+        if view.dtype.is_float() {
+            if s.nan + s.inf > 0 {
+                self.out.findings.push(
+                    Finding::new(
+                        &rules::WEIGHT_NON_FINITE,
+                        loc.clone(),
+                        format!(
+                            "tensor `{}` has {} NaN and {} infinite values",
+                            view.name, s.nan, s.inf
+                        ),
+                    )
+                    .with_evidence("nan", s.nan)
+                    .with_evidence("inf", s.inf)
+                    .with_evidence("elements", s.count),
+                );
+            }
+            if s.max_abs > self.opts.threshold {
+                self.out.findings.push(
+                    Finding::new(
+                        &rules::WEIGHT_ABOVE_THRESHOLD,
+                        loc.clone(),
+                        format!(
+                            "tensor `{}` has |w| = {} above the threshold {}",
+                            view.name, s.max_abs, self.opts.threshold
+                        ),
+                    )
+                    .with_evidence("max_abs", s.max_abs)
+                    .with_evidence("index", s.max_abs_index)
+                    .with_evidence("threshold", self.opts.threshold),
+                );
+            } else if s.outliers > 0 {
+                self.out.findings.push(
+                    Finding::new(&rules::WEIGHT_OUTLIER, loc, format!("tensor `{}` has {} value(s) beyond {} robust deviations from its median", view.name, s.outliers, stats::OUTLIER_K))
+                        .with_evidence("outliers", s.outliers)
+                        .with_evidence("max_abs", s.max_abs)
+                        .with_evidence("index", s.max_abs_index)
+                        .with_evidence("median", s.median)
+                        .with_evidence("robust_scale", s.robust_scale)
+                        .with_evidence("k", stats::OUTLIER_K),
+                );
+            }
+        }
+        self.out.tensors.push(TensorRecord {
+            name: view.name.clone(),
+            dtype: view.dtype,
+            shape: view.shape.clone(),
+            stats: s,
+            storage: view.storage.clone(),
+        });
+    }
+
+    fn scan_npy(&mut self, data: &[u8], site: &Site, depth: usize, name: &str) {
+        let parsed = match npy::parse(data) {
+            Ok(p) => p,
+            Err(e) => {
+                let prefix = site
+                    .member
+                    .as_ref()
+                    .map(|m| format!("{m}: "))
+                    .unwrap_or_default();
+                self.error(format!("{prefix}{e}"), Some(site.span(0)));
+                return;
+            }
+        };
+        let body = &data[parsed.data_offset..];
+        match parsed.body {
+            npy::NpyBody::Object => {
+                let mut inner = site.clone();
+                inner.anchor = if site.mapped {
+                    site.anchor + parsed.data_offset as u64
+                } else {
+                    site.anchor
+                };
+                self.scan_pickle(body, &inner, depth, Some(Profile::Numpy));
+            }
+            npy::NpyBody::Array { dtype, big_endian } => {
+                let bytes: Cow<'_, [u8]> = if big_endian {
+                    Cow::Owned(swap(body, dtype.size()))
+                } else {
+                    Cow::Borrowed(body)
+                };
+                let name = name.strip_suffix(".npy").unwrap_or(name).to_owned();
+                let view = TensorView {
+                    name,
+                    dtype,
+                    shape: parsed.shape.clone(),
+                    bytes,
+                    offset: site.span(site.anchor + parsed.data_offset as u64),
+                    storage: None,
+                };
+                self.record(&view);
+            }
+        }
+    }
+
+    fn scan_safetensors(&mut self, data: &[u8]) {
+        self.out.format = "safetensors".into();
+        let st = match safetensors::parse(data) {
+            Ok(st) => st,
+            Err(e) => {
+                self.error(e.to_string(), Some(0));
+                return;
+            }
+        };
+        for a in &st.anomalies {
+            let mut loc = Location::file(&self.out.file).at_bytes(8, st.header_len);
+            if !a.name.is_empty() {
+                loc = loc.with_pointer(Pointer::Tensor(a.name.clone()));
+            }
+            self.out.findings.push(
+                Finding::new(
+                    &rules::SAFETENSORS_HEADER_ANOMALY,
+                    loc,
+                    format!("safetensors header: {}", a.message),
+                )
+                .with_evidence("problem", &a.message),
+            );
+        }
+        let views = st
+            .tensors
+            .iter()
+            .map(|t| {
+                let s = (st.data_start + t.begin) as usize;
+                let e = (st.data_start + t.end) as usize;
+                TensorView {
+                    name: t.name.clone(),
+                    dtype: t.dtype,
+                    shape: t.shape.clone(),
+                    bytes: Cow::Borrowed(&data[s..e]),
+                    offset: s as u64,
+                    storage: None,
+                }
+            })
+            .collect();
+        self.record_all(views);
+    }
+
+    fn scan_zip(&mut self, data: &[u8], site: &Site, depth: usize) {
+        let z = match ZipArchive::parse(data, self.opts.zip_limits) {
+            Ok(z) => z,
+            Err(e) => {
+                self.error(
+                    format!(
+                        "{}{e}",
+                        site.member
+                            .as_ref()
+                            .map(|m| format!("{m}: "))
+                            .unwrap_or_default()
+                    ),
+                    Some(site.span(0)),
+                );
+                return;
+            }
+        };
+        let at = |o: u64| if site.mapped { site.anchor + o } else { o };
+        for a in &z.anomalies {
+            let f = match a {
+                ZipAnomaly::HeaderMismatch { name, offset, field, central, local } => site
+                    .finding(&rules::ZIP_HEADER_MISMATCH, at(*offset), format!("member `{name}`: local header {field} differs from the central directory"))
+                    .with_evidence("member", name)
+                    .with_evidence("field", field)
+                    .with_evidence("central", central)
+                    .with_evidence("local", local),
+                ZipAnomaly::Duplicate { name, offset } => site
+                    .finding(&rules::ZIP_DUPLICATE_ENTRY, at(*offset), format!("member `{name}` appears more than once"))
+                    .with_evidence("member", name),
+                ZipAnomaly::PrependedData { len } => site
+                    .finding(&rules::ZIP_PREPENDED_DATA, at(0), format!("{len} bytes precede the first zip member"))
+                    .with_evidence("prepended_bytes", len),
+                ZipAnomaly::TrailingData { offset, len } => site
+                    .finding(&rules::ZIP_TRAILING_DATA, at(*offset), format!("{len} bytes follow the end of the zip archive"))
+                    .with_evidence("trailing_bytes", len),
+            };
+            self.out.findings.push(f);
+        }
+        // The PyTorch layout: `<prefix>/data.pkl`.
+        let pkl = z
+            .entries
+            .iter()
+            .filter(|e| e.name == "data.pkl" || e.name.ends_with("/data.pkl"))
+            .min_by_key(|e| e.name.matches('/').count());
+        let prefix = pkl.map(|e| e.name[..e.name.len() - "data.pkl".len()].to_owned());
+        let known = [
+            "data.pkl",
+            "constants.pkl",
+            "version",
+            "byteorder",
+            ".data/version",
+        ];
+        for e in &z.entries {
+            let lower = e.name.to_ascii_lowercase();
+            let base = lower.rsplit('/').next().unwrap_or(&lower);
+            let orig_base = e.name.rsplit('/').next().unwrap_or(&e.name);
+            if known.contains(&base) && !known.contains(&orig_base) {
+                self.out.findings.push(
+                    site.finding(
+                        &rules::ZIP_CASE_VARIANT,
+                        at(e.local_offset),
+                        format!("member `{}` differs from `{base}` only by case", e.name),
+                    )
+                    .with_evidence("member", &e.name),
+                );
+            }
+            let traversal = e.name.starts_with('/')
+                || e.name.contains('\\')
+                || e.name.split('/').any(|c| c == "..");
+            let outside = prefix
+                .as_ref()
+                .is_some_and(|p| !e.name.starts_with(p.as_str()));
+            if traversal || outside {
+                self.out.findings.push(
+                    site.finding(
+                        &rules::ZIP_ENTRY_OUTSIDE_PREFIX,
+                        at(e.local_offset),
+                        format!(
+                            "member `{}` is outside the archive prefix `{}`",
+                            e.name,
+                            prefix.as_deref().unwrap_or("")
+                        ),
+                    )
+                    .with_evidence("member", &e.name),
+                );
+            }
+        }
+        // Read every member once: CRC, bombs, and what it contains.
+        let mut contents: BTreeMap<usize, Cow<'_, [u8]>> = BTreeMap::new();
+        for (i, e) in z.entries.iter().enumerate() {
+            match z.read(e) {
+                Ok(m) => {
+                    if !m.crc_ok {
+                        self.out.findings.push(
+                            site.finding(
+                                &rules::ZIP_CRC_MISMATCH,
+                                at(e.local_offset),
+                                format!("member `{}` does not match its CRC-32", e.name),
+                            )
+                            .with_evidence("member", &e.name)
+                            .with_evidence("expected", format!("{:#010x}", e.crc32))
+                            .with_evidence("actual", format!("{:#010x}", m.actual_crc)),
+                        );
+                    }
+                    contents.insert(i, m.bytes);
+                }
+                Err(ZipError::Bomb {
+                    name,
+                    size,
+                    compressed,
+                    max_ratio,
+                    max_size,
+                }) => {
+                    self.out.findings.push(
+                        site.finding(
+                            &rules::ZIP_BOMB,
+                            at(e.local_offset),
+                            format!("member `{name}` would inflate {compressed} bytes to {size}"),
+                        )
+                        .with_evidence("member", &name)
+                        .with_evidence("size", size)
+                        .with_evidence("compressed", compressed)
+                        .with_evidence("max_ratio", max_ratio)
+                        .with_evidence("max_size", max_size),
+                    );
+                    self.error(format!("member `{name}` was not inflated (zip bomb limits); its content is not checked"), Some(site.span(at(e.local_offset))));
+                }
+                Err(err) => self.error(err.to_string(), Some(site.span(at(e.local_offset)))),
+            }
+        }
+        let member_site = |e: &mlsec_tensors::zip::ZipEntry| {
+            let mut s = site.clone();
+            s.member = Some(match &site.member {
+                Some(outer) => format!("{outer}/{}", e.name),
+                None => e.name.clone(),
+            });
+            // Stored members' offsets are file offsets.
+            if site.mapped && e.method == 0 {
+                s.anchor = site.anchor + e.data_offset;
+            } else {
+                s.mapped = false;
+                s.anchor = site.span(at(e.local_offset));
+            }
+            s
+        };
+        let mut storage_members: HashSet<usize> = HashSet::new();
+        let mut recognised = false;
+        let mut member_profile = Profile::Torch;
+        if let (Some(pkl), Some(prefix)) = (pkl, &prefix) {
+            recognised = true;
+            if self.out.format == "zip" {
+                self.out.format = "torch-zip".into();
+            }
+            let idx = z
+                .entries
+                .iter()
+                .position(|e| std::ptr::eq(e, pkl))
+                .expect("entry");
+            let torchscript = z.entries.iter().any(|e| {
+                e.name == format!("{prefix}constants.pkl")
+                    || e.name.starts_with(&format!("{prefix}code/"))
+            });
+            let torch_profile = if torchscript {
+                self.out.format = "torchscript".into();
+                Profile::TorchScript
+            } else {
+                Profile::Torch
+            };
+            member_profile = torch_profile;
+            let s = member_site(pkl);
+            let big = z
+                .entries
+                .iter()
+                .position(|e| e.name == format!("{prefix}byteorder"))
+                .and_then(|i| contents.get(&i))
+                .is_some_and(|b| b.as_ref() == b"big");
+            if let Some(bytes) = contents.get(&idx) {
+                let bytes: &[u8] = bytes;
+                let machine = self.scan_pickle(bytes, &s, depth, Some(torch_profile));
+                if let Some(m) = machine {
+                    let root = m.streams[0].root.expect("parsed");
+                    let (tensors, problems) = collect_tensors(&m, root);
+                    self.tensor_problems(&problems);
+                    let names: HashMap<String, usize> = z
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| (e.name.clone(), i))
+                        .collect();
+                    for t in &tensors {
+                        if let Some(&i) = names.get(&format!("{prefix}data/{}", t.storage_key)) {
+                            storage_members.insert(i);
+                        }
+                    }
+                    let lookup = |key: &str| {
+                        let i = *names.get(&format!("{prefix}data/{key}"))?;
+                        let b = contents.get(&i)?;
+                        let b: Cow<'_, [u8]> = if big {
+                            let size = tensors
+                                .iter()
+                                .find(|t| t.storage_key == key)
+                                .map_or(1, |t| t.dtype.size());
+                            Cow::Owned(swap(b, size))
+                        } else {
+                            Cow::Borrowed(&b[..])
+                        };
+                        Some((b, z.entries[i].data_offset))
+                    };
+                    // Tensor locations point at the rebuild call in data.pkl.
+                    self.views(&tensors, &s, lookup);
+                }
+            }
+            storage_members.insert(idx);
+        }
+        // Every other member that looks like a pickle or .npy is scanned, whatever its name.
+        for (i, e) in z.entries.iter().enumerate() {
+            if storage_members.contains(&i) {
+                continue;
+            }
+            let Some(bytes) = contents.get(&i) else {
+                continue;
+            };
+            let s = member_site(e);
+            if bytes.starts_with(npy::MAGIC) {
+                recognised = true;
+                if prefix.is_none() && self.out.format == "zip" {
+                    self.out.format = "npz".into();
+                }
+                self.scan_npy(bytes, &s, depth, &e.name);
+            } else if mlsec_tensors::pickle::looks_like_pickle(bytes) {
+                recognised = true;
+                let profile = if prefix.is_some() {
+                    Some(member_profile)
+                } else {
+                    None
+                };
+                self.scan_pickle(bytes, &s, depth, profile);
+            } else if mlsec_tensors::zip::is_zip(bytes) && depth < MAX_NESTING {
+                recognised = true;
+                self.scan_zip(bytes, &s, depth + 1);
+            }
+        }
+        // Keras 3 `.keras`: a zip with `config.json` (and `model.weights.h5`).
+        if let Some(i) = z.entries.iter().position(|e| e.name == "config.json")
+            && z.entries
+                .iter()
+                .any(|e| e.name == "model.weights.h5" || e.name == "metadata.json")
+        {
+            recognised = true;
+            self.out.format = "keras".into();
+            match contents
+                .get(&i)
+                .map(|b| serde_json::from_slice::<serde_json::Value>(b))
+            {
+                Some(Ok(config)) => {
+                    let s = member_site(&z.entries[i]);
+                    crate::keras::check(&config, &s, &mut self.out.findings);
+                }
+                Some(Err(e)) => self.error(format!("config.json is not JSON: {e}"), None),
+                None => {}
+            }
+        }
+        if !recognised {
+            self.error("zip archive without a recognised model layout (no data.pkl, pickle or .npy member)", None);
+        }
+    }
+}
+
+/// Copies a strided view into a contiguous buffer.
+fn gather(t: &TensorRef, storage: &[u8]) -> Vec<u8> {
+    let size = t.dtype.size();
+    let numel = t.numel() as usize;
+    let mut out = Vec::with_capacity(numel * size);
+    let mut idx = vec![0u64; t.shape.len()];
+    for _ in 0..numel {
+        let e = t.storage_offset + idx.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<u64>();
+        let s = e as usize * size;
+        out.extend_from_slice(&storage[s..s + size]);
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < t.shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+fn swap(bytes: &[u8], size: usize) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    if size > 1 {
+        for c in v.chunks_exact_mut(size) {
+            c.reverse();
+        }
+    }
+    v
+}
+
+/// The tensors of a file, handed to `visit`, plus the scan result (for conversion).
+pub fn visit_tensors(
+    data: &[u8],
+    file: &str,
+    opts: &Options,
+    visit: &mut dyn FnMut(&TensorView<'_>),
+) -> FileResult {
+    let mut s = Scanner::new(opts, file);
+    s.visitor = Some(visit);
+    s.scan_file(data, true);
+    s.out
+}

@@ -1,0 +1,454 @@
+//! Behaviour of `mlsec checkpoint` on the generated fixtures (`cargo xtask testdata checkpoint`).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use mlsec_checkpoint::{Args, Options, run, scan_bytes};
+use mlsec_core::{Context, Pointer, Report, Span};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/checkpoint")
+}
+
+fn scan(args: Args) -> Report {
+    run(&args, &Context::silent()).expect("scan starts")
+}
+
+fn scan_dir(rel: &str) -> Report {
+    scan(Args::new(vec![fixtures().join(rel)]))
+}
+
+fn scan_file(rel: &str) -> mlsec_checkpoint::FileResult {
+    let data = std::fs::read(fixtures().join(rel)).expect("fixture exists");
+    scan_bytes(&data, rel, &Options::default())
+}
+
+fn offset(f: &mlsec_core::Finding) -> u64 {
+    match f.location.span {
+        Some(Span::Bytes { offset, .. }) => offset,
+        other => panic!("no byte span: {other:?}"),
+    }
+}
+
+#[test]
+fn directory_mix_returns_all_findings_and_all_errors() {
+    let report = scan(Args::new(vec![fixtures()]));
+    let got: BTreeSet<(String, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.location.file.clone(), f.rule.id))
+        .collect();
+    let expected: BTreeSet<(String, &str)> = [
+        ("malicious/model.pt", "CKPT001"),
+        ("malicious/keras-lambda.keras", "CKPT050"),
+        ("malicious/keras-lambda.keras", "CKPT051"),
+        ("malicious/model.joblib", "CKPT001"),
+        ("malicious/object-array.npy", "CKPT001"),
+        ("malicious/pickle-unsafe-call.pkl", "CKPT001"),
+        ("malicious/pickle-unsafe-call-dotted.pkl", "CKPT001"),
+        ("malicious/pickle-unsafe-import.pkl", "CKPT002"),
+        ("malicious/pickle-dynamic-import.pkl", "CKPT001"),
+        ("malicious/pickle-dynamic-import.pkl", "CKPT003"),
+        ("malicious/pickle-dynamic-import.pkl", "CKPT004"),
+        ("malicious/pickle-indirect-call.pkl", "CKPT001"),
+        ("malicious/pickle-indirect-call.pkl", "CKPT004"),
+        ("malicious/pickle-attribute-injection.pkl", "CKPT001"),
+        ("malicious/pickle-attribute-injection.pkl", "CKPT005"),
+        ("malicious/pickle-broken-after-call.pkl", "CKPT001"),
+        ("malicious/pickle-broken-after-call.pkl", "CKPT006"),
+        ("malicious/pickle-nested-payload.pkl", "CKPT001"),
+        ("malicious/pickle-nested-payload.pkl", "CKPT007"),
+        ("zip/zip-crc-mismatch.pt", "CKPT010"),
+        ("zip/zip-header-mismatch.pt", "CKPT011"),
+        ("zip/zip-duplicate-entry.pt", "CKPT012"),
+        ("zip/zip-duplicate-entry.pt", "CKPT001"),
+        ("zip/zip-entry-outside-prefix.pt", "CKPT013"),
+        ("zip/zip-case-variant.pt", "CKPT014"),
+        ("zip/zip-case-variant.pt", "CKPT001"),
+        ("zip/zip-prepended-data.pt", "CKPT015"),
+        ("zip/zip-trailing-data.pt", "CKPT016"),
+        ("zip/zip-bomb.pt", "CKPT017"),
+        ("weights/safetensors-header-anomaly.safetensors", "CKPT020"),
+        ("weights/tensor-out-of-bounds.pt", "CKPT021"),
+        ("weights/weight-non-finite.pt", "CKPT030"),
+        ("weights/weight-above-threshold.pt", "CKPT031"),
+        ("weights/weight-outlier.pt", "CKPT032"),
+    ]
+    .into_iter()
+    .map(|(f, r)| (f.to_owned(), r))
+    .collect();
+    assert_eq!(got, expected);
+    let errors: BTreeSet<&str> = report.errors.iter().map(|e| e.file.as_str()).collect();
+    let expected_errors: BTreeSet<&str> = [
+        "broken/bad-opcode.pkl",
+        "broken/model.h5",
+        "broken/model.onnx",
+        "broken/safetensors-huge-header.safetensors",
+        "broken/truncated.pkl",
+        "broken/truncated.pt",
+        "broken/unknown.bin",
+        "zip/zip-bomb.pt",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(errors, expected_errors);
+    // README.txt and the JSON fingerprint are skipped (not models); the 45 others counted.
+    assert_eq!(report.scanned, 45);
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.file == "broken/model.onnx" && e.message.contains("export-guard"))
+    );
+}
+
+#[test]
+fn benign_twins_are_clean() {
+    let report = scan_dir("clean");
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    for fp in ["fingerprint/scaled.pt", "fingerprint/shifted.pt"] {
+        let r = scan_file(fp);
+        assert!(r.findings.is_empty() && r.errors.is_empty(), "{fp}");
+    }
+}
+
+#[test]
+fn findings_carry_opcode_and_import_offsets() {
+    let r = scan_file("malicious/pickle-unsafe-call.pkl");
+    let f = &r.findings[0];
+    assert_eq!(f.rule.id, "CKPT001");
+    assert_eq!(f.severity, mlsec_core::Severity::Critical);
+    // PROTO (2 bytes) + "cos\ngetcwd\n" (11) + EMPTY_TUPLE: REDUCE is byte 14.
+    assert_eq!(offset(f), 14);
+    assert_eq!(f.evidence["import_offset"], "2");
+    assert_eq!(f.evidence["callable"], "os.getcwd");
+    assert_eq!(f.evidence["opcode"], "REDUCE");
+
+    let r = scan_file("malicious/pickle-unsafe-call-dotted.pkl");
+    assert_eq!(r.findings[0].evidence["denylist"], "os");
+    assert_eq!(r.findings[0].evidence["callable"], "pathlib.os.getcwd");
+
+    // In a torch zip, offsets are file offsets of the opcode inside the stored data.pkl.
+    let path = fixtures().join("malicious/model.pt");
+    let data = std::fs::read(&path).unwrap();
+    let r = scan_bytes(&data, "m.pt", &Options::default());
+    let f = r.findings.iter().find(|f| f.rule.id == "CKPT001").unwrap();
+    assert_eq!(
+        f.location.pointer,
+        Some(Pointer::Member("model/data.pkl".into()))
+    );
+    assert_eq!(data[offset(f) as usize], b'R');
+    let import = f.evidence["import_offset"].parse::<usize>().unwrap();
+    assert!(data[import..].starts_with(b"cbuiltins\nprint\n"));
+    assert_eq!(f.evidence["callable"], "builtins.print");
+    assert_eq!(f.severity, mlsec_core::Severity::High);
+}
+
+#[test]
+fn keras_lambda_is_found_inside_wrappers() {
+    let r = scan_file("malicious/keras-lambda.keras");
+    assert_eq!(r.format, "keras");
+    let lambda: Vec<String> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule.id == "CKPT050")
+        .map(|f| f.location.pointer.as_ref().unwrap().path())
+        .collect();
+    assert_eq!(
+        lambda,
+        [
+            ".config.layers[1].config.layer",
+            ".config.layers[1].config.layer.config.function"
+        ]
+    );
+    let module = r.findings.iter().find(|f| f.rule.id == "CKPT051").unwrap();
+    assert_eq!(module.evidence["module"], "evil_pkg.layers");
+}
+
+#[test]
+fn nested_payload_is_scanned_with_its_offset() {
+    let r = scan_file("malicious/pickle-nested-payload.pkl");
+    let inner = r
+        .findings
+        .iter()
+        .find(|f| f.evidence.get("callable").map(String::as_str) == Some("os.getcwd"))
+        .expect("inner call found");
+    assert_eq!(inner.evidence["payload_offset"], "14");
+    assert_eq!(inner.evidence["nested_in"], format!("{:#x}", offset(inner)));
+}
+
+#[test]
+fn tensors_are_reconstructed_with_tied_storage() {
+    let r = scan_file("clean/model.pt");
+    let names: Vec<(&str, Vec<u64>)> = r
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("fc1.weight", vec![8, 16]),
+            ("fc1.bias", vec![8]),
+            ("fc2.weight", vec![4, 8]),
+            ("fc2.bias", vec![4]),
+            ("head.weight", vec![4, 8]),
+        ]
+    );
+    let fc2 = &r.tensors[2];
+    let head = &r.tensors[4];
+    assert_eq!(fc2.storage, head.storage);
+    assert_eq!(fc2.stats.sha256, head.stats.sha256);
+    // The hash is of the storage member's bytes.
+    let data = std::fs::read(fixtures().join("clean/model.pt")).unwrap();
+    let z = mlsec_tensors::zip::ZipArchive::parse(&data, Default::default()).unwrap();
+    let e = z.entries.iter().find(|e| e.name == "model/data/0").unwrap();
+    let member = z.read(e).unwrap();
+    use sha2::Digest;
+    let expected: String = sha2::Sha256::digest(&member.bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(r.tensors[0].stats.sha256, expected);
+    assert_eq!(r.tensors[0].stats.count, 128);
+
+    let script = scan_file("clean/scripted.pt");
+    assert_eq!(script.format, "torchscript");
+    assert_eq!(script.tensors[0].name, "fc.weight");
+    assert_eq!(script.tensors[0].shape, [2, 3]);
+
+    let legacy = scan_file("clean/legacy.pt");
+    assert_eq!(legacy.format, "torch-legacy");
+    assert_eq!(legacy.tensors[0].name, "w");
+    assert_eq!(legacy.tensors[0].shape, [2, 3]);
+}
+
+#[test]
+fn weight_findings_name_the_tensor_and_threshold() {
+    let r = scan_file("weights/weight-above-threshold.pt");
+    let f = &r.findings[0];
+    assert_eq!(
+        f.location.pointer,
+        Some(Pointer::Tensor("fc1.weight".into()))
+    );
+    assert_eq!(f.evidence["max_abs"], "500");
+    assert_eq!(f.evidence["index"], "17");
+    // Raising the threshold hides it; the outlier rule still sees the planted weight.
+    let data = std::fs::read(fixtures().join("weights/weight-above-threshold.pt")).unwrap();
+    let opts = Options {
+        threshold: 1000.0,
+        ..Options::default()
+    };
+    let r = scan_bytes(&data, "x.pt", &opts);
+    let ids: Vec<&str> = r.findings.iter().map(|f| f.rule.id).collect();
+    assert_eq!(ids, ["CKPT032"]);
+    let r = scan_file("weights/weight-outlier.pt");
+    assert_eq!(r.findings[0].evidence["index"], "42");
+}
+
+#[test]
+fn fingerprints_round_trip_and_detect_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = Args::new(vec![fixtures().join("clean/model.pt")]);
+    args.write_fingerprint = Some(dir.path().to_owned());
+    let report = scan(args);
+    assert!(report.findings.is_empty());
+    let fp = dir.path().join("model.fingerprint.json");
+    assert!(fp.exists());
+
+    let compare = |file: &str, reference: &Path| {
+        let mut args = Args::new(vec![fixtures().join(file)]);
+        args.reference = Some(reference.to_owned());
+        scan(args)
+    };
+    assert!(compare("clean/model.pt", &fp).findings.is_empty());
+    for tampered in ["fingerprint/scaled.pt", "fingerprint/shifted.pt"] {
+        let r = compare(tampered, &fp);
+        let rules: BTreeSet<&str> = r
+            .findings
+            .iter()
+            .filter(|f| f.location.pointer == Some(Pointer::Tensor("fc1.weight".into())))
+            .map(|f| f.rule.id)
+            .collect();
+        assert!(rules.contains("CKPT044"), "{tampered}: {rules:?}");
+        assert!(rules.contains("CKPT045"), "{tampered}: {rules:?}");
+    }
+    // Only fc1.weight changed.
+    let r = compare("fingerprint/scaled.pt", &fp);
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| f.location.pointer == Some(Pointer::Tensor("fc1.weight".into())))
+    );
+
+    // The original tool's format.
+    let original = fixtures().join("fingerprint/original-tool.json");
+    let clean = compare("clean/model.pt", &original);
+    assert!(
+        clean.findings.iter().all(|f| f.rule.id == "CKPT041"),
+        "{:#?}",
+        clean.findings
+    );
+    let scaled = compare("fingerprint/scaled.pt", &original);
+    assert!(scaled.findings.iter().any(|f| f.rule.id == "CKPT044"));
+
+    // Missing, unexpected and renamed tensors.
+    let mut fp_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fp).unwrap()).unwrap();
+    let tensors = fp_json["tensors"].as_object_mut().unwrap();
+    let bias = tensors.remove("fc1.bias").unwrap();
+    tensors.insert("old.bias".into(), bias);
+    let w = tensors["fc2.bias"].clone();
+    let mut gone = w;
+    gone["sha256"] = serde_json::json!("00");
+    tensors.insert("gone".into(), gone);
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, serde_json::to_string(&fp_json).unwrap()).unwrap();
+    let r = compare("clean/model.pt", &edited);
+    let got: BTreeSet<(String, &str)> = r
+        .findings
+        .iter()
+        .map(|f| (f.location.pointer.as_ref().unwrap().path(), f.rule.id))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("fc1.bias".to_owned(), "CKPT042"),
+            ("gone".to_owned(), "CKPT040")
+        ]
+        .into_iter()
+        .collect()
+    );
+}
+
+#[test]
+fn conversion_writes_verified_safetensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.pt");
+    std::fs::copy(fixtures().join("clean/model.pt"), &model).unwrap();
+    let mut args = Args::new(vec![model.clone()]);
+    args.convert_safetensors = true;
+    let report = scan(args.clone());
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let out = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&out).unwrap();
+    let st = mlsec_tensors::safetensors::parse(&bytes).unwrap();
+    assert_eq!(st.tensors.len(), 5);
+    assert!(st.anomalies.is_empty());
+    assert_eq!(st.metadata["tied_weights"], "fc2.weight=head.weight");
+    let converted = scan_bytes(&bytes, "model.safetensors", &Options::default());
+    let original = scan_file("clean/model.pt");
+    for t in &original.tensors {
+        let c = converted.tensors.iter().find(|c| c.name == t.name).unwrap();
+        assert_eq!(
+            (c.dtype, &c.shape, &c.stats.sha256),
+            (t.dtype, &t.shape, &t.stats.sha256)
+        );
+    }
+    // Not over an existing file without --overwrite.
+    let report = scan(args.clone());
+    assert!(report.errors[0].message.contains("--overwrite"));
+    args.overwrite = true;
+    assert!(scan(args).errors.is_empty());
+
+    // Security findings block conversion unless --force.
+    let bad = dir.path().join("bad.pt");
+    std::fs::copy(fixtures().join("malicious/model.pt"), &bad).unwrap();
+    let mut args = Args::new(vec![bad]);
+    args.convert_safetensors = true;
+    let report = scan(args.clone());
+    assert!(report.errors[0].message.contains("--force"));
+    assert!(!dir.path().join("bad.safetensors").exists());
+    args.force = true;
+    let report = scan(args);
+    assert!(report.errors.is_empty());
+    assert!(dir.path().join("bad.safetensors").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_out_of_the_root_are_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        fixtures().join("malicious/model.pt"),
+        dir.path().join("link.pt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures().join("clean/model.pt"),
+        dir.path().join("model.pt"),
+    )
+    .unwrap();
+    let report = scan(Args::new(vec![dir.path().to_owned()]));
+    assert!(report.findings.is_empty());
+    assert_eq!(report.scanned, 1);
+    assert!(report.warnings.iter().any(|w| w.contains("link.pt")));
+}
+
+#[test]
+fn parallel_scan_matches_serial_scan() {
+    let serial = scan(Args::new(vec![fixtures()]));
+    let mut args = Args::new(vec![fixtures()]);
+    args.jobs = Some(4);
+    let parallel = scan(args);
+    let key = |r: &Report| {
+        let mut v: Vec<String> = r
+            .findings
+            .iter()
+            .map(|f| format!("{} {} {}", f.location, f.rule.id, f.message))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(key(&serial), key(&parallel));
+    assert_eq!(serial.errors.len(), parallel.errors.len());
+}
+
+#[test]
+fn rules_follow_conventions() {
+    for rule in mlsec_checkpoint::RULES {
+        assert!(
+            rule.convention_errors().is_empty(),
+            "{:?}",
+            rule.convention_errors()
+        );
+        assert!(rule.id.starts_with("CKPT"));
+    }
+}
+
+/// Hostile bytes never panic: every fixture, truncated and with bytes flipped, still yields
+/// findings or errors (or a clean result) without crashing.
+#[test]
+fn mutated_fixtures_never_panic() {
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut files = Vec::new();
+    for dir in ["clean", "malicious", "zip", "weights"] {
+        for e in std::fs::read_dir(fixtures().join(dir)).unwrap() {
+            files.push(e.unwrap().path());
+        }
+    }
+    files.sort();
+    for path in files {
+        let data = std::fs::read(&path).unwrap();
+        for _ in 0..40 {
+            let mut d = data.clone();
+            match next() % 3 {
+                0 => d.truncate((next() as usize) % (data.len() + 1)),
+                _ => {
+                    for _ in 0..1 + next() % 4 {
+                        let i = (next() as usize) % d.len();
+                        d[i] = next() as u8;
+                    }
+                }
+            }
+            let _ = scan_bytes(&d, "mutated", &Options::default());
+        }
+    }
+}

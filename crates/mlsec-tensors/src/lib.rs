@@ -1,0 +1,13 @@
+//! Static readers for model files, shared by `mlsec checkpoint` and `mlsec inspect`.
+//!
+//! **Architecture Invariant:** nothing here executes, imports or unpickles the input. Every
+//! reader is bounded by the input's size and returns errors, never panics, on hostile bytes.
+
+pub mod dtype;
+pub mod npy;
+pub mod pickle;
+pub mod safetensors;
+pub mod sniff;
+pub mod torch;
+pub mod write;
+pub mod zip;

@@ -1,0 +1,1532 @@
+//! A static emulation of CPython's `_pickle` unpickler.
+//!
+//! Nothing is imported or called: every object the real unpickler would build is a node in an
+//! arena, and every import, call, persistent load and attribute assignment the real unpickler
+//! would perform is recorded as an [`Event`] with the byte offset of its opcode. The semantics
+//! follow `Modules/_pickle.c` (3.11), not `pickletools`: any opcode is accepted whatever the
+//! declared protocol, FRAME is only a hint, text integers are parsed like `PyOS_strtol`, the
+//! stack has a fence at the last MARK, and parsing continues after STOP when another stream
+//! follows.
+//!
+//! Work and memory are bounded: every node comes from an input byte (at most a few per
+//! opcode), memo indices are bounded by the input size, and [`Limits`] caps the rest.
+
+use std::fmt;
+
+/// Index of a node in [`Machine::nodes`].
+pub type NodeId = u32;
+
+/// Caps on the work one pickle may cause.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Maximum number of nodes (objects) the stream may create.
+    pub max_nodes: usize,
+    /// Maximum number of streams (STOP-separated) read from one buffer.
+    pub max_streams: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_nodes: 32 << 20,
+            max_streams: 64,
+        }
+    }
+}
+
+/// Bytes of a `bytes`/`bytearray`/legacy `str` object: a range of the input or decoded text.
+#[derive(Debug, Clone)]
+pub enum Blob {
+    Span(usize, usize),
+    Owned(Vec<u8>),
+}
+
+/// How an object was produced by a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    Reduce,
+    Inst,
+    Obj,
+    NewObj,
+    NewObjEx,
+    /// `inst.__setstate__(state)` where `__setstate__` was planted by an earlier BUILD.
+    Build,
+    /// `append`/`extend`/`__setitem__`/`add` on something that is not a list/dict/set.
+    Method,
+}
+
+impl CallKind {
+    pub fn opcode(self) -> &'static str {
+        match self {
+            CallKind::Reduce => "REDUCE",
+            CallKind::Inst => "INST",
+            CallKind::Obj => "OBJ",
+            CallKind::NewObj => "NEWOBJ",
+            CallKind::NewObjEx => "NEWOBJ_EX",
+            CallKind::Build => "BUILD",
+            CallKind::Method => "SETITEM/APPEND",
+        }
+    }
+}
+
+/// The result of a call the real unpickler would make.
+#[derive(Debug, Clone)]
+pub struct Obj {
+    pub callee: NodeId,
+    pub args: NodeId,
+    pub kind: CallKind,
+    pub offset: u64,
+    /// Items set with SETITEM(S) (for dict-like results such as `OrderedDict`).
+    pub items: Vec<(NodeId, NodeId)>,
+    /// Items added with APPEND(S)/ADDITEMS.
+    pub list: Vec<NodeId>,
+    /// The last BUILD state.
+    pub state: Option<NodeId>,
+    /// A callable planted as `__setstate__` by a BUILD state.
+    pub planted_setstate: Option<NodeId>,
+}
+
+/// One object the real unpickler would build.
+#[derive(Debug, Clone)]
+pub enum Node {
+    None,
+    Bool(bool),
+    Int(i64),
+    /// Little-endian two's complement.
+    BigInt(Vec<u8>),
+    Float(f64),
+    Str(String),
+    Bytes(Blob),
+    ByteArray(Blob),
+    Tuple(Vec<NodeId>),
+    List(Vec<NodeId>),
+    Dict(Vec<(NodeId, NodeId)>),
+    Set(Vec<NodeId>),
+    FrozenSet(Vec<NodeId>),
+    /// An imported attribute; index into [`Machine::imports`].
+    Global(usize),
+    /// What `persistent_load(pid)` returns.
+    PersId {
+        pid: NodeId,
+        offset: u64,
+    },
+    Obj(Box<Obj>),
+    /// An import whose operands were not constant strings.
+    DynamicGlobal {
+        offset: u64,
+    },
+}
+
+/// An import performed by GLOBAL, STACK_GLOBAL or INST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    pub module: String,
+    pub name: String,
+    pub offset: u64,
+    pub opcode: &'static str,
+}
+
+impl Import {
+    /// `module.name` after CPython's protocol-2 name fixes (`__builtin__` → `builtins`).
+    pub fn dotted(&self) -> String {
+        format!("{}.{}", fix_module(&self.module), self.name)
+    }
+}
+
+/// Python 2 module names `_pickle` maps to Python 3 ones (`fix_imports`).
+pub fn fix_module(module: &str) -> &str {
+    match module {
+        "__builtin__" => "builtins",
+        "copy_reg" => "copyreg",
+        "cPickle" => "pickle",
+        "exceptions" => "builtins",
+        "UserDict" | "UserList" | "UserString" => "collections",
+        "cStringIO" | "StringIO" => "io",
+        "commands" => "subprocess",
+        other => other,
+    }
+}
+
+/// Something the real unpickler would do that matters for security.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Import of `imports[index]`.
+    Import { index: usize },
+    /// STACK_GLOBAL whose module or name is not a constant string.
+    DynamicImport {
+        offset: u64,
+        module: Option<String>,
+        name: Option<String>,
+    },
+    /// A call; the node is the [`Node::Obj`] it produced.
+    Call { node: NodeId },
+    /// `persistent_load(pid)`.
+    PersistentLoad { node: NodeId, offset: u64 },
+    /// BUILD whose state plants a dunder attribute (`__setstate__`, `__reduce__`, ...) on an
+    /// object, or BUILD that assigns attributes of an imported object (monkeypatching).
+    Build {
+        offset: u64,
+        target: NodeId,
+        attribute: String,
+    },
+}
+
+/// Why a stream could not be read, with the offset of the failing opcode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickleError {
+    pub offset: u64,
+    pub message: String,
+}
+
+impl fmt::Display for PickleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.message, self.offset)
+    }
+}
+
+impl std::error::Error for PickleError {}
+
+/// One STOP-terminated stream.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub start: usize,
+    /// Offset just past STOP (or where parsing failed).
+    pub end: usize,
+    /// Highest PROTO seen (0 when none).
+    pub protocol: u8,
+    /// The value STOP returned.
+    pub root: Option<NodeId>,
+    pub error: Option<PickleError>,
+}
+
+/// The simulated unpickler over one buffer. `base` is added to every reported offset.
+pub struct Machine<'a> {
+    pub data: &'a [u8],
+    pub base: u64,
+    pub nodes: Vec<Node>,
+    pub imports: Vec<Import>,
+    pub events: Vec<Event>,
+    pub streams: Vec<Stream>,
+    /// Byte ranges joblib reads as array data (relative to `data`).
+    pub joblib_arrays: Vec<(usize, usize)>,
+    limits: Limits,
+    // per stream
+    pos: usize,
+    op_start: usize,
+    stack: Vec<NodeId>,
+    marks: Vec<usize>,
+    /// Dense like CPython's memo array; `NO_MEMO` marks empty slots.
+    memo: Vec<NodeId>,
+    memo_filled: u64,
+    proto: u8,
+}
+
+const NONE_ID: NodeId = 0;
+const TRUE_ID: NodeId = 1;
+const FALSE_ID: NodeId = 2;
+/// Tuples are immutable, so every `()` is one node.
+const EMPTY_TUPLE_ID: NodeId = 3;
+const NO_MEMO: NodeId = NodeId::MAX;
+
+type R<T> = Result<T, String>;
+
+impl<'a> Machine<'a> {
+    pub fn new(data: &'a [u8], base: u64) -> Machine<'a> {
+        Machine::with_limits(data, base, Limits::default())
+    }
+
+    pub fn with_limits(data: &'a [u8], base: u64, limits: Limits) -> Machine<'a> {
+        Machine {
+            data,
+            base,
+            nodes: vec![
+                Node::None,
+                Node::Bool(true),
+                Node::Bool(false),
+                Node::Tuple(Vec::new()),
+            ],
+            imports: Vec::new(),
+            events: Vec::new(),
+            streams: Vec::new(),
+            joblib_arrays: Vec::new(),
+            limits,
+            pos: 0,
+            op_start: 0,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: Vec::new(),
+            memo_filled: 0,
+            proto: 0,
+        }
+    }
+
+    /// Reads one stream starting at `start`; returns it (also pushed on `streams`).
+    pub fn run_stream(&mut self, start: usize) -> Stream {
+        self.pos = start;
+        self.stack.clear();
+        self.marks.clear();
+        self.memo.clear();
+        self.memo_filled = 0;
+        self.proto = 0;
+        let result = self.run_inner();
+        let stream = Stream {
+            start,
+            end: self.pos,
+            protocol: self.proto,
+            root: result.as_ref().ok().copied(),
+            error: result.err().map(|message| PickleError {
+                offset: self.base + self.op_start as u64,
+                message,
+            }),
+        };
+        self.streams.push(stream.clone());
+        stream
+    }
+
+    /// Reads every stream in the buffer: after a STOP, parsing continues while bytes remain
+    /// (what repeated `pickle.load` calls on one file would do). Stops at the first error.
+    pub fn run_all(&mut self) {
+        let mut start = 0;
+        while start < self.data.len() && self.streams.len() < self.limits.max_streams {
+            let stream = self.run_stream(start);
+            if stream.error.is_some() || stream.end <= start {
+                break;
+            }
+            start = stream.end;
+        }
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id as usize]
+    }
+
+    /// The bytes of a node that holds bytes (bytes, bytearray), if any.
+    pub fn bytes_of(&self, id: NodeId) -> Option<&[u8]> {
+        match self.node(id) {
+            Node::Bytes(b) | Node::ByteArray(b) => Some(match b {
+                Blob::Span(s, e) => &self.data[*s..*e],
+                Blob::Owned(v) => v.as_slice(),
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn str_of(&self, id: NodeId) -> Option<&str> {
+        match self.node(id) {
+            Node::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn int_of(&self, id: NodeId) -> Option<i64> {
+        match self.node(id) {
+            Node::Int(i) => Some(*i),
+            Node::Bool(b) => Some(i64::from(*b)),
+            _ => None,
+        }
+    }
+
+    /// The elements of a tuple or list.
+    pub fn seq_of(&self, id: NodeId) -> Option<&[NodeId]> {
+        match self.node(id) {
+            Node::Tuple(v) | Node::List(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// `module.name` of a node that is an import.
+    pub fn global_name(&self, id: NodeId) -> Option<String> {
+        match self.node(id) {
+            Node::Global(i) => Some(self.imports[*i].dotted()),
+            _ => None,
+        }
+    }
+
+    fn add(&mut self, node: Node) -> R<NodeId> {
+        if self.nodes.len() >= self.limits.max_nodes {
+            return Err(format!(
+                "pickle creates more than {} objects",
+                self.limits.max_nodes
+            ));
+        }
+        self.nodes.push(node);
+        Ok((self.nodes.len() - 1) as NodeId)
+    }
+
+    fn push_new(&mut self, node: Node) -> R<()> {
+        let id = self.add(node)?;
+        self.stack.push(id);
+        Ok(())
+    }
+
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    fn pop(&mut self) -> R<NodeId> {
+        if self.stack.len() <= self.fence() {
+            return Err("unpickling stack underflow".into());
+        }
+        Ok(self.stack.pop().expect("checked above"))
+    }
+
+    fn top(&self) -> R<NodeId> {
+        if self.stack.len() <= self.fence() {
+            return Err("unpickling stack underflow".into());
+        }
+        Ok(*self.stack.last().expect("checked above"))
+    }
+
+    /// Pops everything down to the last MARK, and the MARK.
+    fn pop_mark(&mut self) -> R<Vec<NodeId>> {
+        let Some(mark) = self.marks.pop() else {
+            return Err("could not find MARK".into());
+        };
+        Ok(self.stack.split_off(mark.min(self.stack.len())))
+    }
+
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.data.len())
+            .ok_or_else(|| "pickle data was truncated".to_owned())?;
+        let s = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> R<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> R<u16> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2")))
+    }
+
+    fn u32(&mut self) -> R<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+
+    fn u64(&mut self) -> R<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+    }
+
+    fn len_u64(&mut self, v: u64) -> R<usize> {
+        usize::try_from(v)
+            .ok()
+            .filter(|&n| n <= self.data.len() - self.pos)
+            .ok_or_else(|| "pickle data was truncated".to_owned())
+    }
+
+    /// A `\n`-terminated line without the newline.
+    fn line(&mut self) -> R<&'a [u8]> {
+        let rest = &self.data[self.pos..];
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                self.pos += i + 1;
+                Ok(&rest[..i])
+            }
+            None => Err("pickle exhausted before end of line".into()),
+        }
+    }
+
+    fn utf8_line(&mut self) -> R<String> {
+        let line = self.line()?;
+        std::str::from_utf8(line)
+            .map(str::to_owned)
+            .map_err(|_| "GLOBAL/INST operand is not valid UTF-8".to_owned())
+    }
+
+    fn memo_put(&mut self, idx: u64, id: NodeId) -> R<()> {
+        // CPython grows an array to the index; an index far beyond the input size can only
+        // be a memory-exhaustion attempt, which CPython answers with MemoryError.
+        if idx > (self.data.len() as u64).saturating_mul(4) + 1024 {
+            return Err(format!("memo index {idx} is out of range"));
+        }
+        let i = idx as usize;
+        if i >= self.memo.len() {
+            self.memo.resize(i + 1, NO_MEMO);
+        }
+        if self.memo[i] == NO_MEMO {
+            self.memo_filled += 1;
+        }
+        self.memo[i] = id;
+        Ok(())
+    }
+
+    fn memo_get(&mut self, idx: u64) -> R<()> {
+        match usize::try_from(idx).ok().and_then(|i| self.memo.get(i)) {
+            Some(&id) if id != NO_MEMO => {
+                self.stack.push(id);
+                Ok(())
+            }
+            _ => Err(format!("Memo value not found at index {idx}")),
+        }
+    }
+
+    fn import(&mut self, module: String, name: String, opcode: &'static str) -> R<NodeId> {
+        let index = self.imports.len();
+        self.imports.push(Import {
+            module,
+            name,
+            offset: self.base + self.op_start as u64,
+            opcode,
+        });
+        self.events.push(Event::Import { index });
+        self.add(Node::Global(index))
+    }
+
+    fn call(&mut self, callee: NodeId, args: NodeId, kind: CallKind) -> R<NodeId> {
+        let id = self.add(Node::Obj(Box::new(Obj {
+            callee,
+            args,
+            kind,
+            offset: self.base + self.op_start as u64,
+            items: Vec::new(),
+            list: Vec::new(),
+            state: None,
+            planted_setstate: None,
+        })))?;
+        self.events.push(Event::Call { node: id });
+        Ok(id)
+    }
+
+    /// `target.method(args)` for container opcodes applied to a non-container.
+    fn method_call(&mut self, target: NodeId, method: &str, args: Vec<NodeId>) -> R<()> {
+        match &mut self.nodes[target as usize] {
+            Node::Obj(obj) => {
+                // Dict-like or list-like results of allowed constructors (OrderedDict, ...):
+                // keep the items for tensor reconstruction. The constructor call itself was
+                // already recorded and is judged there.
+                if method == "__setitem__" {
+                    for pair in args.chunks(2) {
+                        if let [k, v] = pair {
+                            obj.items.push((*k, *v));
+                        }
+                    }
+                } else {
+                    obj.list.extend(args);
+                }
+                Ok(())
+            }
+            Node::Global(_) | Node::DynamicGlobal { .. } | Node::PersId { .. } => {
+                let attr = self.add(Node::Str(method.to_owned()))?;
+                let tuple = self.add(Node::Tuple(args))?;
+                let bound = self.add(Node::Tuple(vec![target, attr]))?;
+                self.call(bound, tuple, CallKind::Method)?;
+                Ok(())
+            }
+            _ => Err(format!("object does not support {method}")),
+        }
+    }
+
+    fn run_inner(&mut self) -> R<NodeId> {
+        loop {
+            self.op_start = self.pos;
+            let op = self.u8().map_err(|_| {
+                if self.op_start == self.streams.last().map_or(0, |s| s.end) {
+                    "empty pickle stream".to_owned()
+                } else {
+                    "pickle data was truncated (no STOP)".to_owned()
+                }
+            })?;
+            match op {
+                b'(' => {
+                    if self.marks.len() > self.data.len() {
+                        return Err("too many marks".into());
+                    }
+                    self.marks.push(self.stack.len());
+                }
+                b'.' => return self.pop(),
+                b'0' => {
+                    let len = self.stack.len();
+                    if self.marks.last() == Some(&len) {
+                        self.marks.pop();
+                    } else if len <= self.fence() {
+                        return Err("unpickling stack underflow".into());
+                    } else {
+                        self.stack.pop();
+                    }
+                }
+                b'1' => {
+                    self.pop_mark()?;
+                }
+                b'2' => {
+                    let t = self.top()?;
+                    self.stack.push(t);
+                }
+                b'F' => {
+                    let line = self.line()?;
+                    let v = parse_float(line).ok_or("could not convert string to float")?;
+                    self.push_new(Node::Float(v))?;
+                }
+                b'I' => {
+                    let line = self.line()?;
+                    match parse_int_opcode(line) {
+                        Some(IntText::Small(v)) => {
+                            if line.len() == 2 && (v == 0 || v == 1) {
+                                self.stack.push(if v == 1 { TRUE_ID } else { FALSE_ID });
+                            } else {
+                                self.push_new(Node::Int(v))?;
+                            }
+                        }
+                        Some(IntText::Big) => self.push_new(Node::BigInt(vec![0; 9]))?,
+                        None => return Err("could not convert string to int".into()),
+                    }
+                }
+                b'L' => {
+                    let line = self.line()?;
+                    let line = line.strip_suffix(b"L").unwrap_or(line);
+                    match parse_py_int(line) {
+                        Some(IntText::Small(v)) => self.push_new(Node::Int(v))?,
+                        Some(IntText::Big) => self.push_new(Node::BigInt(vec![0; 9]))?,
+                        None => return Err("invalid literal for int() with base 0".into()),
+                    }
+                }
+                b'J' => {
+                    let v = self.u32()? as i32;
+                    self.push_new(Node::Int(i64::from(v)))?;
+                }
+                b'K' => {
+                    let v = self.u8()?;
+                    self.push_new(Node::Int(i64::from(v)))?;
+                }
+                b'M' => {
+                    let v = self.u16()?;
+                    self.push_new(Node::Int(i64::from(v)))?;
+                }
+                0x8a => {
+                    let n = self.u8()? as usize;
+                    let b = self.take(n)?;
+                    self.push_long(b)?;
+                }
+                0x8b => {
+                    let n = self.u32()? as i32;
+                    if n < 0 {
+                        return Err("LONG pickle has negative byte count".into());
+                    }
+                    let b = self.take(n as usize)?;
+                    self.push_long(b)?;
+                }
+                b'N' => self.stack.push(NONE_ID),
+                0x88 => self.stack.push(TRUE_ID),
+                0x89 => self.stack.push(FALSE_ID),
+                b'P' => {
+                    let line = self.line()?;
+                    let s = std::str::from_utf8(line)
+                        .map_err(|_| "persistent IDs in protocol 0 must be ASCII strings")?;
+                    let pid = self.add(Node::Str(s.to_owned()))?;
+                    self.persistent(pid)?;
+                }
+                b'Q' => {
+                    let pid = self.pop()?;
+                    self.persistent(pid)?;
+                }
+                b'R' => {
+                    let args = self.pop()?;
+                    let callee = self.top()?;
+                    let id = self.call(callee, args, CallKind::Reduce)?;
+                    *self.stack.last_mut().expect("top exists") = id;
+                }
+                b'S' => {
+                    let line = self.line()?;
+                    let b = decode_string_opcode(line)?;
+                    self.push_py2_string(b)?;
+                }
+                b'T' => {
+                    let n = self.u32()? as i32;
+                    if n < 0 {
+                        return Err("BINSTRING pickle has negative byte count".into());
+                    }
+                    let start = self.pos;
+                    self.take(n as usize)?;
+                    self.push_py2_span(start, self.pos)?;
+                }
+                b'U' => {
+                    let n = self.u8()? as usize;
+                    let start = self.pos;
+                    self.take(n)?;
+                    self.push_py2_span(start, self.pos)?;
+                }
+                b'V' => {
+                    let line = self.line()?;
+                    let s = decode_raw_unicode_escape(line)?;
+                    self.push_new(Node::Str(s))?;
+                }
+                b'X' => {
+                    let n = self.u32()? as usize;
+                    self.push_unicode(n)?;
+                }
+                0x8c => {
+                    let n = self.u8()? as usize;
+                    self.push_unicode(n)?;
+                }
+                0x8d => {
+                    let n = self.u64()?;
+                    let n = self.len_u64(n)?;
+                    self.push_unicode(n)?;
+                }
+                b'B' => {
+                    let n = self.u32()? as usize;
+                    self.push_bytes(n, false)?;
+                }
+                b'C' => {
+                    let n = self.u8()? as usize;
+                    self.push_bytes(n, false)?;
+                }
+                0x8e => {
+                    let n = self.u64()?;
+                    let n = self.len_u64(n)?;
+                    self.push_bytes(n, false)?;
+                }
+                0x96 => {
+                    let n = self.u64()?;
+                    let n = self.len_u64(n)?;
+                    self.push_bytes(n, true)?;
+                }
+                b'G' => {
+                    let b = self.take(8)?;
+                    let v = f64::from_be_bytes(b.try_into().expect("8"));
+                    self.push_new(Node::Float(v))?;
+                }
+                b'a' => {
+                    let v = self.pop()?;
+                    let list = self.top()?;
+                    self.append(list, vec![v])?;
+                }
+                b'e' => {
+                    let items = self.pop_mark()?;
+                    let list = self.top()?;
+                    self.append(list, items)?;
+                }
+                b'b' => {
+                    let state = self.pop()?;
+                    let inst = self.top()?;
+                    self.build(inst, state)?;
+                }
+                b'c' => {
+                    let module = self.utf8_line()?;
+                    let name = self.utf8_line()?;
+                    let id = self.import(module, name, "GLOBAL")?;
+                    self.stack.push(id);
+                }
+                0x93 => {
+                    let name = self.pop()?;
+                    let module = self.pop()?;
+                    match (self.str_of(module), self.str_of(name)) {
+                        (Some(m), Some(n)) => {
+                            let (m, n) = (m.to_owned(), n.to_owned());
+                            let id = self.import(m, n, "STACK_GLOBAL")?;
+                            self.stack.push(id);
+                        }
+                        (m, n) => {
+                            let offset = self.base + self.op_start as u64;
+                            let (m, n) = (m.map(str::to_owned), n.map(str::to_owned));
+                            self.events.push(Event::DynamicImport {
+                                offset,
+                                module: m,
+                                name: n,
+                            });
+                            self.push_new(Node::DynamicGlobal { offset })?;
+                        }
+                    }
+                }
+                b'd' => {
+                    let items = self.pop_mark()?;
+                    let pairs = pairs(items)?;
+                    self.push_new(Node::Dict(pairs))?;
+                }
+                b'}' => self.push_new(Node::Dict(Vec::new()))?,
+                b'g' => {
+                    let line = self.line()?;
+                    let idx = parse_decimal(line).ok_or("invalid GET index")?;
+                    self.memo_get(idx)?;
+                }
+                b'h' => {
+                    let i = self.u8()?;
+                    self.memo_get(u64::from(i))?;
+                }
+                b'j' => {
+                    let i = self.u32()?;
+                    self.memo_get(u64::from(i))?;
+                }
+                b'p' => {
+                    let line = self.line()?;
+                    let idx = parse_decimal(line).ok_or("invalid PUT index")?;
+                    let t = self.top()?;
+                    self.memo_put(idx, t)?;
+                }
+                b'q' => {
+                    let i = self.u8()?;
+                    let t = self.top()?;
+                    self.memo_put(u64::from(i), t)?;
+                }
+                b'r' => {
+                    let i = self.u32()?;
+                    let t = self.top()?;
+                    self.memo_put(u64::from(i), t)?;
+                }
+                0x94 => {
+                    let t = self.top()?;
+                    let idx = self.memo_filled;
+                    self.memo_put(idx, t)?;
+                }
+                b'i' => {
+                    let module = self.utf8_line()?;
+                    let name = self.utf8_line()?;
+                    let args = self.pop_mark()?;
+                    let cls = self.import(module, name, "INST")?;
+                    let args = self.add(Node::Tuple(args))?;
+                    let id = self.call(cls, args, CallKind::Inst)?;
+                    self.stack.push(id);
+                }
+                b'o' => {
+                    let mut items = self.pop_mark()?;
+                    if items.is_empty() {
+                        return Err("OBJ needs a class on the stack".into());
+                    }
+                    let cls = items.remove(0);
+                    let args = self.add(Node::Tuple(items))?;
+                    let id = self.call(cls, args, CallKind::Obj)?;
+                    self.stack.push(id);
+                }
+                0x81 => {
+                    let args = self.pop()?;
+                    let cls = self.pop()?;
+                    let id = self.call(cls, args, CallKind::NewObj)?;
+                    self.stack.push(id);
+                }
+                0x92 => {
+                    let kwargs = self.pop()?;
+                    let args = self.pop()?;
+                    let cls = self.pop()?;
+                    let both = self.add(Node::Tuple(vec![args, kwargs]))?;
+                    let id = self.call(cls, both, CallKind::NewObjEx)?;
+                    self.stack.push(id);
+                }
+                b'l' => {
+                    let items = self.pop_mark()?;
+                    self.push_new(Node::List(items))?;
+                }
+                b']' => self.push_new(Node::List(Vec::new()))?,
+                b't' => {
+                    let items = self.pop_mark()?;
+                    self.push_new(Node::Tuple(items))?;
+                }
+                b')' => self.stack.push(EMPTY_TUPLE_ID),
+                0x85..=0x87 => {
+                    let n = usize::from(op - 0x84);
+                    if self.stack.len() < self.fence() + n {
+                        return Err("unpickling stack underflow".into());
+                    }
+                    let items = self.stack.split_off(self.stack.len() - n);
+                    self.push_new(Node::Tuple(items))?;
+                }
+                b's' => {
+                    let v = self.pop()?;
+                    let k = self.pop()?;
+                    let d = self.top()?;
+                    self.set_items(d, vec![(k, v)])?;
+                }
+                b'u' => {
+                    let items = self.pop_mark()?;
+                    let pairs = pairs(items)?;
+                    let d = self.top()?;
+                    self.set_items(d, pairs)?;
+                }
+                0x8f => self.push_new(Node::Set(Vec::new()))?,
+                0x90 => {
+                    let items = self.pop_mark()?;
+                    let s = self.top()?;
+                    match &mut self.nodes[s as usize] {
+                        Node::Set(v) => v.extend(items),
+                        _ => self.method_call(s, "add", items)?,
+                    }
+                }
+                0x91 => {
+                    let items = self.pop_mark()?;
+                    self.push_new(Node::FrozenSet(items))?;
+                }
+                0x80 => {
+                    let p = self.u8()?;
+                    if p > 5 {
+                        return Err(format!("unsupported pickle protocol: {p}"));
+                    }
+                    self.proto = p;
+                }
+                0x95 => {
+                    // A hint: the C unpickler only requires the frame to be present.
+                    let n = self.u64()?;
+                    self.len_u64(n)
+                        .map_err(|_| "pickle data was truncated (FRAME)".to_owned())?;
+                }
+                0x82..=0x84 => {
+                    let code = match op {
+                        0x82 => u32::from(self.u8()?),
+                        0x83 => u32::from(self.u16()?),
+                        _ => self.u32()?,
+                    };
+                    return Err(format!("unregistered extension code {code}"));
+                }
+                0x97 => {
+                    return Err(
+                        "pickle stream refers to out-of-band data but no buffers were given".into(),
+                    );
+                }
+                0x98 => {
+                    self.top()?;
+                }
+                other => {
+                    return Err(format!("invalid load key, {:?}", char::from(other)));
+                }
+            }
+        }
+    }
+
+    fn persistent(&mut self, pid: NodeId) -> R<()> {
+        let offset = self.base + self.op_start as u64;
+        let id = self.add(Node::PersId { pid, offset })?;
+        self.events.push(Event::PersistentLoad { node: id, offset });
+        self.stack.push(id);
+        Ok(())
+    }
+
+    fn push_long(&mut self, b: &[u8]) -> R<()> {
+        if b.is_empty() {
+            return self.push_new(Node::Int(0));
+        }
+        if b.len() <= 8 {
+            let neg = b[b.len() - 1] & 0x80 != 0;
+            let mut buf = [if neg { 0xff } else { 0 }; 8];
+            buf[..b.len()].copy_from_slice(b);
+            self.push_new(Node::Int(i64::from_le_bytes(buf)))
+        } else {
+            self.push_new(Node::BigInt(b.to_vec()))
+        }
+    }
+
+    fn push_unicode(&mut self, n: usize) -> R<()> {
+        let b = self.take(n)?;
+        let s = match std::str::from_utf8(b) {
+            Ok(s) => s.to_owned(),
+            Err(_) if utf8_surrogatepass_ok(b) => String::from_utf8_lossy(b).into_owned(),
+            Err(_) => return Err("'utf-8' codec can't decode BINUNICODE operand".into()),
+        };
+        self.push_new(Node::Str(s))
+    }
+
+    fn push_bytes(&mut self, n: usize, array: bool) -> R<()> {
+        let start = self.pos;
+        self.take(n)?;
+        let blob = Blob::Span(start, self.pos);
+        self.push_new(if array {
+            Node::ByteArray(blob)
+        } else {
+            Node::Bytes(blob)
+        })
+    }
+
+    /// Python 2 `str`: decoded as ASCII (the default encoding); non-ASCII stays bytes, as
+    /// with `encoding='bytes'` or `latin1` loaders such as numpy's.
+    fn push_py2_span(&mut self, start: usize, end: usize) -> R<()> {
+        let b = &self.data[start..end];
+        if b.is_ascii() {
+            let s = std::str::from_utf8(b).expect("ascii").to_owned();
+            self.push_new(Node::Str(s))
+        } else {
+            self.push_new(Node::Bytes(Blob::Span(start, end)))
+        }
+    }
+
+    fn push_py2_string(&mut self, b: Vec<u8>) -> R<()> {
+        if b.is_ascii() {
+            self.push_new(Node::Str(String::from_utf8(b).expect("ascii")))
+        } else {
+            self.push_new(Node::Bytes(Blob::Owned(b)))
+        }
+    }
+
+    fn append(&mut self, list: NodeId, items: Vec<NodeId>) -> R<()> {
+        match &mut self.nodes[list as usize] {
+            Node::List(v) => {
+                v.extend(items);
+                Ok(())
+            }
+            _ => self.method_call(list, "extend", items),
+        }
+    }
+
+    fn set_items(&mut self, d: NodeId, pairs: Vec<(NodeId, NodeId)>) -> R<()> {
+        match &mut self.nodes[d as usize] {
+            Node::Dict(v) => {
+                v.extend(pairs);
+                Ok(())
+            }
+            _ => {
+                let flat = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
+                self.method_call(d, "__setitem__", flat)
+            }
+        }
+    }
+
+    fn build(&mut self, inst: NodeId, state: NodeId) -> R<()> {
+        let offset = self.base + self.op_start as u64;
+        // A `__setstate__` planted by an earlier BUILD is called with this state.
+        if let Node::Obj(obj) = self.node(inst)
+            && let Some(planted) = obj.planted_setstate
+        {
+            let args = self.add(Node::Tuple(vec![state]))?;
+            self.call(planted, args, CallKind::Build)?;
+            return Ok(());
+        }
+        // The attributes this BUILD assigns: (name, value) from the state dict and slotstate.
+        let mut assigned: Vec<(NodeId, NodeId)> = Vec::new();
+        let (dict_state, slot_state) = match self.node(state) {
+            Node::Tuple(v) if v.len() == 2 => (Some(v[0]), Some(v[1])),
+            _ => (Some(state), None),
+        };
+        for part in [dict_state, slot_state].into_iter().flatten() {
+            if let Node::Dict(pairs) = self.node(part) {
+                assigned.extend(pairs.iter().copied());
+            }
+        }
+        let is_import = matches!(
+            self.node(inst),
+            Node::Global(_) | Node::DynamicGlobal { .. }
+        );
+        let mut planted = None;
+        for (k, v) in &assigned {
+            let Some(name) = self.str_of(*k).map(str::to_owned) else {
+                continue;
+            };
+            let dunder = name.starts_with("__") && name.ends_with("__");
+            if is_import || dunder {
+                let attribute = name.clone();
+                self.events.push(Event::Build {
+                    offset,
+                    target: inst,
+                    attribute,
+                });
+            }
+            if name == "__setstate__" {
+                planted = Some(*v);
+            }
+        }
+        if let Node::Obj(obj) = &mut self.nodes[inst as usize] {
+            obj.state = Some(state);
+            if planted.is_some() {
+                obj.planted_setstate = planted;
+            }
+        }
+        self.joblib_array(inst, state)
+    }
+
+    /// joblib's `NumpyArrayWrapper`: right after its BUILD, joblib's unpickler reads the array
+    /// from the file (raw bytes after an optional alignment pad, or a whole nested pickle for
+    /// object arrays) and parsing resumes after it. Emulated so joblib files parse as joblib
+    /// reads them; the array region is recorded in `joblib_arrays`.
+    fn joblib_array(&mut self, inst: NodeId, state: NodeId) -> R<()> {
+        let Node::Obj(obj) = self.node(inst) else {
+            return Ok(());
+        };
+        if self.global_name(obj.callee).as_deref() != Some("joblib.numpy_pickle.NumpyArrayWrapper")
+        {
+            return Ok(());
+        }
+        let Node::Dict(pairs) = self.node(state) else {
+            return Err("NumpyArrayWrapper state is not a dict".into());
+        };
+        let mut shape = None;
+        let mut dtype = None;
+        let mut aligned = false;
+        for &(k, v) in pairs {
+            match self.str_of(k) {
+                Some("shape") => {
+                    shape = self.seq_of(v).and_then(|s| {
+                        s.iter()
+                            .map(|&d| self.int_of(d).and_then(|d| u64::try_from(d).ok()))
+                            .try_fold(1u64, |a, d| a.checked_mul(d?))
+                    });
+                }
+                Some("dtype") => {
+                    dtype = match self.node(v) {
+                        Node::Obj(d) => self
+                            .seq_of(d.args)
+                            .and_then(|a| a.first().copied())
+                            .and_then(|a| self.str_of(a).map(str::to_owned)),
+                        _ => None,
+                    };
+                }
+                Some("numpy_array_alignment_bytes") => aligned = true,
+                _ => {}
+            }
+        }
+        let (Some(numel), Some(dtype)) = (shape, dtype) else {
+            return Err("NumpyArrayWrapper state lacks shape or dtype".into());
+        };
+        let start = self.pos;
+        if dtype.trim_start_matches(['<', '>', '|', '=']) == "O" {
+            // A complete pickle stream of the array follows, read by a fresh unpickler.
+            let saved = (
+                std::mem::take(&mut self.stack),
+                std::mem::take(&mut self.marks),
+                std::mem::take(&mut self.memo),
+                self.memo_filled,
+                self.proto,
+                self.op_start,
+            );
+            self.memo_filled = 0;
+            let result = self.run_inner();
+            (
+                self.stack,
+                self.marks,
+                self.memo,
+                self.memo_filled,
+                self.proto,
+                self.op_start,
+            ) = saved;
+            result?;
+        } else {
+            if aligned {
+                let pad = self.u8()? as usize;
+                self.take(pad)?;
+            }
+            let code = dtype.trim_start_matches(['<', '>', '|', '=']);
+            let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+            let mut item: u64 = digits
+                .parse()
+                .map_err(|_| format!("unsupported joblib dtype `{dtype}`"))?;
+            if code.starts_with('U') {
+                item *= 4;
+            }
+            let n = numel
+                .checked_mul(item)
+                .ok_or("joblib array size overflows")?;
+            let n = self
+                .len_u64(n)
+                .map_err(|_| "joblib array data is truncated".to_owned())?;
+            self.take(n)?;
+        }
+        self.joblib_arrays.push((start, self.pos));
+        Ok(())
+    }
+}
+
+fn pairs(items: Vec<NodeId>) -> R<Vec<(NodeId, NodeId)>> {
+    if items.len() % 2 != 0 {
+        return Err("odd number of items for DICT/SETITEMS".into());
+    }
+    Ok(items.chunks(2).map(|c| (c[0], c[1])).collect())
+}
+
+/// Result of parsing a protocol-0 integer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IntText {
+    Small(i64),
+    Big,
+}
+
+/// Parses the INT opcode's text the way `_pickle.load_int` does: C `strtol(s, &end, 0)`
+/// (leading whitespace, sign, `0x` hex, leading-`0` octal), and when that does not consume
+/// the whole line or overflows, Python's `int(s, 0)` (`0o`/`0b` prefixes, `_` separators).
+pub fn parse_int_opcode(line: &[u8]) -> Option<IntText> {
+    if let Some(v) = c_strtol(line) {
+        return Some(IntText::Small(v));
+    }
+    parse_py_int(line)
+}
+
+/// C `strtol(s, &end, 0)` that must consume the whole input without overflow.
+fn c_strtol(line: &[u8]) -> Option<i64> {
+    let mut i = 0;
+    while i < line.len() && matches!(line[i], b' ' | b'\t' | b'\x0b' | b'\x0c' | b'\r') {
+        i += 1;
+    }
+    let neg = match line.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let rest = &line[i..];
+    let (radix, digits) = if rest.len() > 2
+        && rest[0] == b'0'
+        && matches!(rest[1], b'x' | b'X')
+        && rest[2].is_ascii_hexdigit()
+    {
+        (16, &rest[2..])
+    } else if rest.first() == Some(&b'0') {
+        (8, rest)
+    } else {
+        (10, rest)
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &b in digits {
+        let d = char::from(b).to_digit(radix)?;
+        v = v.checked_mul(i64::from(radix))?.checked_add(i64::from(d))?;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Python's `int(s, 0)`: surrounding whitespace, sign, `0x`/`0o`/`0b` prefixes, single `_`
+/// separators, no leading zeros on decimal numbers.
+pub fn parse_py_int(line: &[u8]) -> Option<IntText> {
+    let s = std::str::from_utf8(line).ok()?;
+    let t = s.trim_matches([' ', '\t', '\x0b', '\x0c', '\r', '\n']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let lower = t.to_ascii_lowercase();
+    let (radix, digits) = if let Some(r) = lower.strip_prefix("0x") {
+        (16, r)
+    } else if let Some(r) = lower.strip_prefix("0o") {
+        (8, r)
+    } else if let Some(r) = lower.strip_prefix("0b") {
+        (2, r)
+    } else {
+        (10, lower.as_str())
+    };
+    let d = digits
+        .strip_prefix('_')
+        .filter(|_| radix != 10)
+        .unwrap_or(digits);
+    if d.starts_with('_') || d.ends_with('_') || d.contains("__") {
+        return None;
+    }
+    let digits = d.replace('_', "");
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    // Python rejects decimal literals with leading zeros ("007"), except all zeros.
+    if radix == 10
+        && digits.len() > 1
+        && digits.starts_with('0')
+        && digits.bytes().any(|b| b != b'0')
+    {
+        return None;
+    }
+    match i64::from_str_radix(&digits, radix) {
+        Ok(v) => Some(IntText::Small(if neg { -v } else { v })),
+        Err(_) => Some(IntText::Big),
+    }
+}
+
+fn parse_decimal(line: &[u8]) -> Option<u64> {
+    match parse_int_opcode(line)? {
+        IntText::Small(v) if v >= 0 => Some(v as u64),
+        _ => None,
+    }
+}
+
+fn parse_float(line: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(line).ok()?.trim_start();
+    match s.to_ascii_lowercase().as_str() {
+        "nan" | "+nan" | "-nan" => return Some(f64::NAN),
+        "inf" | "+inf" | "infinity" | "+infinity" => return Some(f64::INFINITY),
+        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
+        _ => {}
+    }
+    s.parse().ok()
+}
+
+/// The STRING opcode: a quoted Python 2 literal with backslash escapes.
+fn decode_string_opcode(line: &[u8]) -> R<Vec<u8>> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.len() < 2 || line[0] != line[line.len() - 1] || !matches!(line[0], b'\'' | b'"') {
+        return Err("the STRING opcode argument must be quoted".into());
+    }
+    decode_escapes(&line[1..line.len() - 1])
+}
+
+fn decode_escapes(s: &[u8]) -> R<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        i += 1;
+        if c != b'\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(&e) = s.get(i) else {
+            return Err("trailing \\ in string".into());
+        };
+        i += 1;
+        match e {
+            b'\n' => {}
+            b'\\' => out.push(b'\\'),
+            b'\'' => out.push(b'\''),
+            b'"' => out.push(b'"'),
+            b'a' => out.push(7),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = u32::from(e - b'0');
+                for _ in 0..2 {
+                    match s.get(i) {
+                        Some(&d @ b'0'..=b'7') => {
+                            v = v * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push((v & 0xff) as u8);
+            }
+            b'x' => {
+                let hex = s.get(i..i + 2).ok_or("invalid \\x escape")?;
+                let v = std::str::from_utf8(hex)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or("invalid \\x escape")?;
+                out.push(v);
+                i += 2;
+            }
+            other => {
+                out.push(b'\\');
+                out.push(other);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `raw-unicode-escape`: bytes are Latin-1 except `\uXXXX` and `\UXXXXXXXX`.
+fn decode_raw_unicode_escape(s: &[u8]) -> R<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        if c == b'\\' && matches!(s.get(i + 1), Some(b'u' | b'U')) {
+            let n = if s[i + 1] == b'u' { 4 } else { 8 };
+            let hex = s.get(i + 2..i + 2 + n).ok_or("truncated \\uXXXX escape")?;
+            let v = std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .ok_or("truncated \\uXXXX escape")?;
+            out.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+            i += 2 + n;
+        } else {
+            out.push(char::from(c));
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// UTF-8 that is valid when surrogate code points are allowed (`surrogatepass`).
+fn utf8_surrogatepass_ok(b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < b.len() {
+        match std::str::from_utf8(&b[i..]) {
+            Ok(_) => return true,
+            Err(e) => {
+                i += e.valid_up_to();
+                // ED A0..BF xx encodes U+D800..U+DFFF.
+                if b.get(i) == Some(&0xED)
+                    && b.get(i + 1).is_some_and(|c| (0xA0..=0xBF).contains(c))
+                    && b.get(i + 2).is_some_and(|c| (0x80..=0xBF).contains(c))
+                {
+                    i += 3;
+                } else {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Whether `data` plausibly starts a pickle: PROTO 0..=5, or a protocol 0/1 stream that
+/// parses to its first STOP.
+pub fn looks_like_pickle(data: &[u8]) -> bool {
+    match data {
+        [0x80, p, ..] if *p <= 5 => return data.len() > 2,
+        [first, ..] if b"(}]cNIJKLSVXUTGF)l".contains(first) => {}
+        _ => return false,
+    }
+    let limit = data.len().min(1 << 20);
+    let mut m = Machine::new(&data[..limit], 0);
+    let s = m.run_stream(0);
+    s.error.is_none() && s.end >= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(data: &[u8]) -> Machine<'_> {
+        let mut m = Machine::new(data, 0);
+        m.run_all();
+        m
+    }
+
+    #[test]
+    fn text_ints_follow_c() {
+        assert_eq!(parse_int_opcode(b"0x1f"), Some(IntText::Small(31)));
+        assert_eq!(parse_int_opcode(b"010"), Some(IntText::Small(8))); // C octal
+        assert_eq!(parse_py_int(b"010"), None); // Python rejects it
+        assert_eq!(parse_int_opcode(b" -0o17"), Some(IntText::Small(-15)));
+        assert_eq!(parse_int_opcode(b"0b101"), Some(IntText::Small(5)));
+        assert_eq!(parse_int_opcode(b"1_000"), Some(IntText::Small(1000)));
+        assert_eq!(parse_int_opcode(b"12a"), None);
+        assert_eq!(
+            parse_int_opcode(b"123456789012345678901234567890"),
+            Some(IntText::Big)
+        );
+        let m = run(b"I01\n.");
+        assert!(matches!(
+            m.node(m.streams[0].root.unwrap()),
+            Node::Bool(true)
+        ));
+        let m = run(b"L0x10L\n.");
+        assert!(matches!(m.node(m.streams[0].root.unwrap()), Node::Int(16)));
+    }
+
+    #[test]
+    fn global_reduce_is_a_call_with_offsets() {
+        // protocol 0: cos\nsystem\n(S'ls'\ntR.
+        let data = b"cos\nsystem\n(S'ls'\ntR.";
+        let m = run(data);
+        assert!(m.streams[0].error.is_none());
+        assert_eq!(m.imports[0].dotted(), "os.system");
+        assert_eq!(m.imports[0].offset, 0);
+        let call = m.events.iter().find_map(|e| match e {
+            Event::Call { node } => Some(*node),
+            _ => None,
+        });
+        let Node::Obj(obj) = m.node(call.unwrap()) else {
+            panic!()
+        };
+        assert_eq!(obj.offset, 19);
+        assert_eq!(obj.kind, CallKind::Reduce);
+    }
+
+    #[test]
+    fn stack_global_from_memo_and_dynamic() {
+        // Operands put in the memo then fetched: resolved through the simulation.
+        let data = b"\x80\x04\x8c\x02os\x94\x8c\x06getcwd\x94h\x00h\x01\x93)R.";
+        let m = run(data);
+        assert!(m.streams[0].error.is_none(), "{:?}", m.streams[0].error);
+        assert_eq!(m.imports[0].dotted(), "os.getcwd");
+        // Module computed by a call: dynamic.
+        let data = b"\x80\x04cbuiltins\nstr\n)R\x8c\x01x\x93.";
+        let m = run(data);
+        assert!(
+            m.events
+                .iter()
+                .any(|e| matches!(e, Event::DynamicImport { .. }))
+        );
+    }
+
+    #[test]
+    fn fence_and_errors() {
+        assert!(run(b"(0.").streams[0].error.is_some()); // POP removed the mark, STOP underflows
+        assert!(run(b"N(2.").streams[0].error.is_some()); // DUP below the fence
+        assert!(run(b"\x80\x06N.").streams[0].error.is_some());
+        assert!(run(b"h\x05.").streams[0].error.is_some());
+        assert!(run(b"\x80\x02N").streams[0].error.is_some());
+        assert!(run(b"\xff").streams[0].error.is_some());
+        let m = run(b"r\xff\xff\xff\xff.");
+        assert!(m.streams[0].error.is_some());
+    }
+
+    #[test]
+    fn multiple_streams_and_frames() {
+        let data = b"\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00N.\x80\x02cos\ngetcwd\n)R.";
+        let m = run(data);
+        assert_eq!(m.streams.len(), 2);
+        assert_eq!(m.imports[0].offset, 15);
+        // A frame longer than the data is an error.
+        assert!(
+            run(b"\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00N.").streams[0]
+                .error
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn build_setstate_trick_is_a_call() {
+        // obj = collections.OrderedDict(); BUILD {'__setstate__': os.getcwd}; BUILD 'x'
+        let data = b"\x80\x02ccollections\nOrderedDict\n)R}X\x0c\x00\x00\x00__setstate__cos\ngetcwd\nsbX\x01\x00\x00\x00xb.";
+        let m = run(data);
+        assert!(m.streams[0].error.is_none(), "{:?}", m.streams[0].error);
+        let calls: Vec<CallKind> = m
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Call { node } => match m.node(*node) {
+                    Node::Obj(o) => Some(o.kind),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert_eq!(calls, [CallKind::Reduce, CallKind::Build]);
+        assert!(
+            m.events.iter().any(
+                |e| matches!(e, Event::Build { attribute, .. } if attribute == "__setstate__")
+            )
+        );
+    }
+
+    fn call_kinds(m: &Machine<'_>) -> Vec<CallKind> {
+        m.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Call { node } => match m.node(*node) {
+                    Node::Obj(o) => Some(o.kind),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_calling_opcode_is_recorded() {
+        // INST (protocol 0), OBJ, NEWOBJ, NEWOBJ_EX.
+        let m = run(b"(S'x'\nios\ngetcwd\n.");
+        assert_eq!(call_kinds(&m), [CallKind::Inst]);
+        assert_eq!(m.imports[0].opcode, "INST");
+        let m = run(b"(cos\ngetcwd\no.");
+        assert_eq!(call_kinds(&m), [CallKind::Obj]);
+        let m = run(b"\x80\x02cos\ngetcwd\n)\x81.");
+        assert_eq!(call_kinds(&m), [CallKind::NewObj]);
+        let m = run(b"\x80\x04cos\ngetcwd\n)}\x92.");
+        assert_eq!(call_kinds(&m), [CallKind::NewObjEx]);
+        // Python 2 names are fixed like fix_imports does.
+        let m = run(b"c__builtin__\neval\n.");
+        assert_eq!(m.imports[0].dotted(), "builtins.eval");
+        // Persistent loads are recorded.
+        let m = run(b"\x80\x02(X\x07\x00\x00\x00storagetQ.");
+        assert!(
+            m.events
+                .iter()
+                .any(|e| matches!(e, Event::PersistentLoad { .. }))
+        );
+    }
+
+    #[test]
+    fn setitem_on_import_is_a_method_call() {
+        let data = b"cos\nenviron\nS'A'\nS'B'\ns.";
+        let m = run(data);
+        assert!(m.streams[0].error.is_none());
+        assert!(m.events.iter().any(|e| matches!(e, Event::Call { node } if matches!(m.node(*node), Node::Obj(o) if o.kind == CallKind::Method))));
+    }
+}

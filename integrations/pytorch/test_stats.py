@@ -1,0 +1,93 @@
+"""Checks the hook's statistics arithmetic and wire format with plain lists (no torch needed).
+
+Run: python3 -m unittest integrations/pytorch/test_stats.py
+"""
+
+import json
+import math
+import os
+import random
+import socket
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from mlsec_ddp_hook import ListAccumulator, PoisonMonitorHook, cosines_from_dots, record_from_sums, seal  # noqa: E402
+
+
+def dot(a, b):
+    return sum(x * y for x, y in zip(a, b))
+
+
+def cos(a, b):
+    return dot(a, b) / math.sqrt(dot(a, a) * dot(b, b))
+
+
+class StatsTest(unittest.TestCase):
+    def setUp(self):
+        rng = random.Random(5)
+        self.n = 5
+        self.dim = 40
+        truth = [rng.gauss(0, 1) for _ in range(self.dim)]
+        self.grads = [[t + 1.5 * rng.gauss(0, 1) for t in truth] for _ in range(self.n)]
+        self.mean = [sum(g[d] for g in self.grads) / self.n for d in range(self.dim)]
+
+    def test_leave_one_out_cosine_needs_no_extra_communication(self):
+        for i, g in enumerate(self.grads):
+            others = [self.grads[k] for k in range(self.n) if k != i]
+            loo = [sum(o[d] for o in others) / (self.n - 1) for d in range(self.dim)]
+            cm, cl = cosines_from_dots(dot(g, g), dot(self.mean, self.mean), dot(g, self.mean), self.n)
+            self.assertAlmostEqual(cm, cos(g, self.mean), places=12)
+            self.assertAlmostEqual(cl, cos(g, loo), places=12)
+
+    def test_buckets_accumulate_to_the_whole_gradient(self):
+        g = self.grads[2]
+        acc = ListAccumulator()
+        for start in range(0, self.dim, 7):  # uneven buckets
+            acc.add_bucket(g[start:start + 7], self.mean[start:start + 7])
+        record = record_from_sums("job", 2, self.n, 10, 2.5, 0.1, acc.gg, acc.mm, acc.gm, acc.agree, acc.numel, t=0.0)
+        self.assertAlmostEqual(record["grad_norm"], math.sqrt(dot(g, g)), places=12)
+        self.assertAlmostEqual(record["mean_norm"], math.sqrt(dot(self.mean, self.mean)), places=12)
+        self.assertAlmostEqual(record["cos_mean"], cos(g, self.mean), places=12)
+        agree = sum(1 for a, b in zip(g, self.mean) if a != 0 and (a > 0) == (b > 0)) / self.dim
+        self.assertAlmostEqual(record["sign_agree"], agree, places=12)
+        for field in ("v", "run", "rank", "world", "step", "t", "loss", "lr", "cos_loo"):
+            self.assertIn(field, record)
+
+    def test_degenerate_and_non_finite_inputs(self):
+        self.assertEqual(cosines_from_dots(0.0, 1.0, 0.0, 4), (0.0, 0.0))
+        record = record_from_sums("job", 0, 4, 1, float("nan"), 0.1, float("nan"), 1.0, 0.5, 0, 10, t=0.0)
+        text = json.dumps(record)
+        self.assertIn("NaN", text)  # Python writes bare NaN; the monitor treats it as a signal
+
+    def test_hmac_wire_format_matches_rfc4231(self):
+        sealed = seal(b"Jefe", b"what do ya want for nothing?")
+        self.assertEqual(sealed[:64], b"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        self.assertEqual(sealed[64:65], b" ")
+        self.assertEqual(sealed[65:], b"what do ya want for nothing?")
+
+    def test_emit_writes_jsonl_and_sends_a_datagram_and_never_raises(self):
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(5)
+        with tempfile.TemporaryDirectory() as tmp:
+            hook = PoisonMonitorHook(run="job", log_dir=tmp, host="127.0.0.1", port=receiver.getsockname()[1],
+                                     key=b"0123456789abcdef-key\n")
+            record = record_from_sums("job", 1, 2, 3, 1.0, 0.1, 4.0, 1.0, 1.5, 5, 10, t=0.0)
+            hook.emit(record, 1)
+            datagram, _ = receiver.recvfrom(65536)
+            self.assertEqual(datagram, seal(b"0123456789abcdef-key", datagram[65:]))
+            self.assertEqual(json.loads(datagram[65:])["rank"], 1)
+            with open(os.path.join(tmp, "worker_1.jsonl")) as f:
+                self.assertEqual(json.loads(f.readline())["step"], 3)
+            # Unreachable destination and unwritable directory: swallowed.
+            broken = PoisonMonitorHook(run="job", log_dir=os.path.join(tmp, "worker_1.jsonl", "x"), host="256.0.0.1")
+            broken.emit(record, 1)
+            broken.flush(4, 1.0, 0.1)
+        receiver.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,2 @@
+tritonserver --model-repository=/models \
+  --allow-metrics=true
