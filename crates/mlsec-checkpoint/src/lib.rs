@@ -290,9 +290,6 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
             "format": result.format,
             "tensors": result.tensors.len(),
         }));
-        for f in &result.findings {
-            ctx.events.live_finding(f);
-        }
         report.findings.extend(result.findings);
         report.errors.extend(result.errors);
     }

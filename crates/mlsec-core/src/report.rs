@@ -98,9 +98,11 @@ impl Report {
     /// Puts findings and errors in their canonical order (file, position, rule, message), so
     /// every renderer prints the same order whatever order the scan finished in.
     pub fn sort(&mut self) {
-        self.findings.sort_by(|a, b| {
-            (&a.location, a.rule.id, &a.message).cmp(&(&b.location, b.rule.id, &b.message))
-        });
+        fn key(f: &Finding) -> impl Ord + '_ {
+            let loc = &f.location;
+            (&loc.file, loc.span, &loc.pointer, f.rule.id, &f.message)
+        }
+        self.findings.sort_by(|a, b| key(a).cmp(&key(b)));
         self.errors.sort();
         self.warnings.sort();
         self.warnings.dedup();

@@ -98,3 +98,168 @@ fn closed_stdout_keeps_the_computed_status() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
 }
+
+fn repo_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn combined(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Real scans of the shipped examples: clean is 0, a finding is 2, a broken input is 1, and a
+/// finding beside a broken input is still 2 with the error printed.
+#[test]
+fn exit_contract_on_real_scans() {
+    let root = repo_root();
+    let scratch = tempfile::tempdir().unwrap();
+    let mixed = scratch.path().join("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    std::fs::copy(
+        root.join("testdata/checkpoint/malicious/model.pt"),
+        mixed.join("model.pt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("testdata/checkpoint/broken/truncated.pkl"),
+        mixed.join("truncated.pkl"),
+    )
+    .unwrap();
+    let broken_only = scratch.path().join("broken");
+    std::fs::create_dir(&broken_only).unwrap();
+    std::fs::copy(
+        root.join("testdata/checkpoint/broken/truncated.pkl"),
+        broken_only.join("truncated.pkl"),
+    )
+    .unwrap();
+    let mixed = mixed.to_str().unwrap();
+    let broken_only = broken_only.to_str().unwrap();
+    let cases: &[(&[&str], i32, &[&str])] = &[
+        (
+            &["triton", "testdata/triton/example-repo"],
+            2,
+            &["TRTN025", "detector/config.pbtxt:"],
+        ),
+        (
+            &["triton", "testdata/triton/example-repo/resnet50"],
+            0,
+            &["clean"],
+        ),
+        (
+            &[
+                "triton",
+                "testdata/triton/errors/syntax-unclosed-block.pbtxt",
+            ],
+            1,
+            &["syntax-unclosed-block.pbtxt:"],
+        ),
+        (
+            &["checkpoint", "testdata/checkpoint/clean/model.pt"],
+            0,
+            &["no findings"],
+        ),
+        (
+            &["ckpt", "testdata/checkpoint/malicious/model.pt"],
+            2,
+            &["CKPT001", "builtins.print"],
+        ),
+        (
+            &[
+                "ckpt",
+                "testdata/checkpoint/malicious/model.pt",
+                "--fail-on",
+                "critical",
+            ],
+            0,
+            &["CKPT001"],
+        ),
+        (&["ckpt", broken_only], 1, &["truncated.pkl", "error"]),
+        (&["ckpt", mixed], 2, &["CKPT001", "truncated.pkl", "error"]),
+        (
+            &[
+                "poison",
+                "monitor",
+                "--log-dir",
+                "testdata/poison-monitor/attacked",
+            ],
+            2,
+            &["POIS"],
+        ),
+        (
+            &[
+                "poison-monitor",
+                "monitor",
+                "--log-dir",
+                "testdata/poison-monitor/clean",
+            ],
+            0,
+            &["clean"],
+        ),
+        (&["explain", "CKPT001"], 0, &["## Remediation"]),
+        (&["explain", "pickle-unsafe-call"], 0, &["CKPT001"]),
+    ];
+    for (args, expected, needles) in cases {
+        let out = mlsec(args, &root);
+        let all = combined(&out);
+        assert_eq!(code(&out), *expected, "mlsec {args:?}:\n{all}");
+        for needle in *needles {
+            assert!(
+                all.contains(needle),
+                "mlsec {args:?} lacks {needle:?}:\n{all}"
+            );
+        }
+    }
+}
+
+#[test]
+fn policy_file_ignores_with_reason_and_warns_on_stale_ignores() {
+    let root = repo_root();
+    let dir = tempfile::tempdir().unwrap();
+    let model = root.join("testdata/checkpoint/malicious/model.pt");
+    std::fs::copy(&model, dir.path().join("model.pt")).unwrap();
+    std::fs::write(
+        dir.path().join("mlsec.toml"),
+        "[[ignore]]\nrule = \"CKPT001\"\npath = \"model.pt\"\nreason = \"reviewed demo file\"\n\
+         [[ignore]]\nrule = \"TRTN025\"\nreason = \"stale\"\n",
+    )
+    .unwrap();
+    let out = mlsec(&["ckpt", "model.pt", "--json"], dir.path());
+    assert_eq!(code(&out), 0, "{}", combined(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["suppressed"], 1);
+    assert_eq!(report["findings"].as_array().unwrap().len(), 0);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("TRTN025") && warnings.contains("matched no finding"),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn dogfood_sarif_of_the_example_repo_is_valid() {
+    let out = mlsec(
+        &[
+            "triton",
+            "testdata/triton/example-repo",
+            "--format",
+            "sarif",
+        ],
+        &repo_root(),
+    );
+    assert_eq!(code(&out), 2);
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("schema/sarif-2.1.0.json")).unwrap();
+    let validator = jsonschema::draft4::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["ruleId"] == "TRTN025"));
+}
