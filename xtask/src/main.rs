@@ -41,6 +41,20 @@ fn run() -> Result<()> {
         "testdata" => testdata::run(&names, check),
         "docs" => docs::run(check),
         "codegen" => codegen::run(check),
+        // Benchmarks measure optimised code: a debug xtask re-runs itself in release.
+        "bench" if cfg!(debug_assertions) => {
+            let mut args = vec![
+                "run",
+                "--quiet",
+                "--release",
+                "--package",
+                "xtask",
+                "--",
+                "bench",
+            ];
+            args.extend(&names);
+            cargo(&args)
+        }
         "bench" => bench::run(&names),
         "help" | "--help" | "-h" => {
             println!(
@@ -87,5 +101,28 @@ fn ci() -> Result<()> {
     ])?;
     cargo(&["test", "--workspace", "--all-targets"])?;
     cargo(&["test", "--workspace", "--doc"])?;
+    python_tests()
+}
+
+/// The training-side integration is Python: its tests need only the standard library.
+fn python_tests() -> Result<()> {
+    let args = [
+        "-m",
+        "unittest",
+        "discover",
+        "-s",
+        "integrations/pytorch",
+        "-p",
+        "test_*.py",
+    ];
+    eprintln!("$ python3 {}", args.join(" "));
+    let status = Command::new("python3")
+        .args(args)
+        .current_dir(root())
+        .status()
+        .context("cannot run python3 (needed for the integration tests)")?;
+    if !status.success() {
+        bail!("python integration tests failed ({status})");
+    }
     Ok(())
 }

@@ -1,67 +1,337 @@
-//! `mlsec export-guard`: ONNX graph lint and a SHA-256 provenance chain across export stages.
+//! `mlsec export-guard`: ONNX graph lint and an in-toto/SLSA provenance chain across export
+//! stages.
 //!
-//! Not implemented yet: the command line is parsed so scripts can be written against it, and
-//! every invocation reports that it could not do its job (exit 1), never a clean result.
+//! - `lint`: decodes each model with `mlsec-onnx` (bounded, memory-mapped, unknown fields
+//!   reported) and walks every scope: external data, domains and opsets, backdoor-shaped
+//!   dataflow, dead elements, metadata and dims; also computes the structural fingerprint and
+//!   the weights hash.
+//! - `record` / `verify`: one statement per stage, chained by digest.
+//! - `diff`: fingerprint, op and per-tensor differences between two models.
+//!
+//! Nothing under inspection is executed. The only process this crate starts is the user's own
+//! `--command` in the one-shot form, and only when the ONNX file does not exist yet.
 
-use std::path::PathBuf;
+mod checkpoint;
+mod dataflow;
+mod diff;
+mod dsse;
+pub mod fingerprint;
+pub mod lint;
+mod manifest;
+mod model;
+pub mod ops;
+pub mod provenance;
+pub mod rules;
 
-use mlsec_core::{Context, Report, Rule, ScanError};
+use std::path::{Path, PathBuf};
+
+use mlsec_core::{Context, Report, Rule, ScanError, Table};
+use serde_json::json;
 
 /// Every rule this subcommand can report.
-pub static RULES: &[&Rule] = &[];
+pub static RULES: &[&Rule] = rules::ALL;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Source checkpoint to hash (the original tool's one-shot form).
-    #[arg(long)]
+    /// One-shot form: the source checkpoint to hash as the first stage.
+    #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
-    /// The exported ONNX file (one-shot form).
-    #[arg(long = "onnx-output", value_name = "FILE")]
-    pub onnx_output: Option<PathBuf>,
-    /// Where to write the chained attestation.
+    /// One-shot form: the exported ONNX file (produced by `--command` if it does not exist).
+    #[arg(long, value_name = "FILE", alias = "onnx-output")]
+    pub onnx: Option<PathBuf>,
+    /// One-shot form: the export command, run with `sh -c` only when `--onnx` does not exist.
+    #[arg(long = "command", value_name = "CMD")]
+    pub export_command: Option<String>,
+    /// One-shot form: where to write the chained attestation (the checkpoint stage goes beside
+    /// it as `<name>.checkpoint.json`).
     #[arg(long, alias = "hash-record", value_name = "FILE")]
     pub attestation: Option<PathBuf>,
+    /// Sign the statements as DSSE envelopes with this P-256 private key (PEM).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Lint ONNX graphs for suspicious constructs.
+    /// Lint ONNX graphs (files or directories) for suspicious constructs.
     Lint {
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "MODEL")]
         models: Vec<PathBuf>,
     },
-    /// Record one export stage as an in-toto attestation.
+    /// Record one export stage as an in-toto attestation, chained to the previous stage.
     Record {
+        /// Stage name: pytorch, onnx, tensorrt or any other.
         #[arg(long)]
         stage: String,
-        #[arg(long = "artifact", required = true)]
+        /// A file the stage produced (repeatable). ONNX external data is added automatically.
+        #[arg(long = "artifact", required = true, value_name = "FILE")]
         artifacts: Vec<PathBuf>,
-        #[arg(long)]
+        /// The previous stage's attestation.
+        #[arg(long, value_name = "PREV.json")]
         from: Option<PathBuf>,
+        /// The command that produced the artifacts (recorded, not run).
         #[arg(long)]
         command: Option<String>,
-        #[arg(long, alias = "hash-record")]
+        /// Where to write the statement.
+        #[arg(long, alias = "hash-record", value_name = "OUT.json")]
         attestation: PathBuf,
+        /// Sign the statement as a DSSE envelope with this P-256 private key (PEM).
+        #[arg(long, value_name = "KEY")]
+        sign_key: Option<PathBuf>,
     },
     /// Recompute every digest of an attestation chain.
     Verify {
-        #[arg(long, alias = "hash-record")]
+        #[arg(long, alias = "hash-record", value_name = "A.json")]
         attestation: PathBuf,
-        #[arg(long = "artifact")]
+        /// Files that must be covered by the last stage.
+        #[arg(long = "artifact", value_name = "FILE")]
         artifacts: Vec<PathBuf>,
+        /// Require a valid DSSE signature by this P-256 public key (PEM).
+        #[arg(long, value_name = "KEY")]
+        verify_key: Option<PathBuf>,
     },
-    /// Structural diff of two ONNX graphs.
+    /// Structural and weight diff of two ONNX models.
     Diff { old: PathBuf, new: PathBuf },
+    /// Write (`--write`) or check (`--check`) the OpenSSF model_signing manifest of a model
+    /// directory (per-file SHA-256 and root digest).
+    Manifest {
+        dir: PathBuf,
+        /// Write the manifest here (signed as a Sigstore bundle with `--sign-key`).
+        #[arg(
+            long,
+            value_name = "OUT",
+            conflicts_with = "check",
+            required_unless_present = "check"
+        )]
+        write: Option<PathBuf>,
+        /// Check the directory against this manifest.
+        #[arg(long, value_name = "MANIFEST")]
+        check: Option<PathBuf>,
+        /// Sign with this P-256 private key (PEM).
+        #[arg(long, value_name = "KEY")]
+        sign_key: Option<PathBuf>,
+        /// Require a valid signature by this P-256 public key (PEM).
+        #[arg(long, value_name = "KEY")]
+        verify_key: Option<PathBuf>,
+    },
 }
 
-pub fn run(_args: &Args, _ctx: &Context) -> anyhow::Result<Report> {
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
     let mut report = Report::new();
-    report.errors.push(ScanError::new(
-        "export-guard",
-        "not implemented in this version yet: nothing was checked",
-    ));
+    match &args.command {
+        Some(Command::Lint { models }) => lint_paths(models, ctx, &mut report)?,
+        Some(Command::Record {
+            stage,
+            artifacts,
+            from,
+            command,
+            attestation,
+            sign_key,
+        }) => {
+            let input = provenance::RecordInput {
+                stage,
+                artifacts,
+                from: from.as_deref(),
+                command: command.as_deref(),
+                attestation,
+                sign_key: sign_key.as_deref(),
+            };
+            if let Err(e) = provenance::record(&input, &mut report) {
+                report.errors.push(ScanError::new(
+                    attestation.display().to_string(),
+                    format!("{e:#}"),
+                ));
+            }
+        }
+        Some(Command::Verify {
+            attestation,
+            artifacts,
+            verify_key,
+        }) => provenance::verify(attestation, artifacts, verify_key.as_deref(), &mut report)?,
+        Some(Command::Diff { old, new }) => diff::diff(old, new, &mut report),
+        Some(Command::Manifest {
+            dir,
+            write,
+            check,
+            sign_key,
+            verify_key,
+        }) => match (write, check) {
+            (Some(out), _) => {
+                if let Err(e) = manifest::write(dir, out, sign_key.as_deref(), &mut report) {
+                    report
+                        .errors
+                        .push(ScanError::new(out.display().to_string(), format!("{e:#}")));
+                }
+            }
+            (None, Some(m)) => manifest::check(dir, m, verify_key.as_deref(), &mut report)?,
+            (None, None) => anyhow::bail!("give --write OUT or --check MANIFEST"),
+        },
+        None => one_shot(args, ctx, &mut report)?,
+    }
     Ok(report)
+}
+
+/// The original tool's form: checkpoint stage, then ONNX stage chained to it.
+fn one_shot(args: &Args, ctx: &Context, report: &mut Report) -> anyhow::Result<()> {
+    let (Some(model), Some(onnx), Some(attestation)) = (&args.model, &args.onnx, &args.attestation)
+    else {
+        anyhow::bail!(
+            "give a subcommand (lint, record, verify, diff) or the one-shot form --model FILE --onnx FILE --attestation OUT.json"
+        );
+    };
+    if !onnx.exists() {
+        let Some(command) = &args.export_command else {
+            anyhow::bail!(
+                "{} does not exist and no --command was given to produce it",
+                onnx.display()
+            );
+        };
+        if !ctx.quiet {
+            ctx.events
+                .status(&format!("running export command: {command}"));
+        }
+        let status = std::process::Command::new("sh")
+            .args(["-c", command])
+            .status()
+            .map_err(|e| anyhow::anyhow!("cannot run --command: {e}"))?;
+        if !status.success() {
+            anyhow::bail!("--command failed ({status})");
+        }
+        if !onnx.exists() {
+            anyhow::bail!("--command succeeded but {} was not written", onnx.display());
+        }
+    }
+    let stem = attestation.file_stem().map_or_else(
+        || "provenance".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let first = attestation.with_file_name(format!("{stem}.checkpoint.json"));
+    let stage1 = provenance::RecordInput {
+        stage: "pytorch",
+        artifacts: std::slice::from_ref(model),
+        from: None,
+        command: None,
+        attestation: &first,
+        sign_key: args.sign_key.as_deref(),
+    };
+    if let Err(e) = provenance::record(&stage1, report) {
+        report.errors.push(ScanError::new(
+            first.display().to_string(),
+            format!("{e:#}"),
+        ));
+        return Ok(());
+    }
+    let stage2 = provenance::RecordInput {
+        stage: "onnx",
+        artifacts: std::slice::from_ref(onnx),
+        from: Some(&first),
+        command: args.export_command.as_deref(),
+        attestation,
+        sign_key: args.sign_key.as_deref(),
+    };
+    if let Err(e) = provenance::record(&stage2, report) {
+        report.errors.push(ScanError::new(
+            attestation.display().to_string(),
+            format!("{e:#}"),
+        ));
+    }
+    Ok(())
+}
+
+/// ONNX files under a directory, sorted, symlinks not followed.
+fn onnx_files(root: &Path, out: &mut Vec<PathBuf>, depth: usize) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(root)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::path);
+    for e in entries {
+        let kind = e.file_type()?;
+        let path = e.path();
+        if kind.is_dir() && depth < 32 {
+            onnx_files(&path, out, depth + 1)?;
+        } else if kind.is_file() && provenance::is_onnx(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn lint_paths(models: &[PathBuf], ctx: &Context, report: &mut Report) -> anyhow::Result<()> {
+    let mut targets: Vec<(PathBuf, String)> = Vec::new();
+    for m in models {
+        if m.is_dir() {
+            let mut files = Vec::new();
+            if let Err(e) = onnx_files(m, &mut files, 0) {
+                report.errors.push(ScanError::new(
+                    m.display().to_string(),
+                    format!("cannot list: {e}"),
+                ));
+            }
+            if files.is_empty() {
+                report.errors.push(ScanError::new(
+                    m.display().to_string(),
+                    "no .onnx files in this directory",
+                ));
+            }
+            for f in files {
+                let display = f.strip_prefix(m).unwrap_or(&f).display().to_string();
+                targets.push((f, display));
+            }
+        } else {
+            targets.push((m.clone(), m.display().to_string()));
+        }
+    }
+    let mut rows = Vec::new();
+    let mut data = Vec::new();
+    let total = targets.len() as u64;
+    for (i, (path, display)) in targets.iter().enumerate() {
+        ctx.events.progress(i as u64, total);
+        match lint::lint_file(path, display) {
+            Ok(o) => {
+                report.scanned += 1;
+                rows.push(vec![
+                    display.clone(),
+                    o.nodes.to_string(),
+                    o.ir_version.to_string(),
+                    o.opset.to_string(),
+                    o.fingerprint[..16].to_owned(),
+                    o.weights[..16].to_owned(),
+                    o.findings.len().to_string(),
+                ]);
+                data.push(json!({
+                    "file": display,
+                    "nodes": o.nodes,
+                    "ir_version": o.ir_version,
+                    "opset": o.opset,
+                    "fingerprint": o.fingerprint,
+                    "weights": o.weights,
+                    "external_data": o.external_files.keys().collect::<Vec<_>>(),
+                    "ops": o.ops,
+                }));
+                report.findings.extend(o.findings);
+            }
+            Err(e) => report
+                .errors
+                .push(ScanError::new(display.clone(), format!("{e:#}"))),
+        }
+    }
+    ctx.events.progress(total, total);
+    report.tables.push(Table {
+        title: "ONNX models".into(),
+        columns: [
+            "model",
+            "nodes",
+            "ir",
+            "opset",
+            "fingerprint",
+            "weights",
+            "findings",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    });
+    report.data.insert("models".into(), json!(data));
+    Ok(())
 }

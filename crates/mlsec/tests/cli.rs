@@ -46,7 +46,11 @@ fn exit_contract_table() {
         (&["explain", "NOPE999"], 1, "no rule `NOPE999`"),
         (&["rules"], 0, "rules"),
         (&["inspect", "--model", "m.onnx"], 1, "not implemented"),
-        (&["export-guard", "lint", "m.onnx"], 1, "not implemented"),
+        (
+            &["export-guard", "lint", "missing.onnx"],
+            1,
+            "cannot read missing.onnx",
+        ),
     ];
     for (args, expected, needle) in cases {
         let out = mlsec(args, cwd);
@@ -198,6 +202,20 @@ fn exit_contract_on_real_scans() {
             ],
             0,
             &["clean"],
+        ),
+        (
+            &["export", "lint", "testdata/export-guard/benign_cnn.onnx"],
+            0,
+            &["clean"],
+        ),
+        (
+            &[
+                "export",
+                "lint",
+                "testdata/export-guard/expg012_input_selection.onnx",
+            ],
+            2,
+            &["EXPG012"],
         ),
         (&["explain", "CKPT001"], 0, &["## Remediation"]),
         (&["explain", "pickle-unsafe-call"], 0, &["CKPT001"]),

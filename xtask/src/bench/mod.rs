@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 mod checkpoint;
+mod export_guard;
 mod poison_monitor;
 mod triton;
 
@@ -21,6 +22,7 @@ pub type Benchmark = fn(&mut Bench) -> Result<()>;
 pub fn benchmarks() -> Vec<(&'static str, Benchmark)> {
     vec![
         ("checkpoint", checkpoint::run),
+        ("export-guard", export_guard::run),
         ("poison-monitor", poison_monitor::run),
         ("triton", triton::run),
     ]

@@ -13,8 +13,11 @@ use anyhow::{Context, Result, bail};
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorSet};
 
+mod onnx;
+
 pub fn run(check: bool) -> Result<()> {
     triton_schema(check)?;
+    onnx::run(check)?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 mod checkpoint;
+mod export_guard;
 mod poison_monitor;
 mod triton;
 
@@ -20,6 +21,7 @@ pub type Generator = fn(&Path) -> Result<()>;
 pub fn generators() -> Vec<(&'static str, Generator)> {
     vec![
         ("checkpoint", checkpoint::generate),
+        ("export-guard", export_guard::generate),
         ("poison-monitor", poison_monitor::generate),
         ("triton", triton::generate),
     ]

