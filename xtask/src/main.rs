@@ -99,9 +99,9 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ])?;
+    python_tests()?;
     cargo(&["test", "--workspace", "--all-targets"])?;
-    cargo(&["test", "--workspace", "--doc"])?;
-    python_tests()
+    cargo(&["test", "--workspace", "--doc"])
 }
 
 /// The training-side integration is Python: its tests need only the standard library.
