@@ -1,39 +1,744 @@
-//! `mlsec adversarial`: FGSM / PGD / Carlini-Wagner robustness tests with a baseline gate.
+//! `mlsec adversarial`: FGSM / PGD-L∞ / Carlini-Wagner L2 robustness tests on an ONNX model
+//! and real labelled data, with model sanity checks, gradient-masking rules, and a baseline
+//! gate (McNemar's exact test on paired per-sample outcomes).
 //!
-//! Not implemented yet: the command line is parsed so scripts can be written against it, and
-//! every invocation reports that it could not do its job (exit 1), never a clean result.
+//! Runs are reproducible: every random choice (PGD starts, random targets) comes from
+//! `--seed` and the sample's index only.
 
-use std::path::PathBuf;
+pub mod attacks;
+pub mod baseline;
+pub mod checks;
+pub mod data;
+mod html;
+pub mod rules;
 
-use mlsec_core::{Context, Report, Rule, ScanError};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use mlsec_core::{Context, Finding, Location, Pointer, Report, Rule, ScanError, Severity, Table};
+use mlsec_runtime::{Model, OnnxModel};
+use serde_json::json;
+
+use attacks::{Cw, Goal, Noise, Pgd, Setup};
+use baseline::{Baseline, Entry};
 
 /// Every rule this subcommand can report.
-pub static RULES: &[&Rule] = &[];
+pub static RULES: &[&Rule] = &[
+    &rules::ROBUSTNESS_REGRESSION,
+    &rules::ROBUSTNESS_IMPROVED,
+    &rules::MODEL_OUTPUTS_PROBABILITIES,
+    &rules::MODEL_NONDETERMINISTIC,
+    &rules::MODEL_BATCH_DEPENDENT,
+    &rules::PGD_WEAKER_THAN_FGSM,
+    &rules::ACCURACY_NOT_DECREASING,
+    &rules::UNBOUNDED_ATTACK_FAILS,
+    &rules::ZERO_INPUT_GRADIENTS,
+];
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The model to attack (ONNX).
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Inputs and integer labels (.npz, .safetensors, or a folder of .npy).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Attacks to run.
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "fgsm")]
-    pub attack: Vec<String>,
-    /// Perturbation budgets (L∞).
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "0.03")]
-    pub epsilon: Vec<f64>,
-    /// Baseline file to compare with (written when missing).
-    #[arg(long)]
-    pub baseline: Option<PathBuf>,
+/// How targets are chosen for a targeted attack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Targeted {
+    /// A seeded random class other than the label.
+    Random,
+    /// The class with the lowest clean logit.
+    LeastLikely,
 }
 
-pub fn run(args: &Args, _ctx: &Context) -> anyhow::Result<Report> {
+/// An attack name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum AttackKind {
+    Fgsm,
+    Pgd,
+    Cw,
+}
+
+impl AttackKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttackKind::Fgsm => "fgsm",
+            AttackKind::Pgd => "pgd",
+            AttackKind::Cw => "cw",
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The model to attack (ONNX; its output must be logits).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Inputs and integer labels: .npz, .safetensors, or a folder with x.npy and y.npy.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Key (or file stem) of the inputs in --data.
+    #[arg(long, default_value = "x")]
+    pub x_key: String,
+    /// Key (or file stem) of the labels in --data.
+    #[arg(long, default_value = "y")]
+    pub y_key: String,
+    /// Valid input range `lo,hi` [default: the model's `mlsec.input_range` metadata, else
+    /// 0,1 when the data lies in it, else 0,255 when it lies in that, else the data's range].
+    #[arg(long, value_parser = parse_range)]
+    pub input_range: Option<(f32, f32)>,
+    /// Use only the first N samples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Seed for PGD random starts and random targets (runs are reproducible).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Samples per forward/backward pass.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Attacks to run.
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "fgsm")]
+    pub attack: Vec<AttackKind>,
+    /// L∞ budgets for FGSM and PGD (a list gives a robustness curve).
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "0.03")]
+    pub epsilon: Vec<f32>,
+    /// L2 budgets at which CW robust accuracy is reported.
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "0.5,1,2")]
+    pub l2_budget: Vec<f32>,
+    /// Targeted attacks instead of untargeted.
+    #[arg(long)]
+    pub targeted: Option<Targeted>,
+    /// PGD steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// PGD step size [default: 2.5·ε/steps].
+    #[arg(long)]
+    pub step_size: Option<f32>,
+    /// PGD restarts (a point is robust only if no restart fools it).
+    #[arg(long, default_value_t = 1)]
+    pub restarts: usize,
+    /// CW Adam steps per binary-search step.
+    #[arg(long, default_value_t = 1000)]
+    pub cw_steps: usize,
+    /// CW binary-search steps over the constant c.
+    #[arg(long, default_value_t = 9)]
+    pub cw_binary_steps: usize,
+    /// CW initial constant c₀.
+    #[arg(long, default_value_t = 1e-3)]
+    pub cw_initial_const: f64,
+    /// CW Adam learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    pub cw_learning_rate: f64,
+    /// CW confidence κ.
+    #[arg(long, default_value_t = 0.0)]
+    pub cw_confidence: f64,
+    /// Baseline file: written when missing, otherwise compared with.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Write the baseline even when it exists (accept the current numbers).
+    #[arg(long, requires = "baseline")]
+    pub update_baseline: bool,
+    /// Significance level of the McNemar test for a regression.
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    /// Minimum drop in robust accuracy (points) for a regression.
+    #[arg(long, default_value_t = 1.0)]
+    pub tolerance: f64,
+    /// Write an HTML report with the accuracy-vs-budget curves.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Skip the pre-attack model checks and the sanity rules.
+    #[arg(long)]
+    pub no_checks: bool,
+}
+
+fn parse_range(s: &str) -> Result<(f32, f32), String> {
+    let (lo, hi) = s.split_once(',').ok_or("expected lo,hi")?;
+    let lo: f32 = lo.trim().parse().map_err(|e| format!("{e}"))?;
+    let hi: f32 = hi.trim().parse().map_err(|e| format!("{e}"))?;
+    if lo >= hi || !lo.is_finite() || !hi.is_finite() {
+        return Err("expected finite lo < hi".into());
+    }
+    Ok((lo, hi))
+}
+
+/// What one attack at one budget measured (a row of the table).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ResultRow {
+    pub attack: &'static str,
+    /// `fgsm@0.1`, `cw@l2=1`.
+    pub key: String,
+    /// ε for FGSM/PGD, the L2 budget for CW.
+    pub budget: f32,
+    pub samples: usize,
+    pub clean_accuracy: f64,
+    pub robust_accuracy: f64,
+    pub success_rate: f64,
+    pub median_linf: Option<f32>,
+    pub median_l2: Option<f32>,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+    #[serde(skip)]
+    pub robust: Vec<bool>,
+}
+
+fn median(mut v: Vec<f32>) -> Option<f32> {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f32::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
+}
+
+fn share(v: &[bool]) -> f64 {
+    v.iter().filter(|&&b| b).count() as f64 / v.len().max(1) as f64
+}
+
+/// Display path of an argument, as given.
+fn shown(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Loads a model, explaining formats the runtime cannot run.
+pub fn load_model(path: &Path) -> Result<Box<dyn Model>, String> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let head = std::fs::read(path)
+        .map(|b| b.into_iter().take(4).collect::<Vec<u8>>())
+        .map_err(|e| format!("cannot read the model: {e}"))?;
+    let pytorch = matches!(ext.as_str(), "pt" | "pth" | "bin" | "ckpt" | "safetensors")
+        || head.starts_with(b"PK")
+        || head.first() == Some(&0x80);
+    const EXPORT: &str = "a state dict (weights only, no architecture) cannot be run: export the model to ONNX with \
+        `torch.onnx.export(model.eval(), example_input, \"model.onnx\")` (or trace it with `torch.jit.trace`)";
+    if pytorch {
+        #[cfg(feature = "torch")]
+        {
+            return match mlsec_runtime::torch::TorchScriptModel::load(path) {
+                Ok(m) => Ok(Box::new(m)),
+                Err(e) => Err(format!("not a TorchScript module ({e:#}); {EXPORT}")),
+            };
+        }
+        #[cfg(not(feature = "torch"))]
+        return Err(format!(
+            "this looks like a PyTorch file: TorchScript needs a build with the `torch` feature, and {EXPORT}"
+        ));
+    }
+    OnnxModel::load(path)
+        .map(|m| Box::new(m) as Box<dyn Model>)
+        .map_err(|e| format!("{e:#}"))
+}
+
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
     let mut report = Report::new();
-    report.errors.push(ScanError::new(
-        args.model.display().to_string(),
-        "adversarial testing is not implemented in this version yet: nothing was checked",
-    ));
+    let model_file = shown(&args.model);
+    if args.epsilon.iter().any(|e| !(e.is_finite() && *e >= 0.0)) {
+        anyhow::bail!("--epsilon values must be finite and non-negative");
+    }
+    if args.batch_size == 0 {
+        anyhow::bail!("--batch-size must be at least 1");
+    }
+    let model = match load_model(&args.model) {
+        Ok(m) => m,
+        Err(message) => {
+            report.errors.push(ScanError::new(model_file, message));
+            return Ok(report);
+        }
+    };
+    let mut data = match data::load(&args.data, &args.x_key, &args.y_key) {
+        Ok(d) => d,
+        Err(message) => {
+            report
+                .errors
+                .push(ScanError::new(shown(&args.data), message));
+            return Ok(report);
+        }
+    };
+    if let Some(limit) = args.limit {
+        data.truncate(limit);
+    }
+    if data.is_empty() {
+        report
+            .errors
+            .push(ScanError::new(shown(&args.data), "no samples to attack"));
+        return Ok(report);
+    }
+    report.scanned = 1;
+    let (lo, hi) = match args.input_range.or(model.input().range) {
+        Some(r) => r,
+        None => {
+            let (dlo, dhi) = data.value_range();
+            if dlo >= 0.0 && dhi <= 1.0 {
+                (0.0, 1.0)
+            } else if dlo >= 0.0 && dhi <= 255.0 {
+                (0.0, 255.0)
+            } else {
+                (dlo, dhi.max(dlo + f32::EPSILON))
+            }
+        }
+    };
+    let setup = Setup {
+        model: model.as_ref(),
+        sample_shape: &data.sample_shape,
+        lo,
+        hi,
+        batch_size: args.batch_size,
+    };
+    match execute(args, ctx, &setup, model.as_ref(), &data, &mut report) {
+        Ok(()) => {}
+        Err(e) => report
+            .errors
+            .push(ScanError::new(model_file, format!("{e:#}"))),
+    }
     Ok(report)
+}
+
+fn execute(
+    args: &Args,
+    ctx: &Context,
+    setup: &Setup<'_>,
+    model: &dyn Model,
+    data: &data::Dataset,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let model_file = shown(&args.model);
+    let n = data.len();
+    let d = setup.dim();
+    let (lo, hi) = (setup.lo, setup.hi);
+    let loc =
+        |field: String| Location::file(model_file.clone()).with_pointer(Pointer::Field(field));
+
+    // Clean predictions (and the logits for least-likely targets).
+    let mut clean_logits = Vec::with_capacity(n);
+    for chunk in data.x.chunks(args.batch_size * d) {
+        clean_logits.extend(setup.logits(chunk)?);
+    }
+    let classes = clean_logits.first().map_or(0, Vec::len);
+    if let Some(bad) = data.y.iter().find(|&&l| l as usize >= classes) {
+        anyhow::bail!("label {bad} is out of range for a model with {classes} outputs");
+    }
+    let preds: Vec<i64> = clean_logits
+        .iter()
+        .map(|r| attacks::argmax(r, None))
+        .collect();
+    let correct: Vec<bool> = preds.iter().zip(&data.y).map(|(p, y)| p == y).collect();
+    let clean_accuracy = share(&correct);
+
+    let mut check_json = json!({});
+    if !args.no_checks {
+        ctx.events
+            .status("checking the model (determinism, batch independence, logits, gradients)");
+        let c = checks::run(setup, &data.x, &data.y, &correct)?;
+        report.findings.extend(c.findings(&model_file));
+        check_json = serde_json::to_value(&c)?;
+    }
+
+    let goal = if args.targeted.is_some() {
+        Goal::Targeted
+    } else {
+        Goal::Untargeted
+    };
+    let targets: Vec<i64> = match args.targeted {
+        None => data.y.clone(),
+        Some(Targeted::LeastLikely) => clean_logits
+            .iter()
+            .map(|r| {
+                let neg: Vec<f32> = r.iter().map(|v| -v).collect();
+                attacks::argmax(&neg, None)
+            })
+            .collect(),
+        Some(Targeted::Random) => (0..n)
+            .map(|i| {
+                let u = attacks::unit_noise(args.seed ^ 0x7A26_E7ED, 0, i, 1)[0];
+                let k = classes.saturating_sub(1).max(1);
+                let off = (((u + 1.0) / 2.0 * k as f32) as usize).min(k - 1) + 1;
+                ((data.y[i] as usize + off) % classes.max(1)) as i64
+            })
+            .collect(),
+    };
+    // Targeted: a point whose target is its own label cannot be attacked meaningfully.
+    let attacked: Vec<bool> = (0..n)
+        .map(|i| correct[i] && (goal == Goal::Untargeted || targets[i] != data.y[i]))
+        .collect();
+
+    let mut eps = args.epsilon.clone();
+    eps.sort_by(f32::total_cmp);
+    eps.dedup();
+    let mut attacks_sorted = args.attack.clone();
+    attacks_sorted.sort();
+    attacks_sorted.dedup();
+    let mut results: Vec<ResultRow> = Vec::new();
+    let units = attacks_sorted
+        .iter()
+        .map(|a| if *a == AttackKind::Cw { 1 } else { eps.len() })
+        .sum::<usize>() as u64;
+    let mut done = 0u64;
+    let attacked_count = attacked.iter().filter(|&&a| a).count();
+    for &kind in &attacks_sorted {
+        match kind {
+            AttackKind::Fgsm | AttackKind::Pgd => {
+                for &e in &eps {
+                    ctx.events.status(&format!("{} ε={e}", kind.name()));
+                    let start = Instant::now();
+                    let out = if kind == AttackKind::Fgsm {
+                        attacks::fgsm(setup, &data.x, &data.y, &attacked, &targets, goal, e)?
+                    } else {
+                        let p = Pgd {
+                            eps: e,
+                            steps: args.steps,
+                            alpha: args.step_size.unwrap_or(2.5 * e / args.steps.max(1) as f32),
+                            restarts: args.restarts,
+                            noise: Noise::Seeded(args.seed),
+                        };
+                        attacks::pgd(setup, &data.x, &data.y, &attacked, &targets, goal, &p)?
+                    };
+                    let secs = start.elapsed().as_secs_f64();
+                    results.push(ResultRow {
+                        attack: kind.name(),
+                        key: format!("{}@{e}", kind.name()),
+                        budget: e,
+                        samples: n,
+                        clean_accuracy,
+                        robust_accuracy: share(&out.robust),
+                        success_rate: out.success.iter().filter(|&&s| s).count() as f64
+                            / attacked_count.max(1) as f64,
+                        median_linf: median(out.linf.clone()),
+                        median_l2: median(out.l2.clone()),
+                        seconds: secs,
+                        samples_per_second: attacked_count as f64 / secs.max(1e-9),
+                        robust: out.robust,
+                    });
+                    done += 1;
+                    ctx.events.progress(done, units);
+                }
+            }
+            AttackKind::Cw => {
+                ctx.events.status("cw (L2)");
+                let start = Instant::now();
+                let p = Cw {
+                    steps: args.cw_steps,
+                    binary_steps: args.cw_binary_steps,
+                    initial_const: args.cw_initial_const,
+                    learning_rate: args.cw_learning_rate,
+                    confidence: args.cw_confidence,
+                    abort_early: true,
+                };
+                let out = attacks::cw(setup, &data.x, &data.y, &attacked, &targets, goal, &p)?;
+                let secs = start.elapsed().as_secs_f64();
+                let found: Vec<f32> = out.l2.iter().flatten().copied().collect();
+                let med_l2 = median(found.clone());
+                let med_linf = median(out.linf.iter().flatten().copied().collect());
+                let mut budgets = args.l2_budget.clone();
+                budgets.sort_by(f32::total_cmp);
+                budgets.dedup();
+                for b in budgets {
+                    let robust: Vec<bool> = (0..n)
+                        .map(|i| out.attacked[i] && out.l2[i].is_none_or(|l| l > b))
+                        .collect();
+                    let success = (0..n)
+                        .filter(|&i| out.l2[i].is_some_and(|l| l <= b))
+                        .count();
+                    results.push(ResultRow {
+                        attack: "cw",
+                        key: format!("cw@l2={b}"),
+                        budget: b,
+                        samples: n,
+                        clean_accuracy,
+                        robust_accuracy: share(&robust),
+                        success_rate: success as f64 / attacked_count.max(1) as f64,
+                        median_linf: med_linf,
+                        median_l2: med_l2,
+                        seconds: secs,
+                        samples_per_second: attacked_count as f64 / secs.max(1e-9),
+                        robust,
+                    });
+                }
+                report.data.insert(
+                    "cw".into(),
+                    json!({
+                        "median_l2": med_l2,
+                        "found": found.len(),
+                        "attacked": attacked_count,
+                        "l2": out.l2,
+                    }),
+                );
+                done += 1;
+                ctx.events.progress(done, units);
+            }
+        }
+    }
+
+    if !args.no_checks {
+        report.findings.extend(checks::sanity(
+            setup,
+            &data.x,
+            &data.y,
+            &attacked,
+            &results,
+            &model_file,
+        )?);
+    }
+
+    report.tables.push(table(&results, n, lo, hi));
+
+    // Baseline gate.
+    let params = json!({
+        "attacks": attacks_sorted.iter().map(|a| a.name()).collect::<Vec<_>>(),
+        "epsilon": eps,
+        "l2_budget": if attacks_sorted.contains(&AttackKind::Cw) { json!(args.l2_budget) } else { json!(null) },
+        "steps": args.steps,
+        "step_size": args.step_size,
+        "restarts": args.restarts,
+        "cw": { "steps": args.cw_steps, "binary_steps": args.cw_binary_steps, "initial_const": args.cw_initial_const,
+                "learning_rate": args.cw_learning_rate, "confidence": args.cw_confidence },
+        "seed": args.seed,
+        "targeted": args.targeted.map(|t| format!("{t:?}")),
+        "input_range": [lo, hi],
+        "samples": n,
+    });
+    let current = Baseline {
+        schema: baseline::SCHEMA.into(),
+        model_sha256: model.digest().into(),
+        data_sha256: data.digest(),
+        params: params.clone(),
+        results: results
+            .iter()
+            .map(|r| Entry::new(r.key.clone(), &r.robust))
+            .collect(),
+    };
+    let mut gate = json!(null);
+    if let Some(path) = &args.baseline {
+        gate = baseline_gate(args, path, &current, report, &loc)?;
+    }
+
+    report.data.insert(
+        "adversarial".into(),
+        json!({
+            "model": model_file,
+            "model_sha256": model.digest(),
+            "data": shown(&args.data),
+            "data_sha256": current.data_sha256,
+            "samples": n,
+            "input_range": [lo, hi],
+            "clean_accuracy": clean_accuracy,
+            "params": params,
+            "checks": check_json,
+            "results": results,
+            "baseline": gate,
+        }),
+    );
+    if let Some(path) = &args.report {
+        let page = html::render(
+            &model_file,
+            &shown(&args.data),
+            n,
+            clean_accuracy,
+            &results,
+            &report.findings,
+        );
+        if let Err(e) = std::fs::write(path, page) {
+            report.errors.push(ScanError::new(
+                shown(path),
+                format!("cannot write the HTML report: {e}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn baseline_gate(
+    args: &Args,
+    path: &Path,
+    current: &Baseline,
+    report: &mut Report,
+    loc: &dyn Fn(String) -> Location,
+) -> anyhow::Result<serde_json::Value> {
+    let file = shown(path);
+    let write = |report: &mut Report, why: &str| -> serde_json::Value {
+        match serde_json::to_string_pretty(current).map(|s| std::fs::write(path, s + "\n")) {
+            Ok(Ok(())) => {
+                report
+                    .warnings
+                    .push(format!("{why}: wrote the baseline {file}"));
+                json!({"written": file})
+            }
+            Ok(Err(e)) => {
+                report.errors.push(ScanError::new(
+                    file.clone(),
+                    format!("cannot write the baseline: {e}"),
+                ));
+                json!(null)
+            }
+            Err(e) => {
+                report.errors.push(ScanError::new(
+                    file.clone(),
+                    format!("cannot encode the baseline: {e}"),
+                ));
+                json!(null)
+            }
+        }
+    };
+    if args.update_baseline {
+        return Ok(write(report, "--update-baseline"));
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(write(report, "no baseline yet"));
+        }
+        Err(e) => {
+            report.errors.push(ScanError::new(
+                file,
+                format!("cannot read the baseline: {e}"),
+            ));
+            return Ok(json!(null));
+        }
+    };
+    let before: Baseline = match serde_json::from_str(&text) {
+        Ok(b) => b,
+        Err(e) => {
+            report
+                .errors
+                .push(ScanError::new(file, format!("not a baseline file: {e}")));
+            return Ok(json!(null));
+        }
+    };
+    if before.schema != baseline::SCHEMA {
+        report.errors.push(ScanError::new(
+            file,
+            format!("unknown baseline schema `{}`", before.schema),
+        ));
+        return Ok(json!(null));
+    }
+    if before.data_sha256 != current.data_sha256 {
+        report.errors.push(ScanError::new(
+            file,
+            "the baseline was made on different data (data digest differs): the comparison would be meaningless; \
+             use the same --data/--limit or write a new baseline with --update-baseline",
+        ));
+        return Ok(json!(null));
+    }
+    if before.params != current.params {
+        report.errors.push(ScanError::new(
+            file,
+            format!(
+                "the baseline was made with different attack parameters ({} now {}): use the same flags or --update-baseline",
+                before.params, current.params
+            ),
+        ));
+        return Ok(json!(null));
+    }
+    let mut rows = Vec::new();
+    for now in &current.results {
+        let Some(old) = before.results.iter().find(|e| e.key == now.key) else {
+            report.errors.push(ScanError::new(
+                file.clone(),
+                format!("the baseline has no result for `{}`", now.key),
+            ));
+            continue;
+        };
+        let c = match baseline::compare(old, now) {
+            Ok(c) => c,
+            Err(e) => {
+                report.errors.push(ScanError::new(file.clone(), e));
+                continue;
+            }
+        };
+        let delta = (c.after - c.before) * 100.0;
+        let significant = c.p_value < args.alpha;
+        let evidence = |f: Finding| {
+            f.with_evidence("baseline_accuracy", format!("{:.2}%", c.before * 100.0))
+                .with_evidence("accuracy", format!("{:.2}%", c.after * 100.0))
+                .with_evidence("lost", c.lost)
+                .with_evidence("gained", c.gained)
+                .with_evidence("p_value", format!("{:.3e}", c.p_value))
+                .with_evidence("alpha", args.alpha)
+                .with_evidence("tolerance_points", args.tolerance)
+                .with_evidence("baseline_model_sha256", &before.model_sha256)
+        };
+        if -delta > args.tolerance && significant {
+            report.findings.push(evidence(Finding::new(
+                &rules::ROBUSTNESS_REGRESSION,
+                loc(c.key.clone()),
+                format!(
+                    "robust accuracy under {} fell from {:.1}% to {:.1}% ({:+.1} points, McNemar p={:.2e})",
+                    c.key,
+                    c.before * 100.0,
+                    c.after * 100.0,
+                    delta,
+                    c.p_value
+                ),
+            )));
+        } else if delta > args.tolerance && significant {
+            report.findings.push(
+                evidence(Finding::new(
+                    &rules::ROBUSTNESS_IMPROVED,
+                    loc(c.key.clone()),
+                    format!(
+                        "robust accuracy under {} rose from {:.1}% to {:.1}% ({:+.1} points, McNemar p={:.2e})",
+                        c.key,
+                        c.before * 100.0,
+                        c.after * 100.0,
+                        delta,
+                        c.p_value
+                    ),
+                ))
+                .with_severity(Severity::Info),
+            );
+        }
+        rows.push(json!({
+            "key": c.key, "baseline_accuracy": c.before, "accuracy": c.after,
+            "lost": c.lost, "gained": c.gained, "p_value": c.p_value,
+        }));
+    }
+    Ok(json!({"compared": file, "baseline_model_sha256": before.model_sha256, "results": rows}))
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+fn opt(v: Option<f32>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+}
+
+fn table(results: &[ResultRow], n: usize, lo: f32, hi: f32) -> Table {
+    Table {
+        title: format!("Robustness ({n} samples, input range [{lo}, {hi}])"),
+        columns: [
+            "attack",
+            "budget",
+            "clean acc",
+            "robust acc",
+            "success",
+            "median L∞",
+            "median L2",
+            "time",
+            "samples/s",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: results
+            .iter()
+            .map(|r| {
+                vec![
+                    r.attack.to_owned(),
+                    if r.attack == "cw" {
+                        format!("L2≤{}", r.budget)
+                    } else {
+                        format!("ε={}", r.budget)
+                    },
+                    pct(r.clean_accuracy),
+                    pct(r.robust_accuracy),
+                    pct(r.success_rate),
+                    opt(r.median_linf),
+                    opt(r.median_l2),
+                    format!("{:.2}s", r.seconds),
+                    format!("{:.0}", r.samples_per_second),
+                ]
+            })
+            .collect(),
+    }
 }

@@ -1,6 +1,8 @@
-//! Keras model configs (`config.json` of a `.keras` archive): Lambda layers, serialized
-//! functions and modules outside Keras, found by walking the whole config (nested models,
-//! `TimeDistributed`/`Bidirectional` wrappers, functional graphs).
+//! Keras model configs (`config.json` of a `.keras` archive, the `model_config` and
+//! `training_config` attributes of a Keras `.h5` file): Lambda layers, serialized functions
+//! and modules outside Keras, found by walking the whole config (nested models,
+//! `TimeDistributed`/`Bidirectional` wrappers, functional graphs). One walker serves both
+//! containers, so the same rules apply to both.
 
 use mlsec_core::{Finding, Pointer};
 use serde_json::Value;
@@ -10,21 +12,42 @@ use crate::rules;
 
 const MAX_DEPTH: usize = 128;
 
-pub fn check(config: &Value, site: &Site, out: &mut Vec<Finding>) {
-    walk(config, "", site, out, 0);
+/// Where a config came from: an archive member (`.keras`) or an HDF5 attribute (`.h5`).
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    Member(&'a str),
+    /// Attribute name and file offset of its message.
+    Attribute(&'a str, u64),
 }
 
-fn finding(site: &Site, rule: &'static mlsec_core::Rule, path: &str, message: String) -> Finding {
-    let mut f = site.finding(rule, 0, message);
+pub fn check(config: &Value, site: &Site, source: Source<'_>, out: &mut Vec<Finding>) {
+    let cx = Cx { site, source };
+    walk(config, "", &cx, out, 0);
+}
+
+struct Cx<'a> {
+    site: &'a Site,
+    source: Source<'a>,
+}
+
+fn finding(cx: &Cx<'_>, rule: &'static mlsec_core::Rule, path: &str, message: String) -> Finding {
+    let offset = match cx.source {
+        Source::Member(_) => 0,
+        Source::Attribute(_, o) => o,
+    };
+    let mut f = cx.site.finding(rule, offset, message);
     f.location.pointer = Some(Pointer::Field(if path.is_empty() {
         "$".into()
     } else {
         path.to_owned()
     }));
-    f.with_evidence("member", site.member.as_deref().unwrap_or("config.json"))
+    match cx.source {
+        Source::Member(m) => f.with_evidence("member", m),
+        Source::Attribute(a, _) => f.with_evidence("attribute", a),
+    }
 }
 
-fn walk(v: &Value, path: &str, site: &Site, out: &mut Vec<Finding>, depth: usize) {
+fn walk(v: &Value, path: &str, site: &Cx<'_>, out: &mut Vec<Finding>, depth: usize) {
     if depth > MAX_DEPTH {
         return;
     }

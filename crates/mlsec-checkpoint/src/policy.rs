@@ -125,6 +125,14 @@ pub fn allowed(profile: Profile, dotted: &str) -> bool {
                     || (n.ends_with("Storage")
                         && !n.contains('.')
                         && mlsec_tensors::dtype::DType::from_torch_storage(n).is_some())
+                    // Legacy tensor types (`torch.FloatTensor`), named by the tar format.
+                    || n.strip_suffix("Tensor").is_some_and(|t| {
+                        !t.contains('.')
+                            && mlsec_tensors::dtype::DType::from_torch_storage(&format!(
+                                "{t}Storage"
+                            ))
+                            .is_some()
+                    })
             })
     };
     let numpy = || NUMPY.contains(&dotted);

@@ -140,14 +140,8 @@ impl<'o> Scanner<'o> {
                 "ONNX model: this tool does not check ONNX graphs; use `mlsec export-guard`",
                 None,
             ),
-            Format::Hdf5 => self.error(
-                "HDF5 (Keras .h5) files are not supported yet: not checked",
-                None,
-            ),
-            Format::Tar => self.error(
-                "legacy tar checkpoints are not supported yet: not checked",
-                None,
-            ),
+            Format::Hdf5 => self.scan_hdf5(data, &site),
+            Format::Tar => self.scan_tar(data, &site, 0),
             Format::Gguf => self.error("GGUF files are not supported: not checked", None),
             Format::Unknown if explicit => {
                 self.error(
@@ -379,6 +373,423 @@ impl<'o> Scanner<'o> {
                 .map(|b| (Cow::Borrowed(*b), storage_offsets[key]))
         };
         self.views(&tensors, site, lookup);
+    }
+
+    /// Keras `.h5`: the `model_config` (and `training_config`) root attributes, walked by the
+    /// same config rules as `.keras`. The weights are not read.
+    fn scan_hdf5(&mut self, data: &[u8], site: &Site) {
+        let root = match mlsec_tensors::hdf5::root_group(data) {
+            Ok(r) => r,
+            Err(e) => {
+                self.error(format!("{e}: not checked"), Some(0));
+                return;
+            }
+        };
+        let mut configs = 0;
+        for name in ["model_config", "training_config"] {
+            let Some(attr) = root.attributes.iter().find(|a| a.name == name) else {
+                continue;
+            };
+            configs += 1;
+            let text = match &attr.value {
+                mlsec_tensors::hdf5::AttrValue::Strings(v) if v.len() == 1 => &v[0],
+                mlsec_tensors::hdf5::AttrValue::Strings(v) => {
+                    self.error(
+                        format!("HDF5 attribute `{name}` holds {} strings, not one JSON document: not checked", v.len()),
+                        Some(attr.offset),
+                    );
+                    continue;
+                }
+                mlsec_tensors::hdf5::AttrValue::Other(class) => {
+                    self.error(
+                        format!("HDF5 attribute `{name}` is a {class} value, not a JSON string: not checked"),
+                        Some(attr.offset),
+                    );
+                    continue;
+                }
+                mlsec_tensors::hdf5::AttrValue::Unreadable(why) => {
+                    self.error(
+                        format!("HDF5 attribute `{name}` cannot be read: {why}"),
+                        Some(attr.offset),
+                    );
+                    continue;
+                }
+            };
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(config) => crate::keras::check(
+                    &config,
+                    site,
+                    crate::keras::Source::Attribute(name, attr.offset),
+                    &mut self.out.findings,
+                ),
+                Err(e) => self.error(
+                    format!("HDF5 attribute `{name}` is not JSON: {e}"),
+                    Some(attr.offset),
+                ),
+            }
+        }
+        if configs > 0 {
+            self.out.format = "keras-h5".into();
+        } else {
+            self.error(
+                "HDF5 file without a Keras `model_config` attribute (weights only?): its datasets are not read, not checked",
+                Some(root.header_offset),
+            );
+        }
+    }
+
+    /// A tar archive: the legacy `torch.save` layout (`sys_info`, `pickle`, `storages`,
+    /// `tensors`) with tensor reconstruction, and every other member scanned by content.
+    fn scan_tar(&mut self, data: &[u8], site: &Site, depth: usize) {
+        let archive = match mlsec_tensors::tar::parse(data) {
+            Ok(a) => a,
+            Err(e) => {
+                self.error(format!("{e}"), Some(site.span(0)));
+                return;
+            }
+        };
+        let member = |name: &str| {
+            archive
+                .entries
+                .iter()
+                .rev()
+                .find(|e| e.is_file() && e.name == name)
+        };
+        let member_site = |e: &mlsec_tensors::tar::TarEntry| {
+            let mut s = site.clone();
+            s.member = Some(match &site.member {
+                Some(outer) => format!("{outer}/{}", e.name),
+                None => e.name.clone(),
+            });
+            if site.mapped {
+                s.anchor = site.anchor + e.data_offset;
+            } else {
+                s.anchor = site.anchor;
+            }
+            s
+        };
+        let mut done: HashSet<&str> = HashSet::new();
+        let mut recognised = false;
+        let legacy = ["pickle", "storages", "tensors"]
+            .iter()
+            .all(|n| member(n).is_some());
+        let profile = legacy.then_some(Profile::Torch);
+        if legacy {
+            recognised = true;
+            self.out.format = "torch-legacy-tar".into();
+            let storages = member("storages").expect("checked");
+            let tensors = member("tensors").expect("checked");
+            let pickle = member("pickle").expect("checked");
+            for e in [storages, tensors, pickle] {
+                done.insert(e.name.as_str());
+            }
+            let st = self.legacy_tar_storages(storages.data(data), &member_site(storages), depth);
+            let ts = st.as_ref().and_then(|st| {
+                self.legacy_tar_tensors(tensors.data(data), &member_site(tensors), depth, st)
+            });
+            let ps = member_site(pickle);
+            let m = self.scan_pickle(pickle.data(data), &ps, depth, profile);
+            if let (Some(st), Some(mut ts), Some(m)) = (st, ts, m) {
+                let root = m.streams[0].root.expect("parsed");
+                let refs = mlsec_tensors::torch::collect_persistent_ids(&m, root);
+                let mut names: HashMap<String, String> = HashMap::new();
+                for (name, pid) in refs {
+                    let key = match m.node(pid) {
+                        mlsec_tensors::pickle::Node::Str(s) => s.clone(),
+                        mlsec_tensors::pickle::Node::Int(i) => i.to_string(),
+                        _ => continue,
+                    };
+                    names.entry(key).or_insert(name);
+                }
+                // Only tensors the pickle names are part of the loaded object.
+                ts.retain_mut(|t| match names.get(&t.name) {
+                    Some(n) => {
+                        t.name = if n.is_empty() {
+                            "tensor".into()
+                        } else {
+                            n.clone()
+                        };
+                        true
+                    }
+                    None => false,
+                });
+                let st_bytes = storages.data(data);
+                let st_at = site.span(storages.data_offset);
+                let lookup = |key: &str| {
+                    st.get(key).map(|&(off, len)| {
+                        (Cow::Borrowed(&st_bytes[off..off + len]), st_at + off as u64)
+                    })
+                };
+                self.views(&ts, &ps, lookup);
+            }
+        }
+        // Every other member: pickles (sys_info, ...), npy, nested zips and tars, by content.
+        for e in archive.entries.iter().filter(|e| e.is_file()) {
+            if done.contains(e.name.as_str()) {
+                continue;
+            }
+            let bytes = e.data(data);
+            let s = member_site(e);
+            if mlsec_tensors::pickle::looks_like_pickle(bytes) {
+                recognised = true;
+                self.scan_pickle(bytes, &s, depth, profile);
+            } else if bytes.starts_with(npy::MAGIC) {
+                recognised = true;
+                self.scan_npy(bytes, &s, depth, &e.name);
+            } else if mlsec_tensors::zip::is_zip(bytes) && depth < MAX_NESTING {
+                recognised = true;
+                self.scan_zip(bytes, &s, depth + 1);
+            } else if mlsec_tensors::tar::is_tar(bytes) && depth < MAX_NESTING {
+                recognised = true;
+                self.scan_tar(bytes, &s, depth + 1);
+            }
+        }
+        if !recognised {
+            self.error(
+                "tar archive without a recognised model layout (no pickle, storages and tensors members, no pickle or .npy member)",
+                Some(site.span(0)),
+            );
+        }
+    }
+
+    /// The `storages` member: a count, then per storage a pickled `(key, location,
+    /// storage_type)`, its element count (8 bytes) and raw bytes; then the storage views.
+    /// Returns storage key -> (file offset, byte length); every pickle in it is audited.
+    fn legacy_tar_storages(
+        &mut self,
+        bytes: &[u8],
+        site: &Site,
+        depth: usize,
+    ) -> Option<HashMap<String, (usize, usize)>> {
+        // Offsets in findings: file offsets when the member is mapped in the file.
+        let base = if site.mapped { site.anchor } else { 0 };
+        let mut m = Machine::new(bytes, base);
+        // Storage byte ranges are relative to the member.
+        let mut out: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut sizes: HashMap<String, usize> = HashMap::new();
+        let mut problem: Option<(String, usize)> = None;
+        let s = m.run_stream(0);
+        let mut pos = s.end;
+        let count = s
+            .root
+            .filter(|_| s.error.is_none())
+            .and_then(|r| m.int_of(r));
+        match count {
+            Some(n) if n >= 0 && (n as u64) <= bytes.len() as u64 => {
+                for _ in 0..n {
+                    let s = m.run_stream(pos);
+                    if s.error.is_some() {
+                        break;
+                    }
+                    pos = s.end;
+                    let args = s.root.and_then(|r| m.seq_of(r)).unwrap_or(&[]);
+                    let key = args.first().and_then(|&k| match m.node(k) {
+                        mlsec_tensors::pickle::Node::Str(s) => Some(s.clone()),
+                        mlsec_tensors::pickle::Node::Int(i) => Some(i.to_string()),
+                        _ => None,
+                    });
+                    let dtype = args.get(2).and_then(|&t| m.global_name(t)).and_then(|t| {
+                        DType::from_torch_storage(t.rsplit('.').next().unwrap_or(&t))
+                    });
+                    let (Some(key), Some(dtype)) = (key, dtype) else {
+                        problem = Some((
+                            "storage record is not (key, location, storage type)".into(),
+                            pos,
+                        ));
+                        break;
+                    };
+                    let numel = bytes
+                        .get(pos..pos + 8)
+                        .map(|b| u64::from_le_bytes(b.try_into().expect("8")));
+                    let len = numel
+                        .and_then(|n| n.checked_mul(dtype.size() as u64))
+                        .and_then(|l| usize::try_from(l).ok())
+                        .filter(|&l| pos + 8 + l <= bytes.len());
+                    let Some(len) = len else {
+                        problem = Some((format!("storage `{key}` is truncated"), pos));
+                        break;
+                    };
+                    out.insert(key.clone(), (pos + 8, len));
+                    sizes.insert(key, dtype.size());
+                    pos += 8 + len;
+                }
+                if problem.is_none() && m.streams.iter().all(|s| s.error.is_none()) {
+                    // Views: [(target, root, offset, numel)], offsets in elements of the root.
+                    let s = m.run_stream(pos);
+                    if s.error.is_none() {
+                        for &v in s.root.and_then(|r| m.seq_of(r)).unwrap_or(&[]) {
+                            let t = m.seq_of(v).unwrap_or(&[]);
+                            let key = |i: usize| {
+                                t.get(i).and_then(|&k| match m.node(k) {
+                                    mlsec_tensors::pickle::Node::Str(s) => Some(s.clone()),
+                                    mlsec_tensors::pickle::Node::Int(i) => Some(i.to_string()),
+                                    _ => None,
+                                })
+                            };
+                            let int = |i: usize| {
+                                t.get(i)
+                                    .and_then(|&k| m.int_of(k))
+                                    .and_then(|v| usize::try_from(v).ok())
+                            };
+                            let view = (|| {
+                                let (target, root) = (key(0)?, key(1)?);
+                                let (&(off, len), &size) = (out.get(&root)?, sizes.get(&root)?);
+                                let start = int(2)?.checked_mul(size)?;
+                                let n = int(3)?.checked_mul(size)?;
+                                (start.checked_add(n)? <= len).then_some((
+                                    target,
+                                    size,
+                                    off + start,
+                                    n,
+                                ))
+                            })();
+                            match view {
+                                Some((target, size, off, n)) => {
+                                    out.insert(target.clone(), (off, n));
+                                    sizes.insert(target, size);
+                                }
+                                None => {
+                                    problem = Some((
+                                        "storage view is malformed or out of bounds".into(),
+                                        pos,
+                                    ));
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ if s.error.is_none() => {
+                problem = Some(("storage count is not a non-negative integer".into(), 0));
+            }
+            _ => {}
+        }
+        let ok = self
+            .finish_pickle(m, site, depth, Some(Profile::Torch))
+            .is_some();
+        if let Some((msg, at)) = problem {
+            self.error(
+                format!(
+                    "{}: {msg}; the rest is not read",
+                    site.member.as_deref().unwrap_or("storages")
+                ),
+                Some(site.span(base + at as u64)),
+            );
+            return None;
+        }
+        ok.then_some(out)
+    }
+
+    /// The `tensors` member: a count, then per tensor a pickled `(key, storage key,
+    /// tensor type)` and its ndim, sizes, strides and storage offset. Returns tensors named
+    /// by their key (renamed by the caller); every pickle in it is audited.
+    fn legacy_tar_tensors(
+        &mut self,
+        bytes: &[u8],
+        site: &Site,
+        depth: usize,
+        storages: &HashMap<String, (usize, usize)>,
+    ) -> Option<Vec<TensorRef>> {
+        let base = if site.mapped { site.anchor } else { 0 };
+        let mut m = Machine::new(bytes, base);
+        let mut out = Vec::new();
+        let mut problem: Option<(String, usize)> = None;
+        let s = m.run_stream(0);
+        let mut pos = s.end;
+        let count = s
+            .root
+            .filter(|_| s.error.is_none())
+            .and_then(|r| m.int_of(r));
+        // Storage dtypes come from the tensor type (`torch.FloatTensor`).
+        match count {
+            Some(n) if n >= 0 && (n as u64) <= bytes.len() as u64 => {
+                for _ in 0..n {
+                    let s = m.run_stream(pos);
+                    if s.error.is_some() {
+                        break;
+                    }
+                    let call = base + pos as u64;
+                    pos = s.end;
+                    let args = s.root.and_then(|r| m.seq_of(r)).unwrap_or(&[]);
+                    let key = |i: usize| {
+                        args.get(i).and_then(|&k| match m.node(k) {
+                            mlsec_tensors::pickle::Node::Str(s) => Some(s.clone()),
+                            mlsec_tensors::pickle::Node::Int(i) => Some(i.to_string()),
+                            _ => None,
+                        })
+                    };
+                    let dtype = args.get(2).and_then(|&t| m.global_name(t)).and_then(|t| {
+                        let base = t.rsplit('.').next().unwrap_or(&t).to_owned();
+                        DType::from_torch_storage(&format!(
+                            "{}Storage",
+                            base.strip_suffix("Tensor")?
+                        ))
+                    });
+                    let (Some(key), Some(storage), Some(dtype)) = (key(0), key(1), dtype) else {
+                        problem = Some((
+                            "tensor record is not (key, storage key, tensor type)".into(),
+                            pos,
+                        ));
+                        break;
+                    };
+                    let word = |p: usize| {
+                        bytes
+                            .get(p..p + 8)
+                            .map(|b| i64::from_le_bytes(b.try_into().expect("8")))
+                    };
+                    let ndim = bytes
+                        .get(pos..pos + 4)
+                        .map(|b| i32::from_le_bytes(b.try_into().expect("4")))
+                        .and_then(|n| usize::try_from(n).ok())
+                        .filter(|&n| n <= 64);
+                    let Some(ndim) = ndim else {
+                        problem = Some((format!("tensor `{key}`: bad or truncated ndim"), pos));
+                        break;
+                    };
+                    let ints: Option<Vec<u64>> = (0..2 * ndim + 1)
+                        .map(|i| word(pos + 8 + 8 * i).and_then(|v| u64::try_from(v).ok()))
+                        .collect();
+                    let Some(ints) = ints else {
+                        problem =
+                            Some((format!("tensor `{key}`: truncated or negative sizes"), pos));
+                        break;
+                    };
+                    pos += 8 + 8 * (2 * ndim + 1);
+                    let numel = storages
+                        .get(&storage)
+                        .map_or(0, |&(_, len)| (len / dtype.size()) as u64);
+                    out.push(TensorRef {
+                        name: key,
+                        dtype,
+                        shape: ints[..ndim].to_vec(),
+                        stride: ints[ndim..2 * ndim].to_vec(),
+                        storage_offset: ints[2 * ndim],
+                        storage_key: storage,
+                        storage_numel: numel,
+                        offset: call,
+                    });
+                }
+            }
+            _ if s.error.is_none() => {
+                problem = Some(("tensor count is not a non-negative integer".into(), 0));
+            }
+            _ => {}
+        }
+        let ok = self
+            .finish_pickle(m, site, depth, Some(Profile::Torch))
+            .is_some();
+        if let Some((msg, at)) = problem {
+            self.error(
+                format!(
+                    "{}: {msg}; the rest is not read",
+                    site.member.as_deref().unwrap_or("tensors")
+                ),
+                Some(site.span(base + at as u64)),
+            );
+            return None;
+        }
+        ok.then_some(out)
     }
 
     fn tensor_problems(&mut self, problems: &[mlsec_tensors::torch::TensorProblem]) {
@@ -912,7 +1323,13 @@ impl<'o> Scanner<'o> {
             {
                 Some(Ok(config)) => {
                     let s = member_site(&z.entries[i]);
-                    crate::keras::check(&config, &s, &mut self.out.findings);
+                    let member = s.member.clone().unwrap_or_default();
+                    crate::keras::check(
+                        &config,
+                        &s,
+                        crate::keras::Source::Member(&member),
+                        &mut self.out.findings,
+                    );
                 }
                 Some(Err(e)) => self.error(format!("config.json is not JSON: {e}"), None),
                 None => {}

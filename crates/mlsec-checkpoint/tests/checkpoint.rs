@@ -42,6 +42,9 @@ fn directory_mix_returns_all_findings_and_all_errors() {
         ("malicious/model.pt", "CKPT001"),
         ("malicious/keras-lambda.keras", "CKPT050"),
         ("malicious/keras-lambda.keras", "CKPT051"),
+        ("malicious/keras-lambda.h5", "CKPT050"),
+        ("malicious/keras-lambda.h5", "CKPT051"),
+        ("malicious/legacy-tar.pt", "CKPT001"),
         ("malicious/model.joblib", "CKPT001"),
         ("malicious/object-array.npy", "CKPT001"),
         ("malicious/pickle-unsafe-call.pkl", "CKPT001"),
@@ -87,13 +90,14 @@ fn directory_mix_returns_all_findings_and_all_errors() {
         "broken/truncated.pkl",
         "broken/truncated.pt",
         "broken/unknown.bin",
+        "broken/weights-only.h5",
         "zip/zip-bomb.pt",
     ]
     .into_iter()
     .collect();
     assert_eq!(errors, expected_errors);
-    // README.txt and the JSON fingerprint are skipped (not models); the 45 others counted.
-    assert_eq!(report.scanned, 45);
+    // README.txt and the JSON fingerprint are skipped (not models); the 50 others counted.
+    assert_eq!(report.scanned, 50);
     assert!(
         report
             .errors
@@ -164,6 +168,150 @@ fn keras_lambda_is_found_inside_wrappers() {
     );
     let module = r.findings.iter().find(|f| f.rule.id == "CKPT051").unwrap();
     assert_eq!(module.evidence["module"], "evil_pkg.layers");
+}
+
+#[test]
+fn keras_h5_config_attributes_are_walked_with_the_keras_rules() {
+    let clean = scan_file("clean/model.h5");
+    assert_eq!(clean.format, "keras-h5");
+    assert!(clean.findings.is_empty(), "{:?}", clean.findings);
+    assert!(clean.errors.is_empty(), "{:?}", clean.errors);
+
+    let r = scan_file("malicious/keras-lambda.h5");
+    assert_eq!(r.format, "keras-h5");
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let got: Vec<(&str, String)> = r
+        .findings
+        .iter()
+        .map(|f| (f.rule.id, f.location.pointer.as_ref().unwrap().path()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("CKPT050", ".config.layers[1]".to_owned()),
+            ("CKPT050", ".config.layers[1].config".to_owned()),
+            ("CKPT051", ".config.layers[1].config".to_owned()),
+        ]
+    );
+    // Located at the `model_config` attribute message, which names the attribute.
+    let data = std::fs::read(fixtures().join("malicious/keras-lambda.h5")).unwrap();
+    let root = mlsec_tensors::hdf5::root_group(&data).unwrap();
+    let attr = root
+        .attributes
+        .iter()
+        .find(|a| a.name == "model_config")
+        .unwrap();
+    for f in &r.findings {
+        assert_eq!(offset(f), attr.offset);
+        assert_eq!(f.evidence["attribute"], "model_config");
+    }
+    assert_eq!(r.findings[2].evidence["module"], "__main__");
+
+    let weights = scan_file("broken/weights-only.h5");
+    assert!(weights.findings.is_empty());
+    assert_eq!(weights.errors.len(), 1);
+    assert!(weights.errors[0].message.contains("model_config"));
+    let broken = scan_file("broken/model.h5");
+    assert!(
+        broken.errors[0].message.contains("HDF5"),
+        "{:?}",
+        broken.errors
+    );
+}
+
+#[test]
+fn legacy_tar_checkpoints_are_scanned_and_reconstructed() {
+    let r = scan_file("clean/legacy-tar.pt");
+    assert_eq!(r.format, "torch-legacy-tar");
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let names: Vec<(&str, Vec<u64>)> = r
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("fc.weight", vec![2, 3]),
+            ("fc.bias", vec![2]),
+            ("head.weight", vec![2, 3]),
+        ]
+    );
+    assert_eq!(r.tensors[0].storage, r.tensors[2].storage);
+    assert_eq!(r.tensors[0].stats.sha256, r.tensors[2].stats.sha256);
+    // Reference: the first storage's 24 bytes, found independently in the `storages` member
+    // after its element count (6).
+    let data = std::fs::read(fixtures().join("clean/legacy-tar.pt")).unwrap();
+    let tar = mlsec_tensors::tar::parse(&data).unwrap();
+    let st = tar
+        .entries
+        .iter()
+        .find(|e| e.name == "storages")
+        .unwrap()
+        .data(&data);
+    let at = st.windows(8).position(|w| w == 6u64.to_le_bytes()).unwrap();
+    use sha2::Digest;
+    let expected: String = sha2::Sha256::digest(&st[at + 8..at + 32])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(r.tensors[0].stats.sha256, expected);
+
+    let bad = scan_file("malicious/legacy-tar.pt");
+    assert_eq!(bad.format, "torch-legacy-tar");
+    let f = bad
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "CKPT001")
+        .unwrap();
+    assert_eq!(f.location.pointer, Some(Pointer::Member("sys_info".into())));
+    let bad_data = std::fs::read(fixtures().join("malicious/legacy-tar.pt")).unwrap();
+    let bad_tar = mlsec_tensors::tar::parse(&bad_data).unwrap();
+    let sys = bad_tar
+        .entries
+        .iter()
+        .find(|e| e.name == "sys_info")
+        .unwrap();
+    assert!(
+        offset(f) > sys.data_offset && offset(f) < sys.data_offset + sys.size,
+        "{} {:?}",
+        offset(f),
+        sys
+    );
+
+    // A legacy tar inside another tar is read the same way.
+    let outer = mlsec_tensors::tar::write(&[("README", b"hello"), ("inner.pt", &data)]);
+    let nested = scan_bytes(&outer, "outer.tar", &Options::default());
+    assert!(nested.errors.is_empty(), "{:?}", nested.errors);
+    let shas: Vec<&str> = nested
+        .tensors
+        .iter()
+        .map(|t| t.stats.sha256.as_str())
+        .collect();
+    let direct: Vec<&str> = r.tensors.iter().map(|t| t.stats.sha256.as_str()).collect();
+    assert_eq!(shas, direct);
+
+    // A truncated tar is an error, never clean.
+    let cut = scan_bytes(&data[..data.len() - 1600], "cut.pt", &Options::default());
+    assert!(!cut.errors.is_empty());
+}
+
+#[test]
+fn legacy_tar_members_mutated_byte_by_byte_never_panic() {
+    let data = std::fs::read(fixtures().join("clean/legacy-tar.pt")).unwrap();
+    let tar = mlsec_tensors::tar::parse(&data).unwrap();
+    for e in &tar.entries {
+        for i in e.data_offset..e.data_offset + e.size {
+            for x in [0x00, 0xff, 0x7f] {
+                let mut d = data.clone();
+                d[i as usize] = x;
+                let r = scan_bytes(&d, "m.pt", &Options::default());
+                // Whatever the damage, the tensors read are never more than the file names.
+                assert!(r.tensors.len() <= 3);
+            }
+        }
+    }
 }
 
 #[test]
@@ -364,6 +512,26 @@ fn conversion_writes_verified_safetensors() {
     let report = scan(args);
     assert!(report.errors.is_empty());
     assert!(dir.path().join("bad.safetensors").exists());
+}
+
+#[test]
+fn legacy_tar_checkpoints_convert_with_tied_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("old.pt");
+    std::fs::copy(fixtures().join("clean/legacy-tar.pt"), &model).unwrap();
+    let mut args = Args::new(vec![model]);
+    args.convert_safetensors = true;
+    let report = scan(args);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let bytes = std::fs::read(dir.path().join("old.safetensors")).unwrap();
+    let st = mlsec_tensors::safetensors::parse(&bytes).unwrap();
+    assert_eq!(st.tensors.len(), 3);
+    assert_eq!(st.metadata["tied_weights"], "fc.weight=head.weight");
+    let converted = scan_bytes(&bytes, "old.safetensors", &Options::default());
+    for t in &scan_file("clean/legacy-tar.pt").tensors {
+        let c = converted.tensors.iter().find(|c| c.name == t.name).unwrap();
+        assert_eq!((&c.shape, &c.stats.sha256), (&t.shape, &t.stats.sha256));
+    }
 }
 
 #[cfg(unix)]

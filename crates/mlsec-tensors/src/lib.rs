@@ -4,10 +4,12 @@
 //! reader is bounded by the input's size and returns errors, never panics, on hostile bytes.
 
 pub mod dtype;
+pub mod hdf5;
 pub mod npy;
 pub mod pickle;
 pub mod safetensors;
 pub mod sniff;
+pub mod tar;
 pub mod torch;
 pub mod write;
 pub mod zip;

@@ -60,6 +60,10 @@ pub fn sniff(data: &[u8]) -> Format {
     if looks_like_onnx(data) {
         return Format::Onnx;
     }
+    // HDF5 with a user block: the superblock at 512, 1024, 2048, ...
+    if crate::hdf5::superblock(data).is_some() {
+        return Format::Hdf5;
+    }
     // A zip with bytes prepended (a polyglot or self-extractor) is still a zip to loaders.
     if zip::has_eocd(data) {
         return Format::Zip;

@@ -291,3 +291,62 @@ pub fn is_legacy_magic(m: &Machine<'_>, root: NodeId) -> bool {
         _ => false,
     }
 }
+
+/// Every persistent id reachable from `root`, with its state-dict name (dict keys joined with
+/// `.`) and the pid node: how the legacy tar format's `pickle` member refers to tensors.
+pub fn collect_persistent_ids(m: &Machine<'_>, root: NodeId) -> Vec<(String, NodeId)> {
+    fn walk(
+        m: &Machine<'_>,
+        id: NodeId,
+        name: String,
+        depth: usize,
+        seen: &mut HashSet<NodeId>,
+        out: &mut Vec<(String, NodeId)>,
+    ) {
+        if depth > MAX_DEPTH || !seen.insert(id) {
+            return;
+        }
+        let key = |k: NodeId| match m.node(k) {
+            Node::Str(s) => Some(s.clone()),
+            Node::Int(i) => Some(i.to_string()),
+            _ => None,
+        };
+        match m.node(id) {
+            Node::PersId { pid, .. } => out.push((name, *pid)),
+            Node::Dict(pairs) => {
+                for &(k, v) in pairs {
+                    if let Some(k) = key(k) {
+                        walk(m, v, join(&name, &k), depth + 1, seen, out);
+                    }
+                }
+            }
+            Node::List(items) | Node::Tuple(items) => {
+                for (i, &v) in items.iter().enumerate() {
+                    walk(m, v, join(&name, &i.to_string()), depth + 1, seen, out);
+                }
+            }
+            Node::Obj(obj) => {
+                for &(k, v) in &obj.items {
+                    if let Some(k) = key(k) {
+                        walk(m, v, join(&name, &k), depth + 1, seen, out);
+                    }
+                }
+                for (i, &v) in obj.list.iter().enumerate() {
+                    walk(m, v, join(&name, &i.to_string()), depth + 1, seen, out);
+                }
+                if let Some(state) = obj.state {
+                    walk(m, state, name.clone(), depth + 1, seen, out);
+                }
+                if m.global_name(obj.callee).as_deref() == Some("collections.OrderedDict")
+                    && let Some(&init) = m.seq_of(obj.args).and_then(|a| a.first())
+                {
+                    walk(m, init, name, depth + 1, seen, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(m, root, String::new(), 0, &mut HashSet::new(), &mut out);
+    out
+}

@@ -71,7 +71,9 @@ fn exit_contract_table() {
 fn json_alias_and_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = mlsec(
-        &["adv", "--model", "m.onnx", "--json", "--output", "r.json"],
+        &[
+            "inspect", "--model", "m.onnx", "--json", "--output", "r.json",
+        ],
         dir.path(),
     );
     assert_eq!(code(&out), 1);
@@ -82,7 +84,7 @@ fn json_alias_and_output_file() {
     assert_eq!(report["errors"][0]["file"], "m.onnx");
     // --json and --format conflict rather than silently picking one.
     let out = mlsec(
-        &["adv", "--model", "m", "--json", "--format", "sarif"],
+        &["inspect", "--model", "m", "--json", "--format", "sarif"],
         dir.path(),
     );
     assert_eq!(code(&out), 1);
@@ -93,7 +95,7 @@ fn closed_stdout_keeps_the_computed_status() {
     // The reader end is closed before mlsec writes: the write fails with EPIPE, and the exit
     // status must still be the report's (1 here), not success and not a crash.
     let mut child = Command::new(env!("CARGO_BIN_EXE_mlsec"))
-        .args(["adv", "--model", "m.onnx", "--format", "sarif"])
+        .args(["inspect", "--model", "m.onnx", "--format", "sarif"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -216,6 +218,28 @@ fn exit_contract_on_real_scans() {
             ],
             2,
             &["EXPG012"],
+        ),
+        (
+            &[
+                "adv",
+                "--model",
+                "testdata/adversarial/digits_mlp.onnx",
+                "--data",
+                "testdata/adversarial/digits_test.npz",
+                "--attack",
+                "fgsm",
+                "--epsilon",
+                "0.1",
+                "--limit",
+                "60",
+            ],
+            0,
+            &["fgsm"],
+        ),
+        (
+            &["adv", "--model", "testdata/adversarial/digits_mlp.onnx"],
+            1,
+            &["--data"],
         ),
         (&["explain", "CKPT001"], 0, &["## Remediation"]),
         (&["explain", "pickle-unsafe-call"], 0, &["CKPT001"]),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+mod adversarial;
 mod checkpoint;
 mod export_guard;
 mod poison_monitor;
@@ -23,6 +24,7 @@ pub fn benchmarks() -> Vec<(&'static str, Benchmark)> {
     vec![
         ("checkpoint", checkpoint::run),
         ("export-guard", export_guard::run),
+        ("adversarial", adversarial::run),
         ("poison-monitor", poison_monitor::run),
         ("triton", triton::run),
     ]

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use mlsec_tensors::dtype::DType;
+use mlsec_tensors::hdf5;
 use mlsec_tensors::npy;
 use mlsec_tensors::safetensors;
 use mlsec_tensors::write::{
@@ -89,6 +90,110 @@ fn state_dict_with_call(module: &str, name: &str, arg: &str) -> Vec<u8> {
             .raw(&[0x85])
             .reduce();
     })
+}
+
+fn sys_info_pickle() -> Vec<u8> {
+    let mut p = PickleWriter::new();
+    p.proto(2)
+        .empty_dict()
+        .mark()
+        .str("protocol_version")
+        .int(1001)
+        .str("little_endian")
+        .raw(&[0x88]);
+    p.str("type_sizes")
+        .empty_dict()
+        .mark()
+        .str("short")
+        .int(2)
+        .str("int")
+        .int(4)
+        .str("long")
+        .int(4)
+        .setitems()
+        .setitems()
+        .stop();
+    p.finish()
+}
+
+/// The legacy tar format of `torch.save`: storages 1 (6 floats) and 2 (2 floats), tensors
+/// 10 = `fc.weight` [2, 3], 11 = `fc.bias` [2], 12 = `head.weight` tied to storage 1.
+fn legacy_tar(sys_info: &[u8]) -> Vec<u8> {
+    let one = |f: &dyn Fn(&mut PickleWriter)| {
+        let mut p = PickleWriter::new();
+        p.proto(2);
+        f(&mut p);
+        p.stop();
+        p.finish()
+    };
+    let mut storages = one(&|p| {
+        p.int(2);
+    });
+    for (key, data) in [(1, weights(6, 11, 0.1)), (2, weights(2, 12, 0.01))] {
+        storages.extend(one(&|p| {
+            p.mark()
+                .int(key)
+                .str("cpu")
+                .global("torch", "FloatStorage")
+                .tuple();
+        }));
+        storages.extend((data.len() as u64).to_le_bytes());
+        storages.extend(f32_bytes(&data));
+    }
+    storages.extend(one(&|p| {
+        p.raw(b"]");
+    }));
+    let mut tensors = one(&|p| {
+        p.int(3);
+    });
+    for (key, storage, shape) in [
+        (10, 1, &[2u64, 3][..]),
+        (11, 2, &[2][..]),
+        (12, 1, &[2, 3][..]),
+    ] {
+        tensors.extend(one(&|p| {
+            p.mark()
+                .int(key)
+                .int(storage)
+                .global("torch", "FloatTensor")
+                .tuple();
+        }));
+        tensors.extend((shape.len() as i32).to_le_bytes());
+        tensors.extend([0u8; 4]);
+        for &d in shape {
+            tensors.extend((d as i64).to_le_bytes());
+        }
+        let mut stride = 1i64;
+        let mut strides = vec![0i64; shape.len()];
+        for (i, &d) in shape.iter().enumerate().rev() {
+            strides[i] = stride;
+            stride *= d as i64;
+        }
+        for s in strides {
+            tensors.extend(s.to_le_bytes());
+        }
+        tensors.extend(0i64.to_le_bytes());
+    }
+    let pickle = one(&|p| {
+        p.global("collections", "OrderedDict")
+            .empty_tuple()
+            .reduce();
+        p.mark();
+        for (name, key) in [
+            ("fc.weight", "10"),
+            ("fc.bias", "11"),
+            ("head.weight", "12"),
+        ] {
+            p.str(name).str(key).persid();
+        }
+        p.setitems();
+    });
+    mlsec_tensors::tar::write(&[
+        ("sys_info", sys_info),
+        ("pickle", &pickle),
+        ("storages", &storages),
+        ("tensors", &tensors),
+    ])
 }
 
 fn legacy_torch() -> Vec<u8> {
@@ -398,6 +503,63 @@ pub fn generate(out: &Path) -> Result<()> {
         &keras(&format!(
             r#"{{"module": "keras", "class_name": "Sequential", "config": {{"name": "seq", "layers": [{dense}, {{"module": "keras.layers", "class_name": "TimeDistributed", "config": {{"name": "td", "layer": {lambda}}}}}, {{"module": "evil_pkg.layers", "class_name": "Custom", "config": {{"name": "c"}}}}]}}}}"#
         )),
+    )?;
+
+    // Keras 2 `.h5`: the config JSON as HDF5 root attributes (vlen and fixed-length strings).
+    let h5_seq = format!(
+        r#"{{"class_name": "Sequential", "config": {{"name": "seq", "layers": [{dense}]}}}}"#
+    );
+    let training = r#"{"loss": "mse", "optimizer_config": {"class_name": "Adam", "config": {"learning_rate": 0.001}}}"#;
+    write(
+        out,
+        "clean/model.h5",
+        &hdf5::write_minimal(
+            false,
+            &[
+                ("backend", "tensorflow", false),
+                ("keras_version", "2.15.0", false),
+                ("model_config", &h5_seq, true),
+                ("training_config", training, true),
+            ],
+        ),
+    )?;
+    // A Keras 2 Lambda layer: marshalled bytecode of `lambda x: x` (never run).
+    let h5_lambda = r#"{"class_name": "Lambda", "config": {"name": "sneaky", "function": ["4wEAAAAAAAAAAAAAAAEAAAADAAAAQwAAAHMEAAAAfABTACkBTqkAKQHaAXhyAQAAAHIBAAAA+gE8cwAAAABy", null, null], "function_type": "lambda", "module": "__main__"}}"#;
+    write(
+        out,
+        "malicious/keras-lambda.h5",
+        &hdf5::write_minimal(
+            true,
+            &[
+                ("backend", "tensorflow", false),
+                (
+                    "model_config",
+                    &format!(
+                        r#"{{"class_name": "Sequential", "config": {{"name": "seq", "layers": [{dense}, {h5_lambda}]}}}}"#
+                    ),
+                    true,
+                ),
+            ],
+        ),
+    )?;
+    write(
+        out,
+        "broken/weights-only.h5",
+        &hdf5::write_minimal(
+            true,
+            &[
+                ("backend", "tensorflow", false),
+                ("keras_version", "2.15.0", false),
+            ],
+        ),
+    )?;
+
+    // Legacy tar `torch.save` (`sys_info`, `pickle`, `storages`, `tensors`).
+    write(out, "clean/legacy-tar.pt", &legacy_tar(&sys_info_pickle()))?;
+    write(
+        out,
+        "malicious/legacy-tar.pt",
+        &legacy_tar(&state_dict_with_call("os", "getcwd", "")),
     )?;
 
     // ---- malicious: one per rule (harmless callables) ----

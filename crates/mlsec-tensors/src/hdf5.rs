@@ -1,0 +1,769 @@
+//! Just enough HDF5 to read the root group's attributes (where Keras `.h5` models keep
+//! `model_config` and `training_config`), without the C library: superblock versions 0–3,
+//! v1 and v2 object headers with continuation blocks, compact attribute messages, fixed- and
+//! variable-length strings (the latter from global heap collections).
+//!
+//! Every read is bounds-checked against the file, continuation chains are bounded and
+//! cycle-checked, and checksums are not verified (a corrupted header is read as it is).
+//! Dense attribute storage (a fractal heap) is reported as an error, never skipped.
+
+use std::collections::{HashMap, HashSet};
+
+pub const MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
+
+/// At most this many object header blocks (chunk 0 plus continuations) are followed.
+const MAX_BLOCKS: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("HDF5: {0}")]
+pub struct Hdf5Error(pub String);
+
+type Result<T> = std::result::Result<T, Hdf5Error>;
+
+fn err<T>(m: impl Into<String>) -> Result<T> {
+    Err(Hdf5Error(m.into()))
+}
+
+/// The value of one attribute, as far as this reader decodes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    /// A string attribute (fixed or variable length); one item per element.
+    Strings(Vec<String>),
+    /// Any other datatype (numbers, compounds, ...): its class name.
+    Other(&'static str),
+    /// A string attribute whose value could not be read, and why.
+    Unreadable(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attribute {
+    pub name: String,
+    pub value: AttrValue,
+    /// File offset of the attribute message.
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RootGroup {
+    pub superblock_version: u8,
+    /// File offset of the root group's object header.
+    pub header_offset: u64,
+    pub attributes: Vec<Attribute>,
+}
+
+struct Reader<'a> {
+    d: &'a [u8],
+    so: usize,
+    sl: usize,
+    base: u64,
+}
+
+fn uint(b: &[u8], at: usize, n: usize) -> Result<u64> {
+    let s = b
+        .get(at..at.saturating_add(n))
+        .ok_or_else(|| Hdf5Error("structure runs past its end".into()))?;
+    Ok(s.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
+}
+
+fn pad8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+impl<'a> Reader<'a> {
+    /// `len` bytes at absolute file offset `pos`.
+    fn at(&self, pos: u64, len: u64, what: &str) -> Result<&'a [u8]> {
+        let end = pos.checked_add(len);
+        match end {
+            Some(e) if e <= self.d.len() as u64 => Ok(&self.d[pos as usize..e as usize]),
+            _ => err(format!(
+                "{what} at offset {pos} ({len} bytes) lies outside the file ({} bytes)",
+                self.d.len()
+            )),
+        }
+    }
+
+    /// An address field: `None` when undefined (all bits set); relative to the base address.
+    fn addr(&self, b: &[u8], at: usize) -> Result<Option<u64>> {
+        let v = uint(b, at, self.so)?;
+        let undefined = if self.so >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * self.so)) - 1
+        };
+        if v == undefined {
+            return Ok(None);
+        }
+        Ok(Some(
+            v.checked_add(self.base)
+                .ok_or_else(|| Hdf5Error("address overflows".into()))?,
+        ))
+    }
+
+    /// Every message of the object header at `addr`: (type, data, file offset of the data).
+    fn messages(&self, addr: u64) -> Result<Vec<(u16, &'a [u8], u64)>> {
+        let mut out = Vec::new();
+        let mut seen: HashSet<u64> = HashSet::new();
+        let sig = self.at(addr, 4, "object header")?;
+        let v2 = sig == b"OHDR";
+        let mut blocks: Vec<(u64, u64)> = Vec::new();
+        let mut creation_order = false;
+        if v2 {
+            let h = self.at(addr, 6, "object header")?;
+            if h[4] != 2 {
+                return err(format!("unsupported object header version {}", h[4]));
+            }
+            let flags = h[5];
+            creation_order = flags & 0x04 != 0;
+            let mut pos = 6u64;
+            if flags & 0x20 != 0 {
+                pos += 16;
+            }
+            if flags & 0x10 != 0 {
+                pos += 4;
+            }
+            let w = 1usize << (flags & 3);
+            let size = uint(self.at(addr + pos, w as u64, "object header")?, 0, w)?;
+            blocks.push((addr + pos + w as u64, size));
+        } else {
+            let h = self.at(addr, 16, "object header")?;
+            if h[0] != 1 {
+                return err(format!("unsupported object header version {}", h[0]));
+            }
+            let size = uint(h, 8, 4)?;
+            blocks.push((addr + 16, size));
+        }
+        let mut i = 0;
+        while let Some(&(start, len)) = blocks.get(i) {
+            i += 1;
+            if i > MAX_BLOCKS {
+                return err("object header has too many continuation blocks");
+            }
+            if !seen.insert(start) {
+                return err(format!(
+                    "object header continuation loops back to offset {start}"
+                ));
+            }
+            let block = self.at(start, len, "object header block")?;
+            let (mut pos, end, hdr) = if v2 {
+                if i > 1 {
+                    if block.get(..4) != Some(b"OCHK") {
+                        return err(format!(
+                            "continuation block at offset {start} lacks its OCHK signature"
+                        ));
+                    }
+                    (
+                        4usize,
+                        block.len().saturating_sub(4),
+                        4 + usize::from(creation_order) * 2,
+                    )
+                } else {
+                    (0usize, block.len(), 4 + usize::from(creation_order) * 2)
+                }
+            } else {
+                (0usize, block.len(), 8)
+            };
+            while pos + hdr <= end {
+                let (mtype, size) = if v2 {
+                    (u16::from(block[pos]), uint(block, pos + 1, 2)? as usize)
+                } else {
+                    (
+                        uint(block, pos, 2)? as u16,
+                        uint(block, pos + 2, 2)? as usize,
+                    )
+                };
+                let data_start = pos + hdr;
+                let Some(data) = block
+                    .get(data_start..data_start + size)
+                    .filter(|_| data_start + size <= end)
+                else {
+                    return err(format!(
+                        "object header message at offset {} runs past its block",
+                        start + pos as u64
+                    ));
+                };
+                let data_off = start + data_start as u64;
+                if mtype == 0x10 {
+                    let Some(off) = self.addr(data, 0)? else {
+                        return err("continuation message with an undefined address");
+                    };
+                    let clen = uint(data, self.so, self.sl)?;
+                    blocks.push((off, clen));
+                } else if mtype != 0 {
+                    out.push((mtype, data, data_off));
+                }
+                pos = data_start + if v2 { size } else { pad8(size) };
+            }
+        }
+        Ok(out)
+    }
+
+    fn attribute(
+        &self,
+        m: &'a [u8],
+        offset: u64,
+        heaps: &mut HashMap<u64, Vec<(u16, &'a [u8])>>,
+    ) -> Result<Attribute> {
+        let version = *m.first().unwrap_or(&0);
+        let flags = *m.get(1).unwrap_or(&0);
+        let name_size = uint(m, 2, 2)? as usize;
+        let dt_size = uint(m, 4, 2)? as usize;
+        let ds_size = uint(m, 6, 2)? as usize;
+        let (start, padded) = match version {
+            1 => (8, true),
+            2 => (8, false),
+            3 => (9, false),
+            v => return err(format!("unsupported attribute message version {v}")),
+        };
+        let p = |n: usize| if padded { pad8(n) } else { n };
+        let name_end = start + name_size;
+        let name = m
+            .get(start..name_end)
+            .ok_or_else(|| Hdf5Error("attribute name runs past its message".into()))?;
+        let name =
+            String::from_utf8_lossy(name.split(|&c| c == 0).next().unwrap_or(&[])).into_owned();
+        let dt_start = start + p(name_size);
+        let dt = m.get(dt_start..dt_start + dt_size).ok_or_else(|| {
+            Hdf5Error(format!(
+                "attribute `{name}`: datatype runs past its message"
+            ))
+        })?;
+        let ds_start = dt_start + p(dt_size);
+        let ds = m.get(ds_start..ds_start + ds_size).ok_or_else(|| {
+            Hdf5Error(format!(
+                "attribute `{name}`: dataspace runs past its message"
+            ))
+        })?;
+        let data = m.get(ds_start + p(ds_size)..).unwrap_or(&[]);
+        let value = if flags & 0x03 != 0 {
+            AttrValue::Unreadable("shared datatype or dataspace messages are not supported".into())
+        } else {
+            match self.value(dt, ds, data, heaps) {
+                Ok(v) => v,
+                Err(e) => AttrValue::Unreadable(e.0),
+            }
+        };
+        Ok(Attribute {
+            name,
+            value,
+            offset,
+        })
+    }
+
+    fn elements(&self, ds: &[u8]) -> Result<u64> {
+        let version = *ds.first().unwrap_or(&0);
+        let rank = usize::from(*ds.get(1).unwrap_or(&0));
+        let dims_at = match version {
+            1 => 8,
+            2 => {
+                if ds.get(3) == Some(&2) {
+                    return Ok(0);
+                }
+                4
+            }
+            v => return err(format!("unsupported dataspace version {v}")),
+        };
+        let mut n = 1u64;
+        for i in 0..rank {
+            let d = uint(ds, dims_at + i * self.sl, self.sl)?;
+            n = n
+                .checked_mul(d)
+                .ok_or_else(|| Hdf5Error("dataspace size overflows".into()))?;
+        }
+        Ok(n)
+    }
+
+    fn value(
+        &self,
+        dt: &[u8],
+        ds: &[u8],
+        data: &'a [u8],
+        heaps: &mut HashMap<u64, Vec<(u16, &'a [u8])>>,
+    ) -> Result<AttrValue> {
+        let class = dt.first().map_or(255, |c| c & 0x0f);
+        let bits = uint(dt, 1, 3)?;
+        let size = uint(dt, 4, 4)? as usize;
+        let n = self.elements(ds)?;
+        let text = |b: &[u8]| {
+            let b = b.split(|&c| c == 0).next().unwrap_or(&[]);
+            String::from_utf8_lossy(b).trim_end_matches(' ').to_owned()
+        };
+        match class {
+            3 => {
+                let total = n
+                    .checked_mul(size as u64)
+                    .filter(|&t| t <= data.len() as u64)
+                    .ok_or_else(|| Hdf5Error("string data runs past its message".into()))?;
+                if size == 0 {
+                    return Ok(AttrValue::Strings(vec![String::new(); n as usize]));
+                }
+                Ok(AttrValue::Strings(
+                    data[..total as usize].chunks(size).map(text).collect(),
+                ))
+            }
+            9 if bits & 0x0f == 1 => {
+                let esize = 4 + self.so + 4;
+                let total = n
+                    .checked_mul(esize as u64)
+                    .filter(|&t| t <= data.len() as u64)
+                    .ok_or_else(|| Hdf5Error("string data runs past its message".into()))?;
+                let mut out = Vec::new();
+                for e in data[..total as usize].chunks(esize) {
+                    let len = uint(e, 0, 4)? as usize;
+                    let Some(coll) = self.addr(e, 4)? else {
+                        out.push(String::new());
+                        continue;
+                    };
+                    let index = uint(e, 4 + self.so, 4)?;
+                    if let std::collections::hash_map::Entry::Vacant(v) = heaps.entry(coll) {
+                        v.insert(self.global_heap(coll)?);
+                    }
+                    let obj = heaps[&coll]
+                        .iter()
+                        .find(|(i, _)| u64::from(*i) == index)
+                        .map(|(_, b)| *b)
+                        .ok_or_else(|| {
+                            Hdf5Error(format!(
+                                "global heap object {index} not found in the collection at offset {coll}"
+                            ))
+                        })?;
+                    let bytes = obj.get(..len).ok_or_else(|| {
+                        Hdf5Error(format!(
+                            "variable-length string of {len} bytes is longer than its heap object"
+                        ))
+                    })?;
+                    out.push(text(bytes));
+                }
+                Ok(AttrValue::Strings(out))
+            }
+            c => Ok(AttrValue::Other(match c {
+                0 => "fixed-point",
+                1 => "floating-point",
+                2 => "time",
+                4 => "bitfield",
+                5 => "opaque",
+                6 => "compound",
+                7 => "reference",
+                8 => "enumerated",
+                9 => "variable-length sequence",
+                10 => "array",
+                _ => "unknown",
+            })),
+        }
+    }
+
+    /// The objects of the global heap collection at `addr`: (index, data).
+    fn global_heap(&self, addr: u64) -> Result<Vec<(u16, &'a [u8])>> {
+        let head = self.at(addr, 8 + self.sl as u64, "global heap collection")?;
+        if &head[..4] != b"GCOL" {
+            return err(format!("no global heap collection (GCOL) at offset {addr}"));
+        }
+        let size = uint(head, 8, self.sl)?;
+        let coll = self.at(addr, size, "global heap collection")?;
+        let mut pos = 8 + self.sl;
+        let hdr = 8 + self.sl;
+        let mut out = Vec::new();
+        while pos + hdr <= coll.len() {
+            let index = uint(coll, pos, 2)? as u16;
+            if index == 0 {
+                break;
+            }
+            let osize = uint(coll, pos + 8, self.sl)?;
+            let start = pos + hdr;
+            let Some(end) = usize::try_from(osize)
+                .ok()
+                .and_then(|s| start.checked_add(s))
+                .filter(|&e| e <= coll.len())
+            else {
+                return err(format!(
+                    "global heap object {index} runs past its collection at offset {addr}"
+                ));
+            };
+            out.push((index, &coll[start..end]));
+            pos = start + pad8(end - start);
+        }
+        Ok(out)
+    }
+}
+
+/// Finds the superblock (at 0, or after a user block at 512, 1024, 2048, ...) and returns
+/// its offset.
+pub fn superblock(data: &[u8]) -> Option<usize> {
+    let mut at = 0usize;
+    while at + MAGIC.len() <= data.len() {
+        if &data[at..at + MAGIC.len()] == MAGIC {
+            return Some(at);
+        }
+        at = if at == 0 { 512 } else { at.checked_mul(2)? };
+    }
+    None
+}
+
+/// Reads the root group's attributes.
+pub fn root_group(data: &[u8]) -> Result<RootGroup> {
+    let Some(sb) = superblock(data) else {
+        return err("no HDF5 superblock signature");
+    };
+    let h = &data[sb..];
+    let version = *h
+        .get(8)
+        .ok_or_else(|| Hdf5Error("truncated superblock".into()))?;
+    let (so, sl, fields) = match version {
+        0 | 1 => (
+            uint(h, 13, 1)? as usize,
+            uint(h, 14, 1)? as usize,
+            if version == 0 { 24 } else { 28 },
+        ),
+        2 | 3 => (uint(h, 9, 1)? as usize, uint(h, 10, 1)? as usize, 12),
+        v => return err(format!("unsupported superblock version {v}")),
+    };
+    if !matches!(so, 2 | 4 | 8) || !matches!(sl, 2 | 4 | 8) {
+        return err(format!(
+            "unsupported sizes of offsets ({so}) or lengths ({sl})"
+        ));
+    }
+    let base = uint(h, fields, so)?;
+    let mut r = Reader {
+        d: data,
+        so,
+        sl,
+        base: 0,
+    };
+    // The base address is absolute; other addresses are relative to it.
+    r.base = base;
+    let root = match version {
+        0 | 1 => {
+            // base, free-space, end-of-file, driver addresses, then the root symbol table
+            // entry: link name offset, object header address.
+            r.addr(h, fields + 5 * so)?
+        }
+        _ => r.addr(h, fields + 3 * so)?,
+    };
+    let Some(root) = root else {
+        return err("the root group's object header address is undefined");
+    };
+    let mut heaps = HashMap::new();
+    let mut attributes = Vec::new();
+    for (mtype, m, off) in r.messages(root)? {
+        match mtype {
+            0x0c => attributes.push(r.attribute(m, off, &mut heaps)?),
+            0x15 => {
+                let flags = *m.get(1).unwrap_or(&0);
+                let at = 2 + if flags & 1 != 0 { 2 } else { 0 };
+                if r.addr(m, at)?.is_some() {
+                    return err(
+                        "dense attribute storage (fractal heap) is not supported: the root group's attributes cannot be read",
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(RootGroup {
+        superblock_version: version,
+        header_offset: root,
+        attributes,
+    })
+}
+
+/// Writes a minimal HDF5 file (superblock v0 or v2, a root object header holding string
+/// attributes) for fixtures and tests. Variable-length strings go to one global heap.
+pub fn write_minimal(superblock_v2: bool, attrs: &[(&str, &str, bool)]) -> Vec<u8> {
+    // Layout: superblock | root object header | global heap collection.
+    let so = 8usize;
+    let sb_len = if superblock_v2 {
+        12 + 4 * so + 4
+    } else {
+        24 + 4 * so + 40
+    };
+    let mut msgs: Vec<(u16, Vec<u8>)> = Vec::new();
+    let mut heap_objs: Vec<&[u8]> = Vec::new();
+    // The heap address is known once the header size is known; patch it afterwards.
+    let mut patches: Vec<(usize, usize)> = Vec::new();
+    for &(name, value, vlen) in attrs {
+        let mut m = vec![if superblock_v2 { 3 } else { 1 }, 0];
+        let mut nm = name.as_bytes().to_vec();
+        nm.push(0);
+        let dt: Vec<u8> = if vlen {
+            let mut d = vec![0x19, 0x01, 0x00, 0x00];
+            d.extend(16u32.to_le_bytes());
+            d.extend([0x10, 0, 0, 0]);
+            d.extend(1u32.to_le_bytes());
+            d
+        } else {
+            let mut d = vec![0x13, 0x00, 0x00, 0x00];
+            d.extend((value.len() as u32).max(1).to_le_bytes());
+            d
+        };
+        let ds: Vec<u8> = if superblock_v2 {
+            vec![2, 0, 0, 0]
+        } else {
+            vec![1, 0, 0, 0, 0, 0, 0, 0]
+        };
+        m.extend((nm.len() as u16).to_le_bytes());
+        m.extend((dt.len() as u16).to_le_bytes());
+        m.extend((ds.len() as u16).to_le_bytes());
+        let pad = |v: &mut Vec<u8>, b: &[u8]| {
+            v.extend(b);
+            if !superblock_v2 {
+                v.resize(v.len() + (pad8(b.len()) - b.len()), 0);
+            }
+        };
+        if superblock_v2 {
+            m.push(1); // UTF-8 name
+        }
+        pad(&mut m, &nm);
+        pad(&mut m, &dt);
+        pad(&mut m, &ds);
+        if vlen {
+            heap_objs.push(value.as_bytes());
+            m.extend((value.len() as u32).to_le_bytes());
+            patches.push((msgs.len(), m.len()));
+            m.extend(0u64.to_le_bytes());
+            m.extend((heap_objs.len() as u32).to_le_bytes());
+        } else {
+            let mut v = value.as_bytes().to_vec();
+            if v.is_empty() {
+                v.push(0);
+            }
+            m.extend(v);
+        }
+        msgs.push((0x0c, m));
+    }
+    let header_len = if superblock_v2 {
+        let body: usize = msgs.iter().map(|(_, m)| 4 + m.len()).sum();
+        4 + 2 + 8 + body + 4
+    } else {
+        16 + msgs.iter().map(|(_, m)| 8 + pad8(m.len())).sum::<usize>()
+    };
+    let heap_at = (sb_len + header_len) as u64;
+    for (mi, at) in patches {
+        msgs[mi].1[at..at + 8].copy_from_slice(&heap_at.to_le_bytes());
+    }
+    let mut out = Vec::new();
+    out.extend(MAGIC);
+    let root = sb_len as u64;
+    let heap_len: usize = 16 + heap_objs.iter().map(|o| 16 + pad8(o.len())).sum::<usize>() + 16;
+    let eof = heap_at
+        + if heap_objs.is_empty() {
+            0
+        } else {
+            heap_len as u64
+        };
+    if superblock_v2 {
+        out.extend([2, 8, 8, 0]);
+        out.extend(0u64.to_le_bytes());
+        out.extend(u64::MAX.to_le_bytes());
+        out.extend(eof.to_le_bytes());
+        out.extend(root.to_le_bytes());
+        out.extend([0u8; 4]); // checksum (not verified by this reader)
+    } else {
+        out.extend([0, 0, 0, 0, 0, 8, 8, 0]);
+        out.extend(4u16.to_le_bytes());
+        out.extend(16u16.to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend(0u64.to_le_bytes());
+        out.extend(u64::MAX.to_le_bytes());
+        out.extend(eof.to_le_bytes());
+        out.extend(u64::MAX.to_le_bytes());
+        // Root symbol table entry: name offset, header address, cache type, reserved, scratch.
+        out.extend(0u64.to_le_bytes());
+        out.extend(root.to_le_bytes());
+        out.extend([0u8; 24]);
+    }
+    debug_assert_eq!(out.len(), sb_len);
+    if superblock_v2 {
+        let body: usize = msgs.iter().map(|(_, m)| 4 + m.len()).sum();
+        out.extend(b"OHDR");
+        out.extend([2, 0x03]);
+        out.extend((body as u64).to_le_bytes());
+        for (t, m) in &msgs {
+            out.push(*t as u8);
+            out.extend((m.len() as u16).to_le_bytes());
+            out.push(0);
+            out.extend(m);
+        }
+        out.extend([0u8; 4]);
+    } else {
+        let body = header_len - 16;
+        out.extend([1, 0]);
+        out.extend((msgs.len() as u16).to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+        out.extend((body as u32).to_le_bytes());
+        out.extend([0u8; 4]);
+        for (t, m) in &msgs {
+            out.extend(t.to_le_bytes());
+            out.extend((pad8(m.len()) as u16).to_le_bytes());
+            out.extend([0u8; 4]);
+            out.extend(m);
+            out.resize(out.len() + pad8(m.len()) - m.len(), 0);
+        }
+    }
+    if !heap_objs.is_empty() {
+        out.extend(b"GCOL");
+        out.extend([1, 0, 0, 0]);
+        out.extend((heap_len as u64).to_le_bytes());
+        for (i, o) in heap_objs.iter().enumerate() {
+            out.extend(((i + 1) as u16).to_le_bytes());
+            out.extend(1u16.to_le_bytes());
+            out.extend([0u8; 4]);
+            out.extend((o.len() as u64).to_le_bytes());
+            out.extend(*o);
+            out.resize(out.len() + pad8(o.len()) - o.len(), 0);
+        }
+        // Free space: index 0, the rest of the collection.
+        out.extend([0u8; 8]);
+        out.extend(16u64.to_le_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &AttrValue) -> &[String] {
+        match v {
+            AttrValue::Strings(s) => s,
+            other => panic!("not strings: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_fixed_and_vlen_strings_in_both_layouts() {
+        for v2 in [false, true] {
+            let f = write_minimal(
+                v2,
+                &[
+                    ("backend", "tensorflow", false),
+                    ("model_config", "{\"a\": 1}", true),
+                ],
+            );
+            let g = root_group(&f).unwrap();
+            assert_eq!(g.superblock_version, if v2 { 2 } else { 0 });
+            assert_eq!(g.attributes.len(), 2);
+            assert_eq!(g.attributes[0].name, "backend");
+            assert_eq!(strings(&g.attributes[0].value), ["tensorflow"]);
+            assert_eq!(g.attributes[1].name, "model_config");
+            assert_eq!(strings(&g.attributes[1].value), ["{\"a\": 1}"]);
+        }
+    }
+
+    #[test]
+    fn truncations_and_mutations_are_errors_not_panics() {
+        for v2 in [false, true] {
+            let f = write_minimal(v2, &[("model_config", "{\"layers\": []}", true)]);
+            for cut in 0..f.len() {
+                // A truncated file never yields a wrong string.
+                if let Ok(g) = root_group(&f[..cut]) {
+                    for a in g.attributes {
+                        if let AttrValue::Strings(s) = a.value {
+                            assert_eq!(s, ["{\"layers\": []}"]);
+                        }
+                    }
+                }
+            }
+            for i in 0..f.len() {
+                for x in [0x00, 0xff, 0x7f, 0x10] {
+                    let mut g = f.clone();
+                    g[i] = x;
+                    let _ = root_group(&g);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn attributes_in_continuation_blocks_are_read() {
+        // v1: a new root header whose only message continues to a block holding the
+        // original attribute message.
+        let mut f = write_minimal(false, &[("model_config", "{}", false)]);
+        let size = uint(&f, 96 + 16 + 2, 2).unwrap() as usize;
+        let msg = f[96 + 16..96 + 16 + 8 + size].to_vec();
+        let block = f.len() as u64;
+        f.extend(&msg);
+        let root = f.len() as u64;
+        f.extend([1, 0, 2, 0, 1, 0, 0, 0, 24, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend(0x10u16.to_le_bytes());
+        f.extend(16u16.to_le_bytes());
+        f.extend([0u8; 4]);
+        f.extend(block.to_le_bytes());
+        f.extend((msg.len() as u64).to_le_bytes());
+        f[64..72].copy_from_slice(&root.to_le_bytes());
+        let g = root_group(&f).unwrap();
+        assert_eq!(g.header_offset, root);
+        assert_eq!(g.attributes[0].name, "model_config");
+        assert_eq!(strings(&g.attributes[0].value), ["{}"]);
+        assert_eq!(g.attributes[0].offset, block + 8);
+
+        // v2: chunk 0 holds a continuation to an OCHK block with the attribute message.
+        let mut f = write_minimal(true, &[("model_config", "{}", false)]);
+        let body = uint(&f, 48 + 6, 8).unwrap() as usize;
+        let msg = f[48 + 14..48 + 14 + body].to_vec();
+        let block = f.len() as u64;
+        f.extend(b"OCHK");
+        f.extend(&msg);
+        f.extend([0u8; 4]);
+        let root = f.len() as u64;
+        f.extend(b"OHDR");
+        f.extend([2, 0x03]);
+        f.extend(20u64.to_le_bytes());
+        f.extend([0x10, 16, 0, 0]);
+        f.extend(block.to_le_bytes());
+        f.extend((msg.len() as u64 + 8).to_le_bytes());
+        f.extend([0u8; 4]);
+        f[36..44].copy_from_slice(&root.to_le_bytes());
+        let g = root_group(&f).unwrap();
+        assert_eq!(strings(&g.attributes[0].value), ["{}"]);
+    }
+
+    #[test]
+    fn a_user_block_moves_the_superblock_and_the_base_address() {
+        let f = write_minimal(false, &[("model_config", "{\"u\": 1}", true)]);
+        // Shift everything by 512 bytes and set the base address to 512: addresses stay
+        // relative to the base, as the HDF5 library writes them.
+        let mut g = vec![b'u'; 512];
+        g.extend(&f);
+        g[512 + 24..512 + 32].copy_from_slice(&512u64.to_le_bytes());
+        assert_eq!(crate::sniff::sniff(&g), crate::sniff::Format::Hdf5);
+        let r = root_group(&g).unwrap();
+        assert_eq!(r.header_offset, 512 + 96);
+        assert_eq!(strings(&r.attributes[0].value), ["{\"u\": 1}"]);
+    }
+
+    #[test]
+    fn dense_attribute_storage_is_an_error() {
+        // An attribute info message (0x15) with a defined fractal heap address.
+        let mut f = write_minimal(true, &[]);
+        let root = f.len() as u64;
+        let mut m = vec![0u8, 0];
+        m.extend(48u64.to_le_bytes());
+        m.extend(u64::MAX.to_le_bytes());
+        f.extend(b"OHDR");
+        f.extend([2, 0x03]);
+        f.extend((4 + m.len() as u64).to_le_bytes());
+        f.extend([0x15, m.len() as u8, 0, 0]);
+        f.extend(&m);
+        f.extend([0u8; 4]);
+        f[36..44].copy_from_slice(&root.to_le_bytes());
+        let e = root_group(&f).unwrap_err();
+        assert!(e.0.contains("dense attribute storage"), "{e}");
+    }
+
+    #[test]
+    fn continuation_loops_are_errors() {
+        // A v1 header whose only message continues into itself.
+        let mut f = write_minimal(false, &[]);
+        let root = f.len() as u64;
+        // Point the superblock's root header address at the new header.
+        let at = 24 + 4 * 8 + 8;
+        f[at..at + 8].copy_from_slice(&root.to_le_bytes());
+        f.extend([1, 0, 1, 0, 1, 0, 0, 0, 24, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend(0x10u16.to_le_bytes());
+        f.extend(16u16.to_le_bytes());
+        f.extend([0u8; 4]);
+        f.extend((root + 16).to_le_bytes());
+        f.extend(24u64.to_le_bytes());
+        let e = root_group(&f).unwrap_err();
+        assert!(e.0.contains("loops back"), "{e}");
+    }
+}

@@ -1,0 +1,262 @@
+//! A bounded tar reader (ustar, GNU long names, pax `path` records): the member list of the
+//! legacy `torch.save` tar format. Members are byte ranges of the input; nothing is copied.
+
+pub const BLOCK: usize = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tar: {0}")]
+pub struct TarError(pub String);
+
+fn err<T>(m: impl Into<String>) -> Result<T, TarError> {
+    Err(TarError(m.into()))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TarEntry {
+    pub name: String,
+    /// Type flag (`b'0'` or `0` for a regular file, `b'5'` directory, ...).
+    pub kind: u8,
+    /// File offset of the member's header block.
+    pub header_offset: u64,
+    /// File offset and size of the member's data.
+    pub data_offset: u64,
+    pub size: u64,
+}
+
+impl TarEntry {
+    pub fn is_file(&self) -> bool {
+        matches!(self.kind, b'0' | 0 | b'7')
+    }
+
+    pub fn data<'a>(&self, archive: &'a [u8]) -> &'a [u8] {
+        &archive[self.data_offset as usize..(self.data_offset + self.size) as usize]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TarArchive {
+    pub entries: Vec<TarEntry>,
+    /// Offset of the end-of-archive marker (or of the end of the data).
+    pub end: u64,
+}
+
+fn field(h: &[u8], at: usize, len: usize) -> &[u8] {
+    let f = &h[at..at + len];
+    let n = f.iter().position(|&c| c == 0).unwrap_or(len);
+    &f[..n]
+}
+
+fn octal(f: &[u8]) -> Option<u64> {
+    // Base-256 (GNU) for large values: high bit of the first byte set.
+    if f.first().is_some_and(|&c| c & 0x80 != 0) {
+        if f[0] & 0x40 != 0 {
+            return None; // negative
+        }
+        let mut v: u64 = u64::from(f[0] & 0x3f);
+        for &c in &f[1..] {
+            v = v.checked_mul(256)?.checked_add(u64::from(c))?;
+        }
+        return Some(v);
+    }
+    let s = std::str::from_utf8(f).ok()?;
+    let s = s.trim_matches(|c: char| c == ' ' || c == '\0');
+    if s.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(s, 8).ok()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(&[])).into_owned()
+}
+
+/// The `path` record of a pax extended header, if any.
+fn pax_path(data: &[u8]) -> Option<String> {
+    let mut rest = data;
+    let mut path = None;
+    while !rest.is_empty() {
+        let sp = rest.iter().position(|&c| c == b' ')?;
+        let len: usize = std::str::from_utf8(&rest[..sp]).ok()?.parse().ok()?;
+        if len <= sp || len > rest.len() {
+            return None;
+        }
+        let rec = &rest[sp + 1..len];
+        let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
+        if let Some(v) = rec.strip_prefix(b"path=") {
+            path = Some(String::from_utf8_lossy(v).into_owned());
+        }
+        rest = &rest[len..];
+    }
+    path
+}
+
+/// Whether the block at 0 is a tar header with a valid checksum.
+pub fn is_tar(data: &[u8]) -> bool {
+    data.len() >= BLOCK && checksum_ok(&data[..BLOCK])
+}
+
+fn checksum_ok(h: &[u8]) -> bool {
+    let Some(stored) = octal(field(h, 148, 8)) else {
+        return false;
+    };
+    let mut unsigned: u64 = 0;
+    let mut signed: i64 = 0;
+    for (i, &c) in h.iter().enumerate() {
+        let c = if (148..156).contains(&i) { b' ' } else { c };
+        unsigned += u64::from(c);
+        signed += i64::from(c as i8);
+    }
+    stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed)
+}
+
+/// Parses the member list of a tar archive.
+pub fn parse(data: &[u8]) -> Result<TarArchive, TarError> {
+    let mut entries = Vec::new();
+    let mut pos = 0usize;
+    let mut long_name: Option<String> = None;
+    loop {
+        if pos >= data.len() {
+            // No end-of-archive marker: Python's tarfile accepts this too.
+            return Ok(TarArchive {
+                entries,
+                end: pos as u64,
+            });
+        }
+        let Some(h) = data.get(pos..pos + BLOCK) else {
+            return err(format!("truncated header block at offset {pos}"));
+        };
+        if h.iter().all(|&c| c == 0) {
+            return Ok(TarArchive {
+                entries,
+                end: pos as u64,
+            });
+        }
+        if !checksum_ok(h) {
+            return err(format!("header checksum mismatch at offset {pos}"));
+        }
+        let Some(size) = octal(&h[124..136]) else {
+            return err(format!("invalid member size at offset {pos}"));
+        };
+        let kind = h[156];
+        let data_offset = pos + BLOCK;
+        let Some(end) = usize::try_from(size)
+            .ok()
+            .and_then(|s| data_offset.checked_add(s))
+            .filter(|&e| e <= data.len())
+        else {
+            return err(format!(
+                "member at offset {pos} declares {size} bytes, past the end of the archive"
+            ));
+        };
+        let body = &data[data_offset..end];
+        let next = data_offset + (end - data_offset).div_ceil(BLOCK) * BLOCK;
+        match kind {
+            b'L' => {
+                long_name = Some(text(body));
+            }
+            b'x' => {
+                if let Some(p) = pax_path(body) {
+                    long_name = Some(p);
+                }
+            }
+            b'g' | b'K' => {}
+            _ => {
+                let mut name = text(field(h, 0, 100));
+                if &h[257..262] == b"ustar" && h[345] != 0 {
+                    name = format!("{}/{name}", text(field(h, 345, 155)));
+                }
+                if let Some(l) = long_name.take() {
+                    name = l;
+                }
+                entries.push(TarEntry {
+                    name,
+                    kind,
+                    header_offset: pos as u64,
+                    data_offset: data_offset as u64,
+                    size,
+                });
+            }
+        }
+        pos = next;
+    }
+}
+
+/// Writes a ustar archive of regular files (for fixtures and tests); names longer than 100
+/// bytes get a GNU long-name member.
+pub fn write(members: &[(&str, &[u8])]) -> Vec<u8> {
+    fn header(name: &[u8], size: usize, kind: u8) -> [u8; BLOCK] {
+        let mut h = [0u8; BLOCK];
+        let n = name.len().min(100);
+        h[..n].copy_from_slice(&name[..n]);
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[108..116].copy_from_slice(b"0000000\0");
+        h[116..124].copy_from_slice(b"0000000\0");
+        h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+        h[136..148].copy_from_slice(b"00000000000\0");
+        h[156] = kind;
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&c| u32::from(c)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        h
+    }
+    let mut out = Vec::new();
+    let add = |out: &mut Vec<u8>, name: &[u8], body: &[u8], kind: u8| {
+        out.extend(header(name, body.len(), kind));
+        out.extend(body);
+        out.resize(out.len().div_ceil(BLOCK) * BLOCK, 0);
+    };
+    for (name, body) in members {
+        if name.len() > 100 {
+            let mut n = name.as_bytes().to_vec();
+            n.push(0);
+            add(&mut out, b"././@LongLink", &n, b'L');
+        }
+        add(&mut out, name.as_bytes(), body, b'0');
+    }
+    out.extend([0u8; 2 * BLOCK]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_members_and_long_names() {
+        let long = "d/".repeat(80) + "file";
+        let t = write(&[("pickle", b"abc"), (&long, b""), ("x", &[7u8; 600])]);
+        assert!(is_tar(&t));
+        let a = parse(&t).unwrap();
+        let names: Vec<&str> = a.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["pickle", long.as_str(), "x"]);
+        assert_eq!(a.entries[0].data(&t), b"abc");
+        assert_eq!(a.entries[2].data(&t), &[7u8; 600][..]);
+        assert!(a.entries.iter().all(TarEntry::is_file));
+    }
+
+    #[test]
+    fn pax_path_overrides_the_name() {
+        let rec = b"17 path=pax/name\n";
+        assert_eq!(pax_path(rec).as_deref(), Some("pax/name"));
+        assert_eq!(pax_path(b"99 path=x\n"), None);
+    }
+
+    #[test]
+    fn hostile_archives_are_errors_not_panics() {
+        let t = write(&[("pickle", &[1u8; 700]), ("storages", b"xyz")]);
+        for cut in 0..t.len() {
+            let _ = parse(&t[..cut]);
+        }
+        for i in (0..t.len()).step_by(7) {
+            let mut u = t.clone();
+            u[i] ^= 0xa5;
+            let _ = parse(&u);
+        }
+        let mut bad = t.clone();
+        bad[0] = b'Q';
+        assert!(parse(&bad).unwrap_err().0.contains("checksum"));
+        assert!(parse(&t[..700]).unwrap_err().0.contains("past the end"));
+    }
+}
