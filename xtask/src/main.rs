@@ -100,8 +100,8 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     python_tests()?;
-    cargo(&["test", "--workspace", "--all-targets"])?;
-    cargo(&["test", "--workspace", "--doc"])
+    cargo(&["test", "--workspace", "--doc"])?;
+    cargo(&["test", "--workspace", "--all-targets"])
 }
 
 /// The training-side integration is Python: its tests need only the standard library.
