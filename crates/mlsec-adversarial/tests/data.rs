@@ -142,7 +142,7 @@ fn malformed_files_are_errors() {
             vec![
                 0x50, 0x4b, 5, 6, 0, 0, 0, 0, 1, 0, 1, 0, 46, 0, 0, 0, 0xe8, 3, 0, 0, 0, 0,
             ],
-            "truncated",
+            "corrupt zip",
         ),
         (
             "crc.npz",
@@ -180,7 +180,7 @@ fn malformed_files_are_errors() {
                 ("x.npy", npy("<f4", &[4, 4], &f32_bytes(&[0.0; 3]))),
                 ("y.npy", y.clone()),
             ]),
-            "needs",
+            "need 64",
         ),
         (
             "big.npz",
@@ -193,7 +193,7 @@ fn malformed_files_are_errors() {
         (
             "huge.safetensors",
             u64::MAX.to_le_bytes().to_vec(),
-            "past the end",
+            "exceeds the 100000000-byte limit",
         ),
         ("x.npy", x.clone(), "no labels"),
         ("data.csv", b"1,2".to_vec(), "unknown data format"),
