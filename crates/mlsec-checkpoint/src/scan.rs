@@ -665,20 +665,7 @@ impl<'o> Scanner<'o> {
             }
             _ => {}
         }
-        let ok = self
-            .finish_pickle(m, site, depth, Some(Profile::Torch))
-            .is_some();
-        if let Some((msg, at)) = problem {
-            self.error(
-                format!(
-                    "{}: {msg}; the rest is not read",
-                    site.member.as_deref().unwrap_or("storages")
-                ),
-                Some(site.span(base + at as u64)),
-            );
-            return None;
-        }
-        ok.then_some(out)
+        self.finish_legacy_member(m, site, depth, base, problem, "storages", out)
     }
 
     /// The `tensors` member: a count, then per tensor a pickled `(key, storage key,
@@ -776,6 +763,22 @@ impl<'o> Scanner<'o> {
             }
             _ => {}
         }
+        self.finish_legacy_member(m, site, depth, base, problem, "tensors", out)
+    }
+
+    /// Audits a legacy member's pickle under the torch allowlist, then reports a record that
+    /// could not be read (its offset relative to `base`): the member's result only if both passed.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_legacy_member<T>(
+        &mut self,
+        m: Machine<'_>,
+        site: &Site,
+        depth: usize,
+        base: u64,
+        problem: Option<(String, usize)>,
+        member: &str,
+        out: T,
+    ) -> Option<T> {
         let ok = self
             .finish_pickle(m, site, depth, Some(Profile::Torch))
             .is_some();
@@ -783,7 +786,7 @@ impl<'o> Scanner<'o> {
             self.error(
                 format!(
                     "{}: {msg}; the rest is not read",
-                    site.member.as_deref().unwrap_or("tensors")
+                    site.member.as_deref().unwrap_or(member)
                 ),
                 Some(site.span(base + at as u64)),
             );
