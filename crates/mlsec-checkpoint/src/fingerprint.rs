@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules;
 use crate::scan::TensorRecord;
-use crate::stats;
+use mlsec_tensors::stats;
 
 pub const FORMAT: &str = "mlsec-fingerprint";
 

@@ -17,7 +17,6 @@ pub mod keras;
 pub mod policy;
 pub mod rules;
 pub mod scan;
-pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -27,7 +26,7 @@ use anyhow::{Context as _, bail};
 use mlsec_core::{Context, Report, Rule, ScanError, Table};
 use mlsec_tensors::zip::ZipLimits;
 
-pub use scan::{FileResult, Options};
+pub use scan::{FileResult, Options, visit_tensors};
 
 /// Every rule this subcommand can report.
 pub static RULES: &[&Rule] = rules::ALL;

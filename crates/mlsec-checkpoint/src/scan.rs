@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use mlsec_core::{Finding, Location, Pointer, ScanError, Span};
 use mlsec_tensors::dtype::DType;
+use mlsec_tensors::legacy;
+pub use mlsec_tensors::load::TensorView;
+use mlsec_tensors::load::{ViewError, cut, swap_bytes, torch_layout};
 use mlsec_tensors::pickle::Machine;
 use mlsec_tensors::sniff::{Format, sniff};
 use mlsec_tensors::torch::{TensorRef, collect_tensors, is_legacy_magic};
@@ -15,7 +18,7 @@ use mlsec_tensors::{npy, safetensors};
 use crate::audit::{Site, audit, infer_profile};
 use crate::policy::Profile;
 use crate::rules;
-use crate::stats::{self, Stats};
+use mlsec_tensors::stats::{self, Stats};
 
 /// A storage's bytes and its file offset.
 type Storage<'s> = (Cow<'s, [u8]>, u64);
@@ -52,17 +55,6 @@ pub struct TensorRecord {
     pub shape: Vec<u64>,
     pub stats: Stats,
     /// Storage key and element offset, for tied weights.
-    pub storage: Option<(String, u64)>,
-}
-
-/// A tensor's bytes, handed to a visitor while the container is open.
-pub struct TensorView<'a> {
-    pub name: String,
-    pub dtype: DType,
-    pub shape: Vec<u64>,
-    pub bytes: Cow<'a, [u8]>,
-    /// Offset of the tensor's definition (rebuild call, header) in the file.
-    pub offset: u64,
     pub storage: Option<(String, u64)>,
 }
 
@@ -316,44 +308,14 @@ impl<'o> Scanner<'o> {
             .iter()
             .filter_map(|&k| m.str_of(k).map(str::to_owned))
             .collect();
-        let sizes: HashMap<&str, usize> = tensors
-            .iter()
-            .map(|t| (t.storage_key.as_str(), t.dtype.size()))
-            .collect();
-        let mut storages: HashMap<String, &[u8]> = HashMap::new();
-        let mut storage_offsets: HashMap<String, u64> = HashMap::new();
-        for key in &keys {
-            let Some(&size) = sizes.get(key.as_str()) else {
-                self.error(
-                    format!("legacy storage `{key}` is not used by any tensor; cannot size it"),
-                    Some(pos as u64),
-                );
+        let (storages, end) = match legacy::pickle_storages(data, pos, &keys, &tensors) {
+            Ok(read) => read,
+            Err(p) => {
+                self.error(p.message, Some(p.offset as u64));
                 return;
-            };
-            let Some(n) = data
-                .get(pos..pos + 8)
-                .map(|b| u64::from_le_bytes(b.try_into().expect("8")))
-            else {
-                self.error(
-                    format!("legacy storage `{key}` is truncated"),
-                    Some(pos as u64),
-                );
-                return;
-            };
-            let len = n
-                .checked_mul(size as u64)
-                .and_then(|l| usize::try_from(l).ok());
-            let Some(bytes) = len.and_then(|l| data.get(pos + 8..pos + 8 + l)) else {
-                self.error(
-                    format!("legacy storage `{key}` is truncated"),
-                    Some(pos as u64),
-                );
-                return;
-            };
-            storage_offsets.insert(key.clone(), (pos + 8) as u64);
-            storages.insert(key.clone(), bytes);
-            pos += 8 + bytes.len();
-        }
+            }
+        };
+        let pos = end;
         if pos < data.len() {
             self.out.findings.push(
                 site.finding(
@@ -370,7 +332,7 @@ impl<'o> Scanner<'o> {
         let lookup = |key: &str| {
             storages
                 .get(key)
-                .map(|b| (Cow::Borrowed(*b), storage_offsets[key]))
+                .map(|&(off, len)| (Cow::Borrowed(&data[off..off + len]), off as u64))
         };
         self.views(&tensors, site, lookup);
     }
@@ -455,6 +417,14 @@ impl<'o> Scanner<'o> {
                 .rev()
                 .find(|e| e.is_file() && e.name == name)
         };
+        // Pickle offsets inside a member: file offsets when the member is mapped in the file.
+        let member_base = |e: &mlsec_tensors::tar::TarEntry| {
+            if site.mapped {
+                site.anchor + e.data_offset
+            } else {
+                0
+            }
+        };
         let member_site = |e: &mlsec_tensors::tar::TarEntry| {
             let mut s = site.clone();
             s.member = Some(match &site.member {
@@ -483,36 +453,25 @@ impl<'o> Scanner<'o> {
             for e in [storages, tensors, pickle] {
                 done.insert(e.name.as_str());
             }
-            let st = self.legacy_tar_storages(storages.data(data), &member_site(storages), depth);
+            let st = self.legacy_member(
+                legacy::tar_storages(storages.data(data), member_base(storages)),
+                &member_site(storages),
+                depth,
+                "storages",
+            );
             let ts = st.as_ref().and_then(|st| {
-                self.legacy_tar_tensors(tensors.data(data), &member_site(tensors), depth, st)
+                self.legacy_member(
+                    legacy::tar_tensors(tensors.data(data), member_base(tensors), st),
+                    &member_site(tensors),
+                    depth,
+                    "tensors",
+                )
             });
             let ps = member_site(pickle);
             let m = self.scan_pickle(pickle.data(data), &ps, depth, profile);
             if let (Some(st), Some(mut ts), Some(m)) = (st, ts, m) {
                 let root = m.streams[0].root.expect("parsed");
-                let refs = mlsec_tensors::torch::collect_persistent_ids(&m, root);
-                let mut names: HashMap<String, String> = HashMap::new();
-                for (name, pid) in refs {
-                    let key = match m.node(pid) {
-                        mlsec_tensors::pickle::Node::Str(s) => s.clone(),
-                        mlsec_tensors::pickle::Node::Int(i) => i.to_string(),
-                        _ => continue,
-                    };
-                    names.entry(key).or_insert(name);
-                }
-                // Only tensors the pickle names are part of the loaded object.
-                ts.retain_mut(|t| match names.get(&t.name) {
-                    Some(n) => {
-                        t.name = if n.is_empty() {
-                            "tensor".into()
-                        } else {
-                            n.clone()
-                        };
-                        true
-                    }
-                    None => false,
-                });
+                legacy::tar_names(&m, root, &mut ts);
                 let st_bytes = storages.data(data);
                 let st_at = site.span(storages.data_offset);
                 let lookup = |key: &str| {
@@ -552,247 +511,31 @@ impl<'o> Scanner<'o> {
         }
     }
 
-    /// The `storages` member: a count, then per storage a pickled `(key, location,
-    /// storage_type)`, its element count (8 bytes) and raw bytes; then the storage views.
-    /// Returns storage key -> (file offset, byte length); every pickle in it is audited.
-    fn legacy_tar_storages(
+    /// Audits a legacy member's pickles under the torch allowlist, then reports a record that
+    /// could not be read: the member's content only if both passed.
+    fn legacy_member<T>(
         &mut self,
-        bytes: &[u8],
+        parsed: legacy::Parsed<'_, T>,
         site: &Site,
         depth: usize,
-    ) -> Option<HashMap<String, (usize, usize)>> {
-        // Offsets in findings: file offsets when the member is mapped in the file.
-        let base = if site.mapped { site.anchor } else { 0 };
-        let mut m = Machine::new(bytes, base);
-        // Storage byte ranges are relative to the member.
-        let mut out: HashMap<String, (usize, usize)> = HashMap::new();
-        let mut sizes: HashMap<String, usize> = HashMap::new();
-        let mut problem: Option<(String, usize)> = None;
-        let s = m.run_stream(0);
-        let mut pos = s.end;
-        let count = s
-            .root
-            .filter(|_| s.error.is_none())
-            .and_then(|r| m.int_of(r));
-        match count {
-            Some(n) if n >= 0 && (n as u64) <= bytes.len() as u64 => {
-                for _ in 0..n {
-                    let s = m.run_stream(pos);
-                    if s.error.is_some() {
-                        break;
-                    }
-                    pos = s.end;
-                    let args = s.root.and_then(|r| m.seq_of(r)).unwrap_or(&[]);
-                    let key = args.first().and_then(|&k| match m.node(k) {
-                        mlsec_tensors::pickle::Node::Str(s) => Some(s.clone()),
-                        mlsec_tensors::pickle::Node::Int(i) => Some(i.to_string()),
-                        _ => None,
-                    });
-                    let dtype = args.get(2).and_then(|&t| m.global_name(t)).and_then(|t| {
-                        DType::from_torch_storage(t.rsplit('.').next().unwrap_or(&t))
-                    });
-                    let (Some(key), Some(dtype)) = (key, dtype) else {
-                        problem = Some((
-                            "storage record is not (key, location, storage type)".into(),
-                            pos,
-                        ));
-                        break;
-                    };
-                    let numel = bytes
-                        .get(pos..pos + 8)
-                        .map(|b| u64::from_le_bytes(b.try_into().expect("8")));
-                    let len = numel
-                        .and_then(|n| n.checked_mul(dtype.size() as u64))
-                        .and_then(|l| usize::try_from(l).ok())
-                        .filter(|&l| pos + 8 + l <= bytes.len());
-                    let Some(len) = len else {
-                        problem = Some((format!("storage `{key}` is truncated"), pos));
-                        break;
-                    };
-                    out.insert(key.clone(), (pos + 8, len));
-                    sizes.insert(key, dtype.size());
-                    pos += 8 + len;
-                }
-                if problem.is_none() && m.streams.iter().all(|s| s.error.is_none()) {
-                    // Views: [(target, root, offset, numel)], offsets in elements of the root.
-                    let s = m.run_stream(pos);
-                    if s.error.is_none() {
-                        for &v in s.root.and_then(|r| m.seq_of(r)).unwrap_or(&[]) {
-                            let t = m.seq_of(v).unwrap_or(&[]);
-                            let key = |i: usize| {
-                                t.get(i).and_then(|&k| match m.node(k) {
-                                    mlsec_tensors::pickle::Node::Str(s) => Some(s.clone()),
-                                    mlsec_tensors::pickle::Node::Int(i) => Some(i.to_string()),
-                                    _ => None,
-                                })
-                            };
-                            let int = |i: usize| {
-                                t.get(i)
-                                    .and_then(|&k| m.int_of(k))
-                                    .and_then(|v| usize::try_from(v).ok())
-                            };
-                            let view = (|| {
-                                let (target, root) = (key(0)?, key(1)?);
-                                let (&(off, len), &size) = (out.get(&root)?, sizes.get(&root)?);
-                                let start = int(2)?.checked_mul(size)?;
-                                let n = int(3)?.checked_mul(size)?;
-                                (start.checked_add(n)? <= len).then_some((
-                                    target,
-                                    size,
-                                    off + start,
-                                    n,
-                                ))
-                            })();
-                            match view {
-                                Some((target, size, off, n)) => {
-                                    out.insert(target.clone(), (off, n));
-                                    sizes.insert(target, size);
-                                }
-                                None => {
-                                    problem = Some((
-                                        "storage view is malformed or out of bounds".into(),
-                                        pos,
-                                    ));
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            _ if s.error.is_none() => {
-                problem = Some(("storage count is not a non-negative integer".into(), 0));
-            }
-            _ => {}
-        }
-        self.finish_legacy_member(m, site, depth, base, problem, "storages", out)
-    }
-
-    /// The `tensors` member: a count, then per tensor a pickled `(key, storage key,
-    /// tensor type)` and its ndim, sizes, strides and storage offset. Returns tensors named
-    /// by their key (renamed by the caller); every pickle in it is audited.
-    fn legacy_tar_tensors(
-        &mut self,
-        bytes: &[u8],
-        site: &Site,
-        depth: usize,
-        storages: &HashMap<String, (usize, usize)>,
-    ) -> Option<Vec<TensorRef>> {
-        let base = if site.mapped { site.anchor } else { 0 };
-        let mut m = Machine::new(bytes, base);
-        let mut out = Vec::new();
-        let mut problem: Option<(String, usize)> = None;
-        let s = m.run_stream(0);
-        let mut pos = s.end;
-        let count = s
-            .root
-            .filter(|_| s.error.is_none())
-            .and_then(|r| m.int_of(r));
-        // Storage dtypes come from the tensor type (`torch.FloatTensor`).
-        match count {
-            Some(n) if n >= 0 && (n as u64) <= bytes.len() as u64 => {
-                for _ in 0..n {
-                    let s = m.run_stream(pos);
-                    if s.error.is_some() {
-                        break;
-                    }
-                    let call = base + pos as u64;
-                    pos = s.end;
-                    let args = s.root.and_then(|r| m.seq_of(r)).unwrap_or(&[]);
-                    let key = |i: usize| {
-                        args.get(i).and_then(|&k| match m.node(k) {
-                            mlsec_tensors::pickle::Node::Str(s) => Some(s.clone()),
-                            mlsec_tensors::pickle::Node::Int(i) => Some(i.to_string()),
-                            _ => None,
-                        })
-                    };
-                    let dtype = args.get(2).and_then(|&t| m.global_name(t)).and_then(|t| {
-                        let base = t.rsplit('.').next().unwrap_or(&t).to_owned();
-                        DType::from_torch_storage(&format!(
-                            "{}Storage",
-                            base.strip_suffix("Tensor")?
-                        ))
-                    });
-                    let (Some(key), Some(storage), Some(dtype)) = (key(0), key(1), dtype) else {
-                        problem = Some((
-                            "tensor record is not (key, storage key, tensor type)".into(),
-                            pos,
-                        ));
-                        break;
-                    };
-                    let word = |p: usize| {
-                        bytes
-                            .get(p..p + 8)
-                            .map(|b| i64::from_le_bytes(b.try_into().expect("8")))
-                    };
-                    let ndim = bytes
-                        .get(pos..pos + 4)
-                        .map(|b| i32::from_le_bytes(b.try_into().expect("4")))
-                        .and_then(|n| usize::try_from(n).ok())
-                        .filter(|&n| n <= 64);
-                    let Some(ndim) = ndim else {
-                        problem = Some((format!("tensor `{key}`: bad or truncated ndim"), pos));
-                        break;
-                    };
-                    let ints: Option<Vec<u64>> = (0..2 * ndim + 1)
-                        .map(|i| word(pos + 8 + 8 * i).and_then(|v| u64::try_from(v).ok()))
-                        .collect();
-                    let Some(ints) = ints else {
-                        problem =
-                            Some((format!("tensor `{key}`: truncated or negative sizes"), pos));
-                        break;
-                    };
-                    pos += 8 + 8 * (2 * ndim + 1);
-                    let numel = storages
-                        .get(&storage)
-                        .map_or(0, |&(_, len)| (len / dtype.size()) as u64);
-                    out.push(TensorRef {
-                        name: key,
-                        dtype,
-                        shape: ints[..ndim].to_vec(),
-                        stride: ints[ndim..2 * ndim].to_vec(),
-                        storage_offset: ints[2 * ndim],
-                        storage_key: storage,
-                        storage_numel: numel,
-                        offset: call,
-                    });
-                }
-            }
-            _ if s.error.is_none() => {
-                problem = Some(("tensor count is not a non-negative integer".into(), 0));
-            }
-            _ => {}
-        }
-        self.finish_legacy_member(m, site, depth, base, problem, "tensors", out)
-    }
-
-    /// Audits a legacy member's pickle under the torch allowlist, then reports a record that
-    /// could not be read (its offset relative to `base`): the member's result only if both passed.
-    #[allow(clippy::too_many_arguments)]
-    fn finish_legacy_member<T>(
-        &mut self,
-        m: Machine<'_>,
-        site: &Site,
-        depth: usize,
-        base: u64,
-        problem: Option<(String, usize)>,
         member: &str,
-        out: T,
     ) -> Option<T> {
+        let base = parsed.machine.base;
         let ok = self
-            .finish_pickle(m, site, depth, Some(Profile::Torch))
+            .finish_pickle(parsed.machine, site, depth, Some(Profile::Torch))
             .is_some();
-        if let Some((msg, at)) = problem {
+        if let Some(p) = parsed.problem {
             self.error(
                 format!(
-                    "{}: {msg}; the rest is not read",
-                    site.member.as_deref().unwrap_or(member)
+                    "{}: {}; the rest is not read",
+                    site.member.as_deref().unwrap_or(member),
+                    p.message
                 ),
-                Some(site.span(base + at as u64)),
+                Some(site.span(base + p.offset as u64)),
             );
             return None;
         }
-        ok.then_some(out)
+        ok.then_some(parsed.value)
     }
 
     fn tensor_problems(&mut self, problems: &[mlsec_tensors::torch::TensorProblem]) {
@@ -837,43 +580,37 @@ impl<'o> Scanner<'o> {
                 );
                 continue;
             };
-            let size = t.dtype.size() as u64;
-            let have = bytes.len() as u64 / size;
-            let end = t.storage_end();
-            if have < t.storage_numel || end.is_none_or(|e| e > have) {
-                self.out.findings.push(
-                    Finding::new(
-                        &rules::TENSOR_OUT_OF_BOUNDS,
-                        loc,
-                        format!("tensor `{}` reaches outside its storage", t.name),
-                    )
-                    .with_evidence("storage", &t.storage_key)
-                    .with_evidence("storage_elements", have)
-                    .with_evidence("declared_elements", t.storage_numel)
-                    .with_evidence(
-                        "view_end",
-                        end.map_or_else(|| "overflow".into(), |e| e.to_string()),
-                    )
-                    .with_evidence("shape", format!("{:?}", t.shape))
-                    .with_evidence("stride", format!("{:?}", t.stride)),
-                );
-                continue;
-            }
-            let numel = t.numel();
-            let view: Cow<'_, [u8]> = if t.is_contiguous() {
-                let s = (t.storage_offset * size) as usize;
-                Cow::Borrowed(&bytes[s..s + (numel * size) as usize])
-            } else if numel <= have.saturating_mul(4) + 4096 {
-                Cow::Owned(gather(t, bytes))
-            } else {
-                self.error(
-                    format!(
-                        "tensor `{}`: strided view of {numel} elements is too large to check",
-                        t.name
-                    ),
-                    Some(site.span(t.offset)),
-                );
-                continue;
+            let view = match cut(t, bytes) {
+                Ok(view) => view,
+                Err(ViewError::OutOfBounds { have, end }) => {
+                    self.out.findings.push(
+                        Finding::new(
+                            &rules::TENSOR_OUT_OF_BOUNDS,
+                            loc,
+                            format!("tensor `{}` reaches outside its storage", t.name),
+                        )
+                        .with_evidence("storage", &t.storage_key)
+                        .with_evidence("storage_elements", have)
+                        .with_evidence("declared_elements", t.storage_numel)
+                        .with_evidence(
+                            "view_end",
+                            end.map_or_else(|| "overflow".into(), |e| e.to_string()),
+                        )
+                        .with_evidence("shape", format!("{:?}", t.shape))
+                        .with_evidence("stride", format!("{:?}", t.stride)),
+                    );
+                    continue;
+                }
+                Err(ViewError::TooLarge { numel }) => {
+                    self.error(
+                        format!(
+                            "tensor `{}`: strided view of {numel} elements is too large to check",
+                            t.name
+                        ),
+                        Some(site.span(t.offset)),
+                    );
+                    continue;
+                }
             };
             ready.push(TensorView {
                 name: t.name.clone(),
@@ -1010,7 +747,7 @@ impl<'o> Scanner<'o> {
             }
             npy::NpyBody::Array { dtype, big_endian } => {
                 let bytes: Cow<'_, [u8]> = if big_endian {
-                    Cow::Owned(swap(body, dtype.size()))
+                    Cow::Owned(swap_bytes(body, dtype.size()))
                 } else {
                     Cow::Borrowed(body)
                 };
@@ -1109,12 +846,9 @@ impl<'o> Scanner<'o> {
             self.out.findings.push(f);
         }
         // The PyTorch layout: `<prefix>/data.pkl`.
-        let pkl = z
-            .entries
-            .iter()
-            .filter(|e| e.name == "data.pkl" || e.name.ends_with("/data.pkl"))
-            .min_by_key(|e| e.name.matches('/').count());
-        let prefix = pkl.map(|e| e.name[..e.name.len() - "data.pkl".len()].to_owned());
+        let layout = torch_layout(&z);
+        let pkl = layout.as_ref().map(|l| l.pickle);
+        let prefix = layout.as_ref().map(|l| l.prefix.clone());
         let known = [
             "data.pkl",
             "constants.pkl",
@@ -1228,11 +962,8 @@ impl<'o> Scanner<'o> {
                 .iter()
                 .position(|e| std::ptr::eq(e, pkl))
                 .expect("entry");
-            let torchscript = z.entries.iter().any(|e| {
-                e.name == format!("{prefix}constants.pkl")
-                    || e.name.starts_with(&format!("{prefix}code/"))
-            });
-            let torch_profile = if torchscript {
+            let layout = layout.as_ref().expect("pkl comes from the layout");
+            let torch_profile = if layout.torchscript {
                 self.out.format = "torchscript".into();
                 Profile::TorchScript
             } else {
@@ -1240,10 +971,9 @@ impl<'o> Scanner<'o> {
             };
             member_profile = torch_profile;
             let s = member_site(pkl);
-            let big = z
-                .entries
-                .iter()
-                .position(|e| e.name == format!("{prefix}byteorder"))
+            let big = layout
+                .byteorder
+                .and_then(|b| z.entries.iter().position(|e| std::ptr::eq(e, b)))
                 .and_then(|i| contents.get(&i))
                 .is_some_and(|b| b.as_ref() == b"big");
             if let Some(bytes) = contents.get(&idx) {
@@ -1272,7 +1002,7 @@ impl<'o> Scanner<'o> {
                                 .iter()
                                 .find(|t| t.storage_key == key)
                                 .map_or(1, |t| t.dtype.size());
-                            Cow::Owned(swap(b, size))
+                            Cow::Owned(swap_bytes(b, size))
                         } else {
                             Cow::Borrowed(&b[..])
                         };
@@ -1342,37 +1072,6 @@ impl<'o> Scanner<'o> {
             self.error("zip archive without a recognised model layout (no data.pkl, pickle or .npy member)", None);
         }
     }
-}
-
-/// Copies a strided view into a contiguous buffer.
-fn gather(t: &TensorRef, storage: &[u8]) -> Vec<u8> {
-    let size = t.dtype.size();
-    let numel = t.numel() as usize;
-    let mut out = Vec::with_capacity(numel * size);
-    let mut idx = vec![0u64; t.shape.len()];
-    for _ in 0..numel {
-        let e = t.storage_offset + idx.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<u64>();
-        let s = e as usize * size;
-        out.extend_from_slice(&storage[s..s + size]);
-        for d in (0..idx.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < t.shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    out
-}
-
-fn swap(bytes: &[u8], size: usize) -> Vec<u8> {
-    let mut v = bytes.to_vec();
-    if size > 1 {
-        for c in v.chunks_exact_mut(size) {
-            c.reverse();
-        }
-    }
-    v
 }
 
 /// The tensors of a file, handed to `visit`, plus the scan result (for conversion).

@@ -620,3 +620,48 @@ fn mutated_fixtures_never_panic() {
         }
     }
 }
+
+/// `mlsec_tensors::load` (used by `inspect`) and the scanner walk containers separately:
+/// on every clean fixture with tensors they must yield the same tensors, byte for byte.
+#[test]
+fn the_shared_loader_reads_the_same_tensors_as_the_scanner() {
+    use mlsec_tensors::zip::ZipLimits;
+    type Seen = Vec<(String, String, Vec<u64>, Vec<u8>)>;
+    let files = [
+        "clean/array.npy",
+        "clean/arrays.npz",
+        "clean/legacy-tar.pt",
+        "clean/legacy.pt",
+        "clean/model.pt",
+        "clean/model.safetensors",
+        "clean/scripted.pt",
+    ];
+    for rel in files {
+        let data = std::fs::read(fixtures().join(rel)).expect("fixture exists");
+        let mut scanned: Seen = Vec::new();
+        let result = mlsec_checkpoint::visit_tensors(&data, rel, &Options::default(), &mut |v| {
+            scanned.push((
+                v.name.clone(),
+                format!("{:?}", v.dtype),
+                v.shape.clone(),
+                v.bytes.to_vec(),
+            ))
+        });
+        assert!(result.errors.is_empty(), "{rel}: {:?}", result.errors);
+        let mut loaded: Seen = Vec::new();
+        let l = mlsec_tensors::load::visit(&data, ZipLimits::default(), &mut |v| {
+            loaded.push((
+                v.name.clone(),
+                format!("{:?}", v.dtype),
+                v.shape.clone(),
+                v.bytes.to_vec(),
+            ))
+        });
+        assert!(l.problems.is_empty(), "{rel}: {:?}", l.problems);
+        assert!(!loaded.is_empty(), "{rel}: no tensors");
+        assert_eq!(l.format, result.format, "{rel}");
+        scanned.sort();
+        loaded.sort();
+        assert_eq!(loaded, scanned, "{rel}");
+    }
+}

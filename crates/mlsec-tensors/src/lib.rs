@@ -5,10 +5,13 @@
 
 pub mod dtype;
 pub mod hdf5;
+pub mod legacy;
+pub mod load;
 pub mod npy;
 pub mod pickle;
 pub mod safetensors;
 pub mod sniff;
+pub mod stats;
 pub mod tar;
 pub mod torch;
 pub mod write;

@@ -1,8 +1,9 @@
 //! Per-tensor statistics in one pass over the bytes (after a cheap sampling pass for the
-//! robust scale): NaN/Inf counts, moments of the finite values, a sign-and-octave histogram,
-//! outliers against median/MAD, and the SHA-256 of the raw bytes.
+//! robust scale): NaN/Inf counts, moments of the finite values (up to the fourth, around the
+//! sample median so they do not cancel), zeros, a sign-and-octave histogram, outliers against
+//! median/MAD, and the SHA-256 of the raw bytes. Used by `checkpoint` and `inspect`.
 
-use mlsec_tensors::dtype::{DType, bf16_to_f32, element_f64, f16_to_f32};
+use crate::dtype::{DType, bf16_to_f32, element_f64, f16_to_f32};
 use sha2::{Digest, Sha256};
 
 /// Histogram bins: 32 octaves per sign, from 2^-24 to 2^8 and beyond (clamped).
@@ -21,6 +22,10 @@ pub struct Stats {
     pub max: f64,
     pub mean: f64,
     pub std: f64,
+    /// Excess kurtosis of the finite values (0 for a normal distribution, 0 when `std` is 0).
+    pub kurtosis: f64,
+    /// Exact zeros (sparsity = zeros / count).
+    pub zeros: u64,
     pub l2: f64,
     /// Largest finite |w| and its flat index.
     pub max_abs: f64,
@@ -95,6 +100,8 @@ pub fn compute(dtype: DType, bytes: &[u8], range: Option<(f64, f64)>) -> Stats {
     };
     let mut sum = 0.0;
     let mut sumsq = 0.0;
+    // Moments of (v - median), for the central moments.
+    let (mut c1, mut c2, mut c3, mut c4) = (0.0, 0.0, 0.0, 0.0);
     let mut finite = 0u64;
     let mut visit = |i: usize, v: f64| {
         if !v.is_finite() {
@@ -108,6 +115,15 @@ pub fn compute(dtype: DType, bytes: &[u8], range: Option<(f64, f64)>) -> Stats {
         finite += 1;
         sum += v;
         sumsq += v * v;
+        if v == 0.0 {
+            s.zeros += 1;
+        }
+        let y = v - median;
+        let y2 = y * y;
+        c1 += y;
+        c2 += y2;
+        c3 += y2 * y;
+        c4 += y2 * y2;
         if v < s.min {
             s.min = v;
         }
@@ -162,9 +178,15 @@ pub fn compute(dtype: DType, bytes: &[u8], range: Option<(f64, f64)>) -> Stats {
         s.min = 0.0;
         s.max = 0.0;
     } else {
-        s.mean = sum / finite as f64;
-        s.std = (sumsq / finite as f64 - s.mean * s.mean).max(0.0).sqrt();
+        let n = finite as f64;
+        s.mean = sum / n;
         s.l2 = sumsq.sqrt();
+        // Central moments from the moments around the median: d = mean - median.
+        let d = c1 / n;
+        let m2 = (c2 / n - d * d).max(0.0);
+        let m4 = c4 / n - 4.0 * d * c3 / n + 6.0 * d * d * c2 / n - 3.0 * d.powi(4);
+        s.std = m2.sqrt();
+        s.kurtosis = if m2 > 0.0 { m4 / (m2 * m2) - 3.0 } else { 0.0 };
     }
     s.range_histogram = range_hist;
     s
@@ -221,6 +243,34 @@ mod tests {
         assert_eq!(s.max_abs_index, 500);
         assert_eq!(s.outliers, 1);
         assert_eq!(s.histogram.iter().sum::<u64>(), 998);
+    }
+
+    #[test]
+    fn moments_match_a_direct_computation() {
+        // Values far from zero, so raw moments would cancel.
+        let v: Vec<f64> = (0..10_000)
+            .map(|i| {
+                1000.0
+                    + ((i * 7919 % 1013) as f64 / 1013.0 - 0.5)
+                    + if i % 97 == 0 { 3.0 } else { 0.0 }
+            })
+            .collect();
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let s = compute(DType::F64, &bytes, None);
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let m2 = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        let m4 = v.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n;
+        assert!((s.mean - mean).abs() < 1e-9);
+        assert!(
+            (s.std - m2.sqrt()).abs() < 1e-9,
+            "{} vs {}",
+            s.std,
+            m2.sqrt()
+        );
+        assert!((s.kurtosis - (m4 / (m2 * m2) - 3.0)).abs() < 1e-6);
+        let zeros = compute(DType::F32, &f32s(&[0.0, 1.0, 0.0, -0.0]), None);
+        assert_eq!(zeros.zeros, 3);
     }
 
     #[test]

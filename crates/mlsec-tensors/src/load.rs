@@ -1,0 +1,583 @@
+//! Every tensor of a model file, whatever its container, for readers that want the weights
+//! rather than a security verdict (`mlsec inspect`). `mlsec checkpoint` walks the same
+//! containers with its own traversal, because it audits every pickle and member on the way;
+//! both cut tensors with [`cut`] and read the layouts with the same functions.
+//!
+//! Pickles are emulated to find tensor records, never loaded: no code runs. A file's pickles
+//! are not judged here; run `mlsec checkpoint` for that.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::dtype::DType;
+use crate::pickle::Machine;
+use crate::sniff::{Format, sniff};
+use crate::torch::{TensorRef, collect_tensors, is_legacy_magic};
+use crate::zip::{ZipArchive, ZipEntry, ZipLimits};
+use crate::{legacy, npy, safetensors, tar};
+
+/// A tensor's bytes (little-endian, C-contiguous), handed to a visitor while the container is
+/// open.
+pub struct TensorView<'a> {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    pub bytes: Cow<'a, [u8]>,
+    /// Offset of the tensor's definition (rebuild call, header, data) in the file.
+    pub offset: u64,
+    /// Storage key and element offset, for tied weights.
+    pub storage: Option<(String, u64)>,
+}
+
+/// Why a tensor cannot be cut from its storage.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ViewError {
+    /// The view reaches outside the storage (`end` is `None` when its extent overflows).
+    OutOfBounds { have: u64, end: Option<u64> },
+    /// A strided view far larger than its storage: not materialised.
+    TooLarge { numel: u64 },
+}
+
+/// Cuts a tensor's view from its storage's bytes: borrowed when contiguous, gathered when
+/// strided. Bounds are checked against both the storage's real size and its declared size.
+pub fn cut<'s>(t: &TensorRef, storage: &'s [u8]) -> Result<Cow<'s, [u8]>, ViewError> {
+    let size = t.dtype.size() as u64;
+    let have = storage.len() as u64 / size;
+    let end = t.storage_end();
+    if have < t.storage_numel || end.is_none_or(|e| e > have) {
+        return Err(ViewError::OutOfBounds { have, end });
+    }
+    let numel = t.numel();
+    if t.is_contiguous() {
+        let s = (t.storage_offset * size) as usize;
+        return Ok(Cow::Borrowed(&storage[s..s + (numel * size) as usize]));
+    }
+    // A strided view may repeat elements (stride 0), but not unboundedly.
+    if numel > have.saturating_mul(4) + 4096 {
+        return Err(ViewError::TooLarge { numel });
+    }
+    Ok(Cow::Owned(gather(t, storage)))
+}
+
+/// Copies a strided view (already bounds-checked) into a contiguous buffer.
+fn gather(t: &TensorRef, storage: &[u8]) -> Vec<u8> {
+    let size = t.dtype.size();
+    let numel = t.numel() as usize;
+    let mut out = Vec::with_capacity(numel * size);
+    let mut idx = vec![0u64; t.shape.len()];
+    for _ in 0..numel {
+        let e = t.storage_offset + idx.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<u64>();
+        let s = e as usize * size;
+        out.extend_from_slice(&storage[s..s + size]);
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < t.shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+/// Reverses the bytes of every `size`-byte element (big-endian data to little-endian).
+pub fn swap_bytes(bytes: &[u8], size: usize) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    if size > 1 {
+        for c in v.chunks_exact_mut(size) {
+            c.reverse();
+        }
+    }
+    v
+}
+
+/// A storage's bytes and its offset in the file.
+type Storage<'s> = (Cow<'s, [u8]>, u64);
+
+/// Where a PyTorch zip keeps things: `<prefix>data.pkl`, `<prefix>data/<key>`.
+pub struct TorchLayout<'z> {
+    pub prefix: String,
+    pub pickle: &'z ZipEntry,
+    /// `constants.pkl` or `code/` next to `data.pkl`.
+    pub torchscript: bool,
+    /// The `byteorder` member, which says `big` on big-endian writers.
+    pub byteorder: Option<&'z ZipEntry>,
+}
+
+/// The PyTorch layout of a zip: the shallowest `data.pkl` and its prefix.
+pub fn torch_layout<'z>(z: &'z ZipArchive<'_>) -> Option<TorchLayout<'z>> {
+    let pickle = z
+        .entries
+        .iter()
+        .filter(|e| e.name == "data.pkl" || e.name.ends_with("/data.pkl"))
+        .min_by_key(|e| e.name.matches('/').count())?;
+    let prefix = pickle.name[..pickle.name.len() - "data.pkl".len()].to_owned();
+    let torchscript = z.entries.iter().any(|e| {
+        e.name == format!("{prefix}constants.pkl") || e.name.starts_with(&format!("{prefix}code/"))
+    });
+    let byteorder = z
+        .entries
+        .iter()
+        .find(|e| e.name == format!("{prefix}byteorder"));
+    Some(TorchLayout {
+        prefix,
+        pickle,
+        torchscript,
+        byteorder,
+    })
+}
+
+/// Something that kept tensors from being read, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub message: String,
+    pub offset: Option<u64>,
+}
+
+/// What [`visit`] found besides the tensors.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The container, as `mlsec checkpoint` names it (`torch-zip`, `safetensors`, ...).
+    pub format: String,
+    /// Tensors handed to the visitor.
+    pub tensors: usize,
+    /// Every part that could not be read. Never empty when a file yields no tensor for a
+    /// reason other than holding none.
+    pub problems: Vec<Problem>,
+}
+
+impl Loaded {
+    fn problem(&mut self, message: impl Into<String>, offset: Option<u64>) {
+        self.problems.push(Problem {
+            message: message.into(),
+            offset,
+        });
+    }
+}
+
+/// Hands every tensor of the file's bytes to `visit`, whatever the container (sniffed by
+/// content). Bounded by the file: zip members under `limits`, strided views capped.
+pub fn visit(data: &[u8], limits: ZipLimits, visit: &mut dyn FnMut(TensorView<'_>)) -> Loaded {
+    let mut l = Loader {
+        limits,
+        out: Loaded::default(),
+        visit,
+    };
+    let format = sniff(data);
+    l.out.format = format.name().to_owned();
+    match format {
+        Format::Safetensors => l.safetensors(data),
+        Format::Npy => l.npy(data, "array", 0),
+        Format::Zip => l.zip(data),
+        Format::Pickle => l.pickle(data),
+        Format::Tar => l.tar(data),
+        Format::Onnx => l.out.problem(
+            "ONNX model: its initializers are read by the ONNX decoder, not this reader",
+            None,
+        ),
+        Format::Hdf5 => l.out.problem(
+            "HDF5 datasets are not read by this version: no weights checked",
+            Some(0),
+        ),
+        Format::Gguf => l
+            .out
+            .problem("GGUF files are not supported: no weights checked", Some(0)),
+        Format::Unknown => l.out.problem(
+            "unrecognised file format: not a model file this tool reads",
+            None,
+        ),
+    }
+    l.out
+}
+
+struct Loader<'v> {
+    limits: ZipLimits,
+    out: Loaded,
+    visit: &'v mut dyn FnMut(TensorView<'_>),
+}
+
+impl Loader<'_> {
+    fn emit(&mut self, view: TensorView<'_>) {
+        self.out.tensors += 1;
+        (self.visit)(view);
+    }
+
+    fn safetensors(&mut self, data: &[u8]) {
+        let st = match safetensors::parse(data) {
+            Ok(st) => st,
+            Err(e) => return self.out.problem(e.to_string(), Some(0)),
+        };
+        for a in &st.anomalies {
+            let what = if a.name.is_empty() {
+                String::new()
+            } else {
+                format!("tensor `{}`: ", a.name)
+            };
+            self.out
+                .problem(format!("safetensors header: {what}{}", a.message), Some(8));
+        }
+        for t in &st.tensors {
+            let s = (st.data_start + t.begin) as usize;
+            let e = (st.data_start + t.end) as usize;
+            self.emit(TensorView {
+                name: t.name.clone(),
+                dtype: t.dtype,
+                shape: t.shape.clone(),
+                bytes: Cow::Borrowed(&data[s..e]),
+                offset: s as u64,
+                storage: None,
+            });
+        }
+    }
+
+    /// A `.npy` (a file, or an `.npz` member at `offset`).
+    fn npy(&mut self, data: &[u8], name: &str, offset: u64) {
+        let parsed = match npy::parse(data) {
+            Ok(p) => p,
+            Err(e) => return self.out.problem(format!("{name}: {e}"), Some(offset)),
+        };
+        let body = &data[parsed.data_offset..];
+        match parsed.body {
+            npy::NpyBody::Object => self.out.problem(
+                format!("{name}: object array (a pickle), not numbers: not read"),
+                Some(offset),
+            ),
+            npy::NpyBody::Array { dtype, big_endian } => {
+                let bytes = if big_endian {
+                    Cow::Owned(swap_bytes(body, dtype.size()))
+                } else {
+                    Cow::Borrowed(body)
+                };
+                self.emit(TensorView {
+                    name: name.strip_suffix(".npy").unwrap_or(name).to_owned(),
+                    dtype,
+                    shape: parsed.shape.clone(),
+                    bytes,
+                    offset: offset + parsed.data_offset as u64,
+                    storage: None,
+                });
+            }
+        }
+    }
+
+    fn zip(&mut self, data: &[u8]) {
+        let z = match ZipArchive::parse(data, self.limits) {
+            Ok(z) => z,
+            Err(e) => return self.out.problem(e.to_string(), Some(0)),
+        };
+        if let Some(layout) = torch_layout(&z) {
+            self.out.format = if layout.torchscript {
+                "torchscript"
+            } else {
+                "torch-zip"
+            }
+            .into();
+            return self.torch_zip(&z, &layout);
+        }
+        let mut found = false;
+        for e in &z.entries {
+            let bytes = match z.read(e) {
+                Ok(m) => m.bytes,
+                Err(err) => {
+                    self.out.problem(err.to_string(), Some(e.local_offset));
+                    continue;
+                }
+            };
+            if bytes.starts_with(npy::MAGIC) {
+                found = true;
+                self.out.format = "npz".into();
+                self.npy(&bytes, &e.name, e.data_offset);
+            }
+        }
+        if !found {
+            self.out.problem(
+                "zip archive without PyTorch data.pkl or .npy members: no tensors read",
+                None,
+            );
+        }
+    }
+
+    fn torch_zip(&mut self, z: &ZipArchive<'_>, layout: &TorchLayout<'_>) {
+        let read = |e: &ZipEntry| z.read(e).map(|m| m.bytes);
+        let pkl = match read(layout.pickle) {
+            Ok(b) => b,
+            Err(e) => {
+                return self
+                    .out
+                    .problem(e.to_string(), Some(layout.pickle.local_offset));
+            }
+        };
+        let big = layout
+            .byteorder
+            .and_then(|e| read(e).ok())
+            .is_some_and(|b| b.as_ref() == b"big");
+        let Some((m, root)) = self.run_pickle(&pkl, &layout.pickle.name) else {
+            return;
+        };
+        let (tensors, problems) = collect_tensors(&m, root);
+        for p in problems {
+            self.out
+                .problem(format!("tensor `{}`: {}", p.name, p.message), None);
+        }
+        let by_name: HashMap<&str, &ZipEntry> =
+            z.entries.iter().map(|e| (e.name.as_str(), e)).collect();
+        let mut storages: HashMap<&str, Option<Storage<'_>>> = HashMap::new();
+        for t in &tensors {
+            if storages.contains_key(t.storage_key.as_str()) {
+                continue;
+            }
+            let member = format!("{}data/{}", layout.prefix, t.storage_key);
+            let storage = match by_name.get(member.as_str()).map(|e| (read(e), e)) {
+                None => {
+                    self.out.problem(
+                        format!("storage `{member}` of tensor `{}` is missing", t.name),
+                        None,
+                    );
+                    None
+                }
+                Some((Err(err), e)) => {
+                    self.out.problem(err.to_string(), Some(e.local_offset));
+                    None
+                }
+                Some((Ok(b), e)) if big => {
+                    Some((Cow::Owned(swap_bytes(&b, t.dtype.size())), e.data_offset))
+                }
+                Some((Ok(b), e)) => Some((b, e.data_offset)),
+            };
+            storages.insert(&t.storage_key, storage);
+        }
+        let lookup = |key: &str| {
+            storages
+                .get(key)
+                .and_then(|s| s.as_ref())
+                .map(|(b, o)| (b.as_ref(), *o))
+        };
+        self.views(&tensors, lookup);
+    }
+
+    /// Cuts every tensor from its storage; `storage(key)` gives its bytes and file offset.
+    fn views<'s>(
+        &mut self,
+        tensors: &[TensorRef],
+        storage: impl Fn(&str) -> Option<(&'s [u8], u64)>,
+    ) {
+        for t in tensors {
+            let Some((bytes, _)) = storage(&t.storage_key) else {
+                continue; // already reported
+            };
+            match cut(t, bytes) {
+                Ok(view) => self.emit(TensorView {
+                    name: t.name.clone(),
+                    dtype: t.dtype,
+                    shape: t.shape.clone(),
+                    bytes: view,
+                    offset: t.offset,
+                    storage: Some((t.storage_key.clone(), t.storage_offset)),
+                }),
+                Err(ViewError::OutOfBounds { .. }) => self.out.problem(
+                    format!(
+                        "tensor `{}` reaches outside its storage `{}`",
+                        t.name, t.storage_key
+                    ),
+                    Some(t.offset),
+                ),
+                Err(ViewError::TooLarge { numel }) => self.out.problem(
+                    format!(
+                        "tensor `{}`: strided view of {numel} elements is too large to read",
+                        t.name
+                    ),
+                    Some(t.offset),
+                ),
+            }
+        }
+    }
+
+    /// Runs the first pickle stream of `data`; its root, or a problem.
+    fn run_pickle<'d>(
+        &mut self,
+        data: &'d [u8],
+        what: &str,
+    ) -> Option<(Machine<'d>, crate::pickle::NodeId)> {
+        let mut m = Machine::new(data, 0);
+        let s = m.run_stream(0);
+        match (s.error, s.root) {
+            (None, Some(root)) => Some((m, root)),
+            (Some(e), _) => {
+                self.out.problem(
+                    format!("{what}: cannot parse pickle: {}", e.message),
+                    Some(e.offset),
+                );
+                None
+            }
+            (None, None) => {
+                self.out
+                    .problem(format!("{what}: pickle has no value"), None);
+                None
+            }
+        }
+    }
+
+    fn pickle(&mut self, data: &[u8]) {
+        let mut probe = Machine::new(&data[..data.len().min(64)], 0);
+        let first = probe.run_stream(0);
+        if first.error.is_none() && first.root.is_some_and(|r| is_legacy_magic(&probe, r)) {
+            self.out.format = "torch-legacy".into();
+            return self.legacy(data);
+        }
+        self.out.problem(
+            "pickle without tensor storages (not a torch.save file): no tensors read",
+            Some(0),
+        );
+    }
+
+    fn legacy(&mut self, data: &[u8]) {
+        let mut m = Machine::new(data, 0);
+        let mut pos = 0;
+        for _ in 0..5 {
+            let s = m.run_stream(pos);
+            if let Some(e) = s.error {
+                return self.out.problem(
+                    format!("cannot parse pickle: {}", e.message),
+                    Some(e.offset),
+                );
+            }
+            pos = s.end;
+        }
+        let (Some(root), Some(keys_root)) = (m.streams[3].root, m.streams[4].root) else {
+            return self
+                .out
+                .problem("legacy torch checkpoint without an object", None);
+        };
+        let (tensors, problems) = collect_tensors(&m, root);
+        for p in problems {
+            self.out.problem(
+                format!("tensor `{}`: {}", p.name, p.message),
+                Some(p.offset),
+            );
+        }
+        let keys: Vec<String> = m
+            .seq_of(keys_root)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|&k| m.str_of(k).map(str::to_owned))
+            .collect();
+        match legacy::pickle_storages(data, pos, &keys, &tensors) {
+            Ok((storages, _)) => self.views(&tensors, |key| {
+                storages
+                    .get(key)
+                    .map(|&(off, len)| (&data[off..off + len], off as u64))
+            }),
+            Err(p) => self.out.problem(p.message, Some(p.offset as u64)),
+        }
+    }
+
+    fn tar(&mut self, data: &[u8]) {
+        let archive = match tar::parse(data) {
+            Ok(a) => a,
+            Err(e) => return self.out.problem(e.to_string(), Some(0)),
+        };
+        let member = |name: &str| {
+            archive
+                .entries
+                .iter()
+                .rev()
+                .find(|e| e.is_file() && e.name == name)
+        };
+        let (Some(storages), Some(tensors), Some(pickle)) =
+            (member("storages"), member("tensors"), member("pickle"))
+        else {
+            return self
+                .out
+                .problem("tar archive without the legacy torch members (storages, tensors, pickle): no tensors read", None);
+        };
+        self.out.format = "torch-legacy-tar".into();
+        let st_bytes = storages.data(data);
+        let st = legacy::tar_storages(st_bytes, storages.data_offset);
+        if let Some(p) = &st.problem {
+            return self.out.problem(
+                format!("storages: {}", p.message),
+                Some(storages.data_offset + p.offset as u64),
+            );
+        }
+        let mut ts = legacy::tar_tensors(tensors.data(data), tensors.data_offset, &st.value);
+        if let Some(p) = &ts.problem {
+            return self.out.problem(
+                format!("tensors: {}", p.message),
+                Some(tensors.data_offset + p.offset as u64),
+            );
+        }
+        let Some((m, root)) = self.run_pickle(pickle.data(data), "pickle") else {
+            return;
+        };
+        legacy::tar_names(&m, root, &mut ts.value);
+        self.views(&ts.value, |key| {
+            st.value
+                .get(key)
+                .map(|&(off, len)| (&st_bytes[off..off + len], storages.data_offset + off as u64))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(shape: &[u64], stride: &[u64], offset: u64, numel: u64) -> TensorRef {
+        TensorRef {
+            name: "t".into(),
+            dtype: DType::F32,
+            shape: shape.to_vec(),
+            stride: stride.to_vec(),
+            storage_offset: offset,
+            storage_key: "0".into(),
+            storage_numel: numel,
+            offset: 0,
+        }
+    }
+
+    #[test]
+    fn cut_checks_bounds_and_gathers_strided_views() {
+        let storage: Vec<u8> = (0..6u32).flat_map(|i| (i as f32).to_le_bytes()).collect();
+        // The transpose of a 2x3 matrix.
+        let t = view(&[3, 2], &[1, 3], 0, 6);
+        let got = cut(&t, &storage).unwrap();
+        let vals: Vec<f32> = got
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(vals, [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+        assert!(matches!(
+            cut(&view(&[2, 3], &[3, 1], 1, 6), &storage),
+            Err(ViewError::OutOfBounds { .. })
+        ));
+        // Declared larger than what the storage holds.
+        assert!(matches!(
+            cut(&view(&[2], &[1], 0, 100), &storage),
+            Err(ViewError::OutOfBounds { .. })
+        ));
+        // A broadcast of one element to a huge shape is not materialised.
+        assert!(matches!(
+            cut(&view(&[1 << 20, 1 << 20], &[0, 0], 0, 6), &storage),
+            Err(ViewError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_and_truncated_files_are_problems_not_empty_results() {
+        let mut n = 0;
+        let l = visit(b"hello world", ZipLimits::default(), &mut |_| n += 1);
+        assert_eq!((n, l.problems.len()), (0, 1));
+        let st = safetensors::write(
+            &[("w".to_string(), DType::F32, vec![2], &[0u8; 8][..])],
+            &Default::default(),
+        );
+        let l = visit(&st, ZipLimits::default(), &mut |v| assert_eq!(v.name, "w"));
+        assert_eq!(
+            (l.tensors, l.problems.len(), l.format.as_str()),
+            (1, 0, "safetensors")
+        );
+        let l = visit(&st[..st.len() - 3], ZipLimits::default(), &mut |_| n += 1);
+        assert_eq!((l.tensors, n), (0, 0));
+        assert!(!l.problems.is_empty());
+    }
+}
