@@ -5,6 +5,7 @@
 
 pub mod dtype;
 pub mod hdf5;
+pub mod joblib;
 pub mod legacy;
 pub mod load;
 pub mod npy;

@@ -209,6 +209,8 @@ pub struct Machine<'a> {
     pub streams: Vec<Stream>,
     /// Byte ranges joblib reads as array data (relative to `data`).
     pub joblib_arrays: Vec<(usize, usize)>,
+    /// The `NumpyArrayWrapper` node of each entry of `joblib_arrays` (same index).
+    pub joblib_array_nodes: Vec<NodeId>,
     limits: Limits,
     // per stream
     pos: usize,
@@ -249,6 +251,7 @@ impl<'a> Machine<'a> {
             events: Vec::new(),
             streams: Vec::new(),
             joblib_arrays: Vec::new(),
+            joblib_array_nodes: Vec::new(),
             limits,
             pos: 0,
             op_start: 0,
@@ -1066,7 +1069,7 @@ impl<'a> Machine<'a> {
             return Err("NumpyArrayWrapper state lacks shape or dtype".into());
         };
         let start = self.pos;
-        if dtype.trim_start_matches(['<', '>', '|', '=']) == "O" {
+        if is_object_dtype(&dtype) {
             // A complete pickle stream of the array follows, read by a fresh unpickler.
             let saved = (
                 std::mem::take(&mut self.stack),
@@ -1109,8 +1112,17 @@ impl<'a> Machine<'a> {
             self.take(n)?;
         }
         self.joblib_arrays.push((start, self.pos));
+        self.joblib_array_nodes.push(inst);
         Ok(())
     }
+}
+
+/// numpy object dtype codes: `O`, and `O8`/`O4` as `dtype.__reduce__` spells them.
+pub fn is_object_dtype(descr: &str) -> bool {
+    descr
+        .trim_start_matches(['<', '>', '|', '='])
+        .strip_prefix('O')
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn pairs(items: Vec<NodeId>) -> R<Vec<(NodeId, NodeId)>> {
