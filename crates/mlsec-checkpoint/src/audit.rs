@@ -1,6 +1,6 @@
 //! Turns what the pickle machine recorded into findings, against the format's allowlist.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use mlsec_core::{Finding, Location, Pointer, Severity};
 use mlsec_tensors::pickle::{CallKind, Machine, Node, NodeId};
@@ -81,6 +81,11 @@ pub struct Audit {
     pub nested: Vec<Nested>,
     /// Whether a call outside the allowlist (or a dynamic import/call) was seen.
     pub dangerous: bool,
+    /// Argument nodes already evaluated, and whether they gave a payload: a memo reference to
+    /// the same (decompressed) payload is reported again but not evaluated and kept again.
+    payload_args: HashMap<NodeId, bool>,
+    /// Bytes held in `nested`.
+    nested_bytes: usize,
 }
 
 /// The profile a raw pickle's imports suggest.
@@ -103,6 +108,8 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
         findings: Vec::new(),
         nested: Vec::new(),
         dangerous: false,
+        payload_args: HashMap::new(),
+        nested_bytes: 0,
     };
     let mut called: HashSet<usize> = HashSet::new();
     for event in &m.events {
@@ -272,12 +279,37 @@ fn audit_call(
     }
     out.findings.push(f);
     if let Some(loader) = policy::nested_loader(&dotted) {
-        let first = m.seq_of(obj.args).and_then(|a| a.first().copied());
-        let mut bytes = None;
-        if let Some(arg) = first {
-            bytes = eval_bytes(m, arg, 0);
+        let Some(arg) = m.seq_of(obj.args).and_then(|a| a.first().copied()) else {
+            return;
+        };
+        // Each payload is evaluated once, and all of them together hold at most MAX_NESTED
+        // bytes: a zlib bomb referenced a thousand times through the memo is one payload.
+        let why = match out.payload_args.get(&arg) {
+            Some(false) => return,
+            Some(true) => Some("the same payload as an earlier call".to_owned()),
+            None if out.nested_bytes >= MAX_NESTED => Some(format!(
+                "not evaluated: the nested payloads already hold {} bytes",
+                out.nested_bytes
+            )),
+            None => None,
+        };
+        if let Some(why) = why {
+            out.findings.push(
+                site.finding(
+                    &rules::PICKLE_NESTED_PAYLOAD,
+                    obj.offset,
+                    format!("bytes handed to `{dotted}` form a nested payload ({why})"),
+                )
+                .with_evidence("callable", &dotted),
+            );
+            return;
         }
-        let Some(bytes) = bytes else { return };
+        let bytes = eval_bytes(m, arg, 0);
+        out.payload_args.insert(arg, bytes.is_some());
+        let Some(bytes) = bytes else {
+            return;
+        };
+        out.nested_bytes += bytes.len();
         out.findings.push(
             site.finding(
                 &rules::PICKLE_NESTED_PAYLOAD,

@@ -73,12 +73,22 @@ pub struct TensorProblem {
 const MAX_DEPTH: usize = 64;
 
 /// Walks the object graph from `root` and returns every tensor with its state-dict name.
+///
+/// The memo lets one object be referenced many times, so the graph is a DAG whose unfolding
+/// can be exponential in the input (60 nested lists of two references to the previous one is
+/// 500 bytes and 2^60 paths). The walk is therefore bounded by the input's size: a few child
+/// references examined per node and input byte, and a few bytes of state-dict names per input
+/// byte; past that, the walk stops with a problem (a scan error), never a silently shorter
+/// tensor list.
 pub fn collect_tensors(m: &Machine<'_>, root: NodeId) -> (Vec<TensorRef>, Vec<TensorProblem>) {
     let mut out = Walker {
         m,
         tensors: Vec::new(),
         problems: Vec::new(),
         visiting: HashSet::new(),
+        work_left: (m.nodes.len() as u64 + m.data.len() as u64).saturating_mul(8) + 4096,
+        name_bytes_left: (m.data.len() as u64).saturating_mul(64) + (1 << 20),
+        exhausted: false,
     };
     out.walk(root, String::new(), 0);
     (out.tensors, out.problems)
@@ -89,6 +99,11 @@ struct Walker<'m, 'a> {
     tensors: Vec<TensorRef>,
     problems: Vec<TensorProblem>,
     visiting: HashSet<NodeId>,
+    /// Child references the walk may still examine.
+    work_left: u64,
+    /// Bytes of state-dict names the walk may still build.
+    name_bytes_left: u64,
+    exhausted: bool,
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -116,15 +131,51 @@ impl Walker<'_, '_> {
         }
     }
 
+    /// Takes one step (and `name_bytes` of names) from the budget; once it is spent, records
+    /// one problem and returns false from then on.
+    fn charge(&mut self, name: &str, name_bytes: usize) -> bool {
+        if self.exhausted {
+            return false;
+        }
+        if self.work_left == 0 || self.name_bytes_left < name_bytes as u64 {
+            self.exhausted = true;
+            let mut end = name.len().min(128);
+            while !name.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.problems.push(TensorProblem {
+                name: name[..end].to_owned(),
+                offset: self.m.base,
+                message: "the object graph shares references too many times to walk \
+                          (more paths than the pickle has bytes); tensors past here are not \
+                          listed"
+                    .to_owned(),
+            });
+            return false;
+        }
+        self.work_left -= 1;
+        self.name_bytes_left -= name_bytes as u64;
+        true
+    }
+
+    /// Whether `child` is worth a walk; charged, so that fan-out counts too.
+    fn enter(&mut self, child: NodeId, name: &str) -> bool {
+        self.charge(name, 0) && self.container(child)
+    }
+
     fn walk(&mut self, id: NodeId, name: String, depth: usize) {
-        if !self.container(id) || depth > MAX_DEPTH || !self.visiting.insert(id) {
+        if depth > MAX_DEPTH
+            || !self.container(id)
+            || !self.charge(&name, name.len())
+            || !self.visiting.insert(id)
+        {
             return;
         }
         let m = self.m;
         match m.node(id) {
             Node::Dict(pairs) => {
                 for &(k, v) in pairs {
-                    if !self.container(v) {
+                    if !self.enter(v, &name) {
                         continue;
                     }
                     if let Some(key) = self.key(k) {
@@ -134,7 +185,9 @@ impl Walker<'_, '_> {
             }
             Node::List(items) | Node::Tuple(items) => {
                 for (i, &v) in items.iter().enumerate() {
-                    self.walk(v, join(&name, &i.to_string()), depth + 1);
+                    if self.enter(v, &name) {
+                        self.walk(v, join(&name, &i.to_string()), depth + 1);
+                    }
                 }
             }
             Node::Obj(obj) => {
@@ -167,7 +220,7 @@ impl Walker<'_, '_> {
                 }
                 // Dict-like and list-like results (OrderedDict, ...) hold their items here.
                 for &(k, v) in &obj.items {
-                    if !self.container(v) {
+                    if !self.enter(v, &name) {
                         continue;
                     }
                     if let Some(key) = self.key(k) {
@@ -175,7 +228,9 @@ impl Walker<'_, '_> {
                     }
                 }
                 for (i, &v) in obj.list.iter().enumerate() {
-                    self.walk(v, join(&name, &i.to_string()), depth + 1);
+                    if self.enter(v, &name) {
+                        self.walk(v, join(&name, &i.to_string()), depth + 1);
+                    }
                 }
                 // TorchScript modules keep their parameters in the BUILD state.
                 if let Some(state) = obj.state {

@@ -120,6 +120,47 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
 
 /// Parses, validates and checks one config.
 fn scan_one(target: &targets::Target) -> (ModelSummary, Vec<Finding>, Vec<ScanError>) {
+    let bytes = match std::fs::metadata(&target.path) {
+        Ok(meta) if meta.len() > MAX_CONFIG_BYTES => Err(format!(
+            "config is {} bytes, more than the {MAX_CONFIG_BYTES}-byte limit",
+            meta.len()
+        )),
+        _ => std::fs::read(&target.path).map_err(|e| format!("cannot read: {e}")),
+    };
+    match bytes {
+        Ok(bytes) => check_bytes(target, &bytes),
+        Err(message) => {
+            let summary = ModelSummary {
+                file: target.display.clone(),
+                name: "-".to_owned(),
+                errors: 1,
+                ..ModelSummary::default()
+            };
+            let error = ScanError::new(target.display.clone(), message);
+            (summary, Vec::new(), vec![error])
+        }
+    }
+}
+
+/// Parses, validates and checks one config held in memory, as `mlsec triton` does for a
+/// `config.pbtxt` given on its own (no model directory): the entry point of the `pbtxt` fuzz
+/// target. Returns the findings (model and repository checks) and the errors.
+pub fn check_config(display: &str, bytes: &[u8]) -> (Vec<Finding>, Vec<ScanError>) {
+    let target = targets::Target {
+        display: display.to_owned(),
+        path: PathBuf::from(display),
+        model_dir: None,
+    };
+    let (summary, mut findings, errors) = check_bytes(&target, bytes);
+    rules::check_repository(&[summary], &mut findings);
+    (findings, errors)
+}
+
+/// [`scan_one`] after the file was read.
+fn check_bytes(
+    target: &targets::Target,
+    bytes: &[u8],
+) -> (ModelSummary, Vec<Finding>, Vec<ScanError>) {
     let mut summary = ModelSummary {
         file: target.display.clone(),
         name: "-".to_owned(),
@@ -136,22 +177,7 @@ fn scan_one(target: &targets::Target) -> (ModelSummary, Vec<Finding>, Vec<ScanEr
             None => e,
         }
     };
-    let bytes = match std::fs::metadata(&target.path) {
-        Ok(meta) if meta.len() > MAX_CONFIG_BYTES => Err(format!(
-            "config is {} bytes, more than the {MAX_CONFIG_BYTES}-byte limit",
-            meta.len()
-        )),
-        _ => std::fs::read(&target.path).map_err(|e| format!("cannot read: {e}")),
-    };
-    let bytes = match bytes {
-        Ok(b) => b,
-        Err(message) => {
-            errors.push(error(None, message));
-            summary.errors = 1;
-            return (summary, Vec::new(), errors);
-        }
-    };
-    let raw = match textformat::parse(&bytes) {
+    let raw = match textformat::parse(bytes) {
         Ok(raw) => raw,
         Err(e) => {
             errors.push(error(Some(e.pos), format!("syntax error: {}", e.message)));
@@ -418,6 +444,28 @@ fn models_json(models: &[ModelSummary], report: &Report) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
+    use mlsec_core::Span;
+
+    /// `check_config` (the `pbtxt` fuzz target's entry point) reads a config from memory: a
+    /// syntax error is one error with its position, a valid config none.
+    #[test]
+    fn check_config_from_memory() {
+        let (findings, errors) =
+            super::check_config("config.pbtxt", b"name: \"m\"\ninput [ { dims: [ 1, \n");
+        assert!(findings.is_empty());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.starts_with("syntax error"), "{errors:?}");
+        assert!(
+            matches!(errors[0].span, Some(Span::Text { line: 3, .. })),
+            "{errors:?}"
+        );
+        let (_, errors) = super::check_config(
+            "config.pbtxt",
+            b"name: \"m\"\nbackend: \"onnxruntime\"\nmax_batch_size: 8\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
     /// Hostile input: truncations and byte corruptions of real configs never panic, and a
     /// truncated config is either still valid or an error with a position inside the file.
     #[test]

@@ -456,14 +456,14 @@ pub fn parse_int(text: &str) -> Option<u64> {
 
 /// The closest candidate by edit distance, if close enough to be a likely typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).clamp(1, 4);
+    let len = word.chars().count();
+    let limit = (len / 3).clamp(1, 4);
+    // Lengths further apart than the limit cannot be within it: skipping them keeps a
+    // megabyte-long unknown name linear instead of megabytes times every field name.
+    let word = word.to_ascii_lowercase();
     candidates
-        .map(|c| {
-            (
-                edit_distance(&word.to_ascii_lowercase(), &c.to_ascii_lowercase()),
-                c,
-            )
-        })
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
+        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
