@@ -56,6 +56,8 @@ fn run() -> Result<()> {
             cargo(&args)
         }
         "bench" => bench::run(&names),
+        // The intermediate that measures one benchmark child's peak RSS (bench/mod.rs).
+        bench::MEASURE_TASK => bench::measure_main(rest),
         "help" | "--help" | "-h" => {
             println!(
                 "usage: cargo xtask <ci | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | bench [NAME...]>"

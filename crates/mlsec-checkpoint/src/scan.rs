@@ -410,6 +410,12 @@ impl<'o> Scanner<'o> {
                 return;
             }
         };
+        if archive.missing_end_marker {
+            self.error(
+                "tar: no end-of-archive marker after the last member: the archive may be truncated",
+                Some(site.span(archive.end)),
+            );
+        }
         let member = |name: &str| {
             archive
                 .entries

@@ -476,6 +476,12 @@ impl Loader<'_> {
             Ok(a) => a,
             Err(e) => return self.out.problem(e.to_string(), Some(0)),
         };
+        if archive.missing_end_marker {
+            self.out.problem(
+                "tar: no end-of-archive marker after the last member: the archive may be truncated",
+                Some(archive.end),
+            );
+        }
         let member = |name: &str| {
             archive
                 .entries

@@ -38,6 +38,11 @@ pub struct TarArchive {
     pub entries: Vec<TarEntry>,
     /// Offset of the end-of-archive marker (or of the end of the data).
     pub end: u64,
+    /// The data ends without the end-of-archive marker (two zero blocks) after the last
+    /// member, or inside it, so the archive may have been cut there. Python's `tarfile`
+    /// (and so `torch.load`) accepts it, so the members are still listed; a scanner reports
+    /// it as an error.
+    pub missing_end_marker: bool,
 }
 
 fn field(h: &[u8], at: usize, len: usize) -> &[u8] {
@@ -120,6 +125,7 @@ pub fn parse(data: &[u8]) -> Result<TarArchive, TarError> {
             return Ok(TarArchive {
                 entries,
                 end: pos as u64,
+                missing_end_marker: true,
             });
         }
         let Some(h) = data.get(pos..pos + BLOCK) else {
@@ -129,6 +135,7 @@ pub fn parse(data: &[u8]) -> Result<TarArchive, TarError> {
             return Ok(TarArchive {
                 entries,
                 end: pos as u64,
+                missing_end_marker: data.len() < pos + 2 * BLOCK,
             });
         }
         if !checksum_ok(h) {
@@ -258,5 +265,12 @@ mod tests {
         bad[0] = b'Q';
         assert!(parse(&bad).unwrap_err().0.contains("checksum"));
         assert!(parse(&t[..700]).unwrap_err().0.contains("past the end"));
+        // Cut after a member (at its end, or inside its padding): listed, but flagged.
+        assert!(!parse(&t).unwrap().missing_end_marker);
+        for cut in [1212, 1300, 1536, 2048 + 3, 2560, 3072, 3583] {
+            let a = parse(&t[..cut]).unwrap();
+            assert!(a.missing_end_marker, "cut {cut}");
+        }
+        assert_eq!(parse(&t[..1536]).unwrap().entries.len(), 1);
     }
 }

@@ -150,19 +150,40 @@ pub fn run(bench: &mut Bench) -> Result<()> {
         });
         // The release binary, when it runs the subcommand (exit 0 = clean).
         let path_str = path.to_string_lossy().into_owned();
-        if let Ok(m) = bench.time_mlsec(&["checkpoint", &path_str], 3)
-            && m.exit_code == 0
-        {
-            bench.row(Row {
-                workload: format!("{workload} (mlsec binary)"),
-                bytes,
-                items: None,
-                time: m.time,
-                peak_rss_kib: Some(m.peak_rss_kib),
-                note: note.to_owned(),
-            });
+        let m = bench.time_mlsec(&["checkpoint", &path_str], 3)?;
+        if m.exit_code != 0 {
+            bail!("mlsec checkpoint {name}: exit {}", m.exit_code);
         }
+        bench.row(Row {
+            workload: format!("{workload} (mlsec binary)"),
+            bytes,
+            items: None,
+            time: m.time,
+            peak_rss_kib: Some(m.peak_rss_kib),
+            note: note.to_owned(),
+        });
+        // The Python peers on the same file, in the same run.
+        bench.compare_peers(workload, &path, &m, 3);
         std::fs::remove_file(&path)?;
     }
+    // A malicious pickle, to show each tool's verdict.
+    let path = dir.join("evil.pkl");
+    let mut p = PickleWriter::new();
+    p.proto(2)
+        .global("os", "system")
+        .str("echo pwned")
+        .raw(b"\x85") // TUPLE1
+        .reduce()
+        .stop();
+    std::fs::write(&path, p.finish())?;
+    let path_str = path.to_string_lossy().into_owned();
+    let m = bench.time_mlsec(&["checkpoint", &path_str], 3)?;
+    if m.exit_code != 2 {
+        bail!(
+            "mlsec checkpoint evil.pkl: exit {} (expected 2)",
+            m.exit_code
+        );
+    }
+    bench.compare_peers("checkpoint: malicious pickle (os.system)", &path, &m, 3);
     Ok(())
 }

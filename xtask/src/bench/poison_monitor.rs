@@ -141,5 +141,44 @@ pub fn run(bench: &mut Bench) -> Result<()> {
             note: format!("{} of {} received, UDP loopback", t.received, t.sent),
         });
     }
+
+    // The release binary on logs written by `simulate`: 8 ranks × 20 000 steps.
+    let logs = bench.scratch().join("poison-logs");
+    let logs_arg = logs.to_string_lossy().into_owned();
+    let sim = bench.time_mlsec(
+        &[
+            "poison-monitor",
+            "simulate",
+            "--workers",
+            "8",
+            "--steps",
+            "20000",
+            "--attack",
+            "alie",
+            "--out",
+            &logs_arg,
+        ],
+        1,
+    )?;
+    anyhow::ensure!(sim.exit_code == 0, "simulate: exit {}", sim.exit_code);
+    let bytes: u64 = std::fs::read_dir(&logs)?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let m = bench.time_mlsec(&["poison-monitor", "monitor", "--log-dir", &logs_arg], 3)?;
+    anyhow::ensure!(
+        m.exit_code == 2,
+        "monitor on attacked logs: exit {} (expected 2)",
+        m.exit_code
+    );
+    bench.row(Row {
+        workload: "poison-monitor monitor: 8 ranks × 20 000 steps (mlsec binary)".into(),
+        bytes,
+        items: Some((8 * 20_000, "records")),
+        time: m.time,
+        peak_rss_kib: Some(m.peak_rss_kib),
+        note: "simulated ALIE attack; parse + detect + render".into(),
+    });
+    std::fs::remove_dir_all(&logs)?;
     Ok(())
 }

@@ -49,5 +49,26 @@ pub fn run(bench: &mut Bench) -> Result<()> {
         peak_rss_kib: None,
         note: format!("{findings} findings; goal <= 0.3 s"),
     });
+    // The release binary on the same files: wall time and peak RSS.
+    let mut argv = vec!["triton".to_owned(), "--launch-args".to_owned()];
+    argv.push("tritonserver --model-repository=/models".to_owned());
+    argv.extend(
+        args.targets
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned()),
+    );
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let m = bench.time_mlsec(&argv, 5)?;
+    if !matches!(m.exit_code, 0 | 2) {
+        bail!("mlsec triton on the corpus: exit {}", m.exit_code);
+    }
+    bench.row(Row {
+        workload: format!("triton: audit the {n}-config corpus (mlsec binary, best of 5)"),
+        bytes,
+        items: Some((n, "configs")),
+        time: m.time,
+        peak_rss_kib: Some(m.peak_rss_kib),
+        note: "process start, render and exit included".into(),
+    });
     Ok(())
 }
