@@ -16,8 +16,9 @@ use crate::torch::{TensorRef, collect_tensors, is_legacy_magic};
 use crate::zip::{ZipArchive, ZipEntry, ZipLimits};
 use crate::{legacy, npy, safetensors, tar};
 
-/// A tensor's bytes (little-endian, C-contiguous), handed to a visitor while the container is
-/// open.
+/// A tensor's bytes (little-endian, C-contiguous). Borrowed from the file's bytes where they
+/// lie there as they are (stored members, safetensors, legacy storages), so a visitor can keep
+/// views and work on them after [`visit`] returns.
 pub struct TensorView<'a> {
     pub name: String,
     pub dtype: DType,
@@ -157,7 +158,11 @@ impl Loaded {
 
 /// Hands every tensor of the file's bytes to `visit`, whatever the container (sniffed by
 /// content). Bounded by the file: zip members under `limits`, strided views capped.
-pub fn visit(data: &[u8], limits: ZipLimits, visit: &mut dyn FnMut(TensorView<'_>)) -> Loaded {
+pub fn visit<'d>(
+    data: &'d [u8],
+    limits: ZipLimits,
+    visit: &mut dyn FnMut(TensorView<'d>),
+) -> Loaded {
     let mut l = Loader {
         limits,
         out: Loaded::default(),
@@ -167,7 +172,7 @@ pub fn visit(data: &[u8], limits: ZipLimits, visit: &mut dyn FnMut(TensorView<'_
     l.out.format = format.name().to_owned();
     match format {
         Format::Safetensors => l.safetensors(data),
-        Format::Npy => l.npy(data, "array", 0),
+        Format::Npy => l.npy(&Cow::Borrowed(data), "array", 0),
         Format::Zip => l.zip(data),
         Format::Pickle => l.pickle(data),
         Format::Tar => l.tar(data),
@@ -190,19 +195,27 @@ pub fn visit(data: &[u8], limits: ZipLimits, visit: &mut dyn FnMut(TensorView<'_
     l.out
 }
 
-struct Loader<'v> {
+struct Loader<'d, 'v> {
     limits: ZipLimits,
     out: Loaded,
-    visit: &'v mut dyn FnMut(TensorView<'_>),
+    visit: &'v mut dyn FnMut(TensorView<'d>),
 }
 
-impl Loader<'_> {
-    fn emit(&mut self, view: TensorView<'_>) {
+/// A view of `bytes`, borrowed from the file when `bytes` is, else copied.
+fn borrowed<'d>(bytes: &Cow<'d, [u8]>, range: std::ops::Range<usize>) -> Cow<'d, [u8]> {
+    match bytes {
+        Cow::Borrowed(b) => Cow::Borrowed(&b[range]),
+        Cow::Owned(v) => Cow::Owned(v[range].to_vec()),
+    }
+}
+
+impl<'d> Loader<'d, '_> {
+    fn emit(&mut self, view: TensorView<'d>) {
         self.out.tensors += 1;
         (self.visit)(view);
     }
 
-    fn safetensors(&mut self, data: &[u8]) {
+    fn safetensors(&mut self, data: &'d [u8]) {
         let st = match safetensors::parse(data) {
             Ok(st) => st,
             Err(e) => return self.out.problem(e.to_string(), Some(0)),
@@ -231,12 +244,12 @@ impl Loader<'_> {
     }
 
     /// A `.npy` (a file, or an `.npz` member at `offset`).
-    fn npy(&mut self, data: &[u8], name: &str, offset: u64) {
+    fn npy(&mut self, data: &Cow<'d, [u8]>, name: &str, offset: u64) {
         let parsed = match npy::parse(data) {
             Ok(p) => p,
             Err(e) => return self.out.problem(format!("{name}: {e}"), Some(offset)),
         };
-        let body = &data[parsed.data_offset..];
+        let body = borrowed(data, parsed.data_offset..data.len());
         match parsed.body {
             npy::NpyBody::Object => self.out.problem(
                 format!("{name}: object array (a pickle), not numbers: not read"),
@@ -244,9 +257,9 @@ impl Loader<'_> {
             ),
             npy::NpyBody::Array { dtype, big_endian } => {
                 let bytes = if big_endian {
-                    Cow::Owned(swap_bytes(body, dtype.size()))
+                    Cow::Owned(swap_bytes(&body, dtype.size()))
                 } else {
-                    Cow::Borrowed(body)
+                    body
                 };
                 self.emit(TensorView {
                     name: name.strip_suffix(".npy").unwrap_or(name).to_owned(),
@@ -260,7 +273,7 @@ impl Loader<'_> {
         }
     }
 
-    fn zip(&mut self, data: &[u8]) {
+    fn zip(&mut self, data: &'d [u8]) {
         let z = match ZipArchive::parse(data, self.limits) {
             Ok(z) => z,
             Err(e) => return self.out.problem(e.to_string(), Some(0)),
@@ -297,7 +310,7 @@ impl Loader<'_> {
         }
     }
 
-    fn torch_zip(&mut self, z: &ZipArchive<'_>, layout: &TorchLayout<'_>) {
+    fn torch_zip(&mut self, z: &ZipArchive<'d>, layout: &TorchLayout<'_>) {
         let read = |e: &ZipEntry| z.read(e).map(|m| m.bytes);
         let pkl = match read(layout.pickle) {
             Ok(b) => b,
@@ -321,7 +334,7 @@ impl Loader<'_> {
         }
         let by_name: HashMap<&str, &ZipEntry> =
             z.entries.iter().map(|e| (e.name.as_str(), e)).collect();
-        let mut storages: HashMap<&str, Option<Storage<'_>>> = HashMap::new();
+        let mut storages: HashMap<&str, Option<Storage<'d>>> = HashMap::new();
         for t in &tensors {
             if storages.contains_key(t.storage_key.as_str()) {
                 continue;
@@ -346,26 +359,27 @@ impl Loader<'_> {
             };
             storages.insert(&t.storage_key, storage);
         }
-        let lookup = |key: &str| {
-            storages
-                .get(key)
-                .and_then(|s| s.as_ref())
-                .map(|(b, o)| (b.as_ref(), *o))
-        };
-        self.views(&tensors, lookup);
+        self.views(&tensors, |key| storages.get(key).and_then(|s| s.as_ref()));
     }
 
     /// Cuts every tensor from its storage; `storage(key)` gives its bytes and file offset.
+    /// Views of a storage borrowed from the file stay borrowed; others are copied.
     fn views<'s>(
         &mut self,
         tensors: &[TensorRef],
-        storage: impl Fn(&str) -> Option<(&'s [u8], u64)>,
-    ) {
+        storage: impl Fn(&str) -> Option<&'s Storage<'d>>,
+    ) where
+        'd: 's,
+    {
         for t in tensors {
             let Some((bytes, _)) = storage(&t.storage_key) else {
                 continue; // already reported
             };
-            match cut(t, bytes) {
+            let view = match bytes {
+                Cow::Borrowed(b) => cut(t, b),
+                Cow::Owned(v) => cut(t, v).map(|c| Cow::Owned(c.into_owned())),
+            };
+            match view {
                 Ok(view) => self.emit(TensorView {
                     name: t.name.clone(),
                     dtype: t.dtype,
@@ -393,11 +407,11 @@ impl Loader<'_> {
     }
 
     /// Runs the first pickle stream of `data`; its root, or a problem.
-    fn run_pickle<'d>(
+    fn run_pickle<'p>(
         &mut self,
-        data: &'d [u8],
+        data: &'p [u8],
         what: &str,
-    ) -> Option<(Machine<'d>, crate::pickle::NodeId)> {
+    ) -> Option<(Machine<'p>, crate::pickle::NodeId)> {
         let mut m = Machine::new(data, 0);
         let s = m.run_stream(0);
         match (s.error, s.root) {
@@ -417,7 +431,7 @@ impl Loader<'_> {
         }
     }
 
-    fn pickle(&mut self, data: &[u8]) {
+    fn pickle(&mut self, data: &'d [u8]) {
         let mut probe = Machine::new(&data[..data.len().min(64)], 0);
         let first = probe.run_stream(0);
         if first.error.is_none() && first.root.is_some_and(|r| is_legacy_magic(&probe, r)) {
@@ -430,7 +444,7 @@ impl Loader<'_> {
         );
     }
 
-    fn legacy(&mut self, data: &[u8]) {
+    fn legacy(&mut self, data: &'d [u8]) {
         let mut m = Machine::new(data, 0);
         let mut pos = 0;
         for _ in 0..5 {
@@ -462,16 +476,23 @@ impl Loader<'_> {
             .filter_map(|&k| m.str_of(k).map(str::to_owned))
             .collect();
         match legacy::pickle_storages(data, pos, &keys, &tensors) {
-            Ok((storages, _)) => self.views(&tensors, |key| {
-                storages
-                    .get(key)
-                    .map(|&(off, len)| (&data[off..off + len], off as u64))
-            }),
+            Ok((storages, _)) => {
+                let storages: HashMap<&str, Storage<'d>> = storages
+                    .iter()
+                    .map(|(k, &(off, len))| {
+                        (
+                            k.as_str(),
+                            (Cow::Borrowed(&data[off..off + len]), off as u64),
+                        )
+                    })
+                    .collect();
+                self.views(&tensors, |key| storages.get(key))
+            }
             Err(p) => self.out.problem(p.message, Some(p.offset as u64)),
         }
     }
 
-    fn tar(&mut self, data: &[u8]) {
+    fn tar(&mut self, data: &'d [u8]) {
         let archive = match tar::parse(data) {
             Ok(a) => a,
             Err(e) => return self.out.problem(e.to_string(), Some(0)),
@@ -516,11 +537,15 @@ impl Loader<'_> {
             return;
         };
         legacy::tar_names(&m, root, &mut ts.value);
-        self.views(&ts.value, |key| {
-            st.value
-                .get(key)
-                .map(|&(off, len)| (&st_bytes[off..off + len], storages.data_offset + off as u64))
-        });
+        let by_key: HashMap<&str, Storage<'d>> = st
+            .value
+            .iter()
+            .map(|(k, &(off, len))| {
+                let bytes = Cow::Borrowed(&st_bytes[off..off + len]);
+                (k.as_str(), (bytes, storages.data_offset + off as u64))
+            })
+            .collect();
+        self.views(&ts.value, |key| by_key.get(key));
     }
 }
 
