@@ -2,7 +2,8 @@
 //! change the answer: points already misclassified are not attacked, points already fooled
 //! leave the batch.
 
-use mlsec_runtime::{DType, Device, Model, RuntimeError, Tensor, loss_gradient};
+use mlsec_runtime::loss::{ce_gradient, one_hot, rows};
+use mlsec_runtime::{Device, Model, RuntimeError, Tensor, loss_gradient};
 
 type R<T> = Result<T, RuntimeError>;
 
@@ -43,44 +44,12 @@ impl Setup<'_> {
         Ok(out)
     }
 
-    /// Logits and the gradient of the summed cross-entropy w.r.t. `labels`.
+    /// Logits and the gradient of the summed cross-entropy w.r.t. `labels`
+    /// ([`mlsec_runtime::loss::ce_gradient`]).
     pub fn ce_gradient(&self, xs: &[f32], labels: &[i64]) -> R<(Vec<Vec<f32>>, Vec<f32>)> {
-        let x = self.tensor(xs)?;
-        let labels = labels.to_vec();
-        let loss = move |logits: &Tensor| -> candle_core::Result<Tensor> {
-            let (n, k) = logits.dims2()?;
-            let onehot = one_hot(&labels, n, k)?;
-            let max = logits.max_keepdim(1)?.detach();
-            let shifted = logits.broadcast_sub(&max)?;
-            let lse = shifted.exp()?.sum_keepdim(1)?.log()?;
-            let logp = shifted.broadcast_sub(&lse)?;
-            (logp * onehot)?.sum_all()?.neg()
-        };
-        let (logits, grad) = loss_gradient(self.model, &x, &loss)?;
+        let (logits, grad) = ce_gradient(self.model, &self.tensor(xs)?, labels)?;
         Ok((rows(&logits)?, grad.flatten_all()?.to_vec1::<f32>()?))
     }
-}
-
-fn one_hot(labels: &[i64], n: usize, k: usize) -> candle_core::Result<Tensor> {
-    let mut v = vec![0f32; n * k];
-    for (i, &l) in labels.iter().enumerate().take(n) {
-        if let Ok(l) = usize::try_from(l)
-            && l < k
-        {
-            v[i * k + l] = 1.0;
-        }
-    }
-    Tensor::from_vec(v, (n, k), &Device::Cpu)
-}
-
-fn rows(t: &Tensor) -> R<Vec<Vec<f32>>> {
-    let t = t.to_dtype(DType::F32)?;
-    let t = match t.rank() {
-        2 => t,
-        1 => t.unsqueeze(0)?,
-        _ => t.flatten_from(1)?,
-    };
-    Ok(t.to_vec2::<f32>()?)
 }
 
 /// Index of the largest logit (the first on ties), optionally excluding one class.

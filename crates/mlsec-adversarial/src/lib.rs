@@ -8,9 +8,11 @@
 pub mod attacks;
 pub mod baseline;
 pub mod checks;
-pub mod data;
 mod html;
 pub mod rules;
+
+/// The data readers live in the shared runtime (`inspect` reads its probes with them too).
+pub use mlsec_runtime::data;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

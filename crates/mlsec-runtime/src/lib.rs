@@ -10,8 +10,10 @@
 //! **Invariant:** the model is only evaluated, never trained: Dropout is the identity and
 //! BatchNormalization uses its running statistics (eval mode), whatever the file says.
 
+pub mod data;
 pub mod eval;
 pub mod ir;
+pub mod loss;
 #[cfg(feature = "torch")]
 pub mod torch;
 

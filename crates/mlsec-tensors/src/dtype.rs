@@ -88,6 +88,32 @@ impl DType {
         ALL.iter().copied().find(|d| d.safetensors_name() == name)
     }
 
+    /// From an ONNX `TensorProto.DataType` number (`None` for strings and 4-bit types).
+    pub fn from_onnx(data_type: i32) -> Option<DType> {
+        Some(match data_type {
+            1 => DType::F32,
+            2 => DType::U8,
+            3 => DType::I8,
+            4 => DType::U16,
+            5 => DType::I16,
+            6 => DType::I32,
+            7 => DType::I64,
+            9 => DType::Bool,
+            10 => DType::F16,
+            11 => DType::F64,
+            12 => DType::U32,
+            13 => DType::U64,
+            14 => DType::C64,
+            15 => DType::C128,
+            16 => DType::BF16,
+            17 => DType::F8E4M3,
+            18 => DType::F8E4M3Fnuz,
+            19 => DType::F8E5M2,
+            20 => DType::F8E5M2Fnuz,
+            _ => return None,
+        })
+    }
+
     /// From a PyTorch storage class name (`FloatStorage`, `BFloat16Storage`, ...).
     pub fn from_torch_storage(name: &str) -> Option<DType> {
         Some(match name.strip_suffix("Storage")? {

@@ -244,6 +244,8 @@ impl<'d> Loader<'d, '_> {
     }
 
     /// A `.npy` (a file, or an `.npz` member at `offset`).
+    // The `Cow` says whether the bytes are the file's (views stay borrowed) or a copy.
+    #[allow(clippy::ptr_arg)]
     fn npy(&mut self, data: &Cow<'d, [u8]>, name: &str, offset: u64) {
         let parsed = match npy::parse(data) {
             Ok(p) => p,

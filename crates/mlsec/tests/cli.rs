@@ -45,7 +45,11 @@ fn exit_contract_table() {
         ),
         (&["explain", "NOPE999"], 1, "no rule `NOPE999`"),
         (&["rules"], 0, "rules"),
-        (&["inspect", "--model", "m.onnx"], 1, "not implemented"),
+        (
+            &["inspect", "--model", "m.onnx"],
+            1,
+            "no such file or directory",
+        ),
         (
             &["export-guard", "lint", "missing.onnx"],
             1,
@@ -184,6 +188,57 @@ fn exit_contract_on_real_scans() {
             &["CKPT001"],
         ),
         (&["ckpt", broken_only], 1, &["truncated.pkl", "error"]),
+        (
+            &[
+                "inspect",
+                "--model",
+                "testdata/inspect/weights/clean.safetensors",
+            ],
+            0,
+            &["activations and fgsm skipped", "clean"],
+        ),
+        (
+            &[
+                "inspect",
+                "--model",
+                "testdata/inspect/weights/nan.safetensors",
+                "--checks",
+                "weights",
+            ],
+            2,
+            &["INSP001", "blocks.2.attn.weight"],
+        ),
+        (
+            &[
+                "inspect",
+                "--model",
+                "testdata/inspect/weights/sharded-missing-shard",
+            ],
+            1,
+            &["model-00002-of-00002.safetensors", "missing"],
+        ),
+        (
+            &[
+                "inspect",
+                "--model",
+                "testdata/inspect/models/insp014_backdoor.onnx",
+                "--data",
+                "testdata/inspect/models/insp014_probes.npy",
+            ],
+            2,
+            &["INSP014"],
+        ),
+        (
+            &[
+                "inspect",
+                "--model",
+                "testdata/inspect/weights/clean.safetensors",
+                "--checks",
+                "fgsm",
+            ],
+            1,
+            &["cannot run the model"],
+        ),
         (&["ckpt", mixed], 2, &["CKPT001", "truncated.pkl", "error"]),
         (
             &[

@@ -11,6 +11,8 @@ use anyhow::{Context, Result, bail};
 
 mod checkpoint;
 mod export_guard;
+mod inspect;
+mod inspect_models;
 mod poison_monitor;
 mod triton;
 
@@ -22,6 +24,7 @@ pub fn generators() -> Vec<(&'static str, Generator)> {
     vec![
         ("checkpoint", checkpoint::generate),
         ("export-guard", export_guard::generate),
+        ("inspect", inspect::generate),
         ("poison-monitor", poison_monitor::generate),
         ("triton", triton::generate),
     ]

@@ -1,7 +1,8 @@
-//! Labelled inputs for the attacks: `.npz` (keys configurable), `.safetensors`, or a folder of
-//! `.npy` files, read with the shared readers of `mlsec-tensors` (zip with bomb limits, `.npy`
-//! headers, safetensors headers). Every malformed file is an error naming what is wrong; sizes
-//! are checked against the file before anything is allocated.
+//! Inputs to run a model on (labelled for `adversarial`, unlabelled probes for `inspect`):
+//! `.npz` (keys configurable), `.safetensors`, or a folder of `.npy` files, read with the shared
+//! readers of `mlsec-tensors` (zip with bomb limits, `.npy` headers, safetensors headers). Every
+//! malformed file is an error naming what is wrong; sizes are checked against the file before
+//! anything is allocated.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,7 +57,7 @@ impl Dataset {
         for v in &self.y {
             h.update(v.to_le_bytes());
         }
-        mlsec_runtime::hex(&h.finalize())
+        crate::hex(&h.finalize())
     }
 
     /// Smallest and largest input value.
@@ -85,39 +86,13 @@ pub enum Values {
 /// Loads `path` (.npz, .safetensors, or a directory of .npy) with inputs under `x_key` and
 /// labels under `y_key`.
 pub fn load(path: &Path, x_key: &str, y_key: &str) -> Result<Dataset, String> {
-    let mut arrays = if path.is_dir() {
-        let mut arrays = BTreeMap::new();
-        for key in [x_key, y_key] {
-            let file = path.join(format!("{key}.npy"));
-            let bytes = read_bounded(&file)?;
-            let array = parse_npy(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
-            arrays.insert(key.to_owned(), array);
-        }
-        arrays
-    } else {
-        let bytes = read_bounded(path)?;
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        match ext.as_str() {
-            "npz" => read_npz(&bytes, &[x_key, y_key])?,
-            "safetensors" => read_safetensors(&bytes, &[x_key, y_key])?,
-            "npy" => {
-                return Err(
-                    "a single .npy holds no labels: give a .npz, a .safetensors, or a folder with x.npy and y.npy"
-                        .into(),
-                );
-            }
-            _ => {
-                return Err(
-                    "unknown data format: expected .npz, .safetensors, or a folder of .npy files"
-                        .into(),
-                );
-            }
-        }
-    };
+    if is_single_npy(path) {
+        return Err(
+            "a single .npy holds no labels: give a .npz, a .safetensors, or a folder with x.npy and y.npy"
+                .into(),
+        );
+    }
+    let mut arrays = read_arrays(path, &[x_key, y_key])?;
     let x = arrays
         .remove(x_key)
         .ok_or_else(|| format!("no inputs under key `{x_key}` (use --x-key)"))?;
@@ -125,6 +100,89 @@ pub fn load(path: &Path, x_key: &str, y_key: &str) -> Result<Dataset, String> {
         .remove(y_key)
         .ok_or_else(|| format!("no labels under key `{y_key}` (use --y-key)"))?;
     into_dataset(x, y)
+}
+
+/// Unlabelled inputs: the shape of one sample and `n * prod(sample_shape)` values, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    pub sample_shape: Vec<usize>,
+    pub x: Vec<f32>,
+}
+
+impl Inputs {
+    pub fn sample_len(&self) -> usize {
+        self.sample_shape.iter().product()
+    }
+
+    pub fn len(&self) -> usize {
+        self.x.len().checked_div(self.sample_len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Loads inputs without labels: the array `x_key` of a .npz / .safetensors, `{x_key}.npy` in a
+/// folder, or a single `.npy` file (the whole file is the inputs). Shape `[samples, ...]`.
+pub fn load_inputs(path: &Path, x_key: &str) -> Result<Inputs, String> {
+    let x = if is_single_npy(path) {
+        let bytes = read_bounded(path)?;
+        parse_npy(&bytes)?
+    } else {
+        read_arrays(path, &[x_key])?
+            .remove(x_key)
+            .ok_or_else(|| format!("no inputs under key `{x_key}`"))?
+    };
+    if x.shape.is_empty() {
+        return Err("inputs are a scalar, expected [samples, ...]".into());
+    }
+    let x_values = match x.values {
+        Values::Float(v) => v,
+        Values::Int(v) => v.iter().map(|&i| i as f32).collect(),
+    };
+    if x_values.iter().any(|v| !v.is_finite()) {
+        return Err("inputs contain NaN or infinite values".into());
+    }
+    Ok(Inputs {
+        sample_shape: x.shape[1..].to_vec(),
+        x: x_values,
+    })
+}
+
+fn is_single_npy(path: &Path) -> bool {
+    !path.is_dir()
+        && path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// Reads the arrays `keys` from a .npz, a .safetensors or a folder of `{key}.npy` files.
+fn read_arrays(path: &Path, keys: &[&str]) -> Result<BTreeMap<String, Array>, String> {
+    if path.is_dir() {
+        let mut arrays = BTreeMap::new();
+        for key in keys {
+            let file = path.join(format!("{key}.npy"));
+            let bytes = read_bounded(&file)?;
+            let array = parse_npy(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+            arrays.insert((*key).to_owned(), array);
+        }
+        return Ok(arrays);
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let bytes = read_bounded(path)?;
+    match ext.as_str() {
+        "npz" => read_npz(&bytes, keys),
+        "safetensors" => read_safetensors(&bytes, keys),
+        _ => Err(
+            "unknown data format: expected .npz, .safetensors, or a folder of .npy files".into(),
+        ),
+    }
 }
 
 fn into_dataset(x: Array, y: Array) -> Result<Dataset, String> {

@@ -1,0 +1,290 @@
+//! The checks that run the model: `activations` (per-layer statistics, exploding/collapsing
+//! layers, trigger-like units) and `fgsm` (prediction flips under one FGSM step).
+//!
+//! Only the model the user names is run, on probes from `--data` or synthetic ones. A model
+//! that cannot be loaded or run is a `ScanError` naming the file and the problem, never a
+//! clean result.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+
+use mlsec_core::{Context, Finding, Location, Report, ScanError, Table};
+use mlsec_runtime::{Model, OnnxModel};
+use mlsec_tensors::sniff::{Format, sniff};
+use serde_json::json;
+
+pub use crate::probe::Kind;
+use crate::probe::{self, ProbeRequest};
+use crate::{activations, fgsm, rules};
+
+/// What the runnable checks need from the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// The kind of input, for synthetic probes (`--type`).
+    pub kind: Option<Kind>,
+    /// Probe inputs (`--data`): `.npz`/`.safetensors` key `x`, a folder with `x.npy`, or a
+    /// single `.npy`, shaped `[samples, ...]`.
+    pub data: Option<PathBuf>,
+    /// `--input-shape`, batch dimension first (replaced by `samples`).
+    pub input_shape: Vec<usize>,
+    /// How many probes (the first rows of `--data`, or this many synthetic ones).
+    pub samples: usize,
+    pub seed: u64,
+    /// Run the `activations` check.
+    pub activations: bool,
+    /// Run the `fgsm` check.
+    pub fgsm: bool,
+    /// FGSM step as a fraction of the input range.
+    pub eps: f32,
+    /// Vocabulary size for synthetic text probes (`--vocab`) when the model does not tell.
+    pub vocab: Option<usize>,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            kind: None,
+            data: None,
+            input_shape: Vec::new(),
+            samples: 32,
+            seed: 0,
+            activations: true,
+            fgsm: true,
+            eps: 0.03,
+            vocab: None,
+        }
+    }
+}
+
+/// The first bytes of a file, enough to sniff its format.
+fn head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)?
+        .take(4096)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Whether `path` is a model the runtime can run, by content: ONNX; TorchScript (a zip with
+/// `code/`) only with the `torch` feature.
+pub fn is_runnable(path: &Path) -> bool {
+    if !path.is_file() {
+        return false;
+    }
+    let Ok(head) = head(path) else { return false };
+    match sniff(&head) {
+        Format::Onnx => true,
+        #[cfg(feature = "torch")]
+        Format::Zip => is_torchscript(path),
+        _ => false,
+    }
+}
+
+#[cfg(feature = "torch")]
+fn is_torchscript(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    mlsec_tensors::zip::ZipArchive::parse(&bytes, mlsec_tensors::zip::ZipLimits::default())
+        .is_ok_and(|z| z.entries.iter().any(|e| e.name.contains("/code/")))
+}
+
+/// A loaded model: ONNX (with the graph the activations check walks) or, with the `torch`
+/// feature, TorchScript.
+enum Loaded {
+    Onnx(OnnxModel),
+    #[cfg(feature = "torch")]
+    Torch(mlsec_runtime::torch::TorchScriptModel),
+}
+
+impl Loaded {
+    fn model(&self) -> &dyn Model {
+        match self {
+            Loaded::Onnx(m) => m,
+            #[cfg(feature = "torch")]
+            Loaded::Torch(m) => m,
+        }
+    }
+
+    fn graph(&self) -> Option<&mlsec_runtime::ir::Graph> {
+        match self {
+            Loaded::Onnx(m) => Some(m.graph()),
+            #[cfg(feature = "torch")]
+            Loaded::Torch(_) => None,
+        }
+    }
+}
+
+const EXPORT: &str = "export the model to ONNX with `torch.onnx.export(model.eval(), example_input, \"model.onnx\")`";
+
+fn load(path: &Path) -> Result<Loaded, String> {
+    let head = head(path).map_err(|e| format!("cannot read the model: {e}"))?;
+    let format = sniff(&head);
+    #[cfg(feature = "torch")]
+    if format == Format::Zip {
+        return mlsec_runtime::torch::TorchScriptModel::load(path)
+            .map(Loaded::Torch)
+            .map_err(|e| {
+                format!("cannot run the model: not a TorchScript module ({e:#}); {EXPORT}")
+            });
+    }
+    match format {
+        Format::Onnx | Format::Unknown => OnnxModel::load(path)
+            .map(Loaded::Onnx)
+            .map_err(|e| format!("cannot run the model: {e:#}")),
+        Format::Zip | Format::Pickle => Err(format!(
+            "cannot run the model: a {} file (a PyTorch state dict holds weights only; TorchScript needs a build with the `torch` feature); {EXPORT}",
+            format.name()
+        )),
+        other => Err(format!(
+            "cannot run the model: a {} file holds weights or data, not a runnable graph; {EXPORT}",
+            other.name()
+        )),
+    }
+}
+
+/// Loads the model, makes the probes and runs the requested checks. Findings, the
+/// `activations` / `fgsm` tables and `report.data` entries (`probes`, `activations`, `fgsm`)
+/// go into `report`; anything that cannot be done is a `ScanError` for `file`.
+pub fn check(path: &Path, file: &str, opts: &RunOptions, report: &mut Report, ctx: &Context) {
+    if !opts.activations && !opts.fgsm {
+        return;
+    }
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        run_checks(path, file, opts, report, ctx)
+    }));
+    if outcome.is_err() {
+        report.errors.push(ScanError::new(
+            file,
+            "internal error while running the model (this is a bug in mlsec; please report it)",
+        ));
+    }
+}
+
+fn run_checks(path: &Path, file: &str, opts: &RunOptions, report: &mut Report, ctx: &Context) {
+    let loaded = match load(path) {
+        Ok(l) => l,
+        Err(e) => {
+            report.errors.push(ScanError::new(file, e));
+            return;
+        }
+    };
+    let model = loaded.model();
+    let graph = loaded.graph();
+    let req = ProbeRequest {
+        kind: opts.kind,
+        data: opts.data.as_deref(),
+        input_shape: &opts.input_shape,
+        samples: opts.samples,
+        seed: opts.seed,
+        vocab: opts.vocab,
+    };
+    let probes = match probe::make(&req, model.input(), graph) {
+        Ok(p) => p,
+        Err(e) => {
+            report.errors.push(ScanError::new(file, e));
+            return;
+        }
+    };
+    if !ctx.quiet {
+        ctx.events.status(&format!("{file}: {}", probes.source));
+    }
+    report.data.insert(
+        "probes".into(),
+        json!({
+            "source": probes.source,
+            "samples": probes.len(),
+            "sample_shape": probes.sample_shape,
+            "range": probes.range.map(|(lo, hi)| [lo, hi]),
+        }),
+    );
+    if opts.activations {
+        match graph {
+            None => report.errors.push(ScanError::new(
+                file,
+                "activations: intermediate outputs are only available for ONNX models; export to ONNX",
+            )),
+            Some(graph) => {
+                let layers = activations::layers(graph, &model.input().name);
+                let progress = |done, total| ctx.events.progress(done, total);
+                match activations::collect(model, &layers, &probes, &progress) {
+                    Ok(stats) => {
+                        let out = activations::analyse(file, &layers, &stats, &probes);
+                        report.findings.extend(out.findings);
+                        report.tables.push(out.table);
+                        report.data.insert("activations".into(), out.data);
+                    }
+                    Err(e) => report
+                        .errors
+                        .push(ScanError::new(file, format!("activations: {e}"))),
+                }
+            }
+        }
+    }
+    if opts.fgsm {
+        if probes.integer {
+            report.warnings.push(format!(
+                "{file}: fgsm skipped: text models take token ids, which FGSM cannot perturb"
+            ));
+            return;
+        }
+        let progress = |done, total| ctx.events.progress(done, total);
+        match fgsm::run(model, &probes, opts.eps, &progress) {
+            Ok(r) => fgsm_report(file, &r, report),
+            Err(e) => report
+                .errors
+                .push(ScanError::new(file, format!("fgsm: {e}"))),
+        }
+    }
+}
+
+fn fgsm_report(file: &str, r: &fgsm::FgsmResult, report: &mut Report) {
+    let rate = r.flip_rate();
+    report.tables.push(Table {
+        title: "fgsm".into(),
+        columns: ["probes", "flipped", "flip rate", "eps", "step"]
+            .map(String::from)
+            .to_vec(),
+        rows: vec![vec![
+            r.n.to_string(),
+            r.flipped.to_string(),
+            format!("{:.1} %", 100.0 * rate),
+            r.eps.to_string(),
+            r.step.to_string(),
+        ]],
+    });
+    report.data.insert(
+        "fgsm".into(),
+        json!({
+            "n": r.n,
+            "flipped": r.flipped,
+            "flip_rate": rate,
+            "eps": r.eps,
+            "step": r.step,
+            "range": r.range.map(|(lo, hi)| [lo, hi]),
+            "threshold": fgsm::FRAGILE_FLIP_RATE,
+        }),
+    );
+    if r.n > 0 && rate >= fgsm::FRAGILE_FLIP_RATE {
+        report.findings.push(
+            Finding::new(
+                &rules::FGSM_FRAGILE,
+                Location::file(file),
+                format!(
+                    "one FGSM step of {} flips {} of {} predictions ({:.1} %)",
+                    r.eps,
+                    r.flipped,
+                    r.n,
+                    100.0 * rate
+                ),
+            )
+            .with_evidence("probes", r.n)
+            .with_evidence("flipped", r.flipped)
+            .with_evidence("flip_rate", format!("{rate:.4}"))
+            .with_evidence("threshold", fgsm::FRAGILE_FLIP_RATE)
+            .with_evidence("eps", r.eps)
+            .with_evidence("step", r.step),
+        );
+    }
+}
