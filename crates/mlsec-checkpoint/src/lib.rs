@@ -1,12 +1,14 @@
 //! `mlsec checkpoint`: triage model files without executing them.
 //!
-//! Every file is sniffed by content (raw pickle, PyTorch zip, legacy `torch.save`, numpy
-//! `.npy`/`.npz`, joblib, safetensors; ONNX, HDF5, tar and GGUF are recognised and reported
-//! as not checked). Pickles go through a static emulation of CPython's unpickler
+//! Every file is sniffed by content (raw pickle, PyTorch zip, legacy `torch.save` as a pickle
+//! or a tar, numpy `.npy`/`.npz`, joblib raw or compressed, safetensors, HDF5: Keras `.h5`,
+//! `save_weights` files and the weights of a `.keras`; ONNX and GGUF are recognised and
+//! reported as not checked). Pickles go through a static emulation of CPython's unpickler
 //! ([`mlsec_tensors::pickle`]) and every import and call is judged against the allowlist of
-//! the file's format ([`policy`]). Tensors are reconstructed from the pickle and checked for
-//! non-finite values, huge weights and outliers, fingerprinted, compared with a reference,
-//! and optionally converted to safetensors.
+//! the file's format ([`policy`]). Tensors are reconstructed from the pickle (or read from
+//! HDF5 datasets and joblib arrays) and checked for non-finite values, huge weights and
+//! outliers, fingerprinted, compared with a reference, and optionally converted to
+//! safetensors.
 //!
 //! **Architecture Invariant:** nothing from a scanned file is imported, unpickled or run.
 

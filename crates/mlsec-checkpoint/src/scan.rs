@@ -8,7 +8,7 @@ use mlsec_core::{Finding, Location, Pointer, ScanError, Span};
 use mlsec_tensors::dtype::DType;
 use mlsec_tensors::legacy;
 pub use mlsec_tensors::load::TensorView;
-use mlsec_tensors::load::{ViewError, cut, swap_bytes, torch_layout};
+use mlsec_tensors::load::{self, ViewError, cut, swap_bytes, torch_layout};
 use mlsec_tensors::pickle::Machine;
 use mlsec_tensors::sniff::{Format, sniff};
 use mlsec_tensors::torch::{TensorRef, collect_tensors, is_legacy_magic};
@@ -25,6 +25,10 @@ type Storage<'s> = (Cow<'s, [u8]>, u64);
 
 /// How deep nested payloads are followed.
 const MAX_NESTING: usize = 4;
+
+/// Decoded (not borrowed) tensor bytes held at once before their statistics are computed:
+/// HDF5 datasets are decoded one at a time and summarised in batches of about this size.
+const BATCH_BYTES: usize = 256 << 20;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -135,13 +139,72 @@ impl<'o> Scanner<'o> {
             Format::Hdf5 => self.scan_hdf5(data, &site),
             Format::Tar => self.scan_tar(data, &site, 0),
             Format::Gguf => self.error("GGUF files are not supported: not checked", None),
-            Format::Unknown if explicit => {
-                self.error(
-                    "unrecognised file format: not a pickle, zip, npy or safetensors file",
+            Format::Unknown => match load::joblib_compression(data) {
+                Some(c) => self.scan_compressed_joblib(data, c, explicit),
+                None if explicit => self.error(
+                    "unrecognised file format: not a pickle, zip, npy, safetensors, HDF5 or compressed joblib file",
                     None,
+                ),
+                None => self.out.skipped = true,
+            },
+        }
+    }
+
+    /// A whole-file compressed joblib dump (`joblib.dump(..., compress=...)`): expanded under
+    /// the zip member size limit, then audited and read like a raw joblib pickle. Offsets are
+    /// in the expanded stream (`member_offset` evidence), located at the start of the file.
+    /// A file that only looks compressed is skipped in a directory scan unless it has a model
+    /// extension.
+    fn scan_compressed_joblib(&mut self, data: &[u8], compression: &str, explicit: bool) {
+        self.out.format = format!("joblib-{compression}");
+        let limit = usize::try_from(self.opts.zip_limits.max_member_size).unwrap_or(usize::MAX);
+        let raw = match mlsec_tensors::joblib::decompress(data, limit) {
+            Ok(raw) if mlsec_tensors::pickle::looks_like_pickle(&raw) => raw,
+            Ok(_) if explicit => {
+                return self.error(
+                    format!("{compression}-compressed data is not a pickle: not checked"),
+                    Some(0),
                 );
             }
-            Format::Unknown => self.out.skipped = true,
+            Err(e) if explicit => return self.error(format!("{e}: not checked"), Some(0)),
+            _ => {
+                self.out.skipped = true;
+                return;
+            }
+        };
+        let site = Site {
+            file: self.out.file.clone(),
+            member: Some(format!("{compression} stream")),
+            mapped: false,
+            anchor: 0,
+            nested: Vec::new(),
+        };
+        if let Some(m) = self.scan_pickle(&raw, &site, 0, None) {
+            self.joblib_arrays(&m, &site);
+        }
+    }
+
+    /// The numeric arrays of a joblib pickle, through the same statistics as every tensor.
+    /// Arrays that cannot be understood are errors; object arrays are pickles the audit
+    /// already covered, and non-numeric arrays (strings, dates) hold no weights.
+    fn joblib_arrays(&mut self, m: &Machine<'_>, site: &Site) {
+        let mut views = Vec::new();
+        let mut problems = Vec::new();
+        load::joblib_tensors(m, &mut |v| views.push(v), &mut |p| problems.push(p));
+        for v in &mut views {
+            v.offset = site.span(v.offset);
+        }
+        self.record_all(views);
+        for p in problems {
+            let prefix = site
+                .member
+                .as_ref()
+                .map(|m| format!("{m}: "))
+                .unwrap_or_default();
+            self.error(
+                format!("{prefix}{}: not checked", p.message),
+                p.offset.map(|o| site.span(o)),
+            );
         }
     }
 
@@ -149,6 +212,7 @@ impl<'o> Scanner<'o> {
     fn scan_buffer(&mut self, data: &[u8], site: &Site, depth: usize, profile: Option<Profile>) {
         match sniff(data) {
             Format::Zip => self.scan_zip(data, site, depth),
+            Format::Hdf5 => self.scan_hdf5(data, site),
             Format::Npy => {
                 self.scan_npy(data, site, depth, site.member.as_deref().unwrap_or("array"))
             }
@@ -271,8 +335,9 @@ impl<'o> Scanner<'o> {
         let Some(m) = self.scan_pickle(data, site, depth, None) else {
             return;
         };
-        if infer_profile(&m) == Profile::Joblib {
+        if infer_profile(&m) == Profile::Joblib || !m.joblib_array_nodes.is_empty() {
             self.out.format = "joblib".into();
+            self.joblib_arrays(&m, site);
         }
     }
 
@@ -337,13 +402,24 @@ impl<'o> Scanner<'o> {
         self.views(&tensors, site, lookup);
     }
 
-    /// Keras `.h5`: the `model_config` (and `training_config`) root attributes, walked by the
-    /// same config rules as `.keras`. The weights are not read.
+    /// An HDF5 file (a Keras `.h5`, a `save_weights` file, the `model.weights.h5` of a
+    /// `.keras`): the `model_config` and `training_config` root attributes, walked by the
+    /// same config rules as `.keras`, then every dataset as a tensor through the same
+    /// statistics as every other container ([`load::hdf5_tensors`]). Objects that cannot be
+    /// read, external links and truncation are errors.
     fn scan_hdf5(&mut self, data: &[u8], site: &Site) {
+        // Offsets in `data` as this site's offsets (file offsets when mapped).
+        let at = |o: u64| if site.mapped { site.anchor + o } else { o };
+        let prefix = site
+            .member
+            .as_ref()
+            .map(|m| format!("{m}: "))
+            .unwrap_or_default();
+        let top = site.member.is_none() && site.nested.is_empty();
         let root = match mlsec_tensors::hdf5::root_group(data) {
             Ok(r) => r,
             Err(e) => {
-                self.error(format!("{e}: not checked"), Some(0));
+                self.error(format!("{prefix}{e}: not checked"), Some(site.span(at(0))));
                 return;
             }
         };
@@ -353,26 +429,27 @@ impl<'o> Scanner<'o> {
                 continue;
             };
             configs += 1;
+            let offset = at(attr.offset);
             let text = match &attr.value {
                 mlsec_tensors::hdf5::AttrValue::Strings(v) if v.len() == 1 => &v[0],
                 mlsec_tensors::hdf5::AttrValue::Strings(v) => {
                     self.error(
-                        format!("HDF5 attribute `{name}` holds {} strings, not one JSON document: not checked", v.len()),
-                        Some(attr.offset),
+                        format!("{prefix}HDF5 attribute `{name}` holds {} strings, not one JSON document: not checked", v.len()),
+                        Some(site.span(offset)),
                     );
                     continue;
                 }
                 mlsec_tensors::hdf5::AttrValue::Other(class) => {
                     self.error(
-                        format!("HDF5 attribute `{name}` is a {class} value, not a JSON string: not checked"),
-                        Some(attr.offset),
+                        format!("{prefix}HDF5 attribute `{name}` is a {class} value, not a JSON string: not checked"),
+                        Some(site.span(offset)),
                     );
                     continue;
                 }
                 mlsec_tensors::hdf5::AttrValue::Unreadable(why) => {
                     self.error(
-                        format!("HDF5 attribute `{name}` cannot be read: {why}"),
-                        Some(attr.offset),
+                        format!("{prefix}HDF5 attribute `{name}` cannot be read: {why}"),
+                        Some(site.span(offset)),
                     );
                     continue;
                 }
@@ -381,21 +458,44 @@ impl<'o> Scanner<'o> {
                 Ok(config) => crate::keras::check(
                     &config,
                     site,
-                    crate::keras::Source::Attribute(name, attr.offset),
+                    crate::keras::Source::Attribute(name, offset),
                     &mut self.out.findings,
                 ),
                 Err(e) => self.error(
-                    format!("HDF5 attribute `{name}` is not JSON: {e}"),
-                    Some(attr.offset),
+                    format!("{prefix}HDF5 attribute `{name}` is not JSON: {e}"),
+                    Some(site.span(offset)),
                 ),
             }
         }
-        if configs > 0 {
+        if configs > 0 && top {
             self.out.format = "keras-h5".into();
-        } else {
+        }
+        // The datasets, decoded one at a time and summarised in batches.
+        let limits = load::hdf5_limits(self.opts.zip_limits);
+        let mut problems = Vec::new();
+        let mut batch: Vec<TensorView<'_>> = Vec::new();
+        let mut held = 0usize;
+        load::hdf5_tensors(
+            data,
+            &limits,
+            &mut |mut v| {
+                v.offset = site.span(at(v.offset));
+                if let Cow::Owned(b) = &v.bytes {
+                    held += b.len();
+                }
+                batch.push(v);
+                if held > BATCH_BYTES {
+                    self.record_all(std::mem::take(&mut batch));
+                    held = 0;
+                }
+            },
+            &mut |p| problems.push(p),
+        );
+        self.record_all(batch);
+        for p in problems {
             self.error(
-                "HDF5 file without a Keras `model_config` attribute (weights only?): its datasets are not read, not checked",
-                Some(root.header_offset),
+                format!("{prefix}{}", p.message),
+                p.offset.map(|o| site.span(at(o))),
             );
         }
     }
@@ -1046,6 +1146,10 @@ impl<'o> Scanner<'o> {
             } else if mlsec_tensors::zip::is_zip(bytes) && depth < MAX_NESTING {
                 recognised = true;
                 self.scan_zip(bytes, &s, depth + 1);
+            } else if sniff(bytes) == Format::Hdf5 {
+                // Keras 3 `.keras`: `model.weights.h5` (any HDF5 member, whatever its name).
+                recognised = true;
+                self.scan_hdf5(bytes, &s);
             }
         }
         // Keras 3 `.keras`: a zip with `config.json` (and `model.weights.h5`).

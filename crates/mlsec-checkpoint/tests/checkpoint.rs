@@ -87,17 +87,17 @@ fn directory_mix_returns_all_findings_and_all_errors() {
         "broken/model.h5",
         "broken/model.onnx",
         "broken/safetensors-huge-header.safetensors",
+        "broken/truncated.h5",
         "broken/truncated.pkl",
         "broken/truncated.pt",
         "broken/unknown.bin",
-        "broken/weights-only.h5",
         "zip/zip-bomb.pt",
     ]
     .into_iter()
     .collect();
     assert_eq!(errors, expected_errors);
-    // README.txt and the JSON fingerprint are skipped (not models); the 50 others counted.
-    assert_eq!(report.scanned, 50);
+    // README.txt and the JSON fingerprint are skipped (not models); the 51 others counted.
+    assert_eq!(report.scanned, 51);
     assert!(
         report
             .errors
@@ -176,6 +176,16 @@ fn keras_h5_config_attributes_are_walked_with_the_keras_rules() {
     assert_eq!(clean.format, "keras-h5");
     assert!(clean.findings.is_empty(), "{:?}", clean.findings);
     assert!(clean.errors.is_empty(), "{:?}", clean.errors);
+    // Its weights are datasets, read as tensors.
+    let names: Vec<(&str, &[u64])> = clean
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.as_slice()))
+        .collect();
+    assert_eq!(
+        names,
+        [("dense_bias:0", &[4][..]), ("dense_kernel:0", &[8, 4][..])]
+    );
 
     let r = scan_file("malicious/keras-lambda.h5");
     assert_eq!(r.format, "keras-h5");
@@ -207,10 +217,38 @@ fn keras_h5_config_attributes_are_walked_with_the_keras_rules() {
     }
     assert_eq!(r.findings[2].evidence["module"], "__main__");
 
-    let weights = scan_file("broken/weights-only.h5");
-    assert!(weights.findings.is_empty());
-    assert_eq!(weights.errors.len(), 1);
-    assert!(weights.errors[0].message.contains("model_config"));
+    // A `save_weights` file (no config): its datasets are checked, and it is clean.
+    let weights = scan_file("clean/weights-only.h5");
+    assert_eq!(weights.format, "hdf5");
+    assert!(weights.findings.is_empty(), "{:?}", weights.findings);
+    assert!(weights.errors.is_empty(), "{:?}", weights.errors);
+    let got: Vec<(&str, mlsec_tensors::dtype::DType, u64)> = weights
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.dtype, t.stats.count))
+        .collect();
+    use mlsec_tensors::dtype::DType;
+    assert_eq!(
+        got,
+        [
+            ("dense_bias:0", DType::F16, 6),
+            ("dense_kernel:0", DType::F32, 48),
+            ("iterations:0", DType::I64, 3)
+        ]
+    );
+    assert_eq!(weights.tensors[2].stats.max, 200.0);
+    // Cut inside its last dataset: an error, not clean.
+    let cut = scan_file("broken/truncated.h5");
+    assert!(cut.findings.is_empty());
+    assert!(
+        cut.errors.iter().any(|e| e.message.contains("truncated")),
+        "{:?}",
+        cut.errors
+    );
+    // The Keras 3 `.keras` weights member is read too.
+    let keras = scan_file("clean/model.keras");
+    let names: Vec<&str> = keras.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["bias", "kernel"]);
     let broken = scan_file("broken/model.h5");
     assert!(
         broken.errors[0].message.contains("HDF5"),

@@ -1,7 +1,8 @@
 //! Every tensor of a model file, whatever its container, for readers that want the weights
 //! rather than a security verdict (`mlsec inspect`). `mlsec checkpoint` walks the same
 //! containers with its own traversal, because it audits every pickle and member on the way;
-//! both cut tensors with [`cut`] and read the layouts with the same functions.
+//! both cut tensors with [`cut`] and read the layouts with the same functions, and both take
+//! HDF5 datasets from [`hdf5_tensors`] and joblib arrays from [`joblib_tensors`].
 //!
 //! Pickles are emulated to find tensor records, never loaded: no code runs. A file's pickles
 //! are not judged here; run `mlsec checkpoint` for that.
@@ -14,7 +15,7 @@ use crate::pickle::Machine;
 use crate::sniff::{Format, sniff};
 use crate::torch::{TensorRef, collect_tensors, is_legacy_magic};
 use crate::zip::{ZipArchive, ZipEntry, ZipLimits};
-use crate::{legacy, npy, safetensors, tar};
+use crate::{hdf5, joblib, legacy, npy, safetensors, tar};
 
 /// A tensor's bytes (little-endian, C-contiguous). Borrowed from the file's bytes where they
 /// lie there as they are (stored members, safetensors, legacy storages), so a visitor can keep
@@ -172,7 +173,7 @@ pub fn visit<'d>(
     l.out.format = format.name().to_owned();
     match format {
         Format::Safetensors => l.safetensors(data),
-        Format::Npy => l.npy(&Cow::Borrowed(data), "array", 0),
+        Format::Npy => l.npy(Cow::Borrowed(data), "array", 0),
         Format::Zip => l.zip(data),
         Format::Pickle => l.pickle(data),
         Format::Tar => l.tar(data),
@@ -180,19 +181,190 @@ pub fn visit<'d>(
             "ONNX model: its initializers are read by the ONNX decoder, not this reader",
             None,
         ),
-        Format::Hdf5 => l.out.problem(
-            "HDF5 datasets are not read by this version: no weights checked",
-            Some(0),
-        ),
+        Format::Hdf5 => {
+            if is_keras_h5(data) {
+                l.out.format = "keras-h5".into();
+            }
+            l.hdf5(Cow::Borrowed(data), "", 0);
+        }
         Format::Gguf => l
             .out
             .problem("GGUF files are not supported: no weights checked", Some(0)),
-        Format::Unknown => l.out.problem(
-            "unrecognised file format: not a model file this tool reads",
-            None,
-        ),
+        Format::Unknown => match joblib_compression(data) {
+            Some(c) => l.compressed_joblib(data, c),
+            None => l.out.problem(
+                "unrecognised file format: not a model file this tool reads",
+                None,
+            ),
+        },
     }
     l.out
+}
+
+/// Whether an HDF5 file is a Keras model (`model_config` or `training_config` root
+/// attribute), as `mlsec checkpoint` names it.
+pub fn is_keras_h5(data: &[u8]) -> bool {
+    hdf5::root_group(data).is_ok_and(|r| {
+        r.attributes
+            .iter()
+            .any(|a| a.name == "model_config" || a.name == "training_config")
+    })
+}
+
+/// The HDF5 limits that go with the zip limits: one dataset decodes to at most the largest
+/// zip member.
+pub fn hdf5_limits(limits: ZipLimits) -> hdf5::Limits {
+    hdf5::Limits {
+        max_dataset_bytes: limits.max_member_size,
+        ..hdf5::Limits::default()
+    }
+}
+
+/// Every numeric dataset of the HDF5 file in `data` as a tensor named by its path without the
+/// leading `/` (as h5py's `visititems` and Keras name it: `model_weights/dense/dense/kernel:0`),
+/// at the offset of its object header. Datasets reached through several hard links are
+/// visited once. Everything that keeps data from being read is a problem: a truncated file
+/// (shorter than its superblock's end-of-file address), every object the walk could not read
+/// (unsupported types, filters and layouts included), every dataset that could not be decoded,
+/// and every external link (data in another file, not followed). Soft links are not problems:
+/// they name objects of this file, which the walk reaches through their hard links.
+///
+/// Datasets are decoded one at a time, in path order; the visitor decides what to keep.
+pub fn hdf5_tensors<'d>(
+    data: &'d [u8],
+    limits: &hdf5::Limits,
+    visit: &mut dyn FnMut(TensorView<'d>),
+    problem: &mut dyn FnMut(Problem),
+) {
+    let f = match hdf5::File::open(data) {
+        Ok(f) => f,
+        Err(e) => {
+            return problem(Problem {
+                message: e.to_string(),
+                offset: Some(0),
+            });
+        }
+    };
+    if let Some(eof) = hdf5::end_of_file(data).filter(|&e| e > data.len() as u64) {
+        problem(Problem {
+            message: format!(
+                "HDF5: the file is truncated: its superblock says it ends at byte {eof}, it has {} bytes",
+                data.len()
+            ),
+            offset: Some(data.len() as u64),
+        });
+    }
+    let w = f.walk(limits);
+    for e in &w.errors {
+        problem(Problem {
+            message: format!("HDF5 object `{}`: {}: not read", e.path, e.error.0),
+            offset: e.offset,
+        });
+    }
+    for u in w.unfollowed.iter().filter(|u| u.kind == "external") {
+        problem(Problem {
+            message: format!(
+                "HDF5 `{}` is an external link to `{}`: not followed, its data is not read",
+                u.path, u.target
+            ),
+            offset: None,
+        });
+    }
+    for info in &w.datasets {
+        match f.read(info, limits) {
+            Ok(bytes) => visit(TensorView {
+                name: info.path.strip_prefix('/').unwrap_or(&info.path).to_owned(),
+                dtype: info.dtype,
+                shape: info.shape.clone(),
+                bytes,
+                offset: info.offset,
+                storage: None,
+            }),
+            Err(e) => problem(Problem {
+                message: format!("HDF5 dataset `{}`: {}: not read", info.path, e.0),
+                offset: Some(info.offset),
+            }),
+        }
+    }
+}
+
+/// The compressor of a whole-file compressed joblib dump ([`joblib::compression`]), when the
+/// head also checks out as that compressor's header (a zlib header checksum, gzip's deflate
+/// method, bzip2's `BZh`), so that text starting with `x` or `BZ` is not taken for one.
+pub fn joblib_compression(data: &[u8]) -> Option<&'static str> {
+    let c = joblib::compression(data)?;
+    let ok = match c {
+        "zlib" => {
+            data.len() >= 2
+                && data[0] & 0x0f == 8
+                && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0
+        }
+        "gzip" => data.get(2) == Some(&8),
+        "bz2" => data.get(2) == Some(&b'h'),
+        _ => true,
+    };
+    ok.then_some(c)
+}
+
+/// The numeric arrays of a joblib pickle run by `m` (`Machine::run_all`), named by their path
+/// in the pickled object (`[0].coef_`, `nested[1].inner`), or `array#i` (the i-th array of the
+/// file) when the path is unknown or empty, at the file offset of their elements. Arrays whose
+/// description cannot be understood or whose bytes lie outside the buffer are problems. Object
+/// arrays (nested pickles, which `mlsec checkpoint` audits) and arrays of a dtype that is not a
+/// tensor type (strings, datetimes, records) are not numbers: they are returned, not visited.
+pub fn joblib_tensors<'a>(
+    m: &Machine<'a>,
+    visit: &mut dyn FnMut(TensorView<'a>),
+    problem: &mut dyn FnMut(Problem),
+) -> Vec<Problem> {
+    let mut skipped = Vec::new();
+    for (i, a) in joblib::arrays(m).into_iter().enumerate() {
+        let a = match a {
+            Ok(a) => a,
+            Err(e) => {
+                problem(Problem {
+                    message: e.to_string(),
+                    offset: None,
+                });
+                continue;
+            }
+        };
+        let name = a
+            .path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| format!("array#{i}"));
+        match a.body {
+            joblib::Body::Raw { dtype, .. } => match a.elements(m) {
+                Some(bytes) => visit(TensorView {
+                    name,
+                    dtype,
+                    shape: a.shape.clone(),
+                    bytes,
+                    offset: a.data.start,
+                    storage: None,
+                }),
+                None => problem(Problem {
+                    message: format!("joblib array {name}: its data lies outside the file"),
+                    offset: Some(a.data.start),
+                }),
+            },
+            joblib::Body::Object => skipped.push(Problem {
+                message: format!(
+                    "joblib array {name}: object array (a pickle), not numbers: not read"
+                ),
+                offset: Some(a.data.start),
+            }),
+            joblib::Body::Unsupported => skipped.push(Problem {
+                message: format!(
+                    "joblib array {name}: dtype `{}` is not a tensor type: not read",
+                    a.descr
+                ),
+                offset: Some(a.data.start),
+            }),
+        }
+    }
+    skipped
 }
 
 struct Loader<'d, 'v> {
@@ -244,14 +416,12 @@ impl<'d> Loader<'d, '_> {
     }
 
     /// A `.npy` (a file, or an `.npz` member at `offset`).
-    // The `Cow` says whether the bytes are the file's (views stay borrowed) or a copy.
-    #[allow(clippy::ptr_arg)]
-    fn npy(&mut self, data: &Cow<'d, [u8]>, name: &str, offset: u64) {
-        let parsed = match npy::parse(data) {
+    fn npy(&mut self, data: Cow<'d, [u8]>, name: &str, offset: u64) {
+        let parsed = match npy::parse(&data) {
             Ok(p) => p,
             Err(e) => return self.out.problem(format!("{name}: {e}"), Some(offset)),
         };
-        let body = borrowed(data, parsed.data_offset..data.len());
+        let body = borrowed(&data, parsed.data_offset..data.len());
         match parsed.body {
             npy::NpyBody::Object => self.out.problem(
                 format!("{name}: object array (a pickle), not numbers: not read"),
@@ -290,6 +460,10 @@ impl<'d> Loader<'d, '_> {
             return self.torch_zip(&z, &layout);
         }
         let mut found = false;
+        let keras = z.entries.iter().any(|e| e.name == "config.json")
+            && z.entries
+                .iter()
+                .any(|e| e.name == "model.weights.h5" || e.name == "metadata.json");
         for e in &z.entries {
             let bytes = match z.read(e) {
                 Ok(m) => m.bytes,
@@ -301,15 +475,129 @@ impl<'d> Loader<'d, '_> {
             if bytes.starts_with(npy::MAGIC) {
                 found = true;
                 self.out.format = "npz".into();
-                self.npy(&bytes, &e.name, e.data_offset);
+                self.npy(bytes, &e.name, e.data_offset);
+            } else if sniff(&bytes) == Format::Hdf5 {
+                // Keras 3 `.keras`: `model.weights.h5`.
+                found = true;
+                let at = if e.method == 0 {
+                    e.data_offset
+                } else {
+                    e.local_offset
+                };
+                self.hdf5(bytes, &format!("{}: ", e.name), at);
             }
+        }
+        if keras {
+            self.out.format = "keras".into();
         }
         if !found {
             self.out.problem(
-                "zip archive without PyTorch data.pkl or .npy members: no tensors read",
+                "zip archive without PyTorch data.pkl, .npy or HDF5 members: no tensors read",
                 None,
             );
         }
+    }
+
+    /// The datasets of an HDF5 file (or zip member, `what` naming it, at file offset `at`):
+    /// views stay borrowed from the file when `data` is.
+    fn hdf5(&mut self, data: Cow<'d, [u8]>, what: &str, at: u64) {
+        let limits = hdf5_limits(self.limits);
+        let mut problems = Vec::new();
+        let stored = matches!(data, Cow::Borrowed(_));
+        let offset = |o: u64| if stored { at + o } else { at };
+        match data {
+            Cow::Borrowed(d) => hdf5_tensors(
+                d,
+                &limits,
+                &mut |v| {
+                    let offset = offset(v.offset);
+                    self.emit(TensorView { offset, ..v });
+                },
+                &mut |p| problems.push(p),
+            ),
+            Cow::Owned(d) => hdf5_tensors(
+                &d,
+                &limits,
+                &mut |v| {
+                    self.emit(TensorView {
+                        offset: offset(v.offset),
+                        bytes: Cow::Owned(v.bytes.into_owned()),
+                        name: v.name,
+                        dtype: v.dtype,
+                        shape: v.shape,
+                        storage: v.storage,
+                    });
+                },
+                &mut |p| problems.push(p),
+            ),
+        }
+        for p in problems {
+            self.out
+                .problem(format!("{what}{}", p.message), p.offset.map(offset));
+        }
+    }
+
+    /// The arrays of a joblib pickle run by `m`; `conv` turns their bytes into the file's
+    /// lifetime (borrowed when `m` reads the file itself, copied when it reads a decompressed
+    /// buffer, whose offsets are not file offsets: `in_file` false puts them at 0). Parse
+    /// errors and arrays that are not numbers are problems.
+    fn joblib<'p>(
+        &mut self,
+        m: &Machine<'p>,
+        in_file: bool,
+        conv: impl Fn(Cow<'p, [u8]>) -> Cow<'d, [u8]>,
+    ) {
+        let at = |o: u64| if in_file { o } else { 0 };
+        self.out.format = "joblib".into();
+        for s in &m.streams {
+            if let Some(e) = &s.error {
+                self.out.problem(
+                    format!("cannot parse pickle: {}", e.message),
+                    Some(at(e.offset)),
+                );
+            }
+        }
+        let mut problems = Vec::new();
+        let mut skipped = joblib_tensors(
+            m,
+            &mut |v| {
+                let bytes = conv(v.bytes);
+                self.emit(TensorView {
+                    name: v.name,
+                    dtype: v.dtype,
+                    shape: v.shape,
+                    bytes,
+                    offset: at(v.offset),
+                    storage: v.storage,
+                });
+            },
+            &mut |p| problems.push(p),
+        );
+        problems.append(&mut skipped);
+        for p in &mut problems {
+            p.offset = p.offset.map(at);
+        }
+        self.out.problems.extend(problems);
+    }
+
+    /// A whole-file compressed joblib dump: expanded under the zip member size limit, then
+    /// read as a joblib pickle (offsets are in the expanded stream).
+    fn compressed_joblib(&mut self, data: &[u8], compression: &str) {
+        let limit = usize::try_from(self.limits.max_member_size).unwrap_or(usize::MAX);
+        let raw = match joblib::decompress(data, limit) {
+            Ok(raw) => raw,
+            Err(e) => return self.out.problem(e.to_string(), Some(0)),
+        };
+        if !crate::pickle::looks_like_pickle(&raw) {
+            return self.out.problem(
+                format!("{compression}-compressed data is not a pickle: no tensors read"),
+                Some(0),
+            );
+        }
+        let mut m = Machine::new(&raw, 0);
+        m.run_all();
+        self.joblib(&m, false, |b| Cow::Owned(b.into_owned()));
+        self.out.format = format!("joblib-{compression}");
     }
 
     fn torch_zip(&mut self, z: &ZipArchive<'d>, layout: &TorchLayout<'_>) {
@@ -440,10 +728,15 @@ impl<'d> Loader<'d, '_> {
             self.out.format = "torch-legacy".into();
             return self.legacy(data);
         }
-        self.out.problem(
-            "pickle without tensor storages (not a torch.save file): no tensors read",
-            Some(0),
-        );
+        let mut m = Machine::new(data, 0);
+        m.run_all();
+        if m.joblib_array_nodes.is_empty() {
+            return self.out.problem(
+                "pickle without tensor storages or joblib arrays (not a torch.save or joblib file): no tensors read",
+                Some(0),
+            );
+        }
+        self.joblib(&m, true, |b| b);
     }
 
     fn legacy(&mut self, data: &'d [u8]) {

@@ -526,6 +526,9 @@ fn checkpoint_truncated_at_every_boundary() {
         "checkpoint/clean/array.npy",
         "checkpoint/clean/arrays.npz",
         "checkpoint/clean/protocol0.pkl",
+        "checkpoint/clean/weights-only.h5",
+        "checkpoint/clean/model.h5",
+        "checkpoint/clean/model.keras",
     ]);
 }
 

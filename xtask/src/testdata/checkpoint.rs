@@ -380,8 +380,54 @@ fn keras(config: &str) -> Vec<u8> {
         0,
     );
     z.add("config.json", config.as_bytes(), true, 0);
-    z.add("model.weights.h5", b"\x89HDF\r\n\x1a\n", false, 0);
+    // Keras 3 keeps the weights in an HDF5 member: a dense layer's kernel and bias.
+    let kernel = f32_bytes(&weights(32, 11, 0.1));
+    let bias = f32_bytes(&weights(4, 12, 0.1));
+    let h5 = hdf5::write_file(
+        true,
+        &[],
+        &[
+            ("kernel", DType::F32, &[8, 4], &kernel),
+            ("bias", DType::F32, &[4], &bias),
+        ],
+    );
+    z.add("model.weights.h5", &h5, false, 0);
     z.finish()
+}
+
+/// A Keras `save_weights` HDF5 file: datasets and no model config (f32, f16, i64).
+fn weights_only_h5() -> Vec<u8> {
+    let kernel = f32_bytes(&weights(48, 13, 0.1));
+    let half: Vec<u8> = weights(6, 14, 0.1)
+        .iter()
+        .flat_map(|&v| f32_to_f16(v).to_le_bytes())
+        .collect();
+    let steps: Vec<u8> = (0..3i64).flat_map(|i| (i * 100).to_le_bytes()).collect();
+    hdf5::write_file(
+        true,
+        &[
+            ("backend", "tensorflow", false),
+            ("keras_version", "2.15.0", false),
+        ],
+        &[
+            ("dense_kernel:0", DType::F32, &[12, 4], &kernel),
+            ("dense_bias:0", DType::F16, &[6], &half),
+            ("iterations:0", DType::I64, &[3], &steps),
+        ],
+    )
+}
+
+/// Round-to-nearest f32 to IEEE half (normal values of fixture weights only).
+fn f32_to_f16(v: f32) -> u16 {
+    let b = v.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+    if v == 0.0 || exp <= 0 {
+        return sign;
+    }
+    let man = (b >> 13) & 0x3ff;
+    let round = (b >> 12) & 1;
+    sign | (((exp as u32) << 10 | man) + round) as u16
 }
 
 fn write(out: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
@@ -487,7 +533,7 @@ pub fn generate(out: &Path) -> Result<()> {
     z.add("script/version", b"3\n", false, 64);
     write(out, "clean/scripted.pt", &z.finish())?;
 
-    // Keras 3 `.keras`: config.json + metadata.json + weights (HDF5, not parsed).
+    // Keras 3 `.keras`: config.json + metadata.json + weights (an HDF5 member, read as tensors).
     let dense = r#"{"module": "keras.layers", "class_name": "Dense", "config": {"name": "dense", "units": 4, "activation": "relu"}, "registered_name": null}"#;
     write(
         out,
@@ -510,16 +556,22 @@ pub fn generate(out: &Path) -> Result<()> {
         r#"{{"class_name": "Sequential", "config": {{"name": "seq", "layers": [{dense}]}}}}"#
     );
     let training = r#"{"loss": "mse", "optimizer_config": {"class_name": "Adam", "config": {"learning_rate": 0.001}}}"#;
+    let kernel = f32_bytes(&weights(32, 15, 0.1));
+    let bias = f32_bytes(&weights(4, 16, 0.1));
     write(
         out,
         "clean/model.h5",
-        &hdf5::write_minimal(
+        &hdf5::write_file(
             false,
             &[
                 ("backend", "tensorflow", false),
                 ("keras_version", "2.15.0", false),
                 ("model_config", &h5_seq, true),
                 ("training_config", training, true),
+            ],
+            &[
+                ("dense_kernel:0", DType::F32, &[8, 4], &kernel),
+                ("dense_bias:0", DType::F32, &[4], &bias),
             ],
         ),
     )?;
@@ -542,16 +594,14 @@ pub fn generate(out: &Path) -> Result<()> {
             ],
         ),
     )?;
+    // Keras `save_weights`: no config, only datasets (read and checked like any tensors).
+    let weights_h5 = weights_only_h5();
+    write(out, "clean/weights-only.h5", &weights_h5)?;
+    // Cut inside the last dataset's data: shorter than the superblock's end-of-file address.
     write(
         out,
-        "broken/weights-only.h5",
-        &hdf5::write_minimal(
-            true,
-            &[
-                ("backend", "tensorflow", false),
-                ("keras_version", "2.15.0", false),
-            ],
-        ),
+        "broken/truncated.h5",
+        &weights_h5[..weights_h5.len() - 12],
     )?;
 
     // Legacy tar `torch.save` (`sys_info`, `pickle`, `storages`, `tensors`).

@@ -482,6 +482,34 @@ pub fn superblock(data: &[u8]) -> Option<usize> {
     None
 }
 
+/// The end-of-file address the superblock declares, made absolute (base address added):
+/// libhdf5 refuses a file shorter than this as truncated. `None` when the superblock cannot
+/// be read or the address is undefined.
+pub fn end_of_file(data: &[u8]) -> Option<u64> {
+    let sb = superblock(data)?;
+    let h = &data[sb..];
+    let (so, fields) = match *h.get(8)? {
+        0 => (usize::from(*h.get(13)?), 24),
+        1 => (usize::from(*h.get(13)?), 28),
+        2 | 3 => (usize::from(*h.get(9)?), 12),
+        _ => return None,
+    };
+    if !matches!(so, 2 | 4 | 8) {
+        return None;
+    }
+    let base = uint(h, fields, so).ok()?;
+    let eof = uint(h, fields + 2 * so, so).ok()?;
+    let undefined = if so >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * so)) - 1
+    };
+    if eof == undefined {
+        return None;
+    }
+    base.checked_add(eof)
+}
+
 /// Parses the superblock: the reader, the superblock version and the root group's object
 /// header address.
 pub(crate) fn open(data: &[u8]) -> Result<(Reader<'_>, u8, u64)> {
@@ -574,90 +602,84 @@ pub fn attributes_at(data: &[u8], header_offset: u64) -> Result<Vec<Attribute>> 
     r.attributes_of(header_offset)
 }
 
-/// Writes a minimal HDF5 file (superblock v0 or v2, a root object header holding string
-/// attributes) for fixtures and tests. Variable-length strings go to one global heap.
+/// Writes a minimal HDF5 file (superblock v0 or v2, a root group holding string attributes
+/// and no links) for fixtures and tests. Variable-length strings go to one global heap.
 pub fn write_minimal(superblock_v2: bool, attrs: &[(&str, &str, bool)]) -> Vec<u8> {
-    // Layout: superblock | root object header | global heap collection.
+    write_file(superblock_v2, attrs, &[])
+}
+
+/// A dataset for [`write_file`]: link name in the root group, element type, shape and
+/// little-endian, row-major elements.
+pub type WriteDataset<'a> = (&'a str, crate::dtype::DType, &'a [u64], &'a [u8]);
+
+/// Writes a small HDF5 file for fixtures and tests: superblock v0 (v1 object headers) or v2
+/// (v2 object headers), a root group holding string attributes and hard links to contiguous
+/// datasets of IEEE floats or integers (little-endian). The root group uses link messages in
+/// both versions. Variable-length strings go to one global heap.
+///
+/// # Panics
+/// On a dataset whose type is neither an IEEE float (f16, f32, f64) nor an integer, or whose
+/// bytes do not match its shape.
+pub fn write_file(
+    superblock_v2: bool,
+    attrs: &[(&str, &str, bool)],
+    datasets: &[WriteDataset<'_>],
+) -> Vec<u8> {
+    // Layout: superblock | root object header | dataset object headers | dataset data |
+    // global heap collection. Message sizes do not depend on the addresses in them, so the
+    // messages are built once with placeholder addresses to learn the layout, then again.
     let so = 8usize;
     let sb_len = if superblock_v2 {
         12 + 4 * so + 4
     } else {
         24 + 4 * so + 40
     };
-    let mut msgs: Vec<(u16, Vec<u8>)> = Vec::new();
-    let mut heap_objs: Vec<&[u8]> = Vec::new();
-    // The heap address is known once the header size is known; patch it afterwards.
-    let mut patches: Vec<(usize, usize)> = Vec::new();
-    for &(name, value, vlen) in attrs {
-        let mut m = vec![if superblock_v2 { 3 } else { 1 }, 0];
-        let mut nm = name.as_bytes().to_vec();
-        nm.push(0);
-        let dt: Vec<u8> = if vlen {
-            let mut d = vec![0x19, 0x01, 0x00, 0x00];
-            d.extend(16u32.to_le_bytes());
-            d.extend([0x10, 0, 0, 0]);
-            d.extend(1u32.to_le_bytes());
-            d
-        } else {
-            let mut d = vec![0x13, 0x00, 0x00, 0x00];
-            d.extend((value.len() as u32).max(1).to_le_bytes());
-            d
-        };
-        let ds: Vec<u8> = if superblock_v2 {
-            vec![2, 0, 0, 0]
-        } else {
-            vec![1, 0, 0, 0, 0, 0, 0, 0]
-        };
-        m.extend((nm.len() as u16).to_le_bytes());
-        m.extend((dt.len() as u16).to_le_bytes());
-        m.extend((ds.len() as u16).to_le_bytes());
-        let pad = |v: &mut Vec<u8>, b: &[u8]| {
-            v.extend(b);
-            if !superblock_v2 {
-                v.resize(v.len() + (pad8(b.len()) - b.len()), 0);
-            }
-        };
-        if superblock_v2 {
-            m.push(1); // UTF-8 name
-        }
-        pad(&mut m, &nm);
-        pad(&mut m, &dt);
-        pad(&mut m, &ds);
-        if vlen {
-            heap_objs.push(value.as_bytes());
-            m.extend((value.len() as u32).to_le_bytes());
-            patches.push((msgs.len(), m.len()));
-            m.extend(0u64.to_le_bytes());
-            m.extend((heap_objs.len() as u32).to_le_bytes());
-        } else {
-            let mut v = value.as_bytes().to_vec();
-            if v.is_empty() {
-                v.push(0);
-            }
-            m.extend(v);
-        }
-        msgs.push((0x0c, m));
+    for (name, dtype, shape, data) in datasets {
+        let numel: u64 = shape.iter().product();
+        assert_eq!(
+            numel * dtype.size() as u64,
+            data.len() as u64,
+            "dataset `{name}`: bytes do not match the shape"
+        );
     }
-    let header_len = if superblock_v2 {
-        let body: usize = msgs.iter().map(|(_, m)| 4 + m.len()).sum();
-        4 + 2 + 8 + body + 4
-    } else {
-        16 + msgs.iter().map(|(_, m)| 8 + pad8(m.len())).sum::<usize>()
+    let heap_objs: Vec<&[u8]> = attrs
+        .iter()
+        .filter(|a| a.2)
+        .map(|a| a.1.as_bytes())
+        .collect();
+    let mut addrs = Addresses {
+        heap: 0,
+        headers: vec![0; datasets.len()],
+        data: vec![0; datasets.len()],
     };
-    let heap_at = (sb_len + header_len) as u64;
-    for (mi, at) in patches {
-        msgs[mi].1[at..at + 8].copy_from_slice(&heap_at.to_le_bytes());
+    let header_len = |msgs: &[(u16, Vec<u8>)]| -> u64 {
+        if superblock_v2 {
+            18 + msgs.iter().map(|(_, m)| 4 + m.len()).sum::<usize>() as u64
+        } else {
+            16 + msgs.iter().map(|(_, m)| 8 + pad8(m.len())).sum::<usize>() as u64
+        }
+    };
+    let root_len = header_len(&root_messages(superblock_v2, attrs, datasets, &addrs));
+    let mut at = (sb_len as u64) + root_len;
+    for (i, d) in datasets.iter().enumerate() {
+        addrs.headers[i] = at;
+        at += header_len(&dataset_messages(superblock_v2, d, 0));
     }
-    let mut out = Vec::new();
-    out.extend(MAGIC);
-    let root = sb_len as u64;
+    for (i, d) in datasets.iter().enumerate() {
+        addrs.data[i] = at;
+        at += pad8(d.3.len()) as u64;
+    }
+    addrs.heap = at;
     let heap_len: usize = 16 + heap_objs.iter().map(|o| 16 + pad8(o.len())).sum::<usize>() + 16;
-    let eof = heap_at
+    let eof = at
         + if heap_objs.is_empty() {
             0
         } else {
             heap_len as u64
         };
+    let mut out = Vec::new();
+    out.extend(MAGIC);
+    let root = sb_len as u64;
     if superblock_v2 {
         out.extend([2, 8, 8, 0]);
         out.extend(0u64.to_le_bytes());
@@ -680,33 +702,24 @@ pub fn write_minimal(superblock_v2: bool, attrs: &[(&str, &str, bool)]) -> Vec<u
         out.extend([0u8; 24]);
     }
     debug_assert_eq!(out.len(), sb_len);
-    if superblock_v2 {
-        let body: usize = msgs.iter().map(|(_, m)| 4 + m.len()).sum();
-        out.extend(b"OHDR");
-        out.extend([2, 0x03]);
-        out.extend((body as u64).to_le_bytes());
-        for (t, m) in &msgs {
-            out.push(*t as u8);
-            out.extend((m.len() as u16).to_le_bytes());
-            out.push(0);
-            out.extend(m);
-        }
-        out.extend([0u8; 4]);
-    } else {
-        let body = header_len - 16;
-        out.extend([1, 0]);
-        out.extend((msgs.len() as u16).to_le_bytes());
-        out.extend(1u32.to_le_bytes());
-        out.extend((body as u32).to_le_bytes());
-        out.extend([0u8; 4]);
-        for (t, m) in &msgs {
-            out.extend(t.to_le_bytes());
-            out.extend((pad8(m.len()) as u16).to_le_bytes());
-            out.extend([0u8; 4]);
-            out.extend(m);
-            out.resize(out.len() + pad8(m.len()) - m.len(), 0);
-        }
+    object_header(
+        superblock_v2,
+        &root_messages(superblock_v2, attrs, datasets, &addrs),
+        &mut out,
+    );
+    for (i, d) in datasets.iter().enumerate() {
+        debug_assert_eq!(out.len() as u64, addrs.headers[i]);
+        object_header(
+            superblock_v2,
+            &dataset_messages(superblock_v2, d, addrs.data[i]),
+            &mut out,
+        );
     }
+    for d in datasets {
+        out.extend(d.3);
+        out.resize(out.len() + pad8(d.3.len()) - d.3.len(), 0);
+    }
+    debug_assert_eq!(out.len() as u64, addrs.heap);
     if !heap_objs.is_empty() {
         out.extend(b"GCOL");
         out.extend([1, 0, 0, 0]);
@@ -723,7 +736,174 @@ pub fn write_minimal(superblock_v2: bool, attrs: &[(&str, &str, bool)]) -> Vec<u
         out.extend([0u8; 8]);
         out.extend(16u64.to_le_bytes());
     }
+    debug_assert_eq!(out.len() as u64, eof);
     out
+}
+
+/// Where [`write_file`] puts things.
+struct Addresses {
+    heap: u64,
+    headers: Vec<u64>,
+    data: Vec<u64>,
+}
+
+/// The root group's messages: attributes, an empty link info and group info (a new-style
+/// group with compact links), then one hard link per dataset.
+fn root_messages(
+    v2: bool,
+    attrs: &[(&str, &str, bool)],
+    datasets: &[WriteDataset<'_>],
+    addrs: &Addresses,
+) -> Vec<(u16, Vec<u8>)> {
+    let mut msgs: Vec<(u16, Vec<u8>)> = Vec::new();
+    let mut heap_index = 0u32;
+    for &(name, value, vlen) in attrs {
+        let mut m = vec![if v2 { 3 } else { 1 }, 0];
+        let mut nm = name.as_bytes().to_vec();
+        nm.push(0);
+        let dt: Vec<u8> = if vlen {
+            let mut d = vec![0x19, 0x01, 0x00, 0x00];
+            d.extend(16u32.to_le_bytes());
+            d.extend([0x10, 0, 0, 0]);
+            d.extend(1u32.to_le_bytes());
+            d
+        } else {
+            let mut d = vec![0x13, 0x00, 0x00, 0x00];
+            d.extend((value.len() as u32).max(1).to_le_bytes());
+            d
+        };
+        let ds: Vec<u8> = if v2 {
+            vec![2, 0, 0, 0]
+        } else {
+            vec![1, 0, 0, 0, 0, 0, 0, 0]
+        };
+        m.extend((nm.len() as u16).to_le_bytes());
+        m.extend((dt.len() as u16).to_le_bytes());
+        m.extend((ds.len() as u16).to_le_bytes());
+        let pad = |v: &mut Vec<u8>, b: &[u8]| {
+            v.extend(b);
+            if !v2 {
+                v.resize(v.len() + (pad8(b.len()) - b.len()), 0);
+            }
+        };
+        if v2 {
+            m.push(1); // UTF-8 name
+        }
+        pad(&mut m, &nm);
+        pad(&mut m, &dt);
+        pad(&mut m, &ds);
+        if vlen {
+            heap_index += 1;
+            m.extend((value.len() as u32).to_le_bytes());
+            m.extend(addrs.heap.to_le_bytes());
+            m.extend(heap_index.to_le_bytes());
+        } else {
+            let mut v = value.as_bytes().to_vec();
+            if v.is_empty() {
+                v.push(0);
+            }
+            m.extend(v);
+        }
+        msgs.push((0x0c, m));
+    }
+    // Link info: no creation order, no fractal heap, no name index.
+    let mut info = vec![0u8, 0];
+    info.extend(u64::MAX.to_le_bytes());
+    info.extend(u64::MAX.to_le_bytes());
+    msgs.push((0x02, info));
+    msgs.push((0x0a, vec![0, 0]));
+    for (i, (name, ..)) in datasets.iter().enumerate() {
+        assert!(name.len() < 256 && !name.is_empty() && !name.contains('/'));
+        let mut m = vec![1u8, 0, name.len() as u8];
+        m.extend(name.as_bytes());
+        m.extend(addrs.headers[i].to_le_bytes());
+        msgs.push((0x06, m));
+    }
+    msgs
+}
+
+/// A contiguous dataset's messages: dataspace, datatype, fill value, layout.
+fn dataset_messages(v2: bool, d: &WriteDataset<'_>, data_at: u64) -> Vec<(u16, Vec<u8>)> {
+    use crate::dtype::DType;
+    let (_, dtype, shape, data) = *d;
+    let rank = shape.len() as u8;
+    let mut space = if v2 {
+        vec![2, rank, 0, u8::from(rank > 0)]
+    } else {
+        vec![1, rank, 0, 0, 0, 0, 0, 0]
+    };
+    for &s in shape {
+        space.extend(s.to_le_bytes());
+    }
+    let size = dtype.size();
+    let bits = (size * 8) as u16;
+    let mut ty = Vec::new();
+    match dtype {
+        DType::F16 | DType::F32 | DType::F64 => {
+            let (exp_loc, exp_size, man_size, bias): (u8, u8, u8, u32) = match dtype {
+                DType::F16 => (10, 5, 10, 15),
+                DType::F32 => (23, 8, 23, 127),
+                _ => (52, 11, 52, 1023),
+            };
+            // Class 1, version 1; mantissa normalisation "implied", sign bit last.
+            ty.extend([0x11, 0x20, (bits - 1) as u8, 0]);
+            ty.extend((size as u32).to_le_bytes());
+            ty.extend(0u16.to_le_bytes());
+            ty.extend(bits.to_le_bytes());
+            ty.extend([exp_loc, exp_size, 0, man_size]);
+            ty.extend(bias.to_le_bytes());
+        }
+        DType::I8 | DType::I16 | DType::I32 | DType::I64 => {
+            ty.extend([0x10, 0x08, 0, 0]);
+            ty.extend((size as u32).to_le_bytes());
+            ty.extend(0u16.to_le_bytes());
+            ty.extend(bits.to_le_bytes());
+        }
+        DType::U8 | DType::U16 | DType::U32 | DType::U64 => {
+            ty.extend([0x10, 0, 0, 0]);
+            ty.extend((size as u32).to_le_bytes());
+            ty.extend(0u16.to_le_bytes());
+            ty.extend(bits.to_le_bytes());
+        }
+        other => panic!("write_file: {other:?} datasets are not written"),
+    }
+    // Fill value version 2: late allocation, written if set, undefined.
+    let fill = vec![2u8, 2, 2, 0];
+    let mut layout = vec![3u8, 1];
+    layout.extend(data_at.to_le_bytes());
+    layout.extend((data.len() as u64).to_le_bytes());
+    vec![(0x01, space), (0x03, ty), (0x05, fill), (0x08, layout)]
+}
+
+/// Appends an object header (v2 `OHDR` or v1) holding `msgs`.
+fn object_header(v2: bool, msgs: &[(u16, Vec<u8>)], out: &mut Vec<u8>) {
+    if v2 {
+        let body: usize = msgs.iter().map(|(_, m)| 4 + m.len()).sum();
+        out.extend(b"OHDR");
+        out.extend([2, 0x03]);
+        out.extend((body as u64).to_le_bytes());
+        for (t, m) in msgs {
+            out.push(*t as u8);
+            out.extend((m.len() as u16).to_le_bytes());
+            out.push(0);
+            out.extend(m);
+        }
+        out.extend([0u8; 4]);
+    } else {
+        let body: usize = msgs.iter().map(|(_, m)| 8 + pad8(m.len())).sum();
+        out.extend([1, 0]);
+        out.extend((msgs.len() as u16).to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+        out.extend((body as u32).to_le_bytes());
+        out.extend([0u8; 4]);
+        for (t, m) in msgs {
+            out.extend(t.to_le_bytes());
+            out.extend((pad8(m.len()) as u16).to_le_bytes());
+            out.extend([0u8; 4]);
+            out.extend(m);
+            out.resize(out.len() + pad8(m.len()) - m.len(), 0);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -754,6 +934,48 @@ mod tests {
             assert_eq!(strings(&g.attributes[0].value), ["tensorflow"]);
             assert_eq!(g.attributes[1].name, "model_config");
             assert_eq!(strings(&g.attributes[1].value), ["{\"a\": 1}"]);
+        }
+    }
+
+    #[test]
+    fn written_datasets_read_back_in_both_layouts() {
+        use crate::dtype::DType;
+        let f32s: Vec<u8> = [1.5f32, -2.0, 0.25, 8.0, 0.0, -0.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let f64s: Vec<u8> = 3.25f64.to_le_bytes().to_vec();
+        let i16s: Vec<u8> = [-7i16, 300].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let half: Vec<u8> = [0x3c00u16, 0xc000]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let sets: [WriteDataset<'_>; 5] = [
+            ("w:0", DType::F32, &[2, 3], &f32s),
+            ("scalar", DType::F64, &[], &f64s),
+            ("ints", DType::I16, &[2], &i16s),
+            ("half", DType::F16, &[2], &half),
+            ("empty", DType::U8, &[0, 4], &[]),
+        ];
+        for v2 in [false, true] {
+            let f = write_file(v2, &[("model_config", "{}", true)], &sets);
+            assert_eq!(end_of_file(&f), Some(f.len() as u64));
+            let (got, errors) = datasets(&f, &Limits::default()).unwrap();
+            assert!(errors.is_empty(), "{errors:?}");
+            let mut want: Vec<_> = sets.iter().collect();
+            want.sort_by_key(|s| s.0);
+            assert_eq!(got.len(), want.len());
+            for (d, (name, dtype, shape, bytes)) in got.iter().zip(want) {
+                assert_eq!(d.info.path, format!("/{name}"));
+                assert_eq!((d.info.dtype, &d.info.shape[..]), (*dtype, *shape));
+                assert_eq!(&d.bytes[..], *bytes);
+            }
+            let g = root_group(&f).unwrap();
+            assert_eq!(strings(&g.attributes[0].value), ["{}"]);
+            // The attributes-only file is an empty group.
+            let w = walk(&write_minimal(v2, &[]), &Limits::default()).unwrap();
+            assert!(w.datasets.is_empty() && w.errors.is_empty(), "{w:?}");
+            assert_eq!(end_of_file(&f[..10]), None);
         }
     }
 
