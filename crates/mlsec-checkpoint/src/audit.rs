@@ -166,7 +166,7 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
         if policy::allowed(profile, &dotted) {
             continue;
         }
-        let severity = policy::grade(&dotted, false);
+        let severity = policy::grade(profile, &dotted, false);
         if severity >= Severity::High {
             out.dangerous = true;
         }
@@ -256,7 +256,9 @@ fn audit_call(
     {
         return;
     }
-    out.dangerous = true;
+    let severity = policy::grade(profile, &dotted, true);
+    // A library class (graded down) does not make a broken stream malicious.
+    out.dangerous |= severity >= Severity::High;
     let mut f = site
         .finding(
             &rules::PICKLE_UNSAFE_CALL,
@@ -266,7 +268,7 @@ fn audit_call(
                 profile.name()
             ),
         )
-        .with_severity(policy::grade(&dotted, true))
+        .with_severity(severity)
         .with_evidence("callable", &dotted)
         .with_evidence("opcode", opcode)
         .with_evidence("import_offset", site.span(import_offset))

@@ -48,7 +48,8 @@ pub struct Args {
     /// Compare with this fingerprint (ours, or the original tool's JSON).
     #[arg(long, alias = "reference-fingerprint", value_name = "FP.json")]
     pub reference: Option<PathBuf>,
-    /// Write `<stem>.fingerprint.json` for every checkpoint into DIR.
+    /// Write `<stem>.fingerprint.json` for every checkpoint into DIR (`<name>.fingerprint.json`
+    /// or the relative path with `__` when two files share a stem).
     #[arg(long, value_name = "DIR")]
     pub write_fingerprint: Option<PathBuf>,
     /// Write `<stem>.safetensors` beside each checkpoint (tensors only, verified by reading
@@ -230,6 +231,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
     if targets.is_empty() && report.errors.is_empty() {
         bail!("nothing to scan: no files under the given paths");
     }
+    let fingerprint_names = fingerprint_names(&targets);
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -249,7 +251,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(target) = targets.get(i) else { break };
-                    let result = scan_target(target, args, &opts, reference.as_ref());
+                    let name = &fingerprint_names[i];
+                    let result = scan_target(target, name, args, &opts, reference.as_ref());
                     results.lock().expect("no panics while locked")[i] = Some(result);
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     ctx.events.progress(n as u64, targets.len() as u64);
@@ -301,10 +304,44 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// The `--write-fingerprint` file name of each target: `<stem>.fingerprint.json`, unless two
+/// targets share the stem (`model.pt`, `model.safetensors`, or `a/model.pt`, `b/model.pt`):
+/// then the file name with its extension, and, if that is shared too, the path relative to
+/// the scan root with `/` as `__`. No two targets write the same file.
+fn fingerprint_names(targets: &[Target]) -> Vec<String> {
+    let stem = |t: &Target| {
+        t.path
+            .file_stem()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned())
+    };
+    let name = |t: &Target| {
+        t.path
+            .file_name()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned())
+    };
+    let count = |key: &dyn Fn(&Target) -> String, value: &str| {
+        targets.iter().filter(|t| key(t) == value).count()
+    };
+    targets
+        .iter()
+        .map(|t| {
+            let base = if count(&stem, &stem(t)) == 1 {
+                stem(t)
+            } else if count(&name, &name(t)) == 1 {
+                name(t)
+            } else {
+                t.rel.replace(['/', '\\'], "__")
+            };
+            format!("{base}.fingerprint.json")
+        })
+        .collect()
+}
+
 /// Scans one file, then compares, fingerprints and converts it as asked. Returns the result
 /// and status notes.
 fn scan_target(
     target: &Target,
+    fingerprint_name: &str,
     args: &Args,
     opts: &Options,
     reference: Option<&fingerprint::Reference>,
@@ -343,11 +380,7 @@ fn scan_target(
         && !result.tensors.is_empty()
     {
         let fp = fingerprint::build(&target.rel, &result.tensors);
-        let stem = target
-            .path
-            .file_stem()
-            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
-        let out = dir.join(format!("{stem}.fingerprint.json"));
+        let out = dir.join(fingerprint_name);
         let text = serde_json::to_string_pretty(&fp).expect("fingerprint serialises");
         match std::fs::write(&out, text + "\n") {
             Ok(()) => notes.push(format!("wrote {}", out.display())),

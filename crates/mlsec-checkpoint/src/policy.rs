@@ -237,12 +237,41 @@ pub fn denied(dotted: &str) -> Option<&'static str> {
     })
 }
 
-/// The severity of an unallowed call or import of `dotted`.
-pub fn grade(dotted: &str, called: bool) -> Severity {
-    match (denied(dotted).is_some(), called) {
-        (true, _) => Severity::Critical,
-        (false, true) => Severity::High,
-        (false, false) => Severity::Medium,
+/// Libraries whose classes a pickled or joblib-dumped fitted model instantiates
+/// (`sklearn.linear_model._logistic.LogisticRegression`, `xgboost.sklearn.XGBClassifier`).
+const ML_LIBRARIES: &[&str] = &[
+    "sklearn", "xgboost", "lightgbm", "catboost", "scipy", "pandas",
+];
+
+/// A class (its last component starts with a capital) of a well-known ML library, not on the
+/// denylist. Instantiating it runs the installed library's own `__setstate__`/`__init__`, not
+/// code from the file, so it is graded down; the same libraries' functions
+/// (`sklearn.datasets.fetch_openml`, `pandas.read_pickle`) are not.
+pub fn is_library_class(dotted: &str) -> bool {
+    let top = dotted.split('.').next().unwrap_or("");
+    let last = dotted.rsplit('.').next().unwrap_or("");
+    ML_LIBRARIES.contains(&top)
+        && last.starts_with(|c: char| c.is_ascii_uppercase())
+        && denied(dotted).is_none()
+}
+
+/// The severity of an unallowed call or import of `dotted` in a `profile` file: critical on
+/// the denylist; a library class is info in joblib and plain pickles (where fitted models
+/// live) and low elsewhere; anything else is high when called, medium when only imported.
+pub fn grade(profile: Profile, dotted: &str, called: bool) -> Severity {
+    if denied(dotted).is_some() {
+        return Severity::Critical;
+    }
+    if is_library_class(dotted) {
+        return match profile {
+            Profile::Joblib | Profile::Generic => Severity::Info,
+            _ => Severity::Low,
+        };
+    }
+    if called {
+        Severity::High
+    } else {
+        Severity::Medium
     }
 }
 
@@ -283,6 +312,20 @@ mod tests {
         assert!(allowed(Profile::Torch, "torch.bfloat16"));
         assert!(!allowed(Profile::Torch, "torch.os.system"));
         assert!(!allowed(Profile::Numpy, "torch._utils._rebuild_tensor_v2"));
-        assert_eq!(grade("builtins.print", true), Severity::High);
+        assert_eq!(
+            grade(Profile::Joblib, "builtins.print", true),
+            Severity::High
+        );
+        let lr = "sklearn.linear_model._logistic.LogisticRegression";
+        assert_eq!(grade(Profile::Joblib, lr, true), Severity::Info);
+        assert_eq!(grade(Profile::Torch, lr, true), Severity::Low);
+        assert_eq!(
+            grade(Profile::Joblib, "sklearn.datasets.fetch_openml", true),
+            Severity::High
+        );
+        assert_eq!(
+            grade(Profile::Joblib, "pandas.io.pickle.os.System", true),
+            Severity::Critical
+        );
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use mlsec_checkpoint::{Args, Options, run, scan_bytes};
-use mlsec_core::{Context, Pointer, Report, Span};
+use mlsec_core::{Context, Pointer, Report, Severity, Span};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/checkpoint")
@@ -434,6 +434,48 @@ fn weight_findings_name_the_tensor_and_threshold() {
 }
 
 #[test]
+fn fingerprints_of_files_sharing_a_stem_do_not_overwrite_each_other() {
+    let src = tempfile::tempdir().unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(src.path().join(sub)).unwrap();
+        std::fs::copy(
+            fixtures().join("clean/model.pt"),
+            src.path().join(sub).join("model.pt"),
+        )
+        .unwrap();
+    }
+    std::fs::copy(
+        fixtures().join("clean/model.safetensors"),
+        src.path().join("a/model.safetensors"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures().join("clean/model.pt"),
+        src.path().join("solo.pt"),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = Args::new(vec![src.path().to_owned()]);
+    args.write_fingerprint = Some(out.path().to_owned());
+    let report = scan(args);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let mut written: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "a__model.pt.fingerprint.json",
+            "b__model.pt.fingerprint.json",
+            "model.safetensors.fingerprint.json",
+            "solo.fingerprint.json",
+        ]
+    );
+}
+
+#[test]
 fn fingerprints_round_trip_and_detect_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let mut args = Args::new(vec![fixtures().join("clean/model.pt")]);
@@ -702,4 +744,40 @@ fn the_shared_loader_reads_the_same_tensors_as_the_scanner() {
         loaded.sort();
         assert_eq!(loaded, scanned, "{rel}");
     }
+}
+
+/// A pickled scikit-learn model instantiates library classes: reported, graded info (not a
+/// failing finding), while a library *function* and a denylisted call stay high/critical.
+#[test]
+fn library_classes_are_info_and_library_functions_are_not() {
+    use mlsec_tensors::write::PickleWriter;
+    let pickle = |module: &str, name: &str| {
+        let mut p = PickleWriter::new();
+        p.proto(2)
+            .global(module, name)
+            .empty_tuple()
+            .reduce()
+            .stop();
+        p.finish()
+    };
+    let severity = |module: &str, name: &str| {
+        let data = pickle(module, name);
+        let r = scan_bytes(&data, "model.pkl", &Options::default());
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.rule.id == "CKPT001")
+            .expect("the call is reported");
+        f.severity
+    };
+    assert_eq!(
+        severity("sklearn.linear_model._logistic", "LogisticRegression"),
+        Severity::Info
+    );
+    assert_eq!(
+        severity("sklearn.datasets._openml", "fetch_openml"),
+        Severity::High
+    );
+    assert_eq!(severity("posix", "system"), Severity::Critical);
 }
