@@ -19,6 +19,7 @@ pub mod keras;
 pub mod policy;
 pub mod rules;
 pub mod scan;
+pub mod torchscript;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

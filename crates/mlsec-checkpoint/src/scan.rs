@@ -1129,7 +1129,17 @@ impl<'o> Scanner<'o> {
                 continue;
             };
             let s = member_site(e);
-            if bytes.starts_with(npy::MAGIC) {
+            let code_dir = prefix.as_ref().map(|p| format!("{p}code/"));
+            if member_profile == Profile::TorchScript
+                && code_dir.is_some_and(|d| e.name.starts_with(&d))
+                && e.name.ends_with(".py")
+            {
+                crate::torchscript::check(
+                    &String::from_utf8_lossy(bytes),
+                    &s,
+                    &mut self.out.findings,
+                );
+            } else if bytes.starts_with(npy::MAGIC) {
                 recognised = true;
                 if prefix.is_none() && self.out.format == "zip" {
                     self.out.format = "npz".into();

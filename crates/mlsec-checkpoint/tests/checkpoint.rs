@@ -50,6 +50,8 @@ fn directory_mix_returns_all_findings_and_all_errors() {
         ("malicious/pickle-unsafe-call.pkl", "CKPT001"),
         ("malicious/pickle-unsafe-call-dotted.pkl", "CKPT001"),
         ("malicious/pickle-unsafe-import.pkl", "CKPT002"),
+        ("malicious/scripted-custom-op.pt", "CKPT055"),
+        ("malicious/scripted-from-file.pt", "CKPT056"),
         ("malicious/pickle-dynamic-import.pkl", "CKPT001"),
         ("malicious/pickle-dynamic-import.pkl", "CKPT003"),
         ("malicious/pickle-dynamic-import.pkl", "CKPT004"),
@@ -96,8 +98,8 @@ fn directory_mix_returns_all_findings_and_all_errors() {
     .into_iter()
     .collect();
     assert_eq!(errors, expected_errors);
-    // README.txt and the JSON fingerprint are skipped (not models); the 51 others counted.
-    assert_eq!(report.scanned, 51);
+    // README.txt and the JSON fingerprint are skipped (not models); the 53 others counted.
+    assert_eq!(report.scanned, 53);
     assert!(
         report
             .errors
@@ -780,4 +782,33 @@ fn library_classes_are_info_and_library_functions_are_not() {
         Severity::High
     );
     assert_eq!(severity("posix", "system"), Severity::Critical);
+}
+
+/// TorchScript code members are read as text: custom operators and classes (native code) and
+/// run-time file reads are reported at the code member; the clean archive's code is silent.
+#[test]
+fn torchscript_code_is_checked_for_native_ops_and_file_reads() {
+    let rules = |rel: &str| {
+        let r = scan_file(rel);
+        assert!(r.errors.is_empty(), "{rel}: {:?}", r.errors);
+        assert_eq!(r.format, "torchscript", "{rel}");
+        r.findings
+            .iter()
+            .map(|f| {
+                assert_eq!(
+                    f.location.pointer,
+                    Some(Pointer::Member("script/code/__torch__.py".into()))
+                );
+                (f.rule.id, f.message.clone())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(rules("clean/scripted.pt").is_empty());
+    let custom = rules("malicious/scripted-custom-op.pt");
+    assert_eq!(custom.len(), 2, "{custom:?}");
+    assert!(custom[0].0 == "CKPT055" && custom[0].1.contains("`my_ops::fused_gate`"));
+    assert!(custom[1].0 == "CKPT055" && custom[1].1.contains("`torch.classes.my_ops.Cache`"));
+    let read = rules("malicious/scripted-from-file.pt");
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0].0, "CKPT056");
 }

@@ -486,52 +486,28 @@ pub fn generate(out: &Path) -> Result<()> {
     p.proto(2).none().stop(); // a second, benign stream
     write(out, "clean/bytes_two_streams.pkl", &p.finish())?;
 
-    // TorchScript (`torch.jit.save`): a `__torch__` class with its parameters in BUILD state.
-    let mut p = PickleWriter::new();
-    p.proto(2)
-        .global("__torch__", "Model")
-        .empty_tuple()
-        .raw(&[0x81])
-        .empty_dict();
-    p.str("fc.weight")
-        .global("torch._utils", "_rebuild_tensor_v2")
-        .mark();
-    p.mark()
-        .str("storage")
-        .global("torch", "FloatStorage")
-        .str("0")
-        .str("cpu")
-        .int(6)
-        .tuple()
-        .persid();
-    p.int(0)
-        .int(2)
-        .int(3)
-        .tuple2()
-        .int(3)
-        .int(1)
-        .tuple2()
-        .newfalse();
-    p.global("collections", "OrderedDict")
-        .empty_tuple()
-        .reduce()
-        .tuple()
-        .reduce();
-    p.setitem().build().stop();
-    let mut z = ZipWriter::new();
-    z.add("script/data.pkl", &p.finish(), false, 64);
-    let mut c = PickleWriter::new();
-    c.proto(2).empty_tuple().stop();
-    z.add("script/constants.pkl", &c.finish(), false, 64);
-    z.add(
-        "script/code/__torch__.py",
-        b"class Model(Module):\n  __parameters__ = [\"fc\", ]\n",
-        true,
-        0,
+    // TorchScript (`torch.jit.save`): a `__torch__` class with its parameters in BUILD state,
+    // and its code; twins whose code calls a custom operator / class, or reads a file.
+    let ts_code = "class Model(Module):\n  __parameters__ = [\"fc\", ]\n  def forward(self: __torch__.Model, x: Tensor) -> Tensor:\n    return torch.linear(x, self.fc.weight)\n";
+    write(out, "clean/scripted.pt", &scripted(ts_code.as_bytes()))?;
+    let custom = ts_code.replace(
+        "return torch.linear(x, self.fc.weight)",
+        "y = ops.my_ops.fused_gate(x)\n    _0 = torch.classes.my_ops.Cache.get(y)\n    return torch.linear(y, self.fc.weight)",
     );
-    z.add("script/data/0", &f32_bytes(&weights(6, 8, 0.1)), false, 64);
-    z.add("script/version", b"3\n", false, 64);
-    write(out, "clean/scripted.pt", &z.finish())?;
+    write(
+        out,
+        "malicious/scripted-custom-op.pt",
+        &scripted(custom.as_bytes()),
+    )?;
+    let read = ts_code.replace(
+        "return torch.linear(x, self.fc.weight)",
+        "_0 = torch.from_file(\"/etc/hostname\", False, 16)\n    return torch.linear(x, self.fc.weight)",
+    );
+    write(
+        out,
+        "malicious/scripted-from-file.pt",
+        &scripted(read.as_bytes()),
+    )?;
 
     // Keras 3 `.keras`: config.json + metadata.json + weights (an HDF5 member, read as tensors).
     let dense = r#"{"module": "keras.layers", "class_name": "Dense", "config": {"name": "dense", "units": 4, "activation": "relu"}, "registered_name": null}"#;
@@ -882,4 +858,48 @@ fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
 
 fn rfind_before(hay: &[u8], needle: &[u8], end: usize) -> Option<usize> {
     hay[..end].windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// A TorchScript archive of the one-layer `Model` with `code` as `code/__torch__.py`.
+fn scripted(code: &[u8]) -> Vec<u8> {
+    let mut p = PickleWriter::new();
+    p.proto(2)
+        .global("__torch__", "Model")
+        .empty_tuple()
+        .raw(&[0x81])
+        .empty_dict();
+    p.str("fc.weight")
+        .global("torch._utils", "_rebuild_tensor_v2")
+        .mark();
+    p.mark()
+        .str("storage")
+        .global("torch", "FloatStorage")
+        .str("0")
+        .str("cpu")
+        .int(6)
+        .tuple()
+        .persid();
+    p.int(0)
+        .int(2)
+        .int(3)
+        .tuple2()
+        .int(3)
+        .int(1)
+        .tuple2()
+        .newfalse();
+    p.global("collections", "OrderedDict")
+        .empty_tuple()
+        .reduce()
+        .tuple()
+        .reduce();
+    p.setitem().build().stop();
+    let mut z = ZipWriter::new();
+    z.add("script/data.pkl", &p.finish(), false, 64);
+    let mut c = PickleWriter::new();
+    c.proto(2).empty_tuple().stop();
+    z.add("script/constants.pkl", &c.finish(), false, 64);
+    z.add("script/code/__torch__.py", code, true, 0);
+    z.add("script/data/0", &f32_bytes(&weights(6, 8, 0.1)), false, 64);
+    z.add("script/version", b"3\n", false, 64);
+    z.finish()
 }

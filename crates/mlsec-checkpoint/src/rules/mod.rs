@@ -57,6 +57,10 @@ mod keras_lambda_layer;
 pub use keras_lambda_layer::KERAS_LAMBDA_LAYER;
 mod keras_external_module;
 pub use keras_external_module::KERAS_EXTERNAL_MODULE;
+mod torchscript_custom_op;
+pub use torchscript_custom_op::TORCHSCRIPT_CUSTOM_OP;
+mod torchscript_file_read;
+pub use torchscript_file_read::TORCHSCRIPT_FILE_READ;
 
 pub static ALL: &[&mlsec_core::Rule] = &[
     &PICKLE_UNSAFE_CALL,
@@ -88,4 +92,6 @@ pub static ALL: &[&mlsec_core::Rule] = &[
     &FINGERPRINT_HASH_CHANGED,
     &KERAS_LAMBDA_LAYER,
     &KERAS_EXTERNAL_MODULE,
+    &TORCHSCRIPT_CUSTOM_OP,
+    &TORCHSCRIPT_FILE_READ,
 ];
