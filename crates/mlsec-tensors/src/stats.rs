@@ -231,79 +231,11 @@ impl Acc {
         }
     }
 
-    /// Summarises one block: blocks of finite values (nearly all) take a fast path whose
-    /// moment, min/max and count accumulators run in independent lanes (the compiler turns
-    /// them into vector instructions), then a scalar pass fills the histogram.
-    fn block(&mut self, base: usize, vals: &[f64]) {
-        if vals.iter().filter(|v| !v.is_finite()).count() > 0 {
-            return self.block_with_non_finite(base, vals);
-        }
-        const L: usize = 4;
-        let (median, limit) = (self.median, self.limit);
-        let mut c = [[0f64; L]; 4];
-        let (mut mn, mut mx, mut ma) = ([f64::INFINITY; L], [f64::NEG_INFINITY; L], [0f64; L]);
-        let (mut zeros, mut outliers) = ([0u64; L], [0u64; L]);
-        let mut chunks = vals.chunks_exact(L);
-        for ch in &mut chunks {
-            for l in 0..L {
-                let v = ch[l];
-                let y = v - median;
-                let y2 = y * y;
-                c[0][l] += y;
-                c[1][l] += y2;
-                c[2][l] += y2 * y;
-                c[3][l] += y2 * y2;
-                mn[l] = if v < mn[l] { v } else { mn[l] };
-                mx[l] = if v > mx[l] { v } else { mx[l] };
-                let a = v.abs();
-                ma[l] = if a > ma[l] { a } else { ma[l] };
-                zeros[l] += u64::from(v == 0.0);
-                outliers[l] += u64::from(y.abs() > limit);
-            }
-        }
-        for &v in chunks.remainder() {
-            let y = v - median;
-            let y2 = y * y;
-            c[0][0] += y;
-            c[1][0] += y2;
-            c[2][0] += y2 * y;
-            c[3][0] += y2 * y2;
-            mn[0] = mn[0].min(v);
-            mx[0] = mx[0].max(v);
-            ma[0] = ma[0].max(v.abs());
-            zeros[0] += u64::from(v == 0.0);
-            outliers[0] += u64::from(y.abs() > limit);
-        }
-        for (k, lanes) in c.iter().enumerate() {
-            // Alternate the two accumulator sets so neither grows much larger than the other.
-            self.c[base / BLOCK % 2][k] += lanes.iter().sum::<f64>();
-        }
-        self.min = mn.iter().fold(self.min, |a, &b| a.min(b));
-        self.max = mx.iter().fold(self.max, |a, &b| a.max(b));
-        self.zeros += zeros.iter().sum::<u64>();
-        self.outliers += outliers.iter().sum::<u64>();
-        let block_max = ma.iter().fold(0f64, |a, &b| a.max(b));
-        if block_max > self.max_abs {
-            self.max_abs = block_max;
-            let at = vals.iter().position(|v| v.abs() == block_max).unwrap_or(0);
-            self.max_abs_index = (base + at) as u64;
-        }
-        let [h0, h1, h2, h3] = &mut self.hist;
-        let mut quads = vals.chunks_exact(4);
-        for q in &mut quads {
-            h0[bin(q[0]) & (BINS - 1)] += 1;
-            h1[bin(q[1]) & (BINS - 1)] += 1;
-            h2[bin(q[2]) & (BINS - 1)] += 1;
-            h3[bin(q[3]) & (BINS - 1)] += 1;
-        }
-        for &v in quads.remainder() {
-            h0[bin(v) & (BINS - 1)] += 1;
-        }
-    }
-
-    /// [`Acc::block`] for a block of finite single-precision values, in eight `f32` lanes
-    /// (twice the width of `f64`). A block's lane sums (128 terms each) are folded into the
-    /// `f64` totals, so the rounding of `f32` stays local to a block: relative error ~1e-6.
+    /// The fast path, for a block of finite single-precision values (nearly all weights): the
+    /// moment, min/max and count accumulators run in eight independent `f32` lanes, which the
+    /// compiler turns into vector instructions, then a scalar pass fills the histograms. A
+    /// block's lane sums (128 terms each) are folded into the `f64` totals, so the rounding of
+    /// `f32` stays local to a block: relative error ~1e-6.
     fn block32(&mut self, base: usize, vals: &[f32]) {
         const L: usize = 8;
         let (median, limit) = (self.median as f32, self.limit as f32);
@@ -367,8 +299,10 @@ impl Acc {
         }
     }
 
-    /// [`Acc::block`] for a block that holds NaN or infinities: element by element.
-    fn block_with_non_finite(&mut self, base: usize, vals: &[f64]) {
+    /// Any block (other dtypes, or values with NaN and infinities), element by element in
+    /// `f64`. The running values live in locals (as fields they would go through memory on
+    /// every element), and two interleaved sets keep the additions independent.
+    fn block(&mut self, base: usize, vals: &[f64]) {
         let (median, limit) = (self.median, self.limit);
         let [mut a, mut b] = self.c;
         let (mut min, mut max, mut max_abs) = (self.min, self.max, self.max_abs);
