@@ -1,47 +1,62 @@
-//! Per-tensor digests of safetensors checkpoints (name, dtype, shape and bytes), read with the
-//! shared reader (`mlsec_tensors::safetensors`). Other checkpoint formats are hashed as files
-//! only.
+//! Per-tensor digests of checkpoints (name, dtype, shape and bytes), read with the shared
+//! loader (`mlsec_tensors::load`): safetensors, PyTorch zip and legacy files, numpy, HDF5 and
+//! joblib, never executed. The digest of a tensor does not depend on its container, so the
+//! same weights converted from `.pt` to `.safetensors` keep their digests.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use mlsec_tensors::sniff::{Format, sniff};
+use mlsec_tensors::zip::ZipLimits;
 use sha2::{Digest, Sha256};
 
 use crate::fingerprint::hex;
 
-/// Whether a file is safetensors, judged by its first bytes (never by its extension).
-pub fn is_safetensors(path: &Path) -> bool {
-    let mut head = [0u8; 10];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok_and(|()| mlsec_tensors::safetensors::sniff(&head))
+/// Whether a file is a checkpoint with tensors, judged by its first bytes (never by its
+/// extension). ONNX models are not: their weights are hashed by the ONNX fingerprint.
+pub fn has_tensors(path: &Path) -> bool {
+    let mut head = Vec::with_capacity(4096);
+    let read = std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
+    read.is_ok()
+        && matches!(
+            sniff(&head),
+            Format::Safetensors
+                | Format::Zip
+                | Format::Pickle
+                | Format::Tar
+                | Format::Npy
+                | Format::Hdf5
+        )
 }
 
-/// SHA-256 over dtype, shape and bytes of every tensor, by name. A header anomaly (overlapping
-/// or out-of-range offsets) is an error: such a file cannot be attested tensor by tensor.
+/// SHA-256 over dtype, shape and bytes of every tensor, by name. Anything the loader could not
+/// read (a header anomaly, a missing storage) is an error: such a file cannot be attested
+/// tensor by tensor.
 pub fn tensor_digests(path: &Path) -> Result<BTreeMap<String, String>, String> {
     let bytes = mlsec_onnx::read_any(path).map_err(|e| e.to_string())?;
-    let st = mlsec_tensors::safetensors::parse(&bytes).map_err(|e| e.to_string())?;
-    if let Some(anomaly) = st.anomalies.first() {
-        return Err(format!("{}: {}", anomaly.name, anomaly.message));
-    }
-    let data = bytes
-        .get(st.data_start as usize..)
-        .ok_or("data buffer starts past the end of the file")?;
     let mut out = BTreeMap::new();
-    for tensor in st.tensors {
-        let payload = data
-            .get(tensor.begin as usize..tensor.end as usize)
-            .ok_or_else(|| format!("{}: data offsets out of range", tensor.name))?;
-        let shape = serde_json::to_string(&tensor.shape).map_err(|e| e.to_string())?;
+    let mut duplicate = None;
+    let loaded = mlsec_tensors::load::visit(&bytes, ZipLimits::default(), &mut |v| {
+        let shape = serde_json::to_string(&v.shape).expect("a list of integers");
         let mut h = Sha256::new();
-        h.update(tensor.dtype.safetensors_name().as_bytes());
+        h.update(v.dtype.safetensors_name().as_bytes());
         h.update(b"\0");
         h.update(shape.as_bytes());
         h.update(b"\0");
-        h.update(payload);
-        out.insert(tensor.name, hex(&h.finalize()));
+        h.update(&v.bytes);
+        if out.insert(v.name.clone(), hex(&h.finalize())).is_some() {
+            duplicate.get_or_insert(v.name);
+        }
+    });
+    if let Some(p) = loaded.problems.first() {
+        return Err(p.message.clone());
+    }
+    if let Some(name) = duplicate {
+        return Err(format!("two tensors are named `{name}`"));
+    }
+    if out.is_empty() {
+        return Err(format!("no tensors in this {} file", loaded.format));
     }
     Ok(out)
 }

@@ -135,7 +135,7 @@ pub fn record(input: &RecordInput<'_>, report: &mut Report) -> anyhow::Result<()
                 if let Some(m) = model {
                     annotations["model"] = json!(m);
                 }
-                if crate::checkpoint::is_safetensors(path) {
+                if crate::checkpoint::has_tensors(path) {
                     match crate::checkpoint::tensor_digests(path) {
                         Ok(t) => annotations["mlsec.tensors"] = json!(t),
                         Err(e) => report.warnings.push(format!(

@@ -384,6 +384,64 @@ fn safetensors_checkpoints_get_per_tensor_digests() {
     assert_eq!(v.findings[0].evidence["changed_tensors"], "b");
 }
 
+/// A `torch.save` zip gets the same per-tensor digests as the same tensors in safetensors: the
+/// digest is of name, dtype, shape and bytes, not of the container.
+#[test]
+fn torch_checkpoints_get_per_tensor_digests_equal_to_safetensors_ones() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/checkpoint/clean");
+    let dir = tempfile::tempdir().unwrap();
+    let pt = dir.path().join("model.pt");
+    std::fs::copy(root.join("model.pt"), &pt).unwrap();
+    let report = record(
+        "pytorch",
+        std::slice::from_ref(&pt),
+        None,
+        &dir.path().join("s.json"),
+    );
+    assert!(
+        report.errors.is_empty() && report.warnings.is_empty(),
+        "{:?} {:?}",
+        report.errors,
+        report.warnings
+    );
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    let tensors = s["subject"][0]["annotations"]["mlsec.tensors"]
+        .as_object()
+        .unwrap()
+        .clone();
+    assert!(tensors.contains_key("fc1.weight"), "{tensors:?}");
+    // The same tensors written as safetensors by the converter digest the same.
+    let st = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&pt).unwrap();
+    let mut views = Vec::new();
+    mlsec_tensors::load::visit(&bytes, Default::default(), &mut |v| {
+        views.push((v.name, v.dtype, v.shape, v.bytes.into_owned()));
+    });
+    let refs: Vec<_> = views
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), *d, s.clone(), b.as_slice()))
+        .collect();
+    std::fs::write(
+        &st,
+        mlsec_tensors::safetensors::write(&refs, &Default::default()),
+    )
+    .unwrap();
+    let report = record(
+        "safetensors",
+        std::slice::from_ref(&st),
+        None,
+        &dir.path().join("t.json"),
+    );
+    assert!(report.errors.is_empty() && report.warnings.is_empty());
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("t.json")).unwrap()).unwrap();
+    assert_eq!(
+        t["subject"][0]["annotations"]["mlsec.tensors"],
+        serde_json::json!(tensors)
+    );
+}
+
 #[test]
 fn model_signing_manifest_round_trip() {
     let dir = tempfile::tempdir().unwrap();
