@@ -57,7 +57,7 @@ impl Default for RunOptions {
 }
 
 /// The first bytes of a file, enough to sniff its format.
-fn head(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn head(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut head = Vec::with_capacity(4096);
     std::fs::File::open(path)?

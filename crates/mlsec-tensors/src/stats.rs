@@ -408,7 +408,8 @@ impl Acc {
     }
 }
 
-fn median_of(v: &mut [f64]) -> f64 {
+/// The upper median of `v` (reordered in place; `v` must not be empty).
+pub fn median_of(v: &mut [f64]) -> f64 {
     let mid = v.len() / 2;
     let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
     *m

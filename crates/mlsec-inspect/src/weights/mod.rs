@@ -137,7 +137,7 @@ pub fn check(model: &Path, jobs: usize, report: &mut Report) -> Vec<Summary> {
 fn weight_files(model: &Path, report: &mut Report) -> Vec<WeightFile> {
     let shown = model.display().to_string();
     if !model.is_dir() {
-        return match head(model) {
+        return match crate::runnable::head(model) {
             Ok(h) => vec![WeightFile {
                 path: model.to_owned(),
                 shown,
@@ -173,7 +173,7 @@ fn weight_files(model: &Path, report: &mut Report) -> Vec<WeightFile> {
     let mut files = Vec::new();
     for path in paths {
         let shown = path.display().to_string();
-        match head(&path) {
+        match crate::runnable::head(&path) {
             Ok(h) => {
                 let format = sniff(&h);
                 if !matches!(format, Format::Unknown) {
@@ -208,15 +208,6 @@ fn weight_files(model: &Path, report: &mut Report) -> Vec<WeightFile> {
         ));
     }
     files
-}
-
-fn head(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(4096);
-    std::fs::File::open(path)?
-        .take(4096)
-        .read_to_end(&mut head)?;
-    Ok(head)
 }
 
 fn onnx_items<'d>(
@@ -607,9 +598,9 @@ fn peer_findings(summaries: &[Summary], report: &mut Report) {
                 continue;
             }
             let mut values: Vec<f64> = logs.iter().map(|(_, l)| *l).collect();
-            let median = median(&mut values);
+            let median = stats::median_of(&mut values);
             let mut dev: Vec<f64> = values.iter().map(|l| (l - median).abs()).collect();
-            let scale = 1.4826 * self::median(&mut dev);
+            let scale = 1.4826 * stats::median_of(&mut dev);
             for (s, l) in &logs {
                 let d = (l - median).abs();
                 if d >= PEER_FACTOR.ln() && d > PEER_K * scale {
@@ -645,12 +636,6 @@ fn peer_findings(summaries: &[Summary], report: &mut Report) {
             );
         }
     }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    let mid = v.len() / 2;
-    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
-    *m
 }
 
 /// A number for people: 4 significant digits, scientific outside [1e-3, 1e5).
