@@ -5,12 +5,15 @@
 #
 #   scripts/setup-libtorch.sh [DIR]        # default DIR: /tmp/libtorch-2.13
 #   export LIBTORCH=DIR/torch LD_LIBRARY_PATH=DIR/torch/lib:DIR/nvidia/cu13/lib
-#   cargo test -p mlsec-runtime -p mlsec-adversarial --features torch
+#   cargo test -p mlsec --features torch
 #
-# torch-sys compiles for a few minutes on 2 cores. mlsec-runtime's build script adds an rpath to
-# $LIBTORCH/lib for its own test binaries.
+# torch-sys compiles for a few minutes on 2 cores. The `mlsec` binary gets an rpath to
+# $LIBTORCH/lib from its build script, so it runs without LD_LIBRARY_PATH; test binaries of the
+# library crates need LD_LIBRARY_PATH. `cargo xtask ci` runs all of this (xtask/src/torch.rs).
 set -euo pipefail
 DIR=${1:-/tmp/libtorch-2.13}
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
 if [ ! -f "$DIR/torch/lib/libtorch_cpu.so" ]; then
   python3 -m pip install --quiet --no-deps --target "$DIR" \
     torch==2.13.0 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85

@@ -1,6 +1,8 @@
 //! `cargo xtask <task>`: the project's development tasks.
 //!
-//! - `ci`: what CI runs (fmt check, clippy with `-D warnings`, the whole test suite)
+//! - `ci`: what CI runs (fmt check, clippy with `-D warnings`, the whole test suite, then the
+//!   same for the `torch` feature with libtorch installed into the target dir)
+//! - `ci-torch`: only the `torch` feature part of `ci`
 //! - `testdata [--check] [NAME...]`: regenerate the fixtures under `testdata/`
 //! - `codegen [--check]`: regenerate committed code derived from `../shared/protos`
 //! - `docs [--check]`: regenerate `docs/rules.md` from the rule declarations
@@ -12,6 +14,7 @@ mod bench;
 mod codegen;
 mod docs;
 mod testdata;
+mod torch;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,6 +41,7 @@ fn run() -> Result<()> {
         .collect();
     match task {
         "ci" => ci(),
+        "ci-torch" => torch::ci(),
         "testdata" => testdata::run(&names, check),
         "docs" => docs::run(check),
         "codegen" => codegen::run(check),
@@ -60,7 +64,7 @@ fn run() -> Result<()> {
         bench::MEASURE_TASK => bench::measure_main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | bench [NAME...]>"
+                "usage: cargo xtask <ci | ci-torch | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | bench [NAME...]>"
             );
             Ok(())
         }
@@ -76,10 +80,23 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
+/// Where cargo puts build output: `$CARGO_TARGET_DIR` when set, else `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root().join("target"), |p| root().join(p))
+}
+
 fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with(args, &[])
+}
+
+/// `cargo ARGS` in the workspace root with extra environment variables.
+fn cargo_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<()> {
     eprintln!("$ cargo {}", args.join(" "));
     let status = Command::new(env!("CARGO"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .status()
         .context("cannot run cargo")?;
@@ -103,7 +120,8 @@ fn ci() -> Result<()> {
     ])?;
     python_tests()?;
     cargo(&["test", "--workspace", "--doc"])?;
-    cargo(&["test", "--workspace", "--all-targets"])
+    cargo(&["test", "--workspace", "--all-targets"])?;
+    torch::ci()
 }
 
 /// The training-side integration is Python: its tests need only the standard library.

@@ -1,11 +1,13 @@
 //! The attacks against the reference libraries on the shipped example
-//! (`scripts/adversarial/reference.py`: torchattacks 3.5.1 for FGSM/PGD, foolbox 3.3.4 for CW).
+//! (`scripts/adversarial/reference.py`: torchattacks 3.5.1 for FGSM/PGD, foolbox 3.3.4 for CW),
+//! on the ONNX export through the default backend and, with the `torch` feature, on the
+//! TorchScript module through libtorch.
 
 use std::path::{Path, PathBuf};
 
 use mlsec_adversarial::attacks::{self, Cw, Goal, Noise, Pgd, Setup};
 use mlsec_adversarial::data::{self, Values};
-use mlsec_runtime::OnnxModel;
+use mlsec_runtime::{Model, OnnxModel};
 use serde_json::Value;
 
 fn example() -> PathBuf {
@@ -13,14 +15,20 @@ fn example() -> PathBuf {
 }
 
 struct Fixture {
-    model: OnnxModel,
+    model: Box<dyn Model>,
     data: data::Dataset,
     reference: Value,
 }
 
-fn fixture() -> Fixture {
+/// The example model in either form: `digits_mlp.onnx` or (`torch` feature) `digits_mlp.pt`.
+fn fixture(model: &str) -> Fixture {
     let dir = example();
-    let model = OnnxModel::load(&dir.join("digits_mlp.onnx")).expect("example model loads");
+    let path = dir.join(model);
+    let model: Box<dyn Model> = if model.ends_with(".onnx") {
+        Box::new(OnnxModel::load(&path).expect("example model loads"))
+    } else {
+        load_torchscript(&path)
+    };
     let data = data::load(&dir.join("digits_test.npz"), "x", "y").expect("example data loads");
     let text = std::fs::read_to_string(dir.join("reference.json")).expect("reference.json");
     Fixture {
@@ -30,9 +38,19 @@ fn fixture() -> Fixture {
     }
 }
 
+#[cfg(feature = "torch")]
+fn load_torchscript(path: &Path) -> Box<dyn Model> {
+    Box::new(mlsec_runtime::torch::TorchScriptModel::load(path).expect("TorchScript loads"))
+}
+
+#[cfg(not(feature = "torch"))]
+fn load_torchscript(path: &Path) -> Box<dyn Model> {
+    panic!("{}: TorchScript needs the `torch` feature", path.display())
+}
+
 fn setup<'a>(f: &'a Fixture) -> Setup<'a> {
     Setup {
-        model: &f.model,
+        model: f.model.as_ref(),
         sample_shape: &f.data.sample_shape,
         lo: 0.0,
         hi: 1.0,
@@ -49,9 +67,36 @@ fn share(v: &[bool]) -> f64 {
     v.iter().filter(|&&b| b).count() as f64 / v.len() as f64
 }
 
-#[test]
-fn clean_predictions_match_pytorch() {
-    let f = fixture();
+/// Every comparison, as a test per model form.
+macro_rules! reference_tests {
+    ($module:ident, $model:literal) => {
+        mod $module {
+            #[test]
+            fn clean_predictions_match_pytorch() {
+                super::clean_predictions_match_pytorch($model);
+            }
+            #[test]
+            fn fgsm_matches_torchattacks() {
+                super::fgsm_matches_torchattacks($model);
+            }
+            #[test]
+            fn pgd_with_the_same_noise_matches_torchattacks() {
+                super::pgd_with_the_same_noise_matches_torchattacks($model);
+            }
+            #[test]
+            fn cw_median_l2_matches_foolbox() {
+                super::cw_median_l2_matches_foolbox($model);
+            }
+        }
+    };
+}
+
+reference_tests!(onnx, "digits_mlp.onnx");
+#[cfg(feature = "torch")]
+reference_tests!(torchscript, "digits_mlp.pt");
+
+fn clean_predictions_match_pytorch(model: &str) {
+    let f = fixture(model);
     let s = setup(&f);
     let preds = s.predict(&f.data.x).unwrap();
     let expected: Vec<i64> = f.reference["clean_pred"]
@@ -63,9 +108,8 @@ fn clean_predictions_match_pytorch() {
     assert_eq!(preds, expected);
 }
 
-#[test]
-fn fgsm_matches_torchattacks() {
-    let f = fixture();
+fn fgsm_matches_torchattacks(model: &str) {
+    let f = fixture(model);
     let s = setup(&f);
     let ok = correct(&s, &f);
     let n = f.data.len();
@@ -116,9 +160,8 @@ fn fgsm_matches_torchattacks() {
     }
 }
 
-#[test]
-fn pgd_with_the_same_noise_matches_torchattacks() {
-    let f = fixture();
+fn pgd_with_the_same_noise_matches_torchattacks(model: &str) {
+    let f = fixture(model);
     let s = setup(&f);
     let ok = correct(&s, &f);
     let bytes = std::fs::read(example().join("pgd_noise.npy")).unwrap();
@@ -161,9 +204,8 @@ fn pgd_with_the_same_noise_matches_torchattacks() {
     }
 }
 
-#[test]
-fn cw_median_l2_matches_foolbox() {
-    let f = fixture();
+fn cw_median_l2_matches_foolbox(model: &str) {
+    let f = fixture(model);
     let s = setup(&f);
     let ok = correct(&s, &f);
     let r = &f.reference["cw"];

@@ -132,9 +132,10 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
         fgsm: args.wants(Check::Fgsm),
         eps: args.eps,
         vocab: args.vocab,
+        by_default: args.checks.is_empty(),
     };
     if opts.activations || opts.fgsm {
-        run_model_checks(model, &opts, args.checks.is_empty(), &mut report, ctx);
+        run_model_checks(model, &opts, &mut report, ctx);
     }
     if let Some(out) = &args.report {
         let page = html::render(&shown, &summaries, &report);
@@ -151,13 +152,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
 /// The checks that run the model, on the model file or the runnable files of a folder. A model
 /// without a runnable graph is an error when these checks were asked for, a warning when they
 /// only ran by default.
-fn run_model_checks(
-    model: &Path,
-    opts: &RunOptions,
-    by_default: bool,
-    report: &mut Report,
-    ctx: &Context,
-) {
+fn run_model_checks(model: &Path, opts: &RunOptions, report: &mut Report, ctx: &Context) {
     let candidates: Vec<PathBuf> = if model.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(model)
             .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
@@ -168,7 +163,7 @@ fn run_model_checks(
     } else {
         vec![model.to_owned()]
     };
-    if by_default && !candidates.iter().any(|p| runnable::is_runnable(p)) {
+    if opts.by_default && !candidates.iter().any(|p| runnable::is_runnable(p)) {
         report.warnings.push(format!(
             "{}: activations and fgsm skipped: no runnable model (ONNX) here, only weights; export with `torch.onnx.export` to run them",
             model.display()

@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub eps: f32,
     /// Vocabulary size for synthetic text probes (`--vocab`) when the model does not tell.
     pub vocab: Option<usize>,
+    /// The checks run because none were named (no `--checks`): one that cannot run on this
+    /// model (activations of a TorchScript module) is a warning, not an error.
+    pub by_default: bool,
 }
 
 impl Default for RunOptions {
@@ -52,6 +55,7 @@ impl Default for RunOptions {
             fgsm: true,
             eps: 0.03,
             vocab: None,
+            by_default: false,
         }
     }
 }
@@ -81,9 +85,10 @@ pub fn is_runnable(path: &Path) -> bool {
     }
 }
 
+/// Whether a zip is a TorchScript archive (it has `code/`), from its central directory.
 #[cfg(feature = "torch")]
 fn is_torchscript(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
+    let Ok(bytes) = mlsec_tensors::sniff::read_file(path) else {
         return false;
     };
     mlsec_tensors::zip::ZipArchive::parse(&bytes, mlsec_tensors::zip::ZipLimits::default())
@@ -93,7 +98,7 @@ fn is_torchscript(path: &Path) -> bool {
 /// A loaded model: ONNX (with the graph the activations check walks) or, with the `torch`
 /// feature, TorchScript.
 enum Loaded {
-    Onnx(OnnxModel),
+    Onnx(Box<OnnxModel>),
     #[cfg(feature = "torch")]
     Torch(mlsec_runtime::torch::TorchScriptModel),
 }
@@ -101,7 +106,7 @@ enum Loaded {
 impl Loaded {
     fn model(&self) -> &dyn Model {
         match self {
-            Loaded::Onnx(m) => m,
+            Loaded::Onnx(m) => m.as_ref(),
             #[cfg(feature = "torch")]
             Loaded::Torch(m) => m,
         }
@@ -122,20 +127,23 @@ fn load(path: &Path) -> Result<Loaded, String> {
     let head = head(path).map_err(|e| format!("cannot read the model: {e}"))?;
     let format = sniff(&head);
     #[cfg(feature = "torch")]
-    if format == Format::Zip {
+    if format == Format::Zip && is_torchscript(path) {
         return mlsec_runtime::torch::TorchScriptModel::load(path)
             .map(Loaded::Torch)
-            .map_err(|e| {
-                format!("cannot run the model: not a TorchScript module ({e:#}); {EXPORT}")
-            });
+            .map_err(|e| format!("cannot run the TorchScript model: {e:#}; {EXPORT}"));
     }
     match format {
         Format::Onnx | Format::Unknown => OnnxModel::load(path)
-            .map(Loaded::Onnx)
+            .map(|m| Loaded::Onnx(Box::new(m)))
             .map_err(|e| format!("cannot run the model: {e:#}")),
         Format::Zip | Format::Pickle => Err(format!(
-            "cannot run the model: a {} file (a PyTorch state dict holds weights only; TorchScript needs a build with the `torch` feature); {EXPORT}",
-            format.name()
+            "cannot run the model: a {} file (a PyTorch state dict holds weights only{}); {EXPORT}",
+            format.name(),
+            if cfg!(feature = "torch") {
+                ""
+            } else {
+                "; TorchScript needs a build with the `torch` feature"
+            }
         )),
         other => Err(format!(
             "cannot run the model: a {} file holds weights or data, not a runnable graph; {EXPORT}",
@@ -200,11 +208,15 @@ fn run_checks(path: &Path, file: &str, opts: &RunOptions, report: &mut Report, c
         }),
     );
     if opts.activations {
+        const ONLY_ONNX: &str =
+            "intermediate outputs are only available for ONNX models; export to ONNX";
         match graph {
-            None => report.errors.push(ScanError::new(
-                file,
-                "activations: intermediate outputs are only available for ONNX models; export to ONNX",
-            )),
+            None if opts.by_default => report
+                .warnings
+                .push(format!("{file}: activations skipped: {ONLY_ONNX}")),
+            None => report
+                .errors
+                .push(ScanError::new(file, format!("activations: {ONLY_ONNX}"))),
             Some(graph) => {
                 let layers = activations::layers(graph, &model.input().name);
                 let progress = |done, total| ctx.events.progress(done, total);

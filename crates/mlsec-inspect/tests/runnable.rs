@@ -374,7 +374,7 @@ fn models_that_cannot_run_are_errors_not_clean() {
     let truncated = dir.path().join("truncated.onnx");
     let bytes = std::fs::read(digits_model()).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let cases: Vec<(PathBuf, RunOptions, &str)> = vec![
+    let mut cases: Vec<(PathBuf, RunOptions, &str)> = vec![
         (
             fixture("unsupported_op.onnx"),
             vision(),
@@ -394,9 +394,9 @@ fn models_that_cannot_run_are_errors_not_clean() {
         // Not a model at all, or weights without a graph.
         (digits_data(), vision(), "torch.onnx.export"),
         (
-            root().join("testdata/adversarial/digits_mlp.pt"),
+            root().join("testdata/inspect/weights/clean.pt"),
             vision(),
-            "torch.onnx.export",
+            "holds weights only",
         ),
         (root().join("Cargo.toml"), vision(), "cannot run the model"),
         (truncated.clone(), vision(), "cannot run the model"),
@@ -432,6 +432,13 @@ fn models_that_cannot_run_are_errors_not_clean() {
             "fc1",
         ),
     ];
+    if !cfg!(feature = "torch") {
+        cases.push((
+            root().join("testdata/adversarial/digits_mlp.pt"),
+            vision(),
+            "needs a build with the `torch` feature",
+        ));
+    }
     for (path, opts, expected) in cases {
         let report = check(&path, &opts);
         assert!(
@@ -651,4 +658,52 @@ fn text_probes_use_the_models_vocabulary_and_skip_fgsm() {
                 .all(|&v| v.fract() == 0.0 && (0.0..50.0).contains(&v))
     );
     assert!(p.x.contains(&49.0) && p.x.contains(&0.0));
+}
+
+/// With the `torch` feature a TorchScript module runs the FGSM probe like its ONNX export; it has
+/// no intermediate outputs, so `activations` is an error when asked for and a warning when it
+/// only ran by default.
+#[cfg(feature = "torch")]
+#[test]
+fn torchscript_runs_fgsm_like_its_onnx_export() {
+    let ts = root().join("testdata/adversarial/digits_mlp.pt");
+    let asked = check(&ts, &with_data(digits_data(), 64));
+    assert!(asked.findings.is_empty());
+    assert_eq!(asked.errors.len(), 1, "{:?}", asked.errors);
+    assert!(
+        asked.errors[0]
+            .to_string()
+            .contains("activations: intermediate outputs are only available for ONNX"),
+        "{}",
+        asked.errors[0]
+    );
+
+    let by_default = RunOptions {
+        by_default: true,
+        ..with_data(digits_data(), 64)
+    };
+    let r = check(&ts, &by_default);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("activations skipped")),
+        "{:?}",
+        r.warnings
+    );
+    let onnx = check(
+        &digits_model(),
+        &RunOptions {
+            activations: false,
+            ..with_data(digits_data(), 64)
+        },
+    );
+    assert!(onnx.errors.is_empty(), "{:?}", onnx.errors);
+    let (a, b) = (&r.data["fgsm"], &onnx.data["fgsm"]);
+    assert_eq!(a["n"], b["n"]);
+    let flips = |v: &serde_json::Value| v["flipped"].as_i64().unwrap();
+    // The same model through two runtimes: at most one float near-tie may flip differently.
+    assert!((flips(a) - flips(b)).abs() <= 1, "{a} vs {b}");
+    assert!(
+        flips(b) > 0,
+        "the probe flips some predictions at this eps: {b}"
+    );
 }

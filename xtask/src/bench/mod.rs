@@ -273,7 +273,7 @@ pub fn run(names: &[&str]) -> Result<()> {
     crate::cargo(&["build", "--release", "--package", "mlsec"])?;
     let mut bench = Bench {
         scratch: tempfile::tempdir()?,
-        binary: target_dir().join("release/mlsec"),
+        binary: crate::target_dir().join("release/mlsec"),
         rows: Vec::new(),
         peers: None,
         peer_rows: Vec::new(),
@@ -292,13 +292,6 @@ pub fn run(names: &[&str]) -> Result<()> {
     );
     peers::print_table(bench.peers.as_deref().unwrap_or_default(), &bench.peer_rows);
     Ok(())
-}
-
-/// Where cargo puts build output: `$CARGO_TARGET_DIR` when set, else `target/`.
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| crate::root().join("target"), |p| crate::root().join(p))
 }
 
 fn print_table(rows: &[Row]) {

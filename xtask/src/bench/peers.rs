@@ -6,7 +6,8 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{Measured, spawn_measured, target_dir};
+use super::{Measured, spawn_measured};
+use crate::target_dir;
 
 /// The pinned peers: PyPI name, version, console script.
 const PINNED: [(&str, &str); 2] = [("picklescan", "1.0.5"), ("modelscan", "0.8.8")];
