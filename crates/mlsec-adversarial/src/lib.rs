@@ -207,25 +207,31 @@ pub fn load_model(path: &Path) -> Result<Box<dyn Model>, String> {
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let head = std::fs::read(path)
-        .map(|b| b.into_iter().take(4).collect::<Vec<u8>>())
+    let mut head = Vec::with_capacity(4);
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4), &mut head))
         .map_err(|e| format!("cannot read the model: {e}"))?;
     let pytorch = matches!(ext.as_str(), "pt" | "pth" | "bin" | "ckpt" | "safetensors")
         || head.starts_with(b"PK")
         || head.first() == Some(&0x80);
-    const EXPORT: &str = "a state dict (weights only, no architecture) cannot be run: export the model to ONNX with \
+    const EXPORT: &str = "export the model to ONNX with \
         `torch.onnx.export(model.eval(), example_input, \"model.onnx\")` (or trace it with `torch.jit.trace`)";
-    if pytorch {
+    if pytorch && mlsec_runtime::is_torchscript(path) {
         #[cfg(feature = "torch")]
-        {
-            return match mlsec_runtime::torch::TorchScriptModel::load(path) {
-                Ok(m) => Ok(Box::new(m)),
-                Err(e) => Err(format!("not a TorchScript module ({e:#}); {EXPORT}")),
-            };
-        }
+        return match mlsec_runtime::torch::TorchScriptModel::load(path) {
+            Ok(m) => Ok(Box::new(m)),
+            Err(e) => Err(format!(
+                "cannot run the TorchScript module: {e:#}; {EXPORT}"
+            )),
+        };
         #[cfg(not(feature = "torch"))]
         return Err(format!(
-            "this looks like a PyTorch file: TorchScript needs a build with the `torch` feature, and {EXPORT}"
+            "a TorchScript module: running it needs a build with the `torch` feature (scripts/setup-libtorch.sh); or {EXPORT}"
+        ));
+    }
+    if pytorch {
+        return Err(format!(
+            "a PyTorch state dict (weights only, no architecture) cannot be run: {EXPORT}"
         ));
     }
     OnnxModel::load(path)

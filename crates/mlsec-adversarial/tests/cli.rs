@@ -353,6 +353,33 @@ fn bad_inputs_are_errors() {
         "{:?}",
         r.errors
     );
+    // A real `torch.save` state dict: weights only, whatever the build.
+    let state_dict = example().join("../inspect/weights/clean.pt");
+    let r = run(&[
+        "--model",
+        state_dict.to_str().unwrap(),
+        "--data",
+        &data_path(),
+    ]);
+    assert_eq!(status(&r), ExitStatus::Error);
+    assert!(
+        r.errors[0].message.contains("state dict")
+            && r.errors[0].message.contains("torch.onnx.export"),
+        "{:?}",
+        r.errors
+    );
+    // A TorchScript module runs only with the `torch` feature; without it, the error says so.
+    if !cfg!(feature = "torch") {
+        let ts = example().join("digits_mlp.pt");
+        let r = run(&["--model", ts.to_str().unwrap(), "--data", &data_path()]);
+        assert_eq!(status(&r), ExitStatus::Error);
+        assert!(
+            r.errors[0].message.contains("TorchScript module")
+                && r.errors[0].message.contains("`torch` feature"),
+            "{:?}",
+            r.errors
+        );
+    }
     let garbage = dir.path().join("bad.onnx");
     std::fs::write(&garbage, b"\xff\xff\xff\xff\xff").unwrap();
     let r = run(&["--model", garbage.to_str().unwrap(), "--data", &data_path()]);

@@ -80,19 +80,9 @@ pub fn is_runnable(path: &Path) -> bool {
     match sniff(&head) {
         Format::Onnx => true,
         #[cfg(feature = "torch")]
-        Format::Zip => is_torchscript(path),
+        Format::Zip => mlsec_runtime::is_torchscript(path),
         _ => false,
     }
-}
-
-/// Whether a zip is a TorchScript archive (it has `code/`), from its central directory.
-#[cfg(feature = "torch")]
-fn is_torchscript(path: &Path) -> bool {
-    let Ok(bytes) = mlsec_tensors::sniff::read_file(path) else {
-        return false;
-    };
-    mlsec_tensors::zip::ZipArchive::parse(&bytes, mlsec_tensors::zip::ZipLimits::default())
-        .is_ok_and(|z| z.entries.iter().any(|e| e.name.contains("/code/")))
 }
 
 /// A loaded model: ONNX (with the graph the activations check walks) or, with the `torch`
@@ -126,24 +116,23 @@ const EXPORT: &str = "export the model to ONNX with `torch.onnx.export(model.eva
 fn load(path: &Path) -> Result<Loaded, String> {
     let head = head(path).map_err(|e| format!("cannot read the model: {e}"))?;
     let format = sniff(&head);
-    #[cfg(feature = "torch")]
-    if format == Format::Zip && is_torchscript(path) {
+    if format == Format::Zip && mlsec_runtime::is_torchscript(path) {
+        #[cfg(feature = "torch")]
         return mlsec_runtime::torch::TorchScriptModel::load(path)
             .map(Loaded::Torch)
             .map_err(|e| format!("cannot run the TorchScript model: {e:#}; {EXPORT}"));
+        #[cfg(not(feature = "torch"))]
+        return Err(format!(
+            "cannot run the model: a TorchScript module, which needs a build with the `torch` feature (scripts/setup-libtorch.sh); or {EXPORT}"
+        ));
     }
     match format {
         Format::Onnx | Format::Unknown => OnnxModel::load(path)
             .map(|m| Loaded::Onnx(Box::new(m)))
             .map_err(|e| format!("cannot run the model: {e:#}")),
         Format::Zip | Format::Pickle => Err(format!(
-            "cannot run the model: a {} file (a PyTorch state dict holds weights only{}); {EXPORT}",
-            format.name(),
-            if cfg!(feature = "torch") {
-                ""
-            } else {
-                "; TorchScript needs a build with the `torch` feature"
-            }
+            "cannot run the model: a {} file (a PyTorch state dict holds weights only); {EXPORT}",
+            format.name()
         )),
         other => Err(format!(
             "cannot run the model: a {} file holds weights or data, not a runnable graph; {EXPORT}",

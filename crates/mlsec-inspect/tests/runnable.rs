@@ -436,7 +436,7 @@ fn models_that_cannot_run_are_errors_not_clean() {
         cases.push((
             root().join("testdata/adversarial/digits_mlp.pt"),
             vision(),
-            "needs a build with the `torch` feature",
+            "a TorchScript module, which needs a build with the `torch` feature",
         ));
     }
     for (path, opts, expected) in cases {

@@ -23,6 +23,17 @@ use std::path::Path;
 pub use candle_core::{DType, Device, Tensor, Var};
 use sha2::{Digest, Sha256};
 
+/// Whether `path` is a TorchScript archive (`torch.jit.save`: a zip with `code/`), read from the
+/// zip's central directory only. An ordinary `torch.save` state dict is a zip without `code/`:
+/// weights only, nothing to run. Any build can ask; only the `torch` feature can run one.
+pub fn is_torchscript(path: &Path) -> bool {
+    let Ok(bytes) = mlsec_tensors::sniff::read_file(path) else {
+        return false;
+    };
+    mlsec_tensors::zip::ZipArchive::parse(&bytes, mlsec_tensors::zip::ZipLimits::default())
+        .is_ok_and(|z| z.entries.iter().any(|e| e.name.contains("/code/")))
+}
+
 /// Why a model cannot be loaded or evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
