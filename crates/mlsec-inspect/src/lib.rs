@@ -164,8 +164,13 @@ fn run_model_checks(model: &Path, opts: &RunOptions, report: &mut Report, ctx: &
         vec![model.to_owned()]
     };
     if opts.by_default && !candidates.iter().any(|p| runnable::is_runnable(p)) {
+        let why = if candidates.iter().any(|p| mlsec_runtime::is_torchscript(p)) {
+            "a TorchScript module, which needs a build with the `torch` feature (scripts/setup-libtorch.sh)"
+        } else {
+            "no runnable model (ONNX) here, only weights"
+        };
         report.warnings.push(format!(
-            "{}: activations and fgsm skipped: no runnable model (ONNX) here, only weights; export with `torch.onnx.export` to run them",
+            "{}: activations and fgsm skipped: {why}; export with `torch.onnx.export` to run them",
             model.display()
         ));
         return;

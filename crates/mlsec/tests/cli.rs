@@ -360,3 +360,21 @@ fn dogfood_sarif_of_the_example_repo_is_valid() {
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert!(results.iter().any(|r| r["ruleId"] == "TRTN025"));
 }
+
+/// Without the `torch` feature a TorchScript module still gets its weights checked, and the
+/// warning says what running it needs.
+#[cfg(not(feature = "torch"))]
+#[test]
+fn inspect_of_torchscript_without_the_torch_feature_says_what_it_needs() {
+    let out = mlsec(
+        &["inspect", "--model", "testdata/adversarial/digits_mlp.pt"],
+        &repo_root(),
+    );
+    let text = combined(&out);
+    assert_eq!(code(&out), 0, "{text}");
+    assert!(text.contains("3.weight"), "{text}");
+    assert!(
+        text.contains("a TorchScript module, which needs a build with the `torch` feature"),
+        "{text}"
+    );
+}
