@@ -229,6 +229,14 @@ fn contiguous(data: &[u8], path: &str) -> (usize, u64) {
     }
 }
 
+/// The one finding of `rule` (asserting there is exactly one).
+fn only_finding<'a>(findings: &'a [mlsec_core::Finding], rule: &str) -> &'a mlsec_core::Finding {
+    let mut of_rule = findings.iter().filter(|f| f.rule.id == rule);
+    let first = of_rule.next();
+    assert!(first.is_some() && of_rule.next().is_none(), "{findings:?}");
+    first.unwrap()
+}
+
 fn span(f: &mlsec_core::Finding) -> u64 {
     match f.location.span {
         Some(Span::Bytes { offset, .. }) => offset,
@@ -351,16 +359,8 @@ fn keras_zip_weights_member_is_read() {
         z.add("model.weights.h5", &bad, deflate, 0);
         let keras = z.finish();
         let r = scan_bytes(&keras, "m.keras", &Options::default());
-        let f: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|f| f.rule.id == "CKPT030")
-            .collect();
-        assert_eq!(f.len(), 1, "{:?}", r.findings);
-        assert_eq!(
-            f[0].location.pointer,
-            Some(Pointer::Tensor("many/w03".into()))
-        );
+        let f = only_finding(&r.findings, "CKPT030");
+        assert_eq!(f.location.pointer, Some(Pointer::Tensor("many/w03".into())));
         if !deflate {
             let member = mlsec_tensors::zip::ZipArchive::parse(&keras, ZipLimits::default())
                 .unwrap()
@@ -368,7 +368,7 @@ fn keras_zip_weights_member_is_read() {
                 .into_iter()
                 .find(|e| e.name == "model.weights.h5")
                 .unwrap();
-            assert_eq!(span(f[0]), member.data_offset + header);
+            assert_eq!(span(f), member.data_offset + header);
         }
     }
 }
@@ -558,17 +558,9 @@ fn planted_values_in_joblib_arrays_are_found() {
     let mut bad = data.clone();
     bad[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
     let r = scan_bytes(&bad, "m.joblib", &Options::default());
-    let f: Vec<_> = r
-        .findings
-        .iter()
-        .filter(|f| f.rule.id == "CKPT030")
-        .collect();
-    assert_eq!(f.len(), 1, "{:?}", r.findings);
-    assert_eq!(
-        f[0].location.pointer,
-        Some(Pointer::Tensor("weights".into()))
-    );
-    assert_eq!(span(f[0]), a.data.start);
+    let f = only_finding(&r.findings, "CKPT030");
+    assert_eq!(f.location.pointer, Some(Pointer::Tensor("weights".into())));
+    assert_eq!(span(f), a.data.start);
 }
 
 #[test]
