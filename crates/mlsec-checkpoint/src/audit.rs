@@ -137,6 +137,16 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
                     .with_evidence("name", name.as_deref().unwrap_or("<computed>")),
                 );
             }
+            mlsec_tensors::pickle::Event::Frame { offset, anomaly } => {
+                out.findings.push(
+                    site.finding(
+                        &rules::PICKLE_FRAME_ANOMALY,
+                        *offset,
+                        format!("pickle framing no pickler writes: {anomaly}"),
+                    )
+                    .with_evidence("opcode", "FRAME"),
+                );
+            }
             mlsec_tensors::pickle::Event::Build {
                 offset,
                 target,
@@ -162,11 +172,12 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
         if called.contains(&i) {
             continue;
         }
-        let dotted = import.dotted();
+        let t = import_target(m, i);
+        let dotted = t.dotted;
         if policy::allowed(profile, &dotted) {
             continue;
         }
-        let severity = policy::grade(profile, &dotted, false);
+        let severity = policy::grade(&dotted, Some(&t.module), false);
         if severity >= Severity::High {
             out.dangerous = true;
         }
@@ -175,7 +186,7 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
                 &rules::PICKLE_UNSAFE_IMPORT,
                 import.offset,
                 format!(
-                    "pickle imports `{dotted}`, which is not allowed in a {} file",
+                    "pickle imports `{dotted}`, which is not known to be safe in a {} file",
                     profile.name()
                 ),
             )
@@ -186,6 +197,52 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
         );
     }
     out
+}
+
+/// One finding per cause: findings of one pickle that differ only in where they are (the same
+/// global called at 64 places, the same attribute planted on every object) become the first of
+/// them with `occurrences` and the offsets of the next few (`also_at`).
+pub fn group(findings: Vec<Finding>) -> Vec<Finding> {
+    const SHOWN: usize = 5;
+    let where_ = |f: &Finding| -> u64 {
+        f.evidence
+            .get("member_offset")
+            .or_else(|| f.evidence.get("payload_offset"))
+            .and_then(|o| o.parse().ok())
+            .or(match f.location.span {
+                Some(mlsec_core::Span::Bytes { offset, .. }) => Some(offset),
+                _ => None,
+            })
+            .unwrap_or(0)
+    };
+    let mut out: Vec<(Finding, Vec<u64>)> = Vec::new();
+    let mut index: HashMap<(&'static str, Severity, String, Option<Pointer>), usize> =
+        HashMap::new();
+    for f in findings {
+        let key = (
+            f.rule.id,
+            f.severity,
+            f.message.clone(),
+            f.location.pointer.clone(),
+        );
+        match index.get(&key) {
+            Some(&i) => out[i].1.push(where_(&f)),
+            None => {
+                index.insert(key, out.len());
+                out.push((f, Vec::new()));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(f, more)| {
+            if more.is_empty() {
+                return f;
+            }
+            let shown: Vec<String> = more.iter().take(SHOWN).map(|o| format!("{o:#x}")).collect();
+            f.with_evidence("occurrences", more.len() + 1)
+                .with_evidence("also_at", shown.join(", "))
+        })
+        .collect()
 }
 
 /// A short description of a node for messages.
@@ -203,6 +260,66 @@ fn describe(m: &Machine<'_>, id: NodeId) -> String {
     }
 }
 
+/// A global a call finally reaches: its dotted name, module, and import offset.
+struct Target {
+    dotted: String,
+    module: String,
+    offset: u64,
+}
+
+fn import_target(m: &Machine<'_>, i: usize) -> Target {
+    let import = &m.imports[i];
+    let (module, _) = mlsec_tensors::pickle::fix_name(&import.module, &import.name);
+    Target {
+        dotted: import.dotted(),
+        module: module.to_owned(),
+        offset: import.offset,
+    }
+}
+
+/// What a value is, as a callable: an import, an attribute of one reached by
+/// `getattr(import, 'name')` (a dunder name stays `builtins.getattr`, which is dangerous), or
+/// what a `functools.partial` wraps. Marks the imports it passes through as called.
+fn value_target(
+    m: &Machine<'_>,
+    id: NodeId,
+    called: &mut HashSet<usize>,
+    depth: usize,
+) -> Option<Target> {
+    if depth > 8 {
+        return None;
+    }
+    match m.node(id) {
+        Node::Global(i) => {
+            called.insert(*i);
+            Some(import_target(m, *i))
+        }
+        Node::Obj(o) => {
+            let inner = value_target(m, o.callee, called, depth + 1)?;
+            let args = m.seq_of(o.args).unwrap_or(&[]);
+            match inner.dotted.as_str() {
+                "builtins.getattr" => {
+                    let attr = args.get(1).and_then(|&a| m.str_of(a))?;
+                    if attr.contains("__") {
+                        return Some(inner);
+                    }
+                    let base = value_target(m, *args.first()?, called, depth + 1)?;
+                    Some(Target {
+                        dotted: format!("{}.{attr}", base.dotted),
+                        module: base.module,
+                        offset: base.offset,
+                    })
+                }
+                d if policy::is_forwarder(d) => {
+                    value_target(m, *args.first()?, called, depth + 1).or(Some(inner))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 fn audit_call(
     m: &Machine<'_>,
     profile: Profile,
@@ -212,69 +329,83 @@ fn audit_call(
     out: &mut Audit,
 ) {
     let opcode = obj.kind.opcode();
-    // Resolve the callable: an import, an import's method, or something computed.
-    let (dotted, import_offset) = match m.node(obj.callee) {
-        Node::Global(i) => {
-            called.insert(*i);
-            let d = m.imports[*i].dotted();
-            if policy::is_forwarder(&d) {
-                // copyreg._reconstructor(cls, ...) calls cls: judge cls.
-                if let Some(&first) = m.seq_of(obj.args).and_then(|a| a.first())
-                    && let Node::Global(j) = m.node(first)
-                {
-                    called.insert(*j);
-                    (m.imports[*j].dotted(), m.imports[*j].offset)
-                } else {
-                    (d, m.imports[*i].offset)
-                }
-            } else {
-                (d, m.imports[*i].offset)
-            }
+    let args = m.seq_of(obj.args).unwrap_or(&[]);
+    // Resolve the callable: an import (through wrappers and getattr), an import's method, or
+    // something computed.
+    let target = match m.node(obj.callee) {
+        Node::Tuple(t) if obj.kind == CallKind::Method && t.len() == 2 => {
+            value_target(m, t[0], called, 0).map(|base| Target {
+                dotted: format!("{}.{}", base.dotted, m.str_of(t[1]).unwrap_or("?")),
+                ..base
+            })
         }
-        Node::Tuple(t) if obj.kind == CallKind::Method && t.len() == 2 => match m.node(t[0]) {
-            Node::Global(i) => {
-                called.insert(*i);
-                let method = m.str_of(t[1]).unwrap_or("?");
-                (
-                    format!("{}.{method}", m.imports[*i].dotted()),
-                    m.imports[*i].offset,
-                )
-            }
-            _ => {
-                indirect(m, site, obj, out);
-                return;
-            }
-        },
-        _ => {
-            indirect(m, site, obj, out);
-            return;
-        }
+        _ => value_target(m, obj.callee, called, 0).map(|t| {
+            let wrapped = policy::is_forwarder(&t.dotted)
+                .then(|| args.first().and_then(|&f| value_target(m, f, called, 0)))
+                .flatten();
+            // `getattr(import, 'name')` is reading `import.name`.
+            let attribute = (t.dotted == "builtins.getattr")
+                .then(|| {
+                    let attr = args.get(1).and_then(|&a| m.str_of(a))?;
+                    let base = value_target(m, *args.first()?, called, 0)?;
+                    (!attr.contains("__")).then(|| Target {
+                        dotted: format!("{}.{attr}", base.dotted),
+                        ..base
+                    })
+                })
+                .flatten();
+            wrapped.or(attribute).unwrap_or(t)
+        }),
     };
+    let Some(Target {
+        dotted,
+        module,
+        offset: import_offset,
+    }) = target
+    else {
+        indirect(m, site, obj, out);
+        return;
+    };
+    // `operator.attrgetter('a.b')` only reads plain attributes.
+    let plain_attrgetter = dotted == "operator.attrgetter"
+        && !args.is_empty()
+        && args
+            .iter()
+            .all(|&a| m.str_of(a).is_some_and(|s| !s.contains("__")));
     if obj.kind != CallKind::Method
         && obj.kind != CallKind::Build
-        && policy::allowed(profile, &dotted)
+        && (policy::allowed(profile, &dotted) || plain_attrgetter)
     {
         return;
     }
-    let severity = policy::grade(profile, &dotted, true);
-    // A library class (graded down) does not make a broken stream malicious.
+    let severity = policy::grade(&dotted, Some(&module), true);
+    // A third-party class (information) does not make a broken stream malicious.
     out.dangerous |= severity >= Severity::High;
     let mut f = site
         .finding(
             &rules::PICKLE_UNSAFE_CALL,
             obj.offset,
-            format!(
-                "pickle calls `{dotted}` ({opcode}), which is not allowed in a {} file",
-                profile.name()
-            ),
+            if severity == Severity::Info {
+                format!(
+                    "pickle calls `{dotted}` ({opcode}) from the third-party package `{}`, which loading needs installed",
+                    policy::package(&dotted).0
+                )
+            } else {
+                format!(
+                    "pickle calls `{dotted}` ({opcode}), which is not known to be safe in a {} file",
+                    profile.name()
+                )
+            },
         )
         .with_severity(severity)
         .with_evidence("callable", &dotted)
         .with_evidence("opcode", opcode)
         .with_evidence("import_offset", site.span(import_offset))
         .with_evidence("allowlist", profile.name());
-    if let Some(entry) = policy::denied(&dotted) {
+    if let Some(entry) = policy::denied_parts(&dotted, Some(&module)) {
         f = f.with_evidence("denylist", entry);
+    } else if severity == Severity::Info {
+        f = f.with_evidence("package", policy::package(&dotted).0);
     }
     if let Some(arg) = first_str_arg(m, obj.args) {
         f = f.with_evidence("argument", arg);

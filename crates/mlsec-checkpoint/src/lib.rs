@@ -279,6 +279,10 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
             ctx.events.status(&note);
             report.warnings.push(note);
         }
+        for note in &result.warnings {
+            ctx.events.status(note);
+        }
+        report.warnings.extend(result.warnings.iter().cloned());
         if result.skipped {
             continue;
         }

@@ -72,6 +72,8 @@ pub struct FileResult {
     pub tensors: Vec<TensorRecord>,
     /// Whether the file is an unknown non-model file that was skipped.
     pub skipped: bool,
+    /// Things not checked that are not errors (an unknown archive member), for the report.
+    pub warnings: Vec<String>,
 }
 
 impl FileResult {
@@ -256,9 +258,29 @@ impl<'o> Scanner<'o> {
         profile: Option<Profile>,
     ) -> Option<Machine<'d>> {
         let profile = profile.unwrap_or_else(|| infer_profile(&m));
-        let result = audit(&m, profile, site);
+        let mut result = audit(&m, profile, site);
+        // Where loaders read the frames differently, what any of them would do counts.
+        for other in m.other_readings() {
+            let extra = audit(&other, profile, site);
+            let loader = other.mode().loader();
+            for f in extra.findings {
+                let seen = result.findings.iter().any(|g| {
+                    g.rule.id == f.rule.id && g.location == f.location && g.message == f.message
+                });
+                if !seen {
+                    result.findings.push(f.with_evidence("read_as", loader));
+                }
+            }
+            for n in extra.nested {
+                if !result.nested.iter().any(|k| k.bytes == n.bytes) {
+                    result.nested.push(n);
+                }
+            }
+        }
         let failed = m.streams.iter().find_map(|s| s.error.clone());
-        self.out.findings.extend(result.findings);
+        self.out
+            .findings
+            .extend(crate::audit::group(std::mem::take(&mut result.findings)));
         if let Some(err) = &failed {
             let local = err.offset - m.base;
             if result.dangerous {
@@ -776,7 +798,7 @@ impl<'o> Scanner<'o> {
         let loc = Location::file(&self.out.file)
             .with_pointer(Pointer::Tensor(view.name.clone()))
             .at_bytes(view.offset, 1);
-        if view.dtype.is_float() {
+        if is_weight(&self.out.format, view) {
             if s.nan + s.inf > 0 {
                 self.out.findings.push(
                     Finding::new(
@@ -787,6 +809,7 @@ impl<'o> Scanner<'o> {
                             view.name, s.nan, s.inf
                         ),
                     )
+                    .with_evidence("tensor", &view.name)
                     .with_evidence("nan", s.nan)
                     .with_evidence("inf", s.inf)
                     .with_evidence("elements", s.count),
@@ -802,6 +825,7 @@ impl<'o> Scanner<'o> {
                             view.name, s.max_abs, self.opts.threshold
                         ),
                     )
+                    .with_evidence("tensor", &view.name)
                     .with_evidence("max_abs", s.max_abs)
                     .with_evidence("index", s.max_abs_index)
                     .with_evidence("threshold", self.opts.threshold),
@@ -809,6 +833,7 @@ impl<'o> Scanner<'o> {
             } else if s.outliers > 0 {
                 self.out.findings.push(
                     Finding::new(&rules::WEIGHT_OUTLIER, loc, format!("tensor `{}` has {} value(s) beyond {} robust deviations from its median", view.name, s.outliers, stats::OUTLIER_K))
+                        .with_evidence("tensor", &view.name)
                         .with_evidence("outliers", s.outliers)
                         .with_evidence("max_abs", s.max_abs)
                         .with_evidence("index", s.max_abs_index)
@@ -851,6 +876,8 @@ impl<'o> Scanner<'o> {
                 };
                 self.scan_pickle(body, &inner, depth, Some(Profile::Numpy));
             }
+            // Strings, dates, structured records: read and size-checked, no statistics.
+            npy::NpyBody::Records { .. } => {}
             npy::NpyBody::Array { dtype, big_endian } => {
                 let bytes: Cow<'_, [u8]> = if big_endian {
                     Cow::Owned(swap_bytes(body, dtype.size()))
@@ -1160,6 +1187,8 @@ impl<'o> Scanner<'o> {
                 // Keras 3 `.keras`: `model.weights.h5` (any HDF5 member, whatever its name).
                 recognised = true;
                 self.scan_hdf5(bytes, &s);
+            } else {
+                self.unread_member(&e.name, prefix.as_deref(), bytes.len(), at(e.local_offset));
             }
         }
         // Keras 3 `.keras`: a zip with `config.json` (and `model.weights.h5`).
@@ -1190,6 +1219,80 @@ impl<'o> Scanner<'o> {
         }
         if !recognised {
             self.error("zip archive without a recognised model layout (no data.pkl, pickle or .npy member)", None);
+        }
+    }
+}
+
+/// Whether the weight-integrity rules (CKPT030-032) judge a tensor: floating-point model
+/// parameters of model formats. Not arrays of data files (`.npy`, `.npz`, joblib and plain
+/// pickles hold scientific data and lookup tables, where NaN means "missing"), not batch-norm
+/// running statistics (a `running_var` of 1e4 is normal), not counters, and not optimizer
+/// state (`exp_avg_sq`, momentum buffers, step counts) saved beside the weights.
+fn is_weight(format: &str, view: &TensorView<'_>) -> bool {
+    let model_format = !matches!(format, "npy" | "npz" | "pickle") && !format.starts_with("joblib");
+    let last = view.name.rsplit('.').next().unwrap_or(&view.name);
+    let statistic = matches!(
+        last,
+        "running_mean" | "running_var" | "num_batches_tracked" | "step" | "iterations"
+    ) || last.starts_with("iteration");
+    let optimizer = view.name.split(['.', '/']).any(|c| {
+        matches!(
+            c,
+            "optimizer"
+                | "optimizer_state_dict"
+                | "exp_avg"
+                | "exp_avg_sq"
+                | "momentum_buffer"
+                | "max_exp_avg_sq"
+                | "optimizer_weights"
+        )
+    });
+    view.dtype.is_float() && model_format && !statistic && !optimizer
+}
+
+impl Scanner<'_> {
+    /// A zip member that is none of the formats read: known PyTorch bookkeeping passes, a
+    /// member whose name says pickle or numpy is an error (a loader may read it, and it cannot be
+    /// checked), anything else a warning naming it. Never silently dropped.
+    fn unread_member(&mut self, name: &str, prefix: Option<&str>, len: usize, offset: u64) {
+        let inner = prefix.and_then(|p| name.strip_prefix(p)).unwrap_or(name);
+        let bookkeeping = prefix.is_some()
+            && (matches!(
+                inner,
+                "version"
+                    | ".format_version"
+                    | ".storage_alignment"
+                    | "byteorder"
+                    | ".data/version"
+                    | ".data/serialization_id"
+                    | "serialization_id"
+            ) || inner.starts_with("data/")
+                || inner.starts_with("code/")
+                || inner.starts_with("extra/")
+                || inner.starts_with(".data/"));
+        // Keras 3 `.keras` metadata is read by the Keras check after the members.
+        let keras = prefix.is_none() && matches!(name, "config.json" | "metadata.json");
+        if bookkeeping || keras || name.ends_with('/') {
+            return;
+        }
+        let lower = name.to_ascii_lowercase();
+        let loadable = [
+            ".pkl", ".pickle", ".pt", ".pth", ".npy", ".joblib", ".sav", ".ckpt",
+        ]
+        .iter()
+        .any(|ext| lower.ends_with(ext));
+        if loadable {
+            self.error(
+                format!(
+                    "member `{name}` is named like a pickle or numpy file but is not one ({len} bytes): not checked"
+                ),
+                Some(offset),
+            );
+        } else {
+            self.out.warnings.push(format!(
+                "{}: member `{name}` is not a format this tool reads ({len} bytes): not checked",
+                self.out.file
+            ));
         }
     }
 }

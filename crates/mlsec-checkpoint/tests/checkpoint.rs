@@ -54,7 +54,6 @@ fn directory_mix_returns_all_findings_and_all_errors() {
         ("malicious/scripted-from-file.pt", "CKPT056"),
         ("malicious/pickle-dynamic-import.pkl", "CKPT001"),
         ("malicious/pickle-dynamic-import.pkl", "CKPT003"),
-        ("malicious/pickle-dynamic-import.pkl", "CKPT004"),
         ("malicious/pickle-indirect-call.pkl", "CKPT001"),
         ("malicious/pickle-indirect-call.pkl", "CKPT004"),
         ("malicious/pickle-attribute-injection.pkl", "CKPT001"),
@@ -748,10 +747,12 @@ fn the_shared_loader_reads_the_same_tensors_as_the_scanner() {
     }
 }
 
-/// A pickled scikit-learn model instantiates library classes: reported, graded info (not a
-/// failing finding), while a library *function* and a denylisted call stay high/critical.
+/// A pickled scikit-learn model instantiates third-party classes: reported, graded info (not a
+/// failing finding) naming the package; a library function that fetches data over the network
+/// and a denylisted call are critical, an unknown standard-library callable high, and
+/// known-safe reconstructors are not reported at all.
 #[test]
-fn library_classes_are_info_and_library_functions_are_not() {
+fn third_party_classes_are_info_and_dangerous_functions_are_not() {
     use mlsec_tensors::write::PickleWriter;
     let pickle = |module: &str, name: &str| {
         let mut p = PickleWriter::new();
@@ -778,10 +779,31 @@ fn library_classes_are_info_and_library_functions_are_not() {
         Severity::Info
     );
     assert_eq!(
+        severity("sklearn.calibration", "_CalibratedClassifier"),
+        Severity::Info
+    );
+    assert_eq!(
+        severity("gensim.models.word2vec", "Word2Vec"),
+        Severity::Info
+    );
+    assert_eq!(
         severity("sklearn.datasets._openml", "fetch_openml"),
-        Severity::High
+        Severity::Critical
     );
     assert_eq!(severity("posix", "system"), Severity::Critical);
+    assert_eq!(severity("builtins", "print"), Severity::High);
+    for (module, name) in [
+        ("numpy.random._pickle", "__randomstate_ctor"),
+        ("collections", "deque"),
+        ("__builtin__", "long"),
+        ("copy_reg", "_reconstructor"),
+        ("pandas.core.indexes.base", "_new_Index"),
+        ("scipy.sparse._csr", "csr_matrix"),
+    ] {
+        let data = pickle(module, name);
+        let r = scan_bytes(&data, "model.pkl", &Options::default());
+        assert!(r.findings.is_empty(), "{module}.{name}: {:#?}", r.findings);
+    }
 }
 
 /// TorchScript code members are read as text: custom operators and classes (native code) and

@@ -427,6 +427,8 @@ impl<'d> Loader<'d, '_> {
                 format!("{name}: object array (a pickle), not numbers: not read"),
                 Some(offset),
             ),
+            // Strings, dates, structured records: data, not weights.
+            npy::NpyBody::Records { .. } => {}
             npy::NpyBody::Array { dtype, big_endian } => {
                 let bytes = if big_endian {
                     Cow::Owned(swap_bytes(&body, dtype.size()))

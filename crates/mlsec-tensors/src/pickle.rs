@@ -4,9 +4,17 @@
 //! arena, and every import, call, persistent load and attribute assignment the real unpickler
 //! would perform is recorded as an [`Event`] with the byte offset of its opcode. The semantics
 //! follow `Modules/_pickle.c` (3.11), not `pickletools`: any opcode is accepted whatever the
-//! declared protocol, FRAME is only a hint, text integers are parsed like `PyOS_strtol`, the
-//! stack has a fence at the last MARK, and parsing continues after STOP when another stream
-//! follows.
+//! declared protocol, text integers are parsed like `PyOS_strtol`, the stack has a fence at the
+//! last MARK, and parsing continues after STOP when another stream follows.
+//!
+//! FRAME is where real unpicklers disagree, so the machine reads frames the way one chosen
+//! loader does ([`ReadMode`]): CPython's C unpickler over a byte string (`pickle.loads`), the C
+//! unpickler over a stream without `peek()` (`pickle.load(io.BytesIO(..))`, which is how
+//! `torch.load` reads `data.pkl`), or the pure-Python `pickle._Unpickler` (joblib). Whatever the
+//! mode, every place where a conforming pickler's framing is broken (an operand straddling the
+//! end of its frame, a FRAME inside a frame, a frame longer than the data) is recorded as an
+//! [`Event::Frame`]: the interpretations differ only after such a point, so a caller that sees
+//! one runs the other modes too ([`interpretations`]).
 //!
 //! Work and memory are bounded: every node comes from an input byte (at most a few per
 //! opcode), memo indices are bounded by the input size, and [`Limits`] caps the rest.
@@ -30,6 +38,82 @@ impl Default for Limits {
         Limits {
             max_nodes: 32 << 20,
             max_streams: 64,
+        }
+    }
+}
+
+/// Which real unpickler's reading of FRAME the machine follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// C `pickle.loads(data)`: the whole input is one buffer; FRAME only checks that the frame's
+    /// bytes are present, and operands read across frame ends.
+    Bytes,
+    /// C `pickle.load(stream)` on a stream without `peek()` (`io.BytesIO`; `torch.load`): FRAME
+    /// reads the frame into the buffer, and an operand or line that does not fit in what is left
+    /// of it drops the rest of the frame and is read from the stream after the frame.
+    Stream,
+    /// The pure-Python `pickle._Unpickler` (joblib): an operand crossing a frame end and a
+    /// FRAME inside an unfinished frame are errors, but a frame longer than the data is read
+    /// as the rest of the data.
+    Python,
+}
+
+impl ReadMode {
+    pub const ALL: [ReadMode; 3] = [ReadMode::Bytes, ReadMode::Stream, ReadMode::Python];
+
+    /// The loader this mode stands for, for messages.
+    pub fn loader(self) -> &'static str {
+        match self {
+            ReadMode::Bytes => "pickle.loads",
+            ReadMode::Stream => "pickle.load(stream) / torch.load",
+            ReadMode::Python => "pickle._Unpickler / joblib.load",
+        }
+    }
+}
+
+/// Framing that no conforming pickler writes; where the loaders' readings diverge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameAnomaly {
+    /// An operand or text line starts inside the frame ending at `frame_end` and goes past it.
+    Straddle { frame_end: u64 },
+    /// FRAME while `left` bytes of the current frame were still unread.
+    Nested { left: u64 },
+    /// FRAME declares `declared` bytes where only `available` remain.
+    Overlong { declared: u64, available: u64 },
+    /// STOP while `left` bytes of the current frame were unread: a loader reading from a
+    /// stream starts the next `load` after the frame, one reading bytes right after STOP.
+    StopInFrame { left: u64 },
+    /// joblib array data read while `left` bytes of the current frame were unread (joblib
+    /// reads array bytes from the file, after the frame).
+    ArrayInFrame { left: u64 },
+}
+
+impl fmt::Display for FrameAnomaly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameAnomaly::Straddle { frame_end } => write!(
+                f,
+                "an operand crosses the end of its frame at byte {frame_end}: `pickle.loads` reads across, `torch.load` drops the rest of the frame"
+            ),
+            FrameAnomaly::Nested { left } => write!(
+                f,
+                "a FRAME starts while {left} bytes of the current frame are unread"
+            ),
+            FrameAnomaly::Overlong {
+                declared,
+                available,
+            } => write!(
+                f,
+                "a FRAME declares {declared} bytes but only {available} follow: the C unpickler stops, joblib's reads on"
+            ),
+            FrameAnomaly::StopInFrame { left } => write!(
+                f,
+                "STOP leaves {left} bytes of its frame unread: the next `pickle.load` on a stream skips them"
+            ),
+            FrameAnomaly::ArrayInFrame { left } => write!(
+                f,
+                "joblib array data starts while {left} bytes of the frame are unread"
+            ),
         }
     }
 }
@@ -127,22 +211,173 @@ pub struct Import {
 }
 
 impl Import {
-    /// `module.name` after CPython's protocol-2 name fixes (`__builtin__` → `builtins`).
+    /// `module.name` as Python 3 imports it: CPython's unpickler maps Python 2 names
+    /// ([`fix_name`]). Applied whatever the protocol, so that a name that only resolves with a
+    /// compatibility package installed (`future` provides `__builtin__`) is still judged as
+    /// what it would import.
     pub fn dotted(&self) -> String {
-        format!("{}.{}", fix_module(&self.module), self.name)
+        let (module, name) = fix_name(&self.module, &self.name);
+        format!("{module}.{name}")
     }
 }
 
-/// Python 2 module names `_pickle` maps to Python 3 ones (`fix_imports`).
+/// The Python 3 `(module, name)` CPython's unpickler imports for a Python 2 `(module, name)`
+/// (`fix_imports=True`): first the renamed names (`__builtin__.xrange` is `builtins.range`),
+/// then the renamed modules. The tables are those of CPython 3.11's `_compat_pickle`.
+pub fn fix_name<'s>(module: &'s str, name: &'s str) -> (&'s str, &'s str) {
+    if let Some(fixed) = fixed_name(module, name) {
+        return fixed;
+    }
+    (fix_module(module), name)
+}
+
+fn fixed_name<'s>(module: &str, name: &'s str) -> Option<(&'s str, &'s str)> {
+    const EXCEPTIONS: &[&str] = &[
+        "ArithmeticError",
+        "AssertionError",
+        "AttributeError",
+        "BaseException",
+        "BufferError",
+        "BytesWarning",
+        "DeprecationWarning",
+        "EOFError",
+        "EnvironmentError",
+        "Exception",
+        "FloatingPointError",
+        "FutureWarning",
+        "GeneratorExit",
+        "IOError",
+        "ImportError",
+        "ImportWarning",
+        "IndentationError",
+        "IndexError",
+        "KeyError",
+        "KeyboardInterrupt",
+        "LookupError",
+        "MemoryError",
+        "NameError",
+        "NotImplementedError",
+        "OSError",
+        "OverflowError",
+        "PendingDeprecationWarning",
+        "ReferenceError",
+        "RuntimeError",
+        "RuntimeWarning",
+        "StopIteration",
+        "SyntaxError",
+        "SyntaxWarning",
+        "SystemError",
+        "SystemExit",
+        "TabError",
+        "TargetScopeError",
+        "TypeError",
+        "UnboundLocalError",
+        "UnicodeDecodeError",
+        "UnicodeEncodeError",
+        "UnicodeError",
+        "UnicodeTranslateError",
+        "UnicodeWarning",
+        "UserWarning",
+        "ValueError",
+        "Warning",
+        "ZeroDivisionError",
+    ];
+    const MP_EXCEPTIONS: &[&str] = &[
+        "AuthenticationError",
+        "BufferTooShort",
+        "ProcessError",
+        "TimeoutError",
+    ];
+    let fixed = match (module, name) {
+        ("__builtin__", "xrange") => ("builtins", "range"),
+        ("__builtin__", "reduce") => ("functools", "reduce"),
+        ("__builtin__", "intern") => ("sys", "intern"),
+        ("__builtin__", "unichr") => ("builtins", "chr"),
+        ("__builtin__", "unicode" | "basestring") => ("builtins", "str"),
+        ("__builtin__", "long") => ("builtins", "int"),
+        ("itertools", "izip") => ("builtins", "zip"),
+        ("itertools", "imap") => ("builtins", "map"),
+        ("itertools", "ifilter") => ("builtins", "filter"),
+        ("itertools", "ifilterfalse") => ("itertools", "filterfalse"),
+        ("itertools", "izip_longest") => ("itertools", "zip_longest"),
+        ("UserDict", "IterableUserDict" | "UserDict") => ("collections", "UserDict"),
+        ("UserList", "UserList") => ("collections", "UserList"),
+        ("UserString", "UserString") => ("collections", "UserString"),
+        ("whichdb", "whichdb") => ("dbm", "whichdb"),
+        ("_socket", "fromfd") => ("socket", "fromfd"),
+        ("socket", "_socketobject") => ("socket", "SocketType"),
+        ("_multiprocessing", "Connection") => ("multiprocessing.connection", "Connection"),
+        ("multiprocessing.process", "Process") => ("multiprocessing.context", "Process"),
+        ("multiprocessing.forking", "Popen") => ("multiprocessing.popen_fork", "Popen"),
+        ("urllib", "ContentTooShortError") => ("urllib.error", "ContentTooShortError"),
+        (
+            "urllib",
+            "getproxies" | "pathname2url" | "url2pathname" | "urlcleanup" | "urlopen"
+            | "urlretrieve",
+        ) => ("urllib.request", name),
+        ("urllib", "quote_plus" | "quote" | "unquote_plus" | "unquote" | "urlencode") => {
+            ("urllib.parse", name)
+        }
+        ("urllib2", "HTTPError" | "URLError") => ("urllib.error", name),
+        ("exceptions", "StandardError") => ("builtins", "Exception"),
+        ("exceptions", n) if EXCEPTIONS.contains(&n) => ("builtins", name),
+        ("multiprocessing", n) if MP_EXCEPTIONS.contains(&n) => ("multiprocessing.context", name),
+        _ => return None,
+    };
+    Some(fixed)
+}
+
+/// Python 2 module names CPython's unpickler maps to Python 3 ones (`_compat_pickle`'s
+/// `IMPORT_MAPPING`). `exceptions` is not in it: names outside [`fix_name`]'s table fail to
+/// import, but are judged as `builtins` ones to stay on the safe side.
 pub fn fix_module(module: &str) -> &str {
     match module {
-        "__builtin__" => "builtins",
+        "__builtin__" | "exceptions" => "builtins",
         "copy_reg" => "copyreg",
-        "cPickle" => "pickle",
-        "exceptions" => "builtins",
-        "UserDict" | "UserList" | "UserString" => "collections",
-        "cStringIO" | "StringIO" => "io",
+        "Queue" => "queue",
+        "SocketServer" => "socketserver",
+        "ConfigParser" => "configparser",
+        "repr" => "reprlib",
+        "tkFileDialog" | "FileDialog" => "tkinter.filedialog",
+        "tkSimpleDialog" | "SimpleDialog" => "tkinter.simpledialog",
+        "tkColorChooser" => "tkinter.colorchooser",
+        "tkCommonDialog" => "tkinter.commondialog",
+        "Dialog" => "tkinter.dialog",
+        "Tkdnd" => "tkinter.dnd",
+        "tkFont" => "tkinter.font",
+        "tkMessageBox" => "tkinter.messagebox",
+        "ScrolledText" => "tkinter.scrolledtext",
+        "Tkconstants" => "tkinter.constants",
+        "Tix" => "tkinter.tix",
+        "ttk" => "tkinter.ttk",
+        "Tkinter" => "tkinter",
+        "markupbase" => "_markupbase",
+        "_winreg" => "winreg",
+        "thread" => "_thread",
+        "dummy_thread" => "_dummy_thread",
+        "dbhash" => "dbm.bsd",
+        "dumbdbm" => "dbm.dumb",
+        "dbm" => "dbm.ndbm",
+        "gdbm" => "dbm.gnu",
+        "xmlrpclib" => "xmlrpc.client",
+        "SimpleXMLRPCServer" | "DocXMLRPCServer" => "xmlrpc.server",
+        "httplib" => "http.client",
+        "htmlentitydefs" => "html.entities",
+        "HTMLParser" => "html.parser",
+        "Cookie" => "http.cookies",
+        "cookielib" => "http.cookiejar",
+        "BaseHTTPServer" | "SimpleHTTPServer" | "CGIHTTPServer" => "http.server",
+        "test.test_support" => "test.support",
         "commands" => "subprocess",
+        "urlparse" => "urllib.parse",
+        "robotparser" => "urllib.robotparser",
+        "urllib2" => "urllib.request",
+        "anydbm" | "whichdb" => "dbm",
+        "_abcoll" => "collections.abc",
+        "cPickle" => "pickle",
+        "_elementtree" => "xml.etree.ElementTree",
+        "UserDict" | "UserList" | "UserString" => "collections",
+        "StringIO" | "cStringIO" => "io",
         other => other,
     }
 }
@@ -162,6 +397,8 @@ pub enum Event {
     Call { node: NodeId },
     /// `persistent_load(pid)`.
     PersistentLoad { node: NodeId, offset: u64 },
+    /// Framing no pickler writes; see [`FrameAnomaly`].
+    Frame { offset: u64, anomaly: FrameAnomaly },
     /// BUILD whose state plants a dunder attribute (`__setstate__`, `__reduce__`, ...) on an
     /// object, or BUILD that assigns attributes of an imported object (monkeypatching).
     Build {
@@ -176,6 +413,16 @@ pub enum Event {
 pub struct PickleError {
     pub offset: u64,
     pub message: String,
+}
+
+/// How every truncation error message starts (CPython's own wording).
+const TRUNCATED: &str = "pickle data was truncated";
+
+impl PickleError {
+    /// The stream ran out of bytes (rather than holding something invalid).
+    pub fn is_truncation(&self) -> bool {
+        self.message.starts_with(TRUNCATED)
+    }
 }
 
 impl fmt::Display for PickleError {
@@ -211,9 +458,14 @@ pub struct Machine<'a> {
     pub joblib_arrays: Vec<(usize, usize)>,
     /// The `NumpyArrayWrapper` node of each entry of `joblib_arrays` (same index).
     pub joblib_array_nodes: Vec<NodeId>,
+    /// Attributes BUILD assigned, by (object, name): what `getattr` on them would return.
+    attributes: std::collections::HashMap<(NodeId, String), NodeId>,
     limits: Limits,
+    mode: ReadMode,
     // per stream
     pos: usize,
+    /// The current frame's byte range, while one is open.
+    frame: Option<(usize, usize)>,
     op_start: usize,
     stack: Vec<NodeId>,
     marks: Vec<usize>,
@@ -238,6 +490,11 @@ impl<'a> Machine<'a> {
     }
 
     pub fn with_limits(data: &'a [u8], base: u64, limits: Limits) -> Machine<'a> {
+        Machine::with_mode(data, base, limits, ReadMode::Bytes)
+    }
+
+    /// A machine that reads frames the way `mode`'s loader does.
+    pub fn with_mode(data: &'a [u8], base: u64, limits: Limits, mode: ReadMode) -> Machine<'a> {
         Machine {
             data,
             base,
@@ -252,8 +509,11 @@ impl<'a> Machine<'a> {
             streams: Vec::new(),
             joblib_arrays: Vec::new(),
             joblib_array_nodes: Vec::new(),
+            attributes: std::collections::HashMap::new(),
             limits,
+            mode,
             pos: 0,
+            frame: None,
             op_start: 0,
             stack: Vec::new(),
             marks: Vec::new(),
@@ -266,15 +526,21 @@ impl<'a> Machine<'a> {
     /// Reads one stream starting at `start`; returns it (also pushed on `streams`).
     pub fn run_stream(&mut self, start: usize) -> Stream {
         self.pos = start;
+        self.frame = None;
         self.stack.clear();
         self.marks.clear();
         self.memo.clear();
         self.memo_filled = 0;
         self.proto = 0;
         let result = self.run_inner();
+        // A stream loader leaves the file after the frame it read, even if STOP came first.
+        let end = match (self.mode, self.frame) {
+            (ReadMode::Stream | ReadMode::Python, Some((_, frame_end))) => frame_end.max(self.pos),
+            _ => self.pos,
+        };
         let stream = Stream {
             start,
-            end: self.pos,
+            end,
             protocol: self.proto,
             root: result.as_ref().ok().copied(),
             error: result.err().map(|message| PickleError {
@@ -297,6 +563,42 @@ impl<'a> Machine<'a> {
             }
             start = stream.end;
         }
+    }
+
+    /// The mode this machine reads frames in.
+    pub fn mode(&self) -> ReadMode {
+        self.mode
+    }
+
+    /// The same streams read the way the other loaders read frames ([`ReadMode`]), when this
+    /// reading met framing they could disagree on; empty otherwise (they cannot differ). Audit
+    /// them all and report the union.
+    pub fn other_readings(&self) -> Vec<Machine<'a>> {
+        if !self.has_frame_anomaly() {
+            return Vec::new();
+        }
+        ReadMode::ALL
+            .into_iter()
+            .filter(|&mode| mode != self.mode)
+            .map(|mode| {
+                let mut m = Machine::with_mode(self.data, self.base, self.limits, mode);
+                let first = self.streams.first().map_or(0, |s| s.start);
+                let mut start = first;
+                while start < self.data.len() && m.streams.len() < self.streams.len().max(1) {
+                    let stream = m.run_stream(start);
+                    if stream.error.is_some() || stream.end <= start {
+                        break;
+                    }
+                    start = stream.end;
+                }
+                m
+            })
+            .collect()
+    }
+
+    /// Whether the framing differs from what a pickler writes anywhere in what was read.
+    pub fn has_frame_anomaly(&self) -> bool {
+        self.events.iter().any(|e| matches!(e, Event::Frame { .. }))
     }
 
     pub fn node(&self, id: NodeId) -> &Node {
@@ -389,14 +691,101 @@ impl<'a> Machine<'a> {
     }
 
     fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        self.enter_read(n, false)?;
         let end = self
             .pos
             .checked_add(n)
             .filter(|&e| e <= self.data.len())
-            .ok_or_else(|| "pickle data was truncated".to_owned())?;
+            .ok_or_else(|| TRUNCATED.to_owned())?;
         let s = &self.data[self.pos..end];
         self.pos = end;
         Ok(s)
+    }
+
+    fn frame_anomaly(&mut self, anomaly: FrameAnomaly) {
+        let offset = self.base + self.op_start as u64;
+        // One event per place: a straddling line is seen once per byte otherwise.
+        if let Some(Event::Frame { offset: last, .. }) = self.events.last()
+            && *last == offset
+        {
+            return;
+        }
+        self.events.push(Event::Frame { offset, anomaly });
+    }
+
+    /// Before reading `n` bytes (or a line, `line`) at `pos`: what the mode's loader does at the
+    /// end of the current frame.
+    fn enter_read(&mut self, n: usize, line: bool) -> R<()> {
+        let Some((_, end)) = self.frame else {
+            return Ok(());
+        };
+        if self.pos >= end {
+            // The frame is used up: reading goes on from the data after it.
+            self.frame = None;
+            return Ok(());
+        }
+        let fits = if line {
+            self.data[self.pos..end].contains(&b'\n')
+        } else {
+            n <= end - self.pos
+        };
+        if fits {
+            return Ok(());
+        }
+        self.frame_anomaly(FrameAnomaly::Straddle {
+            frame_end: self.base + end as u64,
+        });
+        self.frame = None;
+        match self.mode {
+            ReadMode::Bytes => Ok(()),
+            ReadMode::Stream => {
+                self.pos = end;
+                Ok(())
+            }
+            ReadMode::Python => Err("pickle exhausted before end of frame".into()),
+        }
+    }
+
+    /// FRAME with its 8-byte length already read.
+    fn open_frame(&mut self, declared: u64) -> R<()> {
+        if let Some((_, end)) = self.frame
+            && self.pos < end
+        {
+            let left = (end - self.pos) as u64;
+            self.frame_anomaly(FrameAnomaly::Nested { left });
+            match self.mode {
+                ReadMode::Bytes => {}
+                ReadMode::Stream => {
+                    // The C unpickler asks its buffer for the frame: when it fits in what is
+                    // left, nothing changes; otherwise the rest is dropped and the frame is
+                    // read from the stream.
+                    if declared <= left {
+                        return Ok(());
+                    }
+                    self.pos = end;
+                }
+                ReadMode::Python => {
+                    return Err("beginning of a new frame before end of current frame".into());
+                }
+            }
+        }
+        let available = self.data.len() - self.pos;
+        let frame_end = match usize::try_from(declared) {
+            Ok(n) if n <= available => self.pos + n,
+            _ => {
+                self.frame_anomaly(FrameAnomaly::Overlong {
+                    declared,
+                    available: available as u64,
+                });
+                if self.mode != ReadMode::Python {
+                    return Err(format!("{TRUNCATED} (FRAME)"));
+                }
+                // `io.BytesIO(file.read(n))` holds whatever was left.
+                self.data.len()
+            }
+        };
+        self.frame = Some((self.pos, frame_end));
+        Ok(())
     }
 
     fn u8(&mut self) -> R<u8> {
@@ -419,18 +808,19 @@ impl<'a> Machine<'a> {
         usize::try_from(v)
             .ok()
             .filter(|&n| n <= self.data.len() - self.pos)
-            .ok_or_else(|| "pickle data was truncated".to_owned())
+            .ok_or_else(|| TRUNCATED.to_owned())
     }
 
     /// A `\n`-terminated line without the newline.
     fn line(&mut self) -> R<&'a [u8]> {
+        self.enter_read(0, true)?;
         let rest = &self.data[self.pos..];
         match rest.iter().position(|&b| b == b'\n') {
             Some(i) => {
                 self.pos += i + 1;
                 Ok(&rest[..i])
             }
-            None => Err("pickle exhausted before end of line".into()),
+            None => Err(format!("{TRUNCATED} (no end of line)")),
         }
     }
 
@@ -531,7 +921,7 @@ impl<'a> Machine<'a> {
                 if self.op_start == self.streams.last().map_or(0, |s| s.end) {
                     "empty pickle stream".to_owned()
                 } else {
-                    "pickle data was truncated (no STOP)".to_owned()
+                    format!("{TRUNCATED} (no STOP)")
                 }
             })?;
             match op {
@@ -541,7 +931,15 @@ impl<'a> Machine<'a> {
                     }
                     self.marks.push(self.stack.len());
                 }
-                b'.' => return self.pop(),
+                b'.' => {
+                    if let Some((_, end)) = self.frame
+                        && self.pos < end
+                    {
+                        let left = (end - self.pos) as u64;
+                        self.frame_anomaly(FrameAnomaly::StopInFrame { left });
+                    }
+                    return self.pop();
+                }
                 b'0' => {
                     let len = self.stack.len();
                     if self.marks.last() == Some(&len) {
@@ -723,15 +1121,23 @@ impl<'a> Machine<'a> {
                             let id = self.import(m, n, "STACK_GLOBAL")?;
                             self.stack.push(id);
                         }
-                        (m, n) => {
+                        _ => {
                             let offset = self.base + self.op_start as u64;
-                            let (m, n) = (m.map(str::to_owned), n.map(str::to_owned));
+                            let m = self.resolve_str(module, 0);
+                            let n = self.resolve_str(name, 0);
                             self.events.push(Event::DynamicImport {
                                 offset,
-                                module: m,
-                                name: n,
+                                module: m.clone(),
+                                name: n.clone(),
                             });
-                            self.push_new(Node::DynamicGlobal { offset })?;
+                            match (m, n) {
+                                // Computed, but statically known: import what it computes.
+                                (Some(m), Some(n)) => {
+                                    let id = self.import(m, n, "STACK_GLOBAL")?;
+                                    self.stack.push(id);
+                                }
+                                _ => self.push_new(Node::DynamicGlobal { offset })?,
+                            }
                         }
                     }
                 }
@@ -859,10 +1265,8 @@ impl<'a> Machine<'a> {
                     self.proto = p;
                 }
                 0x95 => {
-                    // A hint: the C unpickler only requires the frame to be present.
                     let n = self.u64()?;
-                    self.len_u64(n)
-                        .map_err(|_| "pickle data was truncated (FRAME)".to_owned())?;
+                    self.open_frame(n)?;
                 }
                 0x82..=0x84 => {
                     let code = match op {
@@ -884,6 +1288,68 @@ impl<'a> Machine<'a> {
                     return Err(format!("invalid load key, {:?}", char::from(other)));
                 }
             }
+        }
+    }
+
+    /// The string a node evaluates to when that is known without running anything: a literal,
+    /// or `str(x)`, `getattr(obj, name)` of an attribute a BUILD planted, `operator.getitem` of
+    /// a dict item, `operator.add`/`concat` and `str.join` of such strings. Used to name what a
+    /// computed STACK_GLOBAL imports.
+    fn resolve_str(&self, id: NodeId, depth: usize) -> Option<String> {
+        if depth > 8 {
+            return None;
+        }
+        let obj = match self.node(id) {
+            Node::Str(s) => return Some(s.clone()),
+            Node::Bytes(_) => {
+                return self
+                    .bytes_of(id)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .map(str::to_owned);
+            }
+            Node::Obj(obj) => obj,
+            _ => return None,
+        };
+        let args = self.seq_of(obj.args)?;
+        let arg = |i: usize| args.get(i).copied();
+        let callee = self.global_name(obj.callee)?;
+        match callee.as_str() {
+            "builtins.str" | "builtins.format" => self.resolve_str(arg(0)?, depth + 1),
+            "builtins.getattr" => {
+                let attr = self.resolve_str(arg(1)?, depth + 1)?;
+                match self.attributes.get(&(arg(0)?, attr)) {
+                    Some(&v) => self.resolve_str(v, depth + 1),
+                    None => arg(2).and_then(|d| self.resolve_str(d, depth + 1)),
+                }
+            }
+            "operator.getitem" | "_operator.getitem" => {
+                let key = self.resolve_str(arg(1)?, depth + 1)?;
+                let items: &[(NodeId, NodeId)] = match self.node(arg(0)?) {
+                    Node::Dict(pairs) => pairs,
+                    Node::Obj(o) => &o.items,
+                    _ => return None,
+                };
+                let &(_, v) = items
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| self.str_of(*k) == Some(key.as_str()))?;
+                self.resolve_str(v, depth + 1)
+            }
+            "operator.add" | "_operator.add" | "operator.concat" | "_operator.concat" => {
+                let a = self.resolve_str(arg(0)?, depth + 1)?;
+                let b = self.resolve_str(arg(1)?, depth + 1)?;
+                Some(a + &b)
+            }
+            "builtins.str.join" => {
+                let sep = self.resolve_str(arg(0)?, depth + 1)?;
+                let parts = self.seq_of(arg(1)?)?;
+                let parts: Option<Vec<String>> = parts
+                    .iter()
+                    .map(|&p| self.resolve_str(p, depth + 1))
+                    .collect();
+                Some(parts?.join(&sep))
+            }
+            _ => None,
         }
     }
 
@@ -1003,7 +1469,13 @@ impl<'a> Machine<'a> {
             let Some(name) = self.str_of(*k).map(str::to_owned) else {
                 continue;
             };
-            let dunder = name.starts_with("__") && name.ends_with("__");
+            // Descriptive dunders (`__doc__`, `__module__`, ...) change no behaviour.
+            let dunder = name.starts_with("__")
+                && name.ends_with("__")
+                && !matches!(
+                    name.as_str(),
+                    "__doc__" | "__module__" | "__qualname__" | "__name__" | "__annotations__"
+                );
             if is_import || dunder {
                 let attribute = name.clone();
                 self.events.push(Event::Build {
@@ -1015,6 +1487,7 @@ impl<'a> Machine<'a> {
             if name == "__setstate__" {
                 planted = Some(*v);
             }
+            self.attributes.insert((inst, name), *v);
         }
         if let Node::Obj(obj) = &mut self.nodes[inst as usize] {
             obj.state = Some(state);
@@ -1068,6 +1541,17 @@ impl<'a> Machine<'a> {
         let (Some(numel), Some(dtype)) = (shape, dtype) else {
             return Err("NumpyArrayWrapper state lacks shape or dtype".into());
         };
+        // joblib reads the array from the file, which is past the whole frame.
+        if let Some((_, end)) = self.frame
+            && self.pos < end
+        {
+            let left = (end - self.pos) as u64;
+            self.frame_anomaly(FrameAnomaly::ArrayInFrame { left });
+            if self.mode == ReadMode::Python {
+                return Err("joblib array data inside a pickle frame".into());
+            }
+        }
+        self.frame = None;
         let start = self.pos;
         if is_object_dtype(&dtype) {
             // A complete pickle stream of the array follows, read by a fresh unpickler.
@@ -1108,7 +1592,7 @@ impl<'a> Machine<'a> {
                 .ok_or("joblib array size overflows")?;
             let n = self
                 .len_u64(n)
-                .map_err(|_| "joblib array data is truncated".to_owned())?;
+                .map_err(|_| format!("{TRUNCATED} (joblib array data)"))?;
             self.take(n)?;
         }
         self.joblib_arrays.push((start, self.pos));
@@ -1117,12 +1601,9 @@ impl<'a> Machine<'a> {
     }
 }
 
-/// numpy object dtype codes: `O`, and `O8`/`O4` as `dtype.__reduce__` spells them.
+/// Whether a numpy dtype code is the object type, under any spelling numpy accepts.
 pub fn is_object_dtype(descr: &str) -> bool {
-    descr
-        .trim_start_matches(['<', '>', '|', '='])
-        .strip_prefix('O')
-        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()))
+    crate::npy::is_object_code(descr)
 }
 
 fn pairs(items: Vec<NodeId>) -> R<Vec<(NodeId, NodeId)>> {
@@ -1365,7 +1846,8 @@ fn utf8_surrogatepass_ok(b: &[u8]) -> bool {
 }
 
 /// Whether `data` plausibly starts a pickle: PROTO 0..=5, or a protocol 0/1 stream that
-/// parses to its first STOP.
+/// parses to its first STOP, or that runs out of bytes after importing something (a truncated
+/// stream still imports and calls what comes before the cut).
 pub fn looks_like_pickle(data: &[u8]) -> bool {
     match data {
         [0x80, p, ..] if *p <= 5 => return data.len() > 2,
@@ -1375,7 +1857,10 @@ pub fn looks_like_pickle(data: &[u8]) -> bool {
     let limit = data.len().min(1 << 20);
     let mut m = Machine::new(&data[..limit], 0);
     let s = m.run_stream(0);
-    s.error.is_none() && s.end >= 2
+    match &s.error {
+        None => s.end >= 2,
+        Some(e) => e.is_truncation() && limit == data.len() && !m.imports.is_empty(),
+    }
 }
 
 #[cfg(test)]

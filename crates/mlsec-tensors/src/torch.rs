@@ -239,7 +239,18 @@ impl Walker<'_, '_> {
                 if callee == "collections.OrderedDict"
                     && let Some(&init) = args.first()
                 {
-                    self.walk(init, name.clone(), depth + 1);
+                    match key_value_pairs(self.m, init) {
+                        Some(pairs) => {
+                            for (k, v) in pairs {
+                                if self.enter(v, &name)
+                                    && let Some(key) = self.key(k)
+                                {
+                                    self.walk(v, join(&name, &key), depth + 1);
+                                }
+                            }
+                        }
+                        None => self.walk(init, name.clone(), depth + 1),
+                    }
                 }
             }
             _ => {}
@@ -395,7 +406,16 @@ pub fn collect_persistent_ids(m: &Machine<'_>, root: NodeId) -> Vec<(String, Nod
                 if m.global_name(obj.callee).as_deref() == Some("collections.OrderedDict")
                     && let Some(&init) = m.seq_of(obj.args).and_then(|a| a.first())
                 {
-                    walk(m, init, name, depth + 1, seen, out);
+                    match key_value_pairs(m, init) {
+                        Some(pairs) => {
+                            for (k, v) in pairs {
+                                if let Some(k) = key(k) {
+                                    walk(m, v, join(&name, &k), depth + 1, seen, out);
+                                }
+                            }
+                        }
+                        None => walk(m, init, name, depth + 1, seen, out),
+                    }
                 }
             }
             _ => {}
@@ -404,4 +424,41 @@ pub fn collect_persistent_ids(m: &Machine<'_>, root: NodeId) -> Vec<(String, Nod
     let mut out = Vec::new();
     walk(m, root, String::new(), 0, &mut HashSet::new(), &mut out);
     out
+}
+
+/// `OrderedDict(init)` where `init` is a sequence of `[key, value]` pairs (as Python 2 era
+/// `torch.save` wrote state dicts: lists of 2-element lists or tuples): the pairs, so tensors
+/// are named by their keys rather than by their positions (`lin0.model.1.weight`, not `0.1`).
+pub fn key_value_pairs(m: &Machine<'_>, init: NodeId) -> Option<Vec<(NodeId, NodeId)>> {
+    m.seq_of(init)?
+        .iter()
+        .map(|&item| match m.seq_of(item)? {
+            &[k, v] if matches!(m.node(k), Node::Str(_) | Node::Int(_)) => Some((k, v)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_dict_from_list_pairs_keeps_the_keys() {
+        // OrderedDict([['lin0.weight', 1], ['lin1.weight', 2]]), protocol 2.
+        let data = b"\x80\x02ccollections\nOrderedDict\n]](X\x0b\x00\x00\x00lin0.weightK\x01ea](X\x0b\x00\x00\x00lin1.weightK\x02ea\x85R.";
+        let mut m = Machine::new(data, 0);
+        m.run_all();
+        let root = m.streams[0].root.expect("parses");
+        let Node::Obj(o) = m.node(root) else { panic!() };
+        let init = m.seq_of(o.args).unwrap()[0];
+        let pairs = key_value_pairs(&m, init).expect("pairs");
+        let keys: Vec<&str> = pairs.iter().map(|&(k, _)| m.str_of(k).unwrap()).collect();
+        assert_eq!(keys, ["lin0.weight", "lin1.weight"]);
+        // A plain list of tensors is not a list of pairs.
+        let data = b"\x80\x02]K\x01a.";
+        let mut m = Machine::new(data, 0);
+        m.run_all();
+        assert!(key_value_pairs(&m, m.streams[0].root.unwrap()).is_none());
+    }
 }

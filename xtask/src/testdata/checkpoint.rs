@@ -632,10 +632,14 @@ pub fn generate(out: &Path) -> Result<()> {
         .stop();
     write(out, "malicious/pickle-dynamic-import.pkl", &p.finish())?;
     let mut p = PickleWriter::new();
+    // The attribute name is computed (`str('fromkeys')`), so what is called is not static.
     p.proto(2)
         .global("builtins", "getattr")
         .global("collections", "OrderedDict")
+        .global("builtins", "str")
         .str("fromkeys")
+        .raw(&[0x85])
+        .reduce()
         .raw(&[0x86])
         .reduce();
     p.str("a").raw(&[0x85]).raw(&[0x85]).reduce().stop();

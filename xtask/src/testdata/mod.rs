@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+mod bypass;
 mod checkpoint;
 mod export_guard;
 mod inspect;
@@ -22,6 +23,7 @@ pub type Generator = fn(&Path) -> Result<()>;
 /// Every generator, by the name of its directory under `testdata/`.
 pub fn generators() -> Vec<(&'static str, Generator)> {
     vec![
+        ("bypass", bypass::generate),
         ("checkpoint", checkpoint::generate),
         ("export-guard", export_guard::generate),
         ("inspect", inspect::generate),

@@ -13,6 +13,8 @@ mod pickle_broken_after_call;
 pub use pickle_broken_after_call::PICKLE_BROKEN_AFTER_CALL;
 mod pickle_nested_payload;
 pub use pickle_nested_payload::PICKLE_NESTED_PAYLOAD;
+mod pickle_frame_anomaly;
+pub use pickle_frame_anomaly::PICKLE_FRAME_ANOMALY;
 mod zip_crc_mismatch;
 pub use zip_crc_mismatch::ZIP_CRC_MISMATCH;
 mod zip_header_mismatch;
@@ -70,6 +72,7 @@ pub static ALL: &[&mlsec_core::Rule] = &[
     &PICKLE_ATTRIBUTE_INJECTION,
     &PICKLE_BROKEN_AFTER_CALL,
     &PICKLE_NESTED_PAYLOAD,
+    &PICKLE_FRAME_ANOMALY,
     &ZIP_CRC_MISMATCH,
     &ZIP_HEADER_MISMATCH,
     &ZIP_DUPLICATE_ENTRY,

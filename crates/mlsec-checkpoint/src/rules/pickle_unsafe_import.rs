@@ -1,7 +1,8 @@
 mlsec_core::declare_rule! {
     /// ## What it does
-    /// Flags a GLOBAL, STACK_GLOBAL or INST import outside the allowlist of the file's format that
-    /// the stream never calls directly.
+    /// Flags a GLOBAL, STACK_GLOBAL or INST import that is not known to be safe and that the
+    /// stream never calls directly. Graded with the same tiers as CKPT001: dangerous names are
+    /// critical, other standard-library names medium, third-party names information.
     /// ## Why is this bad?
     /// Importing runs the imported module's code, and the imported object can be handed to allowed
     /// functions or used by later opcodes; legitimate `torch.save`, numpy and joblib outputs only
