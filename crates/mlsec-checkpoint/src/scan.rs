@@ -1224,13 +1224,20 @@ impl<'o> Scanner<'o> {
 }
 
 /// Whether the weight-integrity rules (CKPT030-032) judge a tensor: floating-point model
-/// parameters of model formats. Not arrays of data files (`.npy`, `.npz`, joblib and plain
-/// pickles hold scientific data and lookup tables, where NaN means "missing"), not batch-norm
-/// running statistics (a `running_var` of 1e4 is normal), not counters, and not optimizer
-/// state (`exp_avg_sq`, momentum buffers, step counts) saved beside the weights.
+/// parameters. In model formats (torch, safetensors, Keras/HDF5 weights) every floating tensor
+/// is one; in formats that mostly hold data (`.npy`, `.npz`, joblib, plain pickles: scientific
+/// data and lookup tables, where NaN means "missing") only arrays named like parameters
+/// (`weight`, `bias`, `kernel`, `coef_`, `intercept_`, `embedding`). Never batch-norm running
+/// statistics (a `running_var` of 1e4 is normal), counters, or optimizer state (`exp_avg_sq`,
+/// momentum buffers, step counts) saved beside the weights.
 fn is_weight(format: &str, view: &TensorView<'_>) -> bool {
-    let model_format = !matches!(format, "npy" | "npz" | "pickle") && !format.starts_with("joblib");
+    let data_format = matches!(format, "npy" | "npz" | "pickle") || format.starts_with("joblib");
     let last = view.name.rsplit('.').next().unwrap_or(&view.name);
+    let lower = last.to_ascii_lowercase();
+    let named_like_a_parameter = ["weight", "bias", "kernel", "coef", "intercept", "embedding"]
+        .iter()
+        .any(|p| lower.contains(p));
+    let model_format = !data_format || named_like_a_parameter;
     let statistic = matches!(
         last,
         "running_mean" | "running_var" | "num_batches_tracked" | "step" | "iterations"

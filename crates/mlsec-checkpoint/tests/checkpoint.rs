@@ -834,3 +834,62 @@ fn torchscript_code_is_checked_for_native_ops_and_file_reads() {
     assert_eq!(read.len(), 1, "{read:?}");
     assert_eq!(read[0].0, "CKPT056");
 }
+
+/// One finding per cause: the same global called at many places is one finding with a count
+/// and the next offsets, so the output of a large pickle stays readable.
+#[test]
+fn repeated_calls_of_one_global_are_one_finding() {
+    use mlsec_tensors::write::PickleWriter;
+    let mut p = PickleWriter::new();
+    p.proto(2).mark();
+    for _ in 0..50 {
+        p.global("gensim.models.keyedvectors", "Vocab")
+            .empty_tuple()
+            .reduce();
+    }
+    p.raw(b"l").stop();
+    let r = scan_bytes(&p.finish(), "vocab.pkl", &Options::default());
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+    let f = &r.findings[0];
+    assert_eq!(f.severity, Severity::Info);
+    assert_eq!(f.evidence["occurrences"], "50");
+    assert_eq!(f.evidence["package"], "gensim");
+    assert_eq!(f.evidence["also_at"].split(", ").count(), 5);
+}
+
+/// Batch-norm statistics and optimizer state are not judged as weights; the weights are.
+#[test]
+fn weight_rules_skip_running_statistics_and_optimizer_state() {
+    use mlsec_tensors::dtype::DType;
+    use mlsec_tensors::write::{TensorSpec, f32_bytes, torch_state_dict_pickle, torch_zip};
+    let spec = |name: &str, key: &str| TensorSpec {
+        name: name.into(),
+        dtype: DType::F32,
+        shape: vec![4],
+        storage_key: key.into(),
+        storage_offset: 0,
+        storage_numel: 4,
+    };
+    let big = f32_bytes(&[1.0e4, 2.0e4, 3.0e4, 4.0e4]);
+    let specs = [
+        spec("bn.running_var", "0"),
+        spec("optimizer.state.0.exp_avg_sq", "1"),
+        spec("fc.weight", "2"),
+    ];
+    let storages = [
+        ("0".to_owned(), big.clone()),
+        ("1".to_owned(), big.clone()),
+        ("2".to_owned(), big),
+    ];
+    let data = torch_zip("m", &torch_state_dict_pickle(&specs), &storages);
+    let r = scan_bytes(&data, "m.pt", &Options::default());
+    let judged: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule.id == "CKPT031")
+        .map(|f| f.evidence["tensor"].as_str())
+        .collect();
+    assert_eq!(judged, ["fc.weight"], "{:#?}", r.findings);
+    assert_eq!(r.tensors.len(), 3);
+}

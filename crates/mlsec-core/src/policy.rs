@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
 
-use crate::{Report, Rule, Severity};
+use crate::{Finding, Report, Rule, Severity};
 
 /// The name of the policy file looked up in the current directory.
 pub const POLICY_FILE: &str = "mlsec.toml";
@@ -31,6 +31,8 @@ pub struct Policy {
     pub severity: BTreeMap<String, Severity>,
     /// Findings to drop, each with a reason.
     pub ignores: Vec<Ignore>,
+    /// Callables to treat as worse than their grade, each with a reason.
+    pub denies: Vec<Deny>,
     /// Where the policy was read from, for messages.
     pub source: Option<PathBuf>,
 }
@@ -41,21 +43,40 @@ impl Default for Policy {
             fail_on: Severity::Low,
             severity: BTreeMap::new(),
             ignores: Vec::new(),
+            denies: Vec::new(),
             source: None,
         }
     }
 }
 
-/// One `[[ignore]]` entry.
+/// One `[[ignore]]` entry: drops findings of `rule`, in files matching `path`, whose
+/// `callable` evidence matches `callable` (a glob over dotted names: `mypkg.models.*`); at
+/// least one of the three.
 #[derive(Debug, Clone)]
 pub struct Ignore {
     pub rule: Option<String>,
     pub path: Option<GlobMatcher>,
+    pub callable: Option<GlobMatcher>,
     pub reason: String,
 }
 
+/// One `[[deny]]` entry: findings whose `callable` evidence matches are raised to at least
+/// `severity` (a third-party class you do not trust, say).
+#[derive(Debug, Clone)]
+pub struct Deny {
+    pub callable: GlobMatcher,
+    pub severity: Severity,
+    pub reason: String,
+}
+
+fn callable_of(finding: &Finding) -> Option<&str> {
+    finding.evidence.get("callable").map(String::as_str)
+}
+
 impl Ignore {
-    fn matches(&self, rule: &Rule, file: &str) -> bool {
+    fn matches(&self, finding: &Finding) -> bool {
+        let rule = finding.rule;
+        let file = finding.location.file.as_str();
         let rule_ok = self
             .rule
             .as_deref()
@@ -64,7 +85,11 @@ impl Ignore {
             .path
             .as_ref()
             .is_none_or(|glob| glob.is_match(file) || glob.is_match(file.trim_start_matches("./")));
-        rule_ok && path_ok
+        let callable_ok = self
+            .callable
+            .as_ref()
+            .is_none_or(|glob| callable_of(finding).is_some_and(|c| glob.is_match(c)));
+        rule_ok && path_ok && callable_ok
     }
 
     fn describe(&self) -> String {
@@ -74,6 +99,9 @@ impl Ignore {
         }
         if let Some(path) = &self.path {
             parts.push(format!("path = {}", path.glob()));
+        }
+        if let Some(callable) = &self.callable {
+            parts.push(format!("callable = {}", callable.glob()));
         }
         parts.join(", ")
     }
@@ -99,6 +127,8 @@ struct RawPolicy {
     severity: BTreeMap<String, String>,
     #[serde(default)]
     ignore: Vec<RawIgnore>,
+    #[serde(default)]
+    deny: Vec<RawDeny>,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +136,15 @@ struct RawPolicy {
 struct RawIgnore {
     rule: Option<String>,
     path: Option<String>,
+    callable: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeny {
+    callable: String,
+    severity: Option<String>,
     reason: Option<String>,
 }
 
@@ -151,9 +190,9 @@ impl Policy {
                     "ignore #{n} has no `reason`: say why it is safe"
                 )));
             }
-            if raw.rule.is_none() && raw.path.is_none() {
+            if raw.rule.is_none() && raw.path.is_none() && raw.callable.is_none() {
                 return Err(invalid(format!(
-                    "ignore #{n} needs a `rule`, a `path` or both"
+                    "ignore #{n} needs a `rule`, a `path` or a `callable`"
                 )));
             }
             if let Some(rule) = &raw.rule
@@ -169,9 +208,37 @@ impl Policy {
                 ),
                 None => None,
             };
+            let callable = match raw.callable {
+                Some(glob) => Some(
+                    Glob::new(&glob)
+                        .map_err(|e| invalid(format!("ignore #{n}: bad callable glob: {e}")))?
+                        .compile_matcher(),
+                ),
+                None => None,
+            };
             policy.ignores.push(Ignore {
                 rule: raw.rule,
                 path,
+                callable,
+                reason,
+            });
+        }
+        for (i, raw) in raw.deny.into_iter().enumerate() {
+            let n = i + 1;
+            let reason = raw.reason.unwrap_or_default();
+            if reason.trim().is_empty() {
+                return Err(invalid(format!("deny #{n} has no `reason`")));
+            }
+            let severity = match raw.severity {
+                Some(s) => s.parse().map_err(|e| invalid(format!("deny #{n}: {e}")))?,
+                None => Severity::High,
+            };
+            let callable = Glob::new(&raw.callable)
+                .map_err(|e| invalid(format!("deny #{n}: bad callable glob: {e}")))?
+                .compile_matcher();
+            policy.denies.push(Deny {
+                callable,
+                severity,
                 reason,
             });
         }
@@ -207,13 +274,24 @@ impl Policy {
                 finding.severity = *severity;
             }
         }
+        // A deny that matches nothing is a guard, not a stale entry: no warning.
+        for finding in &mut report.findings {
+            for deny in &self.denies {
+                if callable_of(finding).is_some_and(|c| deny.callable.is_match(c)) {
+                    finding.severity = finding.severity.max(deny.severity);
+                    finding
+                        .evidence
+                        .insert("policy", format!("deny: {}", deny.reason));
+                }
+            }
+        }
         let mut used = vec![false; self.ignores.len()];
         let before = report.findings.len();
         report.findings.retain(|finding| {
             let hit = self
                 .ignores
                 .iter()
-                .position(|ignore| ignore.matches(finding.rule, &finding.location.file));
+                .position(|ignore| ignore.matches(finding));
             if let Some(i) = hit {
                 used[i] = true;
             }
@@ -311,6 +389,50 @@ mod tests {
             "{:?}",
             report.warnings
         );
+    }
+
+    #[test]
+    fn callables_are_allowed_and_denied_by_pattern() {
+        let policy = parse(
+            r#"
+            [[ignore]]
+            callable = "gensim.models.*"
+            reason = "we train and sign our own gensim models"
+            [[deny]]
+            callable = "sklearn.*"
+            severity = "critical"
+            reason = "no pickled sklearn models in this repository"
+            "#,
+        )
+        .unwrap();
+        let mut report = Report::new();
+        for callable in [
+            "gensim.models.word2vec.Word2Vec",
+            "sklearn.svm._classes.SVC",
+            "x.Y",
+        ] {
+            report.findings.push(
+                Finding::new(&RULE_A, Location::file("m.pkl"), callable)
+                    .with_severity(Severity::Info)
+                    .with_evidence("callable", callable),
+            );
+        }
+        policy.apply(&mut report);
+        let left: Vec<(&str, Severity)> = report
+            .findings
+            .iter()
+            .map(|f| (f.message.as_str(), f.severity))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("sklearn.svm._classes.SVC", Severity::Critical),
+                ("x.Y", Severity::Info)
+            ]
+        );
+        assert_eq!(report.suppressed, 1);
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert!(parse("[[deny]]\ncallable = \"a.*\"\n").is_err());
     }
 
     #[test]

@@ -116,6 +116,7 @@ fn markers(m: &Machine<'_>) -> Vec<String> {
         .collect()
 }
 
+#[allow(clippy::print_stderr, reason = "a skipped test must say why")]
 fn run_python(paths: &[std::path::PathBuf]) -> Option<Vec<BTreeMap<String, Vec<String>>>> {
     let dir = paths.first()?.parent()?;
     let out = Command::new("python3")
