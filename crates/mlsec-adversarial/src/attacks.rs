@@ -249,11 +249,16 @@ pub struct Pgd {
     pub alpha: f32,
     pub restarts: usize,
     pub noise: Noise,
+    /// A point leaves the batch at the first iterate that reaches the goal (and counts as
+    /// fooled). Without it every point runs all steps and only the final iterate counts, as in
+    /// torchattacks; restarts still skip points an earlier restart fooled.
+    pub early_stop: bool,
 }
 
 /// PGD-L∞ (Madry et al.): uniform random start in the ε-ball, `steps` signed-gradient steps
-/// of size α, projection onto the ε-ball and the input box after every step. A point is
-/// robust only if no iterate of any restart reaches the goal; a fooled point leaves the batch.
+/// of size α, projection onto the ε-ball and the input box after every step. With
+/// `early_stop` a point is robust only if no iterate of any restart reaches the goal and a
+/// fooled point leaves the batch; without it the final iterate of each restart decides.
 pub fn pgd(
     setup: &Setup<'_>,
     x: &[f32],
@@ -315,7 +320,7 @@ pub fn pgd(
                 let mut still = Vec::with_capacity(active.len());
                 for (a, &j) in active.iter().enumerate() {
                     let i = batch[j];
-                    if goal_reached(&logits[a], y[i], targets[i], goal) {
+                    if p.early_stop && goal_reached(&logits[a], y[i], targets[i], goal) {
                         fooled[i] = true;
                         adv_pred[i] = argmax(&logits[a], None);
                         continue;

@@ -241,6 +241,7 @@ pub fn sanity(
                 alpha: 2.5 * eps / 10.0,
                 restarts: 1,
                 noise: Noise::Seeded(0),
+                early_stop: true,
             };
             let o = attacks::pgd(setup, x, y, &subset, y, Goal::Untargeted, &p)?;
             let total = subset.iter().filter(|&&s| s).count();

@@ -127,6 +127,11 @@ pub struct Args {
     /// CW confidence κ.
     #[arg(long, default_value_t = 0.0)]
     pub cw_confidence: f64,
+    /// Run every step for every attacked point, as torchattacks and foolbox do: PGD points do
+    /// not leave the batch when fooled (the final iterate decides), CW does not abort when its
+    /// loss stalls. Slower; for timing and for comparing with reference libraries.
+    #[arg(long)]
+    pub no_early_stop: bool,
     /// Baseline file: written when missing, otherwise compared with.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
@@ -396,9 +401,10 @@ fn execute(
                         let p = Pgd {
                             eps: e,
                             steps: args.steps,
-                            alpha: args.step_size.unwrap_or(2.5 * e / args.steps.max(1) as f32),
+                            alpha: pgd_step_size(args, e),
                             restarts: args.restarts,
                             noise: Noise::Seeded(args.seed),
+                            early_stop: !args.no_early_stop,
                         };
                         attacks::pgd(setup, &data.x, &data.y, &attacked, &targets, goal, &p)?
                     };
@@ -431,7 +437,7 @@ fn execute(
                     initial_const: args.cw_initial_const,
                     learning_rate: args.cw_learning_rate,
                     confidence: args.cw_confidence,
-                    abort_early: true,
+                    abort_early: !args.no_early_stop,
                 };
                 let out = attacks::cw(setup, &data.x, &data.y, &attacked, &targets, goal, &p)?;
                 let secs = start.elapsed().as_secs_f64();
@@ -490,6 +496,9 @@ fn execute(
     }
 
     report.tables.push(table(&results, n, lo, hi));
+    report
+        .tables
+        .push(params_table(args, &attacks_sorted, &eps, (lo, hi)));
 
     // Baseline gate.
     let params = json!({
@@ -502,6 +511,7 @@ fn execute(
         "cw": { "steps": args.cw_steps, "binary_steps": args.cw_binary_steps, "initial_const": args.cw_initial_const,
                 "learning_rate": args.cw_learning_rate, "confidence": args.cw_confidence },
         "seed": args.seed,
+        "early_stop": !args.no_early_stop,
         "targeted": args.targeted.map(|t| format!("{t:?}")),
         "input_range": [lo, hi],
         "samples": n,
@@ -710,6 +720,61 @@ fn pct(v: f64) -> String {
 
 fn opt(v: Option<f32>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+}
+
+/// PGD's step size α at budget `eps`: `--step-size`, else 2.5·ε/steps (Madry et al.).
+fn pgd_step_size(args: &Args, eps: f32) -> f32 {
+    args.step_size
+        .unwrap_or(2.5 * eps / args.steps.max(1) as f32)
+}
+
+/// Every parameter that decides the attacks' results, as run (defaults resolved).
+fn params_table(args: &Args, attacks: &[AttackKind], eps: &[f32], range: (f32, f32)) -> Table {
+    let mut rows = vec![
+        ["all", "input range", &format!("[{}, {}]", range.0, range.1)].map(String::from),
+        [
+            "all",
+            "goal",
+            &args
+                .targeted
+                .map_or("untargeted".into(), |t| format!("targeted ({t:?})")),
+        ]
+        .map(String::from),
+        ["all", "early stop", &(!args.no_early_stop).to_string()].map(String::from),
+        ["all", "batch size", &args.batch_size.to_string()].map(String::from),
+    ];
+    let list = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(", ");
+    for a in attacks {
+        let name = a.name();
+        let mut row = |k: &str, v: String| rows.push([name.to_owned(), k.to_owned(), v]);
+        match a {
+            AttackKind::Fgsm => row("ε (L∞)", list(eps)),
+            AttackKind::Pgd => {
+                row("ε (L∞)", list(eps));
+                row("steps", args.steps.to_string());
+                let alphas: Vec<f32> = eps.iter().map(|&e| pgd_step_size(args, e)).collect();
+                row("step size α", list(&alphas));
+                row("restarts", args.restarts.to_string());
+                row(
+                    "random start",
+                    format!("uniform in the ε-ball, seed {}", args.seed),
+                );
+            }
+            AttackKind::Cw => {
+                row("L2 budgets", list(&args.l2_budget));
+                row("steps", args.cw_steps.to_string());
+                row("binary-search steps", args.cw_binary_steps.to_string());
+                row("initial c", args.cw_initial_const.to_string());
+                row("learning rate", args.cw_learning_rate.to_string());
+                row("confidence κ", args.cw_confidence.to_string());
+            }
+        }
+    }
+    Table {
+        title: "Attack parameters".into(),
+        columns: ["attack", "parameter", "value"].map(String::from).to_vec(),
+        rows: rows.into_iter().map(Vec::from).collect(),
+    }
 }
 
 fn table(results: &[ResultRow], n: usize, lo: f32, hi: f32) -> Table {

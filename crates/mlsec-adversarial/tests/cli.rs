@@ -450,3 +450,66 @@ fn torchscript_model_gives_the_same_results() {
     );
     assert!((a - b).abs() <= 0.01 * b, "{a} vs {b}");
 }
+
+#[test]
+fn no_early_stop_and_every_parameter_in_the_report() {
+    let m = model_path();
+    let d = data_path();
+    let base = [
+        "--model",
+        &m,
+        "--data",
+        &d,
+        "--limit",
+        "60",
+        "--attack",
+        "pgd,cw",
+        "--epsilon",
+        "0.1",
+        "--steps",
+        "8",
+        "--cw-steps",
+        "20",
+        "--cw-binary-steps",
+        "2",
+        "--no-checks",
+    ];
+    let early = run(&base);
+    let mut args = base.to_vec();
+    args.push("--no-early-stop");
+    let full = run(&args);
+    let params = |r: &Report| r.data["adversarial"]["params"].clone();
+    assert_eq!(params(&early)["early_stop"], true);
+    assert_eq!(params(&full)["early_stop"], false);
+    // Every parameter, defaults resolved, in a table of the report.
+    let table = full
+        .tables
+        .iter()
+        .find(|t| t.title == "Attack parameters")
+        .expect("a parameter table");
+    let value = |attack: &str, key: &str| -> String {
+        table
+            .rows
+            .iter()
+            .find(|r| r[0] == attack && r[1] == key)
+            .unwrap_or_else(|| panic!("no row {attack} {key}: {:?}", table.rows))[2]
+            .clone()
+    };
+    assert_eq!(value("all", "early stop"), "false");
+    assert_eq!(value("all", "batch size"), "256");
+    assert_eq!(value("pgd", "steps"), "8");
+    assert_eq!(
+        value("pgd", "step size α"),
+        (2.5f32 * 0.1 / 8.0).to_string()
+    );
+    assert_eq!(value("cw", "binary-search steps"), "2");
+    assert_eq!(value("cw", "steps"), "20");
+    // Without early stop only PGD's final iterate counts, so it can only find fewer
+    // adversarials than with it (where any fooling iterate counts).
+    let robust = |r: &Report| -> f64 {
+        let rows = r.data["adversarial"]["results"].as_array().unwrap();
+        let pgd = rows.iter().find(|row| row["attack"] == "pgd").unwrap();
+        pgd["robust_accuracy"].as_f64().unwrap()
+    };
+    assert!(robust(&full) >= robust(&early));
+}

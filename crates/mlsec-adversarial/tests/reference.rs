@@ -179,6 +179,7 @@ fn pgd_with_the_same_noise_matches_torchattacks(model: &str) {
                 unit: unit.clone(),
                 seed: 0,
             },
+            early_stop: true,
         };
         let out = attacks::pgd(
             &s,

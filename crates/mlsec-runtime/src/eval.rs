@@ -7,63 +7,205 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::RuntimeError;
 use crate::ir::{Attr, Graph, Node, TensorData, TensorValues};
+use crate::kernels::{self, Pointwise, PoolAxis, PoolKind};
 
 type R<T> = Result<T, RuntimeError>;
 
-/// The ops the evaluator implements (default ONNX domain).
-pub const SUPPORTED_OPS: &[&str] = &[
-    "Abs",
-    "Add",
-    "AveragePool",
-    "BatchNormalization",
-    "Cast",
-    "Clip",
-    "Concat",
-    "Constant",
-    "ConstantOfShape",
-    "Conv",
-    "ConvTranspose",
-    "Div",
-    "Dropout",
-    "Erf",
-    "Exp",
-    "Flatten",
-    "Gather",
-    "Gelu",
-    "Gemm",
-    "GlobalAveragePool",
-    "GlobalMaxPool",
-    "Identity",
-    "LayerNormalization",
-    "LeakyRelu",
-    "Log",
-    "LogSoftmax",
-    "MatMul",
-    "MaxPool",
-    "Mul",
-    "Neg",
-    "Pad",
-    "Pow",
-    "RandomNormalLike",
-    "RandomUniformLike",
-    "Reciprocal",
-    "ReduceMax",
-    "ReduceMean",
-    "ReduceSum",
-    "Relu",
-    "Reshape",
-    "Shape",
-    "Sigmoid",
-    "Slice",
-    "Softmax",
-    "Sqrt",
-    "Squeeze",
-    "Sub",
-    "Tanh",
-    "Transpose",
-    "Unsqueeze",
+/// An op's implementation: the node's outputs from its context (inputs, attributes, opset).
+type OpFn = fn(&Ctx<'_>) -> R<Vec<Tensor>>;
+
+/// Every op the evaluator implements (default ONNX domain), sorted by name. [`SUPPORTED_OPS`]
+/// and the dispatch in [`run`] are both derived from this one table, so they cannot drift
+/// apart; the gradient tests (`tests/gradients.rs`) are keyed by the same names.
+const OPS: &[(&str, OpFn)] = &[
+    ("Abs", |c| float_kink(c, Pointwise::Abs, |x| x.abs())),
+    ("Add", |c| one(binary(c, |a, b| a.broadcast_add(b))?)),
+    ("AveragePool", |c| {
+        let count_include_pad = c.int("count_include_pad", 0)? != 0;
+        one(pool(c, PoolKind::Average { count_include_pad })?)
+    }),
+    ("BatchNormalization", |c| one(batch_norm(c)?)),
+    ("Cast", cast),
+    ("Clip", clip),
+    ("Concat", |c| {
+        let tensors: Vec<&Tensor> = c.args.iter().flatten().collect();
+        let first = tensors.first().ok_or_else(|| c.err("no inputs"))?;
+        let axis = c.axis(c.int("axis", 0)?, first.rank())?;
+        let dtype = first.dtype();
+        let same: Vec<Tensor> = tensors
+            .iter()
+            .map(|t| t.to_dtype(dtype))
+            .collect::<Result<_, _>>()?;
+        one(Tensor::cat(&same, axis)?)
+    }),
+    ("Constant", constant),
+    ("ConstantOfShape", |c| {
+        let shape: Vec<usize> = int_values(c.input(0)?)?
+            .iter()
+            .map(|&d| usize::try_from(d).map_err(|_| c.err(format!("negative dimension {d}"))))
+            .collect::<R<_>>()?;
+        check_size(c, &shape)?;
+        let value = match c.node.attrs.get("value") {
+            Some(Attr::Tensor(t)) => c.float_const(to_tensor(t, c.device)?)?.flatten_all()?,
+            _ => Tensor::zeros(1, c.ftype, c.device)?,
+        };
+        one(value.reshape(())?.broadcast_as(shape)?.contiguous()?)
+    }),
+    ("Conv", |c| one(conv(c)?)),
+    ("ConvTranspose", |c| one(conv_transpose(c)?)),
+    ("Div", |c| one(binary(c, |a, b| a.broadcast_div(b))?)),
+    ("Dropout", |c| {
+        // Eval mode: Dropout is the identity; the optional mask output is all true.
+        let x = c.input(0)?.clone();
+        let mask = Tensor::ones(x.shape(), DType::I64, x.device())?;
+        Ok(vec![x, mask])
+    }),
+    ("Erf", |c| one(c.input(0)?.erf()?)),
+    ("Exp", |c| one(c.input(0)?.exp()?)),
+    ("Flatten", |c| {
+        let x = c.input(0)?;
+        let rank = x.rank();
+        let axis = c.int("axis", 1)?;
+        let axis = if axis == rank as i64 {
+            rank
+        } else {
+            c.axis(axis, rank)?
+        };
+        let dims = x.dims();
+        let outer: usize = dims[..axis].iter().product();
+        let inner: usize = dims[axis..].iter().product();
+        one(x.reshape((outer, inner))?)
+    }),
+    ("Gather", |c| one(gather(c)?)),
+    ("Gelu", |c| one(gelu(c)?)),
+    ("Gemm", |c| one(gemm(c)?)),
+    ("GlobalAveragePool", |c| {
+        let x = c.input(0)?;
+        one(x.mean_keepdim((2..x.rank()).collect::<Vec<_>>())?)
+    }),
+    ("GlobalMaxPool", |c| one(global_max_pool(c)?)),
+    ("Identity", |c| one(c.input(0)?.clone())),
+    ("LayerNormalization", |c| one(layer_norm(c)?)),
+    ("LeakyRelu", |c| {
+        let alpha = f64::from(c.float("alpha", 0.01)?);
+        float_kink(c, Pointwise::LeakyRelu { alpha }, |x| {
+            x.relu()? + x.minimum(0f64)?.affine(alpha, 0.0)?
+        })
+    }),
+    ("Log", |c| one(c.input(0)?.log()?)),
+    ("LogSoftmax", |c| one(softmax(c, true)?)),
+    ("MatMul", |c| one(matmul(c.input(0)?, c.input(1)?)?)),
+    ("MaxPool", |c| one(pool(c, PoolKind::Max)?)),
+    ("Mul", |c| one(binary(c, |a, b| a.broadcast_mul(b))?)),
+    ("Neg", |c| one(c.input(0)?.neg()?)),
+    ("Pad", |c| one(pad(c)?)),
+    ("Pow", |c| one(pow(c)?)),
+    ("RandomNormalLike", |c| {
+        let like = Tensor::zeros(c.input(0)?.shape(), c.ftype, c.device)?;
+        let mean = f64::from(c.float("mean", 0.0)?);
+        one(like.randn_like(mean, f64::from(c.float("scale", 1.0)?))?)
+    }),
+    ("RandomUniformLike", |c| {
+        let like = Tensor::zeros(c.input(0)?.shape(), c.ftype, c.device)?;
+        let low = f64::from(c.float("low", 0.0)?);
+        one(like.rand_like(low, f64::from(c.float("high", 1.0)?))?)
+    }),
+    ("Reciprocal", |c| one(c.input(0)?.recip()?)),
+    ("ReduceMax", |c| one(reduce(c)?)),
+    ("ReduceMean", |c| one(reduce(c)?)),
+    ("ReduceSum", |c| one(reduce(c)?)),
+    ("Relu", |c| float_kink(c, Pointwise::Relu, |x| x.relu())),
+    ("Reshape", |c| one(reshape(c)?)),
+    ("Shape", |c| {
+        let x = c.input(0)?;
+        let dims: Vec<i64> = x.dims().iter().map(|&d| d as i64).collect();
+        let rank = dims.len() as i64;
+        let clampi = |v: i64| if v < 0 { (v + rank).max(0) } else { v.min(rank) } as usize;
+        let start = clampi(c.int("start", 0)?);
+        let end = clampi(c.int("end", rank)?);
+        let part = if start < end {
+            dims[start..end].to_vec()
+        } else {
+            Vec::new()
+        };
+        let n = part.len();
+        one(Tensor::from_vec(part, n, c.device)?)
+    }),
+    ("Sigmoid", |c| one(sigmoid(c.input(0)?)?)),
+    ("Slice", |c| one(slice(c)?)),
+    ("Softmax", |c| one(softmax(c, false)?)),
+    ("Sqrt", |c| one(c.input(0)?.sqrt()?)),
+    ("Squeeze", |c| {
+        let x = c.input(0)?;
+        let axes = c.ints_input_or_attr(1, "axes")?;
+        let dims = x.dims().to_vec();
+        let drop: Vec<usize> = match axes {
+            Some(a) => a.iter().map(|&a| c.axis(a, dims.len())).collect::<R<_>>()?,
+            None => (0..dims.len()).filter(|&d| dims[d] == 1).collect(),
+        };
+        let new: Vec<usize> = dims
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !drop.contains(i))
+            .map(|(_, &d)| d)
+            .collect();
+        one(x.reshape(new)?)
+    }),
+    ("Sub", |c| one(binary(c, |a, b| a.broadcast_sub(b))?)),
+    ("Tanh", |c| one(c.input(0)?.tanh()?)),
+    ("Transpose", |c| {
+        let x = c.input(0)?;
+        let perm: Vec<usize> = match c.ints("perm")? {
+            Some(p) => p.iter().map(|&a| c.axis(a, x.rank())).collect::<R<_>>()?,
+            None => (0..x.rank()).rev().collect(),
+        };
+        if perm.len() != x.rank() {
+            return Err(c.err(format!("perm {perm:?} does not match rank {}", x.rank())));
+        }
+        one(x.permute(perm)?.contiguous()?)
+    }),
+    ("Unsqueeze", |c| {
+        let x = c.input(0)?;
+        let axes = c
+            .ints_input_or_attr(1, "axes")?
+            .ok_or_else(|| c.err("no axes"))?;
+        let out_rank = x.rank() + axes.len();
+        let mut axes: Vec<usize> = axes
+            .iter()
+            .map(|&a| c.axis(a, out_rank))
+            .collect::<R<_>>()?;
+        axes.sort_unstable();
+        let mut dims = x.dims().to_vec();
+        for a in axes {
+            dims.insert(a.min(dims.len()), 1);
+        }
+        one(x.reshape(dims)?)
+    }),
 ];
 
+const fn op_names() -> [&'static str; OPS.len()] {
+    let mut names = [""; OPS.len()];
+    let mut i = 0;
+    while i < OPS.len() {
+        names[i] = OPS[i].0;
+        i += 1;
+    }
+    names
+}
+
+/// The ops the evaluator implements (default ONNX domain), sorted: the names of the dispatch
+/// table, so an op is listed here exactly when [`run`] can evaluate it.
+pub const SUPPORTED_OPS: &[&str] = &op_names();
+
+fn op_fn(name: &str) -> Option<OpFn> {
+    OPS.binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| OPS[i].1)
+}
+
+fn one(t: Tensor) -> R<Vec<Tensor>> {
+    Ok(vec![t])
+}
 /// Converts a constant to a tensor on `device`.
 pub fn to_tensor(data: &TensorData, device: &Device) -> R<Tensor> {
     Ok(match &data.values {
@@ -106,6 +248,12 @@ pub fn run(
         .first()
         .map(|(_, t)| t.device().clone())
         .unwrap_or(Device::Cpu);
+    // The float type of the run: the input's (f64 in gradient checks), else f32.
+    let float = inputs
+        .iter()
+        .map(|(_, t)| t.dtype())
+        .find(|d| d.is_float())
+        .unwrap_or(DType::F32);
     for node in &graph.nodes {
         let mut args: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
         for name in &node.inputs {
@@ -124,7 +272,7 @@ pub fn run(
                 }
             }
         }
-        let outs = eval_node(node, &args, graph.opset, &device).map_err(|e| match e {
+        let outs = eval_node(node, &args, graph.opset, &device, float).map_err(|e| match e {
             RuntimeError::Candle(c) => node_err(node, format!("{c}")),
             other => other,
         })?;
@@ -158,11 +306,24 @@ fn node_err(node: &Node, message: impl Into<String>) -> RuntimeError {
 struct Ctx<'a> {
     node: &'a Node,
     args: &'a [Option<Tensor>],
+    opset: i64,
+    device: &'a Device,
+    /// The float type of the run: float constants made by ops are converted to it.
+    ftype: DType,
 }
 
 impl Ctx<'_> {
     fn err(&self, message: impl Into<String>) -> RuntimeError {
         node_err(self.node, message)
+    }
+
+    /// A constant made by the op: floating-point values in the run's float type.
+    fn float_const(&self, t: Tensor) -> R<Tensor> {
+        Ok(if t.dtype().is_float() {
+            t.to_dtype(self.ftype)?
+        } else {
+            t
+        })
     }
 
     fn input(&self, i: usize) -> R<&Tensor> {
@@ -250,248 +411,180 @@ fn float_scalar(t: &Tensor) -> R<f32> {
         .ok_or_else(|| RuntimeError::Model("empty scalar tensor".into()))
 }
 
-fn eval_node(node: &Node, args: &[Option<Tensor>], opset: i64, device: &Device) -> R<Vec<Tensor>> {
-    let c = Ctx { node, args };
-    let one = |t: Tensor| Ok(vec![t]);
-    match node.op_type.as_str() {
-        "Identity" => one(c.input(0)?.clone()),
-        "Dropout" => {
-            // Eval mode: Dropout is the identity; the optional mask output is all true.
-            let x = c.input(0)?.clone();
-            let mask = Tensor::ones(x.shape(), DType::I64, x.device())?;
-            Ok(vec![x, mask])
-        }
-        "Add" => one(binary(&c, |a, b| a.broadcast_add(b))?),
-        "Sub" => one(binary(&c, |a, b| a.broadcast_sub(b))?),
-        "Mul" => one(binary(&c, |a, b| a.broadcast_mul(b))?),
-        "Div" => one(binary(&c, |a, b| a.broadcast_div(b))?),
-        "Relu" => one(c.input(0)?.relu()?),
-        "LeakyRelu" => {
-            let x = c.input(0)?;
-            let alpha = f64::from(c.float("alpha", 0.01)?);
-            one((x.relu()? + x.minimum(0f64)?.affine(alpha, 0.0)?)?)
-        }
-        "Sigmoid" => one(sigmoid(c.input(0)?)?),
-        "Tanh" => one(c.input(0)?.tanh()?),
-        "Gelu" => {
-            let x = c.input(0)?;
-            match c.string("approximate", "none")?.as_str() {
-                "tanh" => one(x.gelu()?),
-                _ => one(x.gelu_erf()?),
-            }
-        }
-        "Erf" => one(c.input(0)?.erf()?),
-        "Exp" => one(c.input(0)?.exp()?),
-        "Log" => one(c.input(0)?.log()?),
-        "Neg" => one(c.input(0)?.neg()?),
-        "Abs" => one(c.input(0)?.abs()?),
-        "Sqrt" => one(c.input(0)?.sqrt()?),
-        "Reciprocal" => one(c.input(0)?.recip()?),
-        "Pow" => one(pow(&c)?),
-        "Softmax" | "LogSoftmax" => one(softmax(&c, opset, node.op_type == "LogSoftmax")?),
-        "Gemm" => one(gemm(&c)?),
-        "MatMul" => one(matmul(c.input(0)?, c.input(1)?)?),
-        "Conv" => one(conv(&c)?),
-        "ConvTranspose" => one(conv_transpose(&c)?),
-        "MaxPool" => one(pool(&c, true)?),
-        "AveragePool" => one(pool(&c, false)?),
-        "GlobalAveragePool" | "GlobalMaxPool" => {
-            let x = c.input(0)?;
-            let dims: Vec<usize> = (2..x.rank()).collect();
-            if node.op_type == "GlobalAveragePool" {
-                one(x.mean_keepdim(dims)?)
-            } else {
-                let mut y = x.clone();
-                for d in dims {
-                    y = y.max_keepdim(d)?;
-                }
-                one(y)
-            }
-        }
-        "BatchNormalization" => one(batch_norm(&c)?),
-        "LayerNormalization" => one(layer_norm(&c)?),
-        "Flatten" => {
-            let x = c.input(0)?;
-            let rank = x.rank();
-            let axis = c.int("axis", 1)?;
-            let axis = if axis == rank as i64 {
-                rank
-            } else {
-                c.axis(axis, rank)?
-            };
-            let dims = x.dims();
-            let outer: usize = dims[..axis].iter().product();
-            let inner: usize = dims[axis..].iter().product();
-            one(x.reshape((outer, inner))?)
-        }
-        "Reshape" => one(reshape(&c)?),
-        "Transpose" => {
-            let x = c.input(0)?;
-            let perm: Vec<usize> = match c.ints("perm")? {
-                Some(p) => p.iter().map(|&a| c.axis(a, x.rank())).collect::<R<_>>()?,
-                None => (0..x.rank()).rev().collect(),
-            };
-            if perm.len() != x.rank() {
-                return Err(c.err(format!("perm {perm:?} does not match rank {}", x.rank())));
-            }
-            one(x.permute(perm)?.contiguous()?)
-        }
-        "Concat" => {
-            let tensors: Vec<&Tensor> = args.iter().flatten().collect();
-            let first = tensors.first().ok_or_else(|| c.err("no inputs"))?;
-            let axis = c.axis(c.int("axis", 0)?, first.rank())?;
-            let dtype = first.dtype();
-            let same: Vec<Tensor> = tensors
-                .iter()
-                .map(|t| t.to_dtype(dtype))
-                .collect::<Result<_, _>>()?;
-            one(Tensor::cat(&same, axis)?)
-        }
-        "Slice" => one(slice(&c, opset)?),
-        "Gather" => one(gather(&c)?),
-        "Squeeze" => {
-            let x = c.input(0)?;
-            let axes = c.ints_input_or_attr(1, "axes")?;
-            let dims = x.dims().to_vec();
-            let drop: Vec<usize> = match axes {
-                Some(a) => a.iter().map(|&a| c.axis(a, dims.len())).collect::<R<_>>()?,
-                None => (0..dims.len()).filter(|&d| dims[d] == 1).collect(),
-            };
-            let new: Vec<usize> = dims
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !drop.contains(i))
-                .map(|(_, &d)| d)
-                .collect();
-            one(x.reshape(new)?)
-        }
-        "Unsqueeze" => {
-            let x = c.input(0)?;
-            let axes = c
-                .ints_input_or_attr(1, "axes")?
-                .ok_or_else(|| c.err("no axes"))?;
-            let out_rank = x.rank() + axes.len();
-            let mut axes: Vec<usize> = axes
-                .iter()
-                .map(|&a| c.axis(a, out_rank))
-                .collect::<R<_>>()?;
-            axes.sort_unstable();
-            let mut dims = x.dims().to_vec();
-            for a in axes {
-                dims.insert(a.min(dims.len()), 1);
-            }
-            one(x.reshape(dims)?)
-        }
-        "Shape" => {
-            let x = c.input(0)?;
-            let dims: Vec<i64> = x.dims().iter().map(|&d| d as i64).collect();
-            let rank = dims.len() as i64;
-            let clampi = |v: i64| if v < 0 { (v + rank).max(0) } else { v.min(rank) } as usize;
-            let start = clampi(c.int("start", 0)?);
-            let end = clampi(c.int("end", rank)?);
-            let part = if start < end {
-                dims[start..end].to_vec()
-            } else {
-                Vec::new()
-            };
-            let n = part.len();
-            one(Tensor::from_vec(part, n, device)?)
-        }
-        "Constant" => {
-            let attrs = &node.attrs;
-            let t = if let Some(Attr::Tensor(t)) = attrs.get("value") {
-                to_tensor(t, device)?
-            } else if let Some(Attr::Float(v)) = attrs.get("value_float") {
-                Tensor::new(*v, device)?
-            } else if let Some(Attr::Floats(v)) = attrs.get("value_floats") {
-                Tensor::new(v.as_slice(), device)?
-            } else if let Some(Attr::Int(v)) = attrs.get("value_int") {
-                Tensor::new(*v, device)?
-            } else if let Some(Attr::Ints(v)) = attrs.get("value_ints") {
-                Tensor::new(v.as_slice(), device)?
-            } else {
-                return Err(c.err("no supported value attribute"));
-            };
-            one(t)
-        }
-        "ConstantOfShape" => {
-            let shape: Vec<usize> = int_values(c.input(0)?)?
-                .iter()
-                .map(|&d| usize::try_from(d).map_err(|_| c.err(format!("negative dimension {d}"))))
-                .collect::<R<_>>()?;
-            check_size(&c, &shape)?;
-            let value = match node.attrs.get("value") {
-                Some(Attr::Tensor(t)) => to_tensor(t, device)?.flatten_all()?,
-                _ => Tensor::new(&[0f32], device)?,
-            };
-            one(value.reshape(())?.broadcast_as(shape)?.contiguous()?)
-        }
-        "Cast" => {
-            let to = c.int("to", 1)?;
-            let x = c.input(0)?;
-            let dtype = match to {
-                1 | 10 | 11 | 16 => DType::F32,
-                2..=7 | 12 | 13 => DType::I64,
-                9 => {
-                    // Bool: nonzero → 1.
-                    let nz = x.to_dtype(DType::F32)?.ne(0f64)?;
-                    return one(nz.to_dtype(DType::I64)?);
-                }
-                other => return Err(c.err(format!("cast to data type {other} is not supported"))),
-            };
-            one(x.to_dtype(dtype)?)
-        }
-        "Clip" => {
-            let x = c.input(0)?;
-            let (lo, hi) = if opset >= 11 {
-                (
-                    c.opt_input(1).map(float_scalar).transpose()?,
-                    c.opt_input(2).map(float_scalar).transpose()?,
-                )
-            } else {
-                (
-                    node.attrs
-                        .get("min")
-                        .map(|_| c.float("min", 0.0))
-                        .transpose()?,
-                    node.attrs
-                        .get("max")
-                        .map(|_| c.float("max", 0.0))
-                        .transpose()?,
-                )
-            };
-            let mut y = x.clone();
-            if let Some(lo) = lo {
-                y = y.maximum(f64::from(lo))?;
-            }
-            if let Some(hi) = hi {
-                y = y.minimum(f64::from(hi))?;
-            }
-            one(y)
-        }
-        "Pad" => one(pad(&c, opset)?),
-        "ReduceMean" | "ReduceSum" | "ReduceMax" => one(reduce(&c, opset)?),
-        "RandomUniformLike" | "RandomNormalLike" => {
-            let x = c.input(0)?;
-            let like = Tensor::zeros(x.shape(), DType::F32, x.device())?;
-            let t = if node.op_type == "RandomUniformLike" {
-                like.rand_like(
-                    f64::from(c.float("low", 0.0)?),
-                    f64::from(c.float("high", 1.0)?),
-                )?
-            } else {
-                like.randn_like(
-                    f64::from(c.float("mean", 0.0)?),
-                    f64::from(c.float("scale", 1.0)?),
-                )?
-            };
-            one(t)
-        }
-        other => Err(RuntimeError::UnsupportedOp {
-            op: other.to_owned(),
+fn eval_node(
+    node: &Node,
+    args: &[Option<Tensor>],
+    opset: i64,
+    device: &Device,
+    ftype: DType,
+) -> R<Vec<Tensor>> {
+    let c = Ctx {
+        node,
+        args,
+        opset,
+        device,
+        ftype,
+    };
+    match op_fn(&node.op_type) {
+        Some(f) => f(&c),
+        None => Err(RuntimeError::UnsupportedOp {
+            op: node.op_type.clone(),
             node: node.name.clone(),
         }),
     }
+}
+
+/// An elementwise op with a kink: PyTorch's gradient ([`kernels::pointwise`]) on floating-point
+/// tensors, candle's op (`int_op`) on the integer tensors of shape arithmetic.
+fn float_kink(
+    c: &Ctx<'_>,
+    op: Pointwise,
+    int_op: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
+) -> R<Vec<Tensor>> {
+    let x = c.input(0)?;
+    one(if x.dtype().is_float() {
+        kernels::pointwise(x, op)?
+    } else {
+        int_op(x)?
+    })
+}
+
+fn cast(c: &Ctx<'_>) -> R<Vec<Tensor>> {
+    let x = c.input(0)?;
+    let dtype = match c.int("to", 1)? {
+        // Floating-point types become the run's float type (f32, or f64 in gradient checks).
+        1 | 10 | 11 | 16 => c.ftype,
+        // To an integer: piecewise constant, so no gradient flows back (candle's cast
+        // backward would pass it through unchanged).
+        2..=7 | 12 | 13 => return one(x.detach().to_dtype(DType::I64)?),
+        9 => {
+            // Bool: nonzero → 1.
+            let nz = x.to_dtype(DType::F32)?.ne(0f64)?;
+            return one(nz.to_dtype(DType::I64)?);
+        }
+        other => return Err(c.err(format!("cast to data type {other} is not supported"))),
+    };
+    one(x.to_dtype(dtype)?)
+}
+
+fn clip(c: &Ctx<'_>) -> R<Vec<Tensor>> {
+    let (lo, hi) = if c.opset >= 11 {
+        (
+            c.opt_input(1).map(float_scalar).transpose()?,
+            c.opt_input(2).map(float_scalar).transpose()?,
+        )
+    } else {
+        (
+            c.node
+                .attrs
+                .get("min")
+                .map(|_| c.float("min", 0.0))
+                .transpose()?,
+            c.node
+                .attrs
+                .get("max")
+                .map(|_| c.float("max", 0.0))
+                .transpose()?,
+        )
+    };
+    let op = Pointwise::Clip {
+        lo: lo.map_or(f64::NEG_INFINITY, f64::from),
+        hi: hi.map_or(f64::INFINITY, f64::from),
+    };
+    float_kink(c, op, |x| {
+        let mut y = x.clone();
+        if let Some(lo) = lo {
+            y = y.maximum(f64::from(lo))?;
+        }
+        if let Some(hi) = hi {
+            y = y.minimum(f64::from(hi))?;
+        }
+        Ok(y)
+    })
+}
+
+fn constant(c: &Ctx<'_>) -> R<Vec<Tensor>> {
+    let attrs = &c.node.attrs;
+    let t = if let Some(Attr::Tensor(t)) = attrs.get("value") {
+        c.float_const(to_tensor(t, c.device)?)?
+    } else if let Some(Attr::Float(v)) = attrs.get("value_float") {
+        c.float_const(Tensor::new(*v, c.device)?)?
+    } else if let Some(Attr::Floats(v)) = attrs.get("value_floats") {
+        c.float_const(Tensor::new(v.as_slice(), c.device)?)?
+    } else if let Some(Attr::Int(v)) = attrs.get("value_int") {
+        Tensor::new(*v, c.device)?
+    } else if let Some(Attr::Ints(v)) = attrs.get("value_ints") {
+        Tensor::new(v.as_slice(), c.device)?
+    } else {
+        return Err(c.err("no supported value attribute"));
+    };
+    one(t)
+}
+
+/// GELU from differentiable primitives (candle's fused GELU backward uses 6-digit constants).
+fn gelu(c: &Ctx<'_>) -> R<Tensor> {
+    let x = c.input(0)?;
+    let inner = match c.string("approximate", "none")?.as_str() {
+        // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+        "tanh" => {
+            let k = (2.0 / std::f64::consts::PI).sqrt();
+            (x + x.powf(3.0)?.affine(0.044715, 0.0)?)?
+                .affine(k, 0.0)?
+                .tanh()?
+        }
+        // 0.5·x·(1 + erf(x/√2))
+        _ => x.affine(std::f64::consts::FRAC_1_SQRT_2, 0.0)?.erf()?,
+    };
+    Ok((x * inner.affine(0.5, 0.5)?)?)
+}
+
+fn global_max_pool(c: &Ctx<'_>) -> R<Tensor> {
+    let x = c.input(0)?;
+    let whole = |n: usize| PoolAxis {
+        kernel: n,
+        stride: 1,
+        dilation: 1,
+        pad_begin: 0,
+        pad_end: 0,
+    };
+    // Like `adaptive_max_pool{1,2}d(x, 1)`: the gradient goes to one arg-max.
+    match *x.dims() {
+        [_, _, l] if x.dtype().is_float() => {
+            Ok(
+                kernels::pool(&x.unsqueeze(2)?, PoolKind::Max, [whole(1), whole(l)], false)?
+                    .squeeze(2)?,
+            )
+        }
+        [_, _, h, w] if x.dtype().is_float() => Ok(kernels::pool(
+            x,
+            PoolKind::Max,
+            [whole(h), whole(w)],
+            false,
+        )?),
+        _ => amax(x, &(2..x.rank()).collect::<Vec<_>>()),
+    }
+}
+
+/// The maximum over `axes` (kept), differentiated like `torch.amax`: tied maxima share the
+/// gradient evenly (candle alone gives each of them all of it).
+fn amax(x: &Tensor, axes: &[usize]) -> R<Tensor> {
+    let mut m = x.clone();
+    for &a in axes {
+        m = m.max_keepdim(a)?;
+    }
+    if !x.dtype().is_float() {
+        return Ok(m);
+    }
+    let ties = x.broadcast_eq(&m.detach())?.to_dtype(x.dtype())?;
+    let count = ties.sum_keepdim(axes.to_vec())?;
+    let share = ties.broadcast_div(&count)?;
+    // Candle routes the whole gradient to every tie; scale each tie's share on the way back.
+    let x = kernels::scale_gradient(x, &(share + (1.0 - &ties)?)?)?;
+    let mut y = x;
+    for &a in axes {
+        y = y.max_keepdim(a)?;
+    }
+    Ok(y)
 }
 
 fn check_size(c: &Ctx<'_>, dims: &[usize]) -> R<()> {
@@ -509,7 +602,7 @@ fn binary(c: &Ctx<'_>, f: impl Fn(&Tensor, &Tensor) -> candle_core::Result<Tenso
     let (a, b) = if a.dtype() == b.dtype() {
         (a.clone(), b.clone())
     } else {
-        (a.to_dtype(DType::F32)?, b.to_dtype(DType::F32)?)
+        (a.to_dtype(c.ftype)?, b.to_dtype(c.ftype)?)
     };
     Ok(f(&a, &b)?)
 }
@@ -537,13 +630,13 @@ fn pow(c: &Ctx<'_>) -> R<Tensor> {
     Ok(x.broadcast_pow(&e)?)
 }
 
-fn softmax(c: &Ctx<'_>, opset: i64, log: bool) -> R<Tensor> {
+fn softmax(c: &Ctx<'_>, log: bool) -> R<Tensor> {
     let x = c.input(0)?;
     let rank = x.rank();
-    let default_axis = if opset >= 13 { -1 } else { 1 };
+    let default_axis = if c.opset >= 13 { -1 } else { 1 };
     let axis = c.axis(c.int("axis", default_axis)?, rank)?;
     // Before opset 13 the input is coerced to 2-D at `axis`.
-    let (y, restore) = if opset < 13 && axis != rank - 1 {
+    let (y, restore) = if c.opset < 13 && axis != rank - 1 {
         let dims = x.dims();
         let outer: usize = dims[..axis].iter().product();
         let inner: usize = dims[axis..].iter().product();
@@ -723,21 +816,36 @@ fn conv(c: &Ctx<'_>) -> R<Tensor> {
         (Some(a), Some(b)) => (a, b),
         _ => return Err(c.err("different strides or dilations per axis are not supported")),
     };
-    let symmetric = s.pads.iter().all(|&(a, b)| a == b)
-        && same(&s.pads.iter().map(|p| p.0).collect::<Vec<_>>()).is_some();
-    let (mut x, padding) = if symmetric {
-        (x.clone(), s.pads.first().map_or(0, |p| p.0))
-    } else {
-        let mut y = x.clone();
-        for (i, &(l, r)) in s.pads.iter().enumerate() {
-            y = pad_const(&y, 2 + i, l, r, 0.0)?;
+    // Pad explicitly and crop what no window reaches, then convolve without padding: candle
+    // 0.9.2's conv backward derives the output padding of its transposed convolution from
+    // the height alone, which is wrong (an error or a misplaced gradient) when the height and
+    // width leave different remainders; with nothing left over it is exact.
+    let mut x = x.clone();
+    for (i, &(l, r)) in s.pads.iter().enumerate() {
+        x = pad_const(&x, 2 + i, l, r, 0.0)?;
+        let len = x.dim(2 + i)?;
+        let eff = (s.kernel[i] - 1) * dilation + 1;
+        if len < eff {
+            return Err(c.err(format!(
+                "kernel {:?} does not fit the padded input {:?}",
+                s.kernel,
+                x.dims()
+            )));
         }
-        (y, 0)
-    };
-    x = x.contiguous()?;
+        let used = (len - eff) / stride * stride + eff;
+        if used < len {
+            x = x.narrow(2 + i, 0, used)?;
+        }
+    }
+    let x = x.contiguous()?;
     let mut y = match n {
-        1 => x.conv1d(w, padding, stride, dilation, groups)?,
-        2 => x.conv2d(w, padding, stride, dilation, groups)?,
+        // As a 2-D convolution of height 1: candle 0.9.2's conv1d backward misplaces the
+        // gradient of every sample after the first in a batch.
+        1 => x
+            .unsqueeze(2)?
+            .conv2d(&w.unsqueeze(2)?, 0, stride, dilation, groups)?
+            .squeeze(2)?,
+        2 => x.conv2d(w, 0, stride, dilation, groups)?,
         _ => return Err(c.err(format!("{n}-D convolution is not supported"))),
     };
     if let Some(b) = c.opt_input(2) {
@@ -794,42 +902,58 @@ fn conv_transpose(c: &Ctx<'_>) -> R<Tensor> {
     Ok(y)
 }
 
-fn pool(c: &Ctx<'_>, max: bool) -> R<Tensor> {
+/// MaxPool and AveragePool, 1-D or 2-D, with PyTorch's semantics and gradients
+/// ([`kernels::pool`]): pads, strides, dilations, `ceil_mode`, kernel ≠ stride, any input size.
+fn pool(c: &Ctx<'_>, kind: PoolKind) -> R<Tensor> {
     let x = c.input(0)?;
     let kernel: Vec<usize> = c
         .ints("kernel_shape")?
         .ok_or_else(|| c.err("missing kernel_shape"))?
         .iter()
-        .map(|&k| k.max(1) as usize)
+        .map(|&k| usize::try_from(k).unwrap_or(0))
         .collect();
-    if kernel.len() != 2 || x.rank() != 4 {
-        return Err(c.err("only 2-D pooling on NCHW input is supported"));
+    if !matches!(kernel.len(), 1 | 2) || x.rank() != kernel.len() + 2 || !x.dtype().is_float() {
+        return Err(c.err(format!(
+            "only 1-D and 2-D pooling of float NCL/NCHW input is supported (kernel {kernel:?}, input {:?})",
+            x.dims()
+        )));
+    }
+    if kernel.contains(&0) {
+        return Err(c.err(format!("kernel_shape {kernel:?} is invalid")));
     }
     let s = spatial(c, x, kernel)?;
-    if s.dilations.iter().any(|&d| d != 1) || c.int("ceil_mode", 0)? != 0 {
-        return Err(c.err("dilated or ceil_mode pooling is not supported"));
-    }
-    let k = (s.kernel[0], s.kernel[1]);
-    let st = (s.strides[0], s.strides[1]);
-    let padded = |x: &Tensor, v: f64| -> R<Tensor> {
-        let mut y = x.clone();
-        for (i, &(l, r)) in s.pads.iter().enumerate() {
-            y = pad_const(&y, 2 + i, l, r, v)?;
+    let ceil_mode = c.int("ceil_mode", 0)? != 0;
+    let mut axes: Vec<PoolAxis> = (0..s.kernel.len())
+        .map(|i| PoolAxis {
+            kernel: s.kernel[i],
+            stride: s.strides[i],
+            dilation: s.dilations[i],
+            pad_begin: s.pads[i].0,
+            pad_end: s.pads[i].1,
+        })
+        .collect();
+    for (i, a) in axes.iter().enumerate() {
+        if a.output(x.dim(2 + i)?, ceil_mode).is_none() {
+            return Err(c.err(format!(
+                "the pooling window does not fit input {:?}",
+                x.dims()
+            )));
         }
-        Ok(y.contiguous()?)
-    };
-    let any_pad = s.pads.iter().any(|&(l, r)| l + r > 0);
-    if max {
-        return Ok(padded(x, f64::from(f32::MIN))?.max_pool2d_with_stride(k, st)?);
     }
-    let sum = padded(x, 0.0)?.avg_pool2d_with_stride(k, st)?;
-    if !any_pad || c.int("count_include_pad", 0)? != 0 {
-        return Ok(sum);
+    if axes.len() == 1 {
+        let unit = PoolAxis {
+            kernel: 1,
+            stride: 1,
+            dilation: 1,
+            pad_begin: 0,
+            pad_end: 0,
+        };
+        let y = kernels::pool(&x.unsqueeze(2)?, kind, [unit, axes[0]], ceil_mode)?;
+        return Ok(y.squeeze(2)?);
     }
-    // Exclude padding from the count: divide by the share of real cells in each window.
-    let ones = Tensor::ones((1, 1, x.dim(2)?, x.dim(3)?), x.dtype(), x.device())?;
-    let share = padded(&ones, 0.0)?.avg_pool2d_with_stride(k, st)?;
-    Ok(sum.broadcast_div(&share)?)
+    let w = axes.pop().expect("two axes");
+    let h = axes.pop().expect("two axes");
+    Ok(kernels::pool(x, kind, [h, w], ceil_mode)?)
 }
 
 fn channel_shape(rank: usize, channels: usize) -> Vec<usize> {
@@ -906,9 +1030,9 @@ fn reshape(c: &Ctx<'_>) -> R<Tensor> {
     Ok(x.reshape(dims)?)
 }
 
-fn slice(c: &Ctx<'_>, opset: i64) -> R<Tensor> {
+fn slice(c: &Ctx<'_>) -> R<Tensor> {
     let x = c.input(0)?;
-    let (starts, ends, axes, steps) = if opset >= 10 {
+    let (starts, ends, axes, steps) = if c.opset >= 10 {
         (
             int_values(c.input(1)?)?,
             int_values(c.input(2)?)?,
@@ -987,14 +1111,14 @@ fn gather(c: &Ctx<'_>) -> R<Tensor> {
     Ok(y.reshape(shape)?)
 }
 
-fn pad(c: &Ctx<'_>, opset: i64) -> R<Tensor> {
+fn pad(c: &Ctx<'_>) -> R<Tensor> {
     let x = c.input(0)?;
-    let pads = if opset >= 11 {
+    let pads = if c.opset >= 11 {
         int_values(c.input(1)?)?
     } else {
         c.ints("pads")?.ok_or_else(|| c.err("no pads"))?
     };
-    let value = if opset >= 11 {
+    let value = if c.opset >= 11 {
         c.opt_input(2).map(float_scalar).transpose()?.unwrap_or(0.0)
     } else {
         c.float("value", 0.0)?
@@ -1034,11 +1158,11 @@ fn pad(c: &Ctx<'_>, opset: i64) -> R<Tensor> {
     Ok(y)
 }
 
-fn reduce(c: &Ctx<'_>, opset: i64) -> R<Tensor> {
+fn reduce(c: &Ctx<'_>) -> R<Tensor> {
     let x = c.input(0)?;
     let op = c.node.op_type.as_str();
     // Axes moved from an attribute to an input in opset 13 (ReduceSum) and 18 (the others).
-    let axes_from_input = (op == "ReduceSum" && opset >= 13) || opset >= 18;
+    let axes_from_input = (op == "ReduceSum" && c.opset >= 13) || c.opset >= 18;
     let axes = if axes_from_input {
         c.opt_input(1).map(int_values).transpose()?
     } else {
@@ -1053,13 +1177,7 @@ fn reduce(c: &Ctx<'_>, opset: i64) -> R<Tensor> {
     let mut y = match op {
         "ReduceMean" => x.mean_keepdim(axes.clone())?,
         "ReduceSum" => x.sum_keepdim(axes.clone())?,
-        _ => {
-            let mut y = x.clone();
-            for &a in &axes {
-                y = y.max_keepdim(a)?;
-            }
-            y
-        }
+        _ => amax(x, &axes)?,
     };
     if !keep {
         let dims: Vec<usize> = y
@@ -1072,4 +1190,43 @@ fn reduce(c: &Ctx<'_>, opset: i64) -> R<Tensor> {
         y = y.reshape(dims)?;
     }
     Ok(y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_table_is_sorted_and_unique() {
+        // `op_fn` binary-searches the table.
+        assert!(OPS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(SUPPORTED_OPS.len(), OPS.len());
+    }
+
+    /// `SUPPORTED_OPS` and the dispatch are one table; this pins that every listed name
+    /// reaches an implementation and an unlisted one is refused as unsupported.
+    #[test]
+    fn supported_ops_and_dispatch_are_the_same_set() {
+        let node = |op: &str| Node {
+            name: "n".into(),
+            op_type: op.into(),
+            domain: String::new(),
+            inputs: vec![],
+            outputs: vec!["y".into()],
+            attrs: Default::default(),
+        };
+        let eval = |op: &str| eval_node(&node(op), &[], 17, &Device::Cpu, DType::F32);
+        for &op in SUPPORTED_OPS {
+            assert!(
+                !matches!(eval(op), Err(RuntimeError::UnsupportedOp { .. })),
+                "{op} is listed but not dispatched"
+            );
+        }
+        for op in ["NonMaxSuppression", "Loop", "maxpool", "Relu6", ""] {
+            assert!(
+                matches!(eval(op), Err(RuntimeError::UnsupportedOp { .. })),
+                "{op} is dispatched but not listed"
+            );
+        }
+    }
 }

@@ -13,6 +13,7 @@
 pub mod data;
 pub mod eval;
 pub mod ir;
+pub mod kernels;
 pub mod loss;
 #[cfg(feature = "torch")]
 pub mod torch;
@@ -181,6 +182,23 @@ impl OnnxModel {
     pub fn graph(&self) -> &ir::Graph {
         &self.graph
     }
+
+    /// The model with its floating-point constants converted to `dtype` (`F64` for gradient
+    /// checks against finite differences); it then expects inputs of that type. Models load
+    /// as `F32`.
+    pub fn with_float_dtype(mut self, dtype: DType) -> Result<OnnxModel, RuntimeError> {
+        if !dtype.is_float() {
+            return Err(RuntimeError::Model(format!(
+                "{dtype:?} is not a floating-point type"
+            )));
+        }
+        for t in self.consts.values_mut() {
+            if t.dtype().is_float() {
+                *t = t.to_dtype(dtype)?;
+            }
+        }
+        Ok(self)
+    }
 }
 
 impl Model for OnnxModel {
@@ -199,7 +217,7 @@ impl Model for OnnxModel {
             .remove(&self.output)
             .or_else(|| self.consts.get(&self.output).cloned())
             .ok_or_else(|| RuntimeError::Model(format!("output `{}` missing", self.output)))?;
-        if out.dtype() != DType::F32 {
+        if !out.dtype().is_float() {
             return Err(RuntimeError::Model(format!(
                 "output `{}` is {:?}, not floating-point logits",
                 self.output,

@@ -29,7 +29,7 @@ pub fn ce_gradient(
     let labels = labels.to_vec();
     let loss = move |logits: &Tensor| -> candle_core::Result<Tensor> {
         let (n, k) = logits.dims2()?;
-        let onehot = one_hot(&labels, n, k)?;
+        let onehot = one_hot(&labels, n, k)?.to_dtype(logits.dtype())?;
         let max = logits.max_keepdim(1)?.detach();
         let shifted = logits.broadcast_sub(&max)?;
         let lse = shifted.exp()?.sum_keepdim(1)?.log()?;

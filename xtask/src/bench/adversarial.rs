@@ -108,6 +108,7 @@ fn measure(
             alpha: 2.5 * e / STEPS as f32,
             restarts: 1,
             noise: Noise::Seeded(0),
+            early_stop: true,
         };
         let mut robust = 0;
         let mut best = Duration::MAX;
