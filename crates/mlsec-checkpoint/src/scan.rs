@@ -562,7 +562,9 @@ impl<'o> Scanner<'o> {
             ));
         }
         for n in notes {
-            self.out.notes.push(format!("{}: {prefix}{n}", self.out.file));
+            self.out
+                .notes
+                .push(format!("{}: {prefix}{n}", self.out.file));
         }
     }
 
@@ -600,11 +602,8 @@ impl<'o> Scanner<'o> {
         }
         let string = matches!(a.value, AttrValue::Strings(_));
         for (i, raw) in a.raw.iter().enumerate() {
-            let pytables = a.scalar
-                && string
-                && !a.utf8
-                && raw.ends_with(b".")
-                && raw.as_slice() != b"0.";
+            let pytables =
+                a.scalar && string && !a.utf8 && raw.ends_with(b".") && raw.as_slice() != b"0.";
             let looks = raw.first() == Some(&0x80)
                 || raw.ends_with(b".")
                 || mlsec_tensors::pickle::looks_like_pickle(raw);

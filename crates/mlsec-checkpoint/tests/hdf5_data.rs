@@ -34,7 +34,11 @@ fn exit(report: &Report) -> ExitStatus {
 }
 
 fn pointer(f: &Finding) -> String {
-    f.location.pointer.as_ref().map(Pointer::path).unwrap_or_default()
+    f.location
+        .pointer
+        .as_ref()
+        .map(Pointer::path)
+        .unwrap_or_default()
 }
 
 #[test]
@@ -48,7 +52,11 @@ fn a_pickled_pytables_attribute_calling_code_is_critical() {
         want["node"].as_str().unwrap(),
         want["attribute"].as_str().unwrap()
     );
-    let f: Vec<&Finding> = r.findings.iter().filter(|f| f.rule.id == "CKPT001").collect();
+    let f: Vec<&Finding> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule.id == "CKPT001")
+        .collect();
     assert_eq!(f.len(), 1, "{:?}", r.findings);
     assert_eq!(pointer(f[0]), at);
     assert!(
@@ -57,7 +65,11 @@ fn a_pickled_pytables_attribute_calling_code_is_critical() {
         f[0].message
     );
     // Every other finding is about the same attribute.
-    assert!(r.findings.iter().all(|f| pointer(f) == at), "{:?}", r.findings);
+    assert!(
+        r.findings.iter().all(|f| pointer(f) == at),
+        "{:?}",
+        r.findings
+    );
     assert_eq!(exit(&report), ExitStatus::Findings);
     // The table's numbers were read all the same.
     assert!(r.tensors.iter().any(|t| t.name == "group/table.count"));
@@ -109,7 +121,13 @@ fn benign_pickled_attributes_tables_and_strings_are_clean() {
         );
     }
     let (r, report) = scan_file("h5py_strings.h5");
-    for t in ["records.id", "records.pos.x", "records.w", "complex.r", "numbers"] {
+    for t in [
+        "records.id",
+        "records.pos.x",
+        "records.w",
+        "complex.r",
+        "numbers",
+    ] {
         assert!(r.tensors.iter().any(|x| x.name == t), "{t}");
     }
     assert!(
@@ -144,7 +162,11 @@ fn data_arrays_are_not_judged_as_weights_but_keras_weights_are() {
         )],
     );
     let r = scan_bytes(&keras, "w.h5", &Options::default());
-    assert!(r.findings.iter().any(|f| f.rule.id == "CKPT030"), "{:?}", r.findings);
+    assert!(
+        r.findings.iter().any(|f| f.rule.id == "CKPT030"),
+        "{:?}",
+        r.findings
+    );
     // And without it, the same dataset is data.
     let plain = mlsec_tensors::hdf5::write_file(
         false,

@@ -289,7 +289,10 @@ pub fn hdf5_tensors<'d>(
         };
         let name = info.path.strip_prefix('/').unwrap_or(&info.path);
         let skipped = |what: String| Problem {
-            message: format!("HDF5 dataset `{}`: {what}: no numbers, not checked", info.path),
+            message: format!(
+                "HDF5 dataset `{}`: {what}: no numbers, not checked",
+                info.path
+            ),
             offset: Some(info.offset),
         };
         match &info.element {
@@ -320,10 +323,9 @@ pub fn hdf5_tensors<'d>(
                         (hdf5::FieldKind::Other(class), _) => {
                             other.push(format!("`{}` ({class})", field.name));
                         }
-                        (hdf5::FieldKind::Number { .. }, None) => other.push(format!(
-                            "`{}` (outside its record)",
-                            field.name
-                        )),
+                        (hdf5::FieldKind::Number { .. }, None) => {
+                            other.push(format!("`{}` (outside its record)", field.name))
+                        }
                     }
                 }
                 if !other.is_empty() {
@@ -341,9 +343,10 @@ pub fn hdf5_tensors<'d>(
                     offset: Some(info.offset),
                 }),
             },
-            hdf5::Element::Other { class, .. } => {
-                note(skipped(format!("{} {class} values", info.numel().unwrap_or(0))))
-            }
+            hdf5::Element::Other { class, .. } => note(skipped(format!(
+                "{} {class} values",
+                info.numel().unwrap_or(0)
+            ))),
         }
     }
 }

@@ -642,7 +642,13 @@ fn all_attributes(data: &[u8]) -> Vec<(String, hdf5::Attribute)> {
 }
 
 /// Tensors, problems and notes of `load::hdf5_tensors`.
-fn data_tensors(data: &[u8]) -> (Vec<(String, DType, Vec<u64>, f64)>, Vec<String>, Vec<String>) {
+fn data_tensors(
+    data: &[u8],
+) -> (
+    Vec<(String, DType, Vec<u64>, f64)>,
+    Vec<String>,
+    Vec<String>,
+) {
     let (mut tensors, mut problems, mut notes) = (Vec::new(), Vec::new(), Vec::new());
     mlsec_tensors::load::hdf5_tensors(
         data,
@@ -714,7 +720,11 @@ fn compound_and_string_datasets_are_read() {
         .variable(d, &f.read(d, &Limits::default()).unwrap())
         .unwrap();
     assert_eq!(items, [b"alpha".as_slice(), "βeta".as_bytes(), b""]);
-    let d = w.datasets.iter().find(|d| d.path == "/vlen_chunked").unwrap();
+    let d = w
+        .datasets
+        .iter()
+        .find(|d| d.path == "/vlen_chunked")
+        .unwrap();
     let items = f
         .variable(d, &f.read(d, &Limits::default()).unwrap())
         .unwrap();
@@ -729,7 +739,10 @@ fn compound_and_string_datasets_are_read() {
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
-        assert_eq!(a.value, AttrValue::Strings(want.iter().map(|s| s.to_string()).collect()));
+        assert_eq!(
+            a.value,
+            AttrValue::Strings(want.iter().map(|s| s.to_string()).collect())
+        );
         let raw: Vec<&[u8]> = a.raw.iter().map(Vec::as_slice).collect();
         let want_raw: Vec<&[u8]> = want.iter().map(|s| s.as_bytes()).collect();
         assert_eq!(raw, want_raw, "{name}");
@@ -776,7 +789,11 @@ fn pickled_attributes_are_read_as_stored_on_every_object() {
     let (_, evil) = attrs.iter().find(|(k, _)| *k == key).unwrap();
     assert!(evil.scalar && !evil.utf8);
     assert_eq!(evil.raw.len(), 1);
-    assert!(evil.raw[0].starts_with(b"cposix\nsystem\n"), "{:?}", evil.raw);
+    assert!(
+        evil.raw[0].starts_with(b"cposix\nsystem\n"),
+        "{:?}",
+        evil.raw
+    );
     assert!(evil.raw[0].ends_with(b"."));
     // PyTables' own attributes on the node are there too.
     assert!(attrs.iter().any(|(k, _)| k == "/group/table/@CLASS"));

@@ -431,7 +431,13 @@ fn datatype_len(dt: &[u8], depth: usize) -> Result<usize> {
 /// datatype), end of the member).
 type Member<'a> = (&'a [u8], usize, Vec<u64>, &'a [u8]);
 
-fn member(dt: &[u8], p: usize, version: u8, size: u64, depth: usize) -> Result<(Member<'_>, usize)> {
+fn member(
+    dt: &[u8],
+    p: usize,
+    version: u8,
+    size: u64,
+    depth: usize,
+) -> Result<(Member<'_>, usize)> {
     let rest = dt.get(p..).unwrap_or(&[]);
     let Some(l) = rest.iter().position(|&c| c == 0) else {
         return err("compound member name runs past its message");
@@ -496,7 +502,9 @@ fn compound(
         let ((name, offset, dims, mdt), next) = member(dt, p, version, size, depth)?;
         p = next;
         if out.len() >= MAX_FIELDS {
-            return err(format!("compound datatype with more than {MAX_FIELDS} fields"));
+            return err(format!(
+                "compound datatype with more than {MAX_FIELDS} fields"
+            ));
         }
         let name = format!("{prefix}{}", String::from_utf8_lossy(name));
         let at = base

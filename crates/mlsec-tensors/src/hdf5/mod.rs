@@ -32,9 +32,7 @@ mod dense;
 mod index;
 mod walk;
 
-pub use data::{
-    ChunkIndex, Dataset, DatasetInfo, Element, Field, FieldKind, Filter, Layout, read,
-};
+pub use data::{ChunkIndex, Dataset, DatasetInfo, Element, Field, FieldKind, Filter, Layout, read};
 pub use walk::{File, Limits, ObjectError, Unfollowed, Walk, datasets, walk};
 
 pub const MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
@@ -452,7 +450,10 @@ impl<'a> Reader<'a> {
                 }
                 if strings {
                     let s = raw.iter().map(|b| text(b)).collect();
-                    Ok((AttrValue::Strings(s), raw.iter().map(|b| b.to_vec()).collect()))
+                    Ok((
+                        AttrValue::Strings(s),
+                        raw.iter().map(|b| b.to_vec()).collect(),
+                    ))
                 } else {
                     // Sequences of bytes may hold anything a string can; others are numbers.
                     let raw = if base == 1 {
@@ -491,7 +492,12 @@ impl<'a> Reader<'a> {
     /// index) refers to: `length * base` bytes of a global heap object. Collections are read
     /// once into `heaps`; every element's bytes are charged against the budget, so elements
     /// sharing one heap object cannot multiply the work.
-    pub(crate) fn heap_ref(&self, e: &[u8], base: usize, heaps: &mut Heaps<'a>) -> Result<&'a [u8]> {
+    pub(crate) fn heap_ref(
+        &self,
+        e: &[u8],
+        base: usize,
+        heaps: &mut Heaps<'a>,
+    ) -> Result<&'a [u8]> {
         let len = uint(e, 0, 4)?;
         let Some(coll) = self.addr(e, 4)? else {
             return Ok(&[]);
