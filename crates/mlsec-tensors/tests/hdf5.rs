@@ -641,14 +641,11 @@ fn all_attributes(data: &[u8]) -> Vec<(String, hdf5::Attribute)> {
     out
 }
 
+/// A tensor read: name, type, shape, sum of its elements.
+type Read = (String, DType, Vec<u64>, f64);
+
 /// Tensors, problems and notes of `load::hdf5_tensors`.
-fn data_tensors(
-    data: &[u8],
-) -> (
-    Vec<(String, DType, Vec<u64>, f64)>,
-    Vec<String>,
-    Vec<String>,
-) {
+fn data_tensors(data: &[u8]) -> (Vec<Read>, Vec<String>, Vec<String>) {
     let (mut tensors, mut problems, mut notes) = (Vec::new(), Vec::new(), Vec::new());
     mlsec_tensors::load::hdf5_tensors(
         data,
@@ -667,7 +664,7 @@ fn data_tensors(
     (tensors, problems, notes)
 }
 
-fn check_tensors(tensors: &[(String, DType, Vec<u64>, f64)], want: &Value, prefix: &str) {
+fn check_tensors(tensors: &[Read], want: &Value, prefix: &str) {
     for (name, w) in want.as_object().unwrap() {
         if name == "strings" {
             continue;

@@ -352,11 +352,10 @@ impl<'a> Reader<'a> {
                 Err(e) => (AttrValue::Unreadable(e.0), Vec::new()),
             }
         };
-        let scalar = match (ds.first(), ds.get(1), ds.get(3)) {
-            (Some(1), Some(0), _) => true,
-            (Some(2), _, Some(0)) => true,
-            _ => false,
-        };
+        let scalar = matches!(
+            (ds.first(), ds.get(1), ds.get(3)),
+            (Some(1), Some(0), _) | (Some(2), _, Some(0))
+        );
         let utf8 = matches!(dt.first().map(|c| c & 0x0f), Some(3))
             && uint(dt, 1, 1).is_ok_and(|b| (b >> 4) & 0x0f == 1)
             || matches!(dt.first().map(|c| c & 0x0f), Some(9))
@@ -514,7 +513,7 @@ impl<'a> Reader<'a> {
                 "global heap object {index} not found in the collection at offset {coll}"
             ))
         })?;
-        let n = len.checked_mul(base as u64).unwrap_or(u64::MAX);
+        let n = len.saturating_mul(base as u64);
         let bytes = usize::try_from(n)
             .ok()
             .and_then(|n| obj.get(..n))
