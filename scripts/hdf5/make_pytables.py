@@ -103,6 +103,37 @@ def pytables_malicious(path):
     return {"node": "/group/table", "attribute": "evil", "callable": "posix.system"}
 
 
+def runs_marker_on_read(path, node):
+    """Reads the array `node` with PyTables in a fresh interpreter, in a scratch directory;
+    returns whether the marker appeared."""
+    with tempfile.TemporaryDirectory() as scratch:
+        code = (
+            "import sys, tables\n"
+            "with tables.open_file(sys.argv[1]) as f:\n"
+            "    f.get_node(sys.argv[2]).read()\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code, os.path.abspath(path), node],
+            cwd=scratch,
+            check=True,
+            capture_output=True,
+        )
+        return os.path.exists(os.path.join(scratch, MARKER_NAME))
+
+
+def pytables_malicious_vlarray(path):
+    """A PyTables VLArray of ObjectAtom (how pandas' fixed format keeps object columns): each
+    row is `pickle.dumps(obj, HIGHEST_PROTOCOL)` in a variable-length uint8 sequence, unpickled
+    when the array is read. Row 1 is a pickled os.system call."""
+    with tables.open_file(path, "w") as f:
+        a = f.create_vlarray("/", "objects", tables.ObjectAtom(), chunkshape=(4,))
+        a.append({"benign": [1, 2]})
+        a.append(touch())
+        a.append("text")
+    assert runs_marker_on_read(path, "/objects"), "payload did not run under PyTables"
+    return {"node": "/objects", "row": 1, "callable": "posix.system"}
+
+
 def pytables_benign(path):
     """PyTables attributes PyTables pickles (a dict, a list, a tuple) and native ones."""
     with tables.open_file(path, "w", title="benign") as f:
@@ -117,7 +148,11 @@ def pytables_benign(path):
         t.attrs.label = "a label."
         g._v_attrs.note = b"bytes ending in a dot."
         f.create_array("/", "array", np.arange(12, dtype="<i4").reshape(3, 4))
+        objects = f.create_vlarray("/", "objects", tables.ObjectAtom(), chunkshape=(4,))
+        objects.append({"a": [1, 2.5]})
+        objects.append(("x", None))
     with tables.open_file(path) as f:
+        assert f.get_node("/objects").read() == [{"a": [1, 2.5]}, ("x", None)]
         a = f.get_node("/group/table")._v_attrs
         assert a.config == {"alpha": 1, "names": ["a", "b"], "nested": {"x": 2.5}}
         assert a.history == [3, (1, 2)] and a.pair == (1, "two")
@@ -244,6 +279,7 @@ def main():
     makers = {
         "pytables_malicious_attr.h5": pytables_malicious,
         "pytables_benign_attrs.h5": pytables_benign,
+        "pytables_malicious_vlarray.h5": pytables_malicious_vlarray,
         "h5py_malicious_attrs.h5": h5py_malicious,
         "h5py_strings.h5": h5py_strings,
         "plain_data.h5": plain_data,

@@ -427,7 +427,9 @@ impl<'o> Scanner<'o> {
     /// `.keras`, a PyTables, pandas or h5py data file): the `model_config` and
     /// `training_config` root attributes, walked by the same config rules as `.keras`; the
     /// attributes of every object, where any value PyTables would unpickle, or that looks
-    /// like a pickle, goes through the pickle audit ([`Scanner::hdf5_attribute`]); then every
+    /// like a pickle, goes through the pickle audit ([`Scanner::hdf5_attribute`]); the rows
+    /// of PyTables `ObjectAtom` VLArrays (pickles, located at `path[row]`) and any
+    /// variable-length byte row that looks like a pickle, likewise; then every
     /// dataset (and every numeric field of a compound dataset) as a tensor through the same
     /// statistics as every other container ([`load::hdf5_tensors`]). Weight rules judge the
     /// datasets of Keras files only ([`keras_weights`]): the arrays of a data file are data.
@@ -504,6 +506,7 @@ impl<'o> Scanner<'o> {
         }
         // The attributes of every object.
         let walk = file.walk(&limits);
+        let mut objects = HashSet::new();
         for (path, header) in &walk.objects {
             let attrs = if *header == file.root {
                 root.clone()
@@ -521,6 +524,47 @@ impl<'o> Scanner<'o> {
             };
             for a in &attrs {
                 self.hdf5_attribute(path, a, site, at(a.offset));
+            }
+            // PyTables' marker of a VLArray of pickled objects (`ObjectAtom`).
+            if attrs.iter().any(|a| {
+                a.name == "PSEUDOATOM" && a.value == AttrValue::Strings(vec!["object".into()])
+            }) {
+                objects.insert(*header);
+            }
+        }
+        // Variable-length byte sequences: PyTables unpickles every row of an `ObjectAtom`
+        // VLArray (pandas' fixed format keeps object columns there) when the array is read.
+        // Rows of other byte sequences and strings are audited when they look like pickles.
+        // Read errors are reported with the datasets below.
+        for info in &walk.datasets {
+            if !matches!(info.element, hdf5::Element::Variable { base: 1, .. }) {
+                continue;
+            }
+            let Ok(stored) = file.read(info, &limits) else {
+                continue;
+            };
+            let Ok(items) = file.variable(info, &stored) else {
+                continue;
+            };
+            let object = objects.contains(&info.offset);
+            for (i, item) in items.iter().enumerate() {
+                if !(object
+                    || item.first() == Some(&0x80)
+                    || mlsec_tensors::pickle::looks_like_pickle(item))
+                {
+                    continue;
+                }
+                let inner = Site {
+                    file: site.file.clone(),
+                    member: Some(format!("{prefix}{}[{i}]", info.path)),
+                    mapped: false,
+                    anchor: site.span(at(info.offset)),
+                    nested: site.nested.clone(),
+                };
+                let mut m = Machine::new(item, 0);
+                m.run_all();
+                // A row PyTables must unpickle and we cannot parse is an error.
+                self.finish_pickle_with(m, &inner, 0, None, object);
             }
         }
         let weights = keras_weights(&root, &walk) || !top;

@@ -546,6 +546,7 @@ fn checkpoint_legacy_tar_truncated_at_every_boundary() {
 fn checkpoint_hdf5_data_truncated_at_every_byte() {
     truncations(&[
         "hdf5/pytables_malicious_attr.h5",
+        "hdf5/pytables_malicious_vlarray.h5",
         "hdf5/pytables_benign_attrs.h5",
         "hdf5/h5py_malicious_attrs.h5",
         "hdf5/h5py_strings.h5",
