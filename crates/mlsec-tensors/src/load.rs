@@ -577,6 +577,7 @@ impl<'d> Loader<'d, '_> {
                     self.emit(TensorView { offset, ..v });
                 },
                 &mut |p| problems.push(p),
+                // Data without numbers (strings) holds no tensors: nothing to report here.
                 &mut |_| {},
             ),
             Cow::Owned(d) => hdf5_tensors(
