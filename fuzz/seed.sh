@@ -60,6 +60,9 @@ mapfile -d '' files < <(fixtures '*.pt' '*.pth' '*.pkl' '*.bin' '*.ckpt' '*.jobl
     '*.npz' '*.safetensors' '*.h5' '*.keras' '*.tar' '*.zip')
 add zip_torch "${files[@]}"
 
+mapfile -d '' files < <(fixtures '*.h5')
+add hdf5 "${files[@]}"
+
 mapfile -d '' files < <(fixtures '*.safetensors')
 add safetensors "${files[@]}"
 

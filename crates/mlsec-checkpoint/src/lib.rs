@@ -279,10 +279,6 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
             ctx.events.status(&note);
             report.warnings.push(note);
         }
-        for note in &result.warnings {
-            ctx.events.status(note);
-        }
-        report.warnings.extend(result.warnings.iter().cloned());
         if result.skipped {
             continue;
         }
@@ -367,6 +363,7 @@ fn scan_target(
     let mut s = scan::Scanner::new(opts, &target.rel);
     s.scan_file(&data, target.explicit);
     let mut result = s.out;
+    notes.append(&mut result.notes);
     if result.skipped
         || result.tensors.is_empty() && result.format != "safetensors" && !result.errors.is_empty()
     {

@@ -72,8 +72,9 @@ pub struct FileResult {
     pub tensors: Vec<TensorRecord>,
     /// Whether the file is an unknown non-model file that was skipped.
     pub skipped: bool,
-    /// Things not checked that are not errors (an unknown archive member), for the report.
-    pub warnings: Vec<String>,
+    /// Things the user may want to know that are neither findings nor errors (data that holds
+    /// no numbers, an archive member in no format read), each starting with the file name.
+    pub notes: Vec<String>,
 }
 
 impl FileResult {
@@ -91,6 +92,9 @@ pub struct Scanner<'o> {
     pub out: FileResult,
     /// When set, tensors are handed here instead of being only summarised.
     pub visitor: Option<&'o mut dyn FnMut(&TensorView<'_>)>,
+    /// Whether tensors recorded now are model weights, judged by the weight rules (NaN/Inf,
+    /// threshold, outliers); false for the arrays of HDF5 data files.
+    judge_weights: bool,
 }
 
 impl<'o> Scanner<'o> {
@@ -102,6 +106,7 @@ impl<'o> Scanner<'o> {
                 ..FileResult::default()
             },
             visitor: None,
+            judge_weights: true,
         }
     }
 
@@ -257,6 +262,20 @@ impl<'o> Scanner<'o> {
         depth: usize,
         profile: Option<Profile>,
     ) -> Option<Machine<'d>> {
+        self.finish_pickle_with(m, site, depth, profile, true)
+    }
+
+    /// [`Scanner::finish_pickle`]; `parse_errors`: whether a stream that fails to parse
+    /// (without calling code first) is an error, or, for bytes that may not be a pickle at
+    /// all (HDF5 attributes), nothing.
+    fn finish_pickle_with<'d>(
+        &mut self,
+        m: Machine<'d>,
+        site: &Site,
+        depth: usize,
+        profile: Option<Profile>,
+        parse_errors: bool,
+    ) -> Option<Machine<'d>> {
         let profile = profile.unwrap_or_else(|| infer_profile(&m));
         let mut result = audit(&m, profile, site);
         // Where loaders read the frames differently, what any of them would do counts.
@@ -295,7 +314,7 @@ impl<'o> Scanner<'o> {
                     )
                     .with_evidence("parse_error", &err.message),
                 );
-            } else {
+            } else if parse_errors {
                 let what = match &site.member {
                     Some(member) => format!("{member}: "),
                     None => String::new(),
@@ -425,11 +444,19 @@ impl<'o> Scanner<'o> {
     }
 
     /// An HDF5 file (a Keras `.h5`, a `save_weights` file, the `model.weights.h5` of a
-    /// `.keras`): the `model_config` and `training_config` root attributes, walked by the
-    /// same config rules as `.keras`, then every dataset as a tensor through the same
-    /// statistics as every other container ([`load::hdf5_tensors`]). Objects that cannot be
-    /// read, external links and truncation are errors.
+    /// `.keras`, a PyTables, pandas or h5py data file): the `model_config` and
+    /// `training_config` root attributes, walked by the same config rules as `.keras`; the
+    /// attributes of every object, where any value PyTables would unpickle, or that looks
+    /// like a pickle, goes through the pickle audit ([`Scanner::hdf5_attribute`]); the rows
+    /// of PyTables `ObjectAtom` VLArrays (pickles, located at `path[row]`) and any
+    /// variable-length byte row that looks like a pickle, likewise; then every
+    /// dataset (and every numeric field of a compound dataset) as a tensor through the same
+    /// statistics as every other container ([`load::hdf5_tensors`]). Weight rules judge the
+    /// datasets of Keras files only ([`keras_weights`]): the arrays of a data file are data.
+    /// Objects that cannot be read, external links and truncation are errors; data without
+    /// numbers (strings) is a note.
     fn scan_hdf5(&mut self, data: &[u8], site: &Site) {
+        use mlsec_tensors::hdf5::{self, AttrValue};
         // Offsets in `data` as this site's offsets (file offsets when mapped).
         let at = |o: u64| if site.mapped { site.anchor + o } else { o };
         let prefix = site
@@ -438,43 +465,48 @@ impl<'o> Scanner<'o> {
             .map(|m| format!("{m}: "))
             .unwrap_or_default();
         let top = site.member.is_none() && site.nested.is_empty();
-        let root = match mlsec_tensors::hdf5::root_group(data) {
-            Ok(r) => r,
+        let limits = load::hdf5_limits(self.opts.zip_limits);
+        let file = match hdf5::File::open(data) {
+            Ok(f) => f,
             Err(e) => {
                 self.error(format!("{prefix}{e}: not checked"), Some(site.span(at(0))));
                 return;
             }
         };
+        let root = match file.attributes(file.root) {
+            Ok(r) => r,
+            Err(e) => {
+                self.error(
+                    format!("{prefix}HDF5 attributes of `/`: {e}: not checked"),
+                    Some(site.span(at(file.root))),
+                );
+                Vec::new()
+            }
+        };
         let mut configs = 0;
         for name in ["model_config", "training_config"] {
-            let Some(attr) = root.attributes.iter().find(|a| a.name == name) else {
+            let Some(attr) = root.iter().find(|a| a.name == name) else {
                 continue;
             };
             configs += 1;
             let offset = at(attr.offset);
             let text = match &attr.value {
-                mlsec_tensors::hdf5::AttrValue::Strings(v) if v.len() == 1 => &v[0],
-                mlsec_tensors::hdf5::AttrValue::Strings(v) => {
+                AttrValue::Strings(v) if v.len() == 1 => &v[0],
+                AttrValue::Strings(v) => {
                     self.error(
                         format!("{prefix}HDF5 attribute `{name}` holds {} strings, not one JSON document: not checked", v.len()),
                         Some(site.span(offset)),
                     );
                     continue;
                 }
-                mlsec_tensors::hdf5::AttrValue::Other(class) => {
+                AttrValue::Other(class) => {
                     self.error(
                         format!("{prefix}HDF5 attribute `{name}` is a {class} value, not a JSON string: not checked"),
                         Some(site.span(offset)),
                     );
                     continue;
                 }
-                mlsec_tensors::hdf5::AttrValue::Unreadable(why) => {
-                    self.error(
-                        format!("{prefix}HDF5 attribute `{name}` cannot be read: {why}"),
-                        Some(site.span(offset)),
-                    );
-                    continue;
-                }
+                AttrValue::Unreadable(_) => continue, // reported with every attribute below
             };
             match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(config) => crate::keras::check(
@@ -492,9 +524,74 @@ impl<'o> Scanner<'o> {
         if configs > 0 && top {
             self.out.format = "keras-h5".into();
         }
+        // The attributes of every object.
+        let walk = file.walk(&limits);
+        let mut objects = HashSet::new();
+        for (path, header) in &walk.objects {
+            let attrs = if *header == file.root {
+                root.clone()
+            } else {
+                match file.attributes(*header) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.error(
+                            format!("{prefix}HDF5 attributes of `{path}`: {e}: not checked"),
+                            Some(site.span(at(*header))),
+                        );
+                        continue;
+                    }
+                }
+            };
+            for a in &attrs {
+                self.hdf5_attribute(path, a, site, at(a.offset));
+            }
+            // PyTables' marker of a VLArray of pickled objects (`ObjectAtom`).
+            if attrs.iter().any(|a| {
+                a.name == "PSEUDOATOM" && a.value == AttrValue::Strings(vec!["object".into()])
+            }) {
+                objects.insert(*header);
+            }
+        }
+        // Variable-length byte sequences: PyTables unpickles every row of an `ObjectAtom`
+        // VLArray (pandas' fixed format keeps object columns there) when the array is read.
+        // Rows of other byte sequences and strings are audited when they look like pickles.
+        // Read errors are reported with the datasets below.
+        for info in &walk.datasets {
+            if !matches!(info.element, hdf5::Element::Variable { base: 1, .. }) {
+                continue;
+            }
+            let Ok(stored) = file.read(info, &limits) else {
+                continue;
+            };
+            let Ok(items) = file.variable(info, &stored) else {
+                continue;
+            };
+            let object = objects.contains(&info.offset);
+            for (i, item) in items.iter().enumerate() {
+                if !(object
+                    || item.first() == Some(&0x80)
+                    || mlsec_tensors::pickle::looks_like_pickle(item))
+                {
+                    continue;
+                }
+                let inner = Site {
+                    file: site.file.clone(),
+                    member: Some(format!("{prefix}{}[{i}]", info.path)),
+                    mapped: false,
+                    anchor: site.span(at(info.offset)),
+                    nested: site.nested.clone(),
+                };
+                let mut m = Machine::new(item, 0);
+                m.run_all();
+                // A row PyTables must unpickle and we cannot parse is an error.
+                self.finish_pickle_with(m, &inner, 0, None, object);
+            }
+        }
+        let weights = keras_weights(&root, &walk) || !top;
         // The datasets, decoded one at a time and summarised in batches.
-        let limits = load::hdf5_limits(self.opts.zip_limits);
+        let judged = std::mem::replace(&mut self.judge_weights, weights);
         let mut problems = Vec::new();
+        let mut notes = Vec::new();
         let mut batch: Vec<TensorView<'_>> = Vec::new();
         let mut held = 0usize;
         load::hdf5_tensors(
@@ -512,16 +609,95 @@ impl<'o> Scanner<'o> {
                 }
             },
             &mut |p| problems.push(p),
+            &mut |n| notes.push(n.message),
         );
         self.record_all(batch);
+        self.judge_weights = judged;
         for p in problems {
             self.error(
                 format!("{prefix}{}", p.message),
                 p.offset.map(|o| site.span(at(o))),
             );
         }
+        if !weights && !walk.datasets.is_empty() {
+            self.out.notes.push(format!(
+                "{}: {prefix}HDF5 data file (no Keras model or weights layout): its datasets are summarised, not judged as weights",
+                self.out.file
+            ));
+        }
+        for n in notes {
+            self.out
+                .notes
+                .push(format!("{}: {prefix}{n}", self.out.file));
+        }
     }
 
+    /// One HDF5 attribute: every element that PyTables would unpickle (a scalar non-UTF-8
+    /// string ending in `.`, see `tables/attributeset.py`) or that merely looks like a pickle
+    /// (any string, opaque or byte-sequence element starting with a PROTO opcode or parsing
+    /// as a pickle) is run by the pickle machine and audited like any pickle, located at
+    /// `path/@name` (`[i]` for the i-th element of an array). A value that does not parse is
+    /// what PyTables then returns as the string itself: not an error, unless code was called
+    /// before the parse failed. An unreadable attribute is an error: it could hide a pickle.
+    fn hdf5_attribute(
+        &mut self,
+        path: &str,
+        a: &mlsec_tensors::hdf5::Attribute,
+        site: &Site,
+        offset: u64,
+    ) {
+        use mlsec_tensors::hdf5::AttrValue;
+        let outer = site
+            .member
+            .as_ref()
+            .map(|m| format!("{m}: "))
+            .unwrap_or_default();
+        let node = if path == "/" {
+            format!("/@{}", a.name)
+        } else {
+            format!("{path}/@{}", a.name)
+        };
+        if let AttrValue::Unreadable(why) = &a.value {
+            self.error(
+                format!("{outer}HDF5 attribute `{node}` cannot be read: {why}"),
+                Some(site.span(offset)),
+            );
+            return;
+        }
+        let string = matches!(a.value, AttrValue::Strings(_));
+        for (i, raw) in a.raw.iter().enumerate() {
+            let pytables =
+                a.scalar && string && !a.utf8 && raw.ends_with(b".") && raw.as_slice() != b"0.";
+            let looks = raw.first() == Some(&0x80)
+                || raw.ends_with(b".")
+                || mlsec_tensors::pickle::looks_like_pickle(raw);
+            if !(pytables || looks) {
+                continue;
+            }
+            let pointer = if a.raw.len() > 1 {
+                format!("{node}[{i}]")
+            } else {
+                node.clone()
+            };
+            let inner = Site {
+                file: site.file.clone(),
+                member: Some(format!("{outer}{pointer}")),
+                mapped: false,
+                anchor: site.span(offset),
+                nested: site.nested.clone(),
+            };
+            // A variable-length string is read up to its first NUL by PyTables: both readings.
+            let mut readings: Vec<&[u8]> = vec![raw];
+            if let Some(nul) = raw.iter().position(|&b| b == 0) {
+                readings.push(&raw[..nul]);
+            }
+            for bytes in readings {
+                let mut m = Machine::new(bytes, 0);
+                m.run_all();
+                self.finish_pickle_with(m, &inner, 0, None, false);
+            }
+        }
+    }
     /// A tar archive: the legacy `torch.save` layout (`sys_info`, `pickle`, `storages`,
     /// `tensors`) with tensor reconstruction, and every other member scanned by content.
     fn scan_tar(&mut self, data: &[u8], site: &Site, depth: usize) {
@@ -798,7 +974,7 @@ impl<'o> Scanner<'o> {
         let loc = Location::file(&self.out.file)
             .with_pointer(Pointer::Tensor(view.name.clone()))
             .at_bytes(view.offset, 1);
-        if is_weight(&self.out.format, view) {
+        if self.judge_weights && is_weight(&self.out.format, view) {
             if s.nan + s.inf > 0 {
                 self.out.findings.push(
                     Finding::new(
@@ -1296,7 +1472,7 @@ impl Scanner<'_> {
                 Some(offset),
             );
         } else {
-            self.out.warnings.push(format!(
+            self.out.notes.push(format!(
                 "{}: member `{name}` is not a format this tool reads ({len} bytes): not checked",
                 self.out.file
             ));
@@ -1305,6 +1481,30 @@ impl Scanner<'_> {
 }
 
 /// The tensors of a file, handed to `visit`, plus the scan result (for conversion).
+/// Whether an HDF5 file holds Keras weights, whose datasets the weight rules judge: a Keras 2
+/// model or `save_weights` file (root attributes `model_config`, `training_config`,
+/// `keras_version`, `backend` or `layer_names`, or a `/model_weights` group) or the Keras 3
+/// weights layout (groups named `vars`, as in `model.weights.h5`). Any other HDF5 file (h5py,
+/// PyTables and pandas data) holds data, where NaN marks missing values and magnitudes are
+/// whatever was measured.
+pub fn keras_weights(
+    root: &[mlsec_tensors::hdf5::Attribute],
+    walk: &mlsec_tensors::hdf5::Walk,
+) -> bool {
+    const KERAS: [&str; 5] = [
+        "model_config",
+        "training_config",
+        "keras_version",
+        "backend",
+        "layer_names",
+    ];
+    root.iter().any(|a| KERAS.contains(&a.name.as_str()))
+        || walk
+            .groups
+            .iter()
+            .any(|(p, _)| p == "/model_weights" || p == "/vars" || p.ends_with("/vars"))
+}
+
 pub fn visit_tensors(
     data: &[u8],
     file: &str,

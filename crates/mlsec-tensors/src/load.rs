@@ -222,12 +222,17 @@ pub fn hdf5_limits(limits: ZipLimits) -> hdf5::Limits {
 
 /// Every numeric dataset of the HDF5 file in `data` as a tensor named by its path without the
 /// leading `/` (as h5py's `visititems` and Keras name it: `model_weights/dense/dense/kernel:0`),
-/// at the offset of its object header. Datasets reached through several hard links are
-/// visited once. Everything that keeps data from being read is a problem: a truncated file
-/// (shorter than its superblock's end-of-file address), every object the walk could not read
-/// (unsupported types, filters and layouts included), every dataset that could not be decoded,
-/// and every external link (data in another file, not followed). Soft links are not problems:
-/// they name objects of this file, which the walk reaches through their hard links.
+/// at the offset of its object header; every numeric field of a compound dataset (a PyTables
+/// table, a numpy structured array) as its own tensor `path.field` (nested records
+/// `path.outer.inner`, h5py's complex numbers `path.r` and `path.i`). Datasets reached through
+/// several hard links are visited once. Everything that keeps data from being read is a
+/// problem: a truncated file (shorter than its superblock's end-of-file address), every object
+/// the walk could not read (unsupported filters and layouts included), every dataset that
+/// could not be decoded (variable-length ones: with every global heap reference resolved), and
+/// every external link (data in another file, not followed). Soft links are not problems: they
+/// name objects of this file, which the walk reaches through their hard links. Data that is
+/// read but holds no numbers (strings, opaque bytes, string fields of records) goes to `note`,
+/// one note per dataset.
 ///
 /// Datasets are decoded one at a time, in path order; the visitor decides what to keep.
 pub fn hdf5_tensors<'d>(
@@ -235,6 +240,7 @@ pub fn hdf5_tensors<'d>(
     limits: &hdf5::Limits,
     visit: &mut dyn FnMut(TensorView<'d>),
     problem: &mut dyn FnMut(Problem),
+    note: &mut dyn FnMut(Problem),
 ) {
     let f = match hdf5::File::open(data) {
         Ok(f) => f,
@@ -271,19 +277,76 @@ pub fn hdf5_tensors<'d>(
         });
     }
     for info in &w.datasets {
-        match f.read(info, limits) {
-            Ok(bytes) => visit(TensorView {
-                name: info.path.strip_prefix('/').unwrap_or(&info.path).to_owned(),
+        let bytes = match f.read(info, limits) {
+            Ok(b) => b,
+            Err(e) => {
+                problem(Problem {
+                    message: format!("HDF5 dataset `{}`: {}: not read", info.path, e.0),
+                    offset: Some(info.offset),
+                });
+                continue;
+            }
+        };
+        let name = info.path.strip_prefix('/').unwrap_or(&info.path);
+        let skipped = |what: String| Problem {
+            message: format!(
+                "HDF5 dataset `{}`: {what}: no numbers, not checked",
+                info.path
+            ),
+            offset: Some(info.offset),
+        };
+        match &info.element {
+            hdf5::Element::Number => visit(TensorView {
+                name: name.to_owned(),
                 dtype: info.dtype,
                 shape: info.shape.clone(),
                 bytes,
                 offset: info.offset,
                 storage: None,
             }),
-            Err(e) => problem(Problem {
-                message: format!("HDF5 dataset `{}`: {}: not read", info.path, e.0),
-                offset: Some(info.offset),
-            }),
+            hdf5::Element::Compound { size, fields } => {
+                let mut other = Vec::new();
+                for field in fields {
+                    match (&field.kind, field.bytes(&bytes, *size)) {
+                        (hdf5::FieldKind::Number { dtype, dims, .. }, Some(b)) => {
+                            let mut shape = info.shape.clone();
+                            shape.extend(dims);
+                            visit(TensorView {
+                                name: format!("{name}.{}", field.name),
+                                dtype: *dtype,
+                                shape,
+                                bytes: Cow::Owned(b),
+                                offset: info.offset,
+                                storage: None,
+                            });
+                        }
+                        (hdf5::FieldKind::Other(class), _) => {
+                            other.push(format!("`{}` ({class})", field.name));
+                        }
+                        (hdf5::FieldKind::Number { .. }, None) => {
+                            other.push(format!("`{}` (outside its record)", field.name))
+                        }
+                    }
+                }
+                if !other.is_empty() {
+                    note(skipped(format!("record fields {}", other.join(", "))));
+                }
+            }
+            hdf5::Element::Variable { strings, .. } => match f.variable(info, &bytes) {
+                Ok(items) => note(skipped(format!(
+                    "{} variable-length {}",
+                    items.len(),
+                    if *strings { "strings" } else { "sequences" }
+                ))),
+                Err(e) => problem(Problem {
+                    message: format!("HDF5 dataset `{}`: {}: not read", info.path, e.0),
+                    offset: Some(info.offset),
+                }),
+            },
+            hdf5::Element::Other { class, .. } => note(skipped(format!(
+                "{} {class} values",
+                info.numel().unwrap_or(0)
+            ))),
         }
     }
 }
@@ -516,6 +579,8 @@ impl<'d> Loader<'d, '_> {
                     self.emit(TensorView { offset, ..v });
                 },
                 &mut |p| problems.push(p),
+                // Data without numbers (strings) holds no tensors: nothing to report here.
+                &mut |_| {},
             ),
             Cow::Owned(d) => hdf5_tensors(
                 &d,
@@ -531,6 +596,7 @@ impl<'d> Loader<'d, '_> {
                     });
                 },
                 &mut |p| problems.push(p),
+                &mut |_| {},
             ),
         }
         for p in problems {

@@ -67,3 +67,79 @@ fn a_dag_of_shared_references_stops_the_tensor_walk_with_a_problem() {
         "{problems:?}"
     );
 }
+
+/// What the `hdf5` fuzz target does: the walk, every object's attributes, every dataset's
+/// elements, compound fields and variable-length items, then the shared loader.
+fn hdf5_target(data: &[u8]) {
+    use mlsec_tensors::hdf5::{self, Element, Limits};
+    let limits = Limits {
+        max_dataset_bytes: 64 << 20,
+        max_chunk_bytes: 16 << 20,
+        max_fill_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    let _ = hdf5::root_group(data);
+    let Ok(f) = hdf5::File::open(data) else {
+        return;
+    };
+    let w = f.walk(&limits);
+    for (_, at) in &w.objects {
+        if let Ok(attrs) = f.attributes(*at) {
+            assert!(
+                attrs
+                    .iter()
+                    .flat_map(|a| &a.raw)
+                    .all(|r| r.len() <= data.len())
+            );
+        }
+    }
+    for d in &w.datasets {
+        let Ok(b) = f.read(d, &limits) else {
+            continue;
+        };
+        assert_eq!(Some(b.len() as u64), d.nbytes());
+        match &d.element {
+            Element::Compound { size, fields } => {
+                for field in fields {
+                    let _ = field.bytes(&b, *size);
+                }
+            }
+            Element::Variable { size, .. } => {
+                if let Ok(items) = f.variable(d, &b) {
+                    assert_eq!(items.len(), b.len() / size);
+                }
+            }
+            _ => {}
+        }
+    }
+    mlsec_tensors::load::hdf5_tensors(data, &limits, &mut |_| {}, &mut |_| {}, &mut |_| {});
+}
+
+#[test]
+fn hdf5_regressions_end_as_a_result_or_an_error() {
+    let files = regressions("hdf5");
+    assert!(!files.is_empty());
+    for (_, data) in &files {
+        hdf5_target(data);
+    }
+    // A global heap object or collection whose size runs past the file: the string dataset
+    // that refers to it is an error, never a panic or a huge allocation.
+    for name in ["gcol-object-size-wraps", "gcol-collection-size-huge"] {
+        let (_, data) = files
+            .iter()
+            .find(|(p, _)| p.ends_with(name))
+            .expect("committed regression");
+        let mut problems = Vec::new();
+        mlsec_tensors::load::hdf5_tensors(
+            data,
+            &mlsec_tensors::hdf5::Limits::default(),
+            &mut |_| {},
+            &mut |p| problems.push(p.message),
+            &mut |_| {},
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("global heap")),
+            "{name}: {problems:?}"
+        );
+    }
+}

@@ -241,11 +241,25 @@ fn exercise(data: &[u8]) -> usize {
         return 0;
     };
     let w = f.walk(&Limits::default());
+    for (_, at) in &w.objects {
+        let _ = f.attributes(*at);
+    }
     let mut ok = 0;
     for d in &w.datasets {
         let _ = hdf5::attributes_at(data, d.offset);
         if let Ok(b) = f.read(d, &Limits::default()) {
             assert_eq!(b.len() as u64, d.nbytes().unwrap());
+            match &d.element {
+                hdf5::Element::Compound { size, fields } => {
+                    for field in fields {
+                        let _ = field.bytes(&b, *size);
+                    }
+                }
+                hdf5::Element::Variable { .. } => {
+                    let _ = f.variable(d, &b);
+                }
+                _ => {}
+            }
             ok += 1;
         }
     }
@@ -288,6 +302,9 @@ fn byte_mutations_never_panic() {
         "keras_v108.h5",
         "latest.h5",
         "unsupported.h5",
+        "h5py_strings.h5",
+        "pytables_benign_attrs.h5",
+        "pandas_store.h5",
     ] {
         mutate(&std::fs::read(dir().join(name)).unwrap());
     }
@@ -300,7 +317,12 @@ fn structure_mutations_never_panic() {
         b"TREE", b"SNOD", b"HEAP", b"FRHP", b"FHIB", b"FHDB", b"BTHD", b"BTIN", b"BTLF", b"FAHD",
         b"FADB", b"OHDR", b"OCHK", b"GCOL",
     ];
-    for name in ["keras_earliest.h5", "latest.h5"] {
+    for name in [
+        "keras_earliest.h5",
+        "latest.h5",
+        "h5py_strings.h5",
+        "h5py_malicious_attrs.h5",
+    ] {
         let data = std::fs::read(dir().join(name)).unwrap();
         let mut starts = Vec::new();
         for sig in sigs {
@@ -556,7 +578,8 @@ fn unsupported_storage_is_an_error_naming_it() {
         let data = std::fs::read(dir().join(name)).unwrap();
         let (ok, errors) = hdf5::datasets(&data, &Limits::default()).unwrap();
         let ok: Vec<&str> = ok.iter().map(|d| d.info.path.as_str()).collect();
-        assert_eq!(ok, ["/ok"], "{name}");
+        // A compound and a fixed-length string dataset are read, as data.
+        assert_eq!(ok, ["/compound", "/ok", "/strings"], "{name}");
         let want = want.as_object().unwrap();
         assert_eq!(errors.len(), want.len(), "{errors:?}");
         for e in &errors {
@@ -596,4 +619,214 @@ fn repeated_reads_of_one_file_are_budgeted() {
             .read(d, &Limits::default())
             .is_ok()
     );
+}
+
+// PyTables and h5py data files (`scripts/hdf5/make_pytables.py`, `expected_data.json`).
+
+fn expected_data() -> Value {
+    serde_json::from_slice(&std::fs::read(dir().join("expected_data.json")).unwrap()).unwrap()
+}
+
+/// Every object's attributes, by `path/@name`.
+fn all_attributes(data: &[u8]) -> Vec<(String, hdf5::Attribute)> {
+    let f = hdf5::File::open(data).unwrap();
+    let w = f.walk(&Limits::default());
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+    let mut out = Vec::new();
+    for (path, at) in &w.objects {
+        for a in f.attributes(*at).unwrap() {
+            out.push((format!("{}/@{}", path.trim_end_matches('/'), a.name), a));
+        }
+    }
+    out
+}
+
+/// A tensor read: name, type, shape, sum of its elements.
+type Read = (String, DType, Vec<u64>, f64);
+
+/// Tensors, problems and notes of `load::hdf5_tensors`.
+fn data_tensors(data: &[u8]) -> (Vec<Read>, Vec<String>, Vec<String>) {
+    let (mut tensors, mut problems, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    mlsec_tensors::load::hdf5_tensors(
+        data,
+        &Limits::default(),
+        &mut |v| {
+            let sum = v
+                .bytes
+                .chunks_exact(v.dtype.size())
+                .map(|c| element_f64(v.dtype, c))
+                .sum();
+            tensors.push((v.name, v.dtype, v.shape, sum));
+        },
+        &mut |p| problems.push(p.message),
+        &mut |p| notes.push(p.message),
+    );
+    (tensors, problems, notes)
+}
+
+fn check_tensors(tensors: &[Read], want: &Value, prefix: &str) {
+    for (name, w) in want.as_object().unwrap() {
+        if name == "strings" {
+            continue;
+        }
+        let full = format!("{prefix}{name}");
+        let (_, dtype, shape, sum) = tensors
+            .iter()
+            .find(|t| t.0 == full)
+            .unwrap_or_else(|| panic!("no tensor {full} in {tensors:?}"));
+        assert_eq!(numpy_name(*dtype), w["dtype"].as_str().unwrap(), "{full}");
+        let want_shape: Vec<u64> = w["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .collect();
+        assert_eq!(shape, &want_shape, "{full}");
+        assert_eq!(*sum, w["sum"].as_f64().unwrap(), "{full}");
+    }
+}
+
+#[test]
+fn compound_and_string_datasets_are_read() {
+    let exp = expected_data();
+    let want = &exp["files"]["h5py_strings.h5"];
+    let data = std::fs::read(dir().join("h5py_strings.h5")).unwrap();
+    let (tensors, problems, notes) = data_tensors(&data);
+    assert!(problems.is_empty(), "{problems:?}");
+    check_tensors(&tensors, &want["tensors"], "");
+    // Every string dataset and the string field are notes, not errors and not tensors.
+    for path in want["strings"].as_array().unwrap() {
+        let path = path.as_str().unwrap();
+        assert!(
+            notes.iter().any(|n| n.contains(&format!("`{path}`"))),
+            "{path}: {notes:?}"
+        );
+        assert!(tensors.iter().all(|t| t.0 != path[1..]));
+    }
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("`/records`") && n.contains("`tag` (string)")),
+        "{notes:?}"
+    );
+    // Variable-length strings resolve through the global heap.
+    let f = hdf5::File::open(&data).unwrap();
+    let w = f.walk(&Limits::default());
+    let d = w.datasets.iter().find(|d| d.path == "/vlen_utf8").unwrap();
+    let items = f
+        .variable(d, &f.read(d, &Limits::default()).unwrap())
+        .unwrap();
+    assert_eq!(items, [b"alpha".as_slice(), "βeta".as_bytes(), b""]);
+    let d = w
+        .datasets
+        .iter()
+        .find(|d| d.path == "/vlen_chunked")
+        .unwrap();
+    let items = f
+        .variable(d, &f.read(d, &Limits::default()).unwrap())
+        .unwrap();
+    assert_eq!(items, [b"p".as_slice(), b"q", b"r", b"s"]);
+    // String attributes, fixed and variable-length, scalar and arrays.
+    let root = hdf5::root_group(&data).unwrap();
+    for (name, values) in want["root_attributes"].as_object().unwrap() {
+        let a = root.attributes.iter().find(|a| &a.name == name).unwrap();
+        let want: Vec<&str> = values
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            a.value,
+            AttrValue::Strings(want.iter().map(|s| s.to_string()).collect())
+        );
+        let raw: Vec<&[u8]> = a.raw.iter().map(Vec::as_slice).collect();
+        let want_raw: Vec<&[u8]> = want.iter().map(|s| s.as_bytes()).collect();
+        assert_eq!(raw, want_raw, "{name}");
+    }
+}
+
+#[test]
+fn pytables_tables_are_read_field_by_field() {
+    let exp = expected_data();
+    for name in ["pytables_benign_attrs.h5", "pytables_malicious_attr.h5"] {
+        let data = std::fs::read(dir().join(name)).unwrap();
+        let (tensors, problems, notes) = data_tensors(&data);
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+        check_tensors(
+            &tensors,
+            &exp["files"]["pytables_benign_attrs.h5"]["tables"]["/group/table"],
+            "group/table.",
+        );
+        assert!(
+            notes.iter().any(|n| n.contains("`name` (string)")),
+            "{notes:?}"
+        );
+    }
+    let data = std::fs::read(dir().join("pandas_store.h5")).unwrap();
+    let (tensors, problems, _) = data_tensors(&data);
+    assert!(problems.is_empty(), "{problems:?}");
+    let names: Vec<&str> = tensors.iter().map(|t| t.0.as_str()).collect();
+    assert!(names.contains(&"table/table.index"), "{names:?}");
+    assert!(names.contains(&"fixed/block1_values"), "{names:?}");
+}
+
+#[test]
+fn pickled_attributes_are_read_as_stored_on_every_object() {
+    let exp = expected_data();
+    // PyTables: `pickle.dumps(value, 0)` in a scalar fixed-length ASCII string.
+    let data = std::fs::read(dir().join("pytables_malicious_attr.h5")).unwrap();
+    let attrs = all_attributes(&data);
+    let want = &exp["files"]["pytables_malicious_attr.h5"];
+    let key = format!(
+        "{}/@{}",
+        want["node"].as_str().unwrap(),
+        want["attribute"].as_str().unwrap()
+    );
+    let (_, evil) = attrs.iter().find(|(k, _)| *k == key).unwrap();
+    assert!(evil.scalar && !evil.utf8);
+    assert_eq!(evil.raw.len(), 1);
+    assert!(
+        evil.raw[0].starts_with(b"cposix\nsystem\n"),
+        "{:?}",
+        evil.raw
+    );
+    assert!(evil.raw[0].ends_with(b"."));
+    // PyTables' own attributes on the node are there too.
+    assert!(attrs.iter().any(|(k, _)| k == "/group/table/@CLASS"));
+    assert!(attrs.iter().any(|(k, _)| k == "/@PYTABLES_FORMAT_VERSION"));
+
+    // h5py, dense attribute storage: fixed string, variable-length string, opaque.
+    let data = std::fs::read(dir().join("h5py_malicious_attrs.h5")).unwrap();
+    let attrs = all_attributes(&data);
+    let on_data: Vec<&hdf5::Attribute> = attrs
+        .iter()
+        .filter(|(k, _)| k.starts_with("/data/@"))
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(on_data.len(), 13);
+    let get = |n: &str| on_data.iter().find(|a| a.name == n).unwrap();
+    let fixed = get("payload");
+    let vlen = get("vlen_payload");
+    assert_eq!(fixed.raw, vlen.raw);
+    assert!(fixed.raw[0].starts_with(b"cposix\nsystem\n"));
+    let blob = get("blob");
+    assert_eq!(blob.value, AttrValue::Other("opaque"));
+    assert_eq!(&blob.raw[0][..2], b"\x80\x02");
+}
+
+#[test]
+fn new_fixtures_truncated_or_mutated_give_errors_not_panics() {
+    for name in [
+        "h5py_strings.h5",
+        "h5py_malicious_attrs.h5",
+        "pytables_malicious_attr.h5",
+        "plain_data.h5",
+    ] {
+        let data = std::fs::read(dir().join(name)).unwrap();
+        for cut in (0..data.len()).step_by(7) {
+            exercise(&data[..cut]);
+        }
+        mutate(&data);
+    }
 }

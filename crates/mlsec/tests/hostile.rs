@@ -540,6 +540,21 @@ fn checkpoint_legacy_tar_truncated_at_every_boundary() {
     truncations(&["checkpoint/clean/legacy-tar.pt"]);
 }
 
+/// HDF5 data files (PyTables, pandas, h5py; malicious pickled attributes among them): every
+/// prefix is an error or a finding.
+#[test]
+fn checkpoint_hdf5_data_truncated_at_every_byte() {
+    truncations(&[
+        "hdf5/pytables_malicious_attr.h5",
+        "hdf5/pytables_malicious_vlarray.h5",
+        "hdf5/pytables_benign_attrs.h5",
+        "hdf5/h5py_malicious_attrs.h5",
+        "hdf5/h5py_strings.h5",
+        "hdf5/plain_data.h5",
+        "hdf5/pandas_store.h5",
+    ]);
+}
+
 fn truncations(sources: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -57,6 +57,81 @@ pub struct Filter {
     pub params: Vec<u32>,
 }
 
+/// What one element of a dataset is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Element {
+    /// A number of the dataset's [`DatasetInfo::dtype`].
+    Number,
+    /// A record (compound type, a PyTables table row, a numpy structured array element) of
+    /// `size` bytes. [`read`] returns the records as stored; [`Field::bytes`] cuts one field.
+    Compound { size: usize, fields: Vec<Field> },
+    /// A variable-length string or sequence: each stored element is a reference into a global
+    /// heap (`size` bytes), resolved by [`File::variable`]. `base` is the size of one item of
+    /// the sequence (1 for strings).
+    Variable {
+        size: usize,
+        strings: bool,
+        base: usize,
+    },
+    /// Any other fixed-size element (fixed-length strings, opaque, bitfields, references,
+    /// arrays of them): `size` bytes of the named class.
+    Other { size: usize, class: &'static str },
+}
+
+/// One field of a compound element, nested records flattened (`pos.x`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// The field's name, with the names of the records it is nested in, joined by `.`.
+    pub name: String,
+    /// Byte offset within the record.
+    pub offset: usize,
+    pub kind: FieldKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Numbers: one, or an array of `dims` (PyTables multidimensional columns).
+    Number {
+        dtype: DType,
+        big_endian: bool,
+        dims: Vec<u64>,
+    },
+    /// Not a number (strings, opaque, references, ...): the class name.
+    Other(&'static str),
+}
+
+impl Field {
+    /// The field's numbers from `records` (elements of `size` bytes, as [`read`] returns a
+    /// compound dataset): little-endian, row-major. `None` when the field is not numeric.
+    pub fn bytes(&self, records: &[u8], size: usize) -> Option<Vec<u8>> {
+        let FieldKind::Number {
+            dtype,
+            big_endian,
+            dims,
+        } = &self.kind
+        else {
+            return None;
+        };
+        let es = dtype.size();
+        let len = usize::try_from(dims.iter().product::<u64>())
+            .ok()?
+            .checked_mul(es)?;
+        if size == 0 || self.offset.checked_add(len)? > size {
+            return None;
+        }
+        let mut out = Vec::with_capacity(records.len() / size.max(1) * len);
+        for r in records.chunks_exact(size.max(1)) {
+            out.extend_from_slice(&r[self.offset..self.offset + len]);
+        }
+        if *big_endian && es > 1 {
+            for e in out.chunks_exact_mut(es) {
+                e.reverse();
+            }
+        }
+        Some(out)
+    }
+}
+
 /// A dataset as described by its object header.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatasetInfo {
@@ -64,8 +139,11 @@ pub struct DatasetInfo {
     pub path: String,
     /// File offset of the object header.
     pub offset: u64,
+    /// The element type for [`Element::Number`]; `U8` for other elements.
     pub dtype: DType,
-    /// Elements are stored big-endian ([`read`] returns them little-endian).
+    pub element: Element,
+    /// Elements are stored big-endian ([`read`] returns them little-endian). Always false for
+    /// elements other than numbers (compound fields carry their own byte order).
     pub big_endian: bool,
     /// Empty for a scalar.
     pub shape: Vec<u64>,
@@ -83,9 +161,19 @@ impl DatasetInfo {
         self.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
     }
 
+    /// Size of one stored element in bytes.
+    pub fn element_size(&self) -> usize {
+        match &self.element {
+            Element::Number => self.dtype.size(),
+            Element::Compound { size, .. }
+            | Element::Variable { size, .. }
+            | Element::Other { size, .. } => *size,
+        }
+    }
+
     /// Size of the decoded elements in bytes.
     pub fn nbytes(&self) -> Option<u64> {
-        self.numel()?.checked_mul(self.dtype.size() as u64)
+        self.numel()?.checked_mul(self.element_size() as u64)
     }
 }
 
@@ -161,6 +249,17 @@ fn datatype(dt: &[u8]) -> Result<(DType, bool)> {
             };
             Ok((d, be && size > 1))
         }
+        4 => {
+            // A bitfield: PyTables' bool is an 8-bit one; wider ones are read as unsigned.
+            let d = match size {
+                1 => DType::Bool,
+                2 => DType::U16,
+                4 => DType::U32,
+                8 => DType::U64,
+                _ => return err(format!("unsupported {size}-byte bitfield")),
+            };
+            Ok((d, be && size > 1))
+        }
         1 => {
             if bits & 0x40 != 0 {
                 return err("unsupported VAX-order floating-point datatype");
@@ -208,6 +307,274 @@ fn datatype(dt: &[u8]) -> Result<(DType, bool)> {
             class_name(c)
         )),
     }
+}
+
+/// Records nested deeper than this are refused.
+const MAX_NESTING: usize = 16;
+/// Compound members (over all nesting levels) read at most.
+const MAX_FIELDS: usize = 4096;
+
+/// The element of a datatype message: a number (type, big-endian) or another element.
+fn element(dt: &[u8], word: usize) -> Result<(DType, bool, Element)> {
+    let class = dt.first().map_or(255, |c| c & 0x0f);
+    let bits = uint(dt, 1, 3)?;
+    let size = uint(dt, 4, 4)? as usize;
+    match class {
+        0 | 1 | 4 | 8 => {
+            let (d, be) = datatype(dt)?;
+            Ok((d, be, Element::Number))
+        }
+        6 => {
+            let mut fields = Vec::new();
+            compound(dt, "", 0, size, 0, &mut fields)?;
+            Ok((DType::U8, false, Element::Compound { size, fields }))
+        }
+        9 => {
+            let base = dt.get(8..).unwrap_or(&[]);
+            let base_size = uint(base, 4, 4)? as usize;
+            let strings = bits & 0x0f == 1;
+            // Length, global heap collection address, object index.
+            let stored = 4 + word + 4;
+            if size != stored && size != 0 {
+                // The stored size is that of the reference, whatever the file says; a size
+                // that is neither is a malformed message.
+                return err(format!(
+                    "variable-length datatype of size {size} (expected {stored})"
+                ));
+            }
+            Ok((
+                DType::U8,
+                false,
+                Element::Variable {
+                    size: stored,
+                    strings,
+                    base: if strings { 1 } else { base_size.max(1) },
+                },
+            ))
+        }
+        c if size == 0 => err(format!("datatype `{}` of size 0", class_name(c))),
+        c => Ok((
+            DType::U8,
+            false,
+            Element::Other {
+                size,
+                class: class_name(c),
+            },
+        )),
+    }
+}
+
+/// The length in bytes of the datatype message at the start of `dt` (members of compounds,
+/// bases of arrays, enumerations and sequences are nested datatype messages).
+fn datatype_len(dt: &[u8], depth: usize) -> Result<usize> {
+    if depth > MAX_NESTING {
+        return err("datatype nested too deeply");
+    }
+    let class = dt.first().map_or(255, |c| c & 0x0f);
+    let version = dt.first().map_or(0, |c| c >> 4);
+    let bits = uint(dt, 1, 3)? as usize;
+    let nested = |at: usize| -> Result<usize> {
+        let rest = dt
+            .get(at..)
+            .ok_or_else(|| Hdf5Error("datatype runs past its message".into()))?;
+        Ok(at + datatype_len(rest, depth + 1)?)
+    };
+    let len = match class {
+        0 | 4 => 12,
+        1 => 20,
+        2 => 10,
+        3 => 8,
+        5 => 8 + (bits & 0xff),
+        7 => 8,
+        6 => {
+            let mut p = 8;
+            let size = uint(dt, 4, 4)?;
+            for _ in 0..(bits & 0xffff) {
+                let (_, next) = member(dt, p, version, size, depth)?;
+                p = next;
+            }
+            p
+        }
+        8 => {
+            let base_end = nested(8)?;
+            let base_size = uint(dt, 8 + 4, 4)? as usize;
+            let n = bits & 0xffff;
+            let mut p = base_end;
+            for _ in 0..n {
+                let rest = dt.get(p..).unwrap_or(&[]);
+                let Some(l) = rest.iter().position(|&c| c == 0) else {
+                    return err("enumeration member name runs past its message");
+                };
+                p += if version >= 3 { l + 1 } else { pad8(l + 1) };
+            }
+            p + n * base_size
+        }
+        9 => nested(8)?,
+        10 => {
+            let rank = usize::from(*dt.get(8).unwrap_or(&0));
+            let at = if version >= 3 {
+                9 + 4 * rank
+            } else {
+                12 + 8 * rank
+            };
+            nested(at)?
+        }
+        c => return err(format!("unknown datatype class {c}")),
+    };
+    if len > dt.len() {
+        return err("datatype runs past its message");
+    }
+    Ok(len)
+}
+
+/// One member of the compound datatype `dt` at `p`: ((name, offset, inline dims, member
+/// datatype), end of the member).
+type Member<'a> = (&'a [u8], usize, Vec<u64>, &'a [u8]);
+
+fn member(
+    dt: &[u8],
+    p: usize,
+    version: u8,
+    size: u64,
+    depth: usize,
+) -> Result<(Member<'_>, usize)> {
+    let rest = dt.get(p..).unwrap_or(&[]);
+    let Some(l) = rest.iter().position(|&c| c == 0) else {
+        return err("compound member name runs past its message");
+    };
+    let name = &rest[..l];
+    let mut q = p + if version >= 3 { l + 1 } else { pad8(l + 1) };
+    let (offset, dims) = match version {
+        1 => {
+            let off = uint(dt, q, 4)? as usize;
+            let rank = usize::from(*dt.get(q + 4).unwrap_or(&0));
+            if rank > 4 {
+                return err(format!("compound member of rank {rank} (at most 4)"));
+            }
+            let dims = (0..rank)
+                .map(|i| uint(dt, q + 16 + 4 * i, 4))
+                .collect::<Result<Vec<u64>>>()?;
+            q += 32;
+            (off, dims)
+        }
+        2 => {
+            q += 4;
+            (uint(dt, q - 4, 4)? as usize, Vec::new())
+        }
+        // Version 5 (HDF5 2.0) encodes members like version 3.
+        3..=5 => {
+            let w = match size {
+                0..=0xff => 1,
+                0x100..=0xffff => 2,
+                0x1_0000..=0xff_ffff => 3,
+                _ => 4,
+            };
+            q += w;
+            (uint(dt, q - w, w)? as usize, Vec::new())
+        }
+        v => return err(format!("unsupported compound datatype version {v}")),
+    };
+    let mdt = dt
+        .get(q..)
+        .ok_or_else(|| Hdf5Error("compound member runs past its message".into()))?;
+    let len = datatype_len(mdt, depth + 1)?;
+    Ok(((name, offset, dims, &mdt[..len]), q + len))
+}
+
+/// Flattens the members of the compound datatype `dt` (at byte `base` of a record of
+/// `record` bytes) into `out`, nested records named `outer.inner`.
+fn compound(
+    dt: &[u8],
+    prefix: &str,
+    base: usize,
+    record: usize,
+    depth: usize,
+    out: &mut Vec<Field>,
+) -> Result<()> {
+    if depth > MAX_NESTING {
+        return err("compound datatype nested too deeply");
+    }
+    let version = dt.first().map_or(0, |c| c >> 4);
+    let n = uint(dt, 1, 2)?;
+    let size = uint(dt, 4, 4)?;
+    let mut p = 8;
+    for _ in 0..n {
+        let ((name, offset, dims, mdt), next) = member(dt, p, version, size, depth)?;
+        p = next;
+        if out.len() >= MAX_FIELDS {
+            return err(format!(
+                "compound datatype with more than {MAX_FIELDS} fields"
+            ));
+        }
+        let name = format!("{prefix}{}", String::from_utf8_lossy(name));
+        let at = base
+            .checked_add(offset)
+            .ok_or_else(|| Hdf5Error("compound member offset overflows".into()))?;
+        let msize = uint(mdt, 4, 4)? as usize;
+        let class = mdt.first().map_or(255, |c| c & 0x0f);
+        let n_dims = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let fits = |len: Option<u64>| {
+            len.and_then(|l| (at as u64).checked_add(l))
+                .is_some_and(|e| e <= record as u64 && e <= size.saturating_add(base as u64))
+        };
+        if !fits(n_dims.and_then(|n| n.checked_mul(msize as u64))) {
+            return err(format!(
+                "compound member `{name}` (offset {offset}, {msize} bytes) lies outside its record of {size} bytes"
+            ));
+        }
+        let kind = match class {
+            6 if dims.is_empty() => {
+                compound(mdt, &format!("{name}."), at, record, depth + 1, out)?;
+                continue;
+            }
+            0 | 1 | 4 | 8 => match datatype(mdt) {
+                Ok((dtype, big_endian)) if dtype.size() == msize => FieldKind::Number {
+                    dtype,
+                    big_endian: big_endian && dtype.size() > 1,
+                    dims,
+                },
+                _ => FieldKind::Other(class_name(class)),
+            },
+            10 => {
+                // An array member: numbers of the base type in `dims`.
+                let version = mdt.first().map_or(0, |c| c >> 4);
+                let rank = usize::from(*mdt.get(8).unwrap_or(&0));
+                let (dims_at, base_at) = if version >= 3 {
+                    (9, 9 + 4 * rank)
+                } else {
+                    (12, 12 + 8 * rank)
+                };
+                let adims = (0..rank)
+                    .map(|i| uint(mdt, dims_at + 4 * i, 4))
+                    .collect::<Result<Vec<u64>>>()?;
+                let bdt = mdt.get(base_at..).unwrap_or(&[]);
+                let numeric = matches!(bdt.first().map(|c| c & 0x0f), Some(0 | 1 | 4 | 8));
+                match datatype(bdt) {
+                    Ok((dtype, big_endian))
+                        if numeric
+                            && adims
+                                .iter()
+                                .try_fold(dtype.size() as u64, |a, &d| a.checked_mul(d))
+                                == Some(msize as u64) =>
+                    {
+                        FieldKind::Number {
+                            dtype,
+                            big_endian: big_endian && dtype.size() > 1,
+                            dims: adims,
+                        }
+                    }
+                    _ => FieldKind::Other("array"),
+                }
+            }
+            c => FieldKind::Other(class_name(c)),
+        };
+        out.push(Field {
+            name,
+            offset: at,
+            kind,
+        });
+    }
+    Ok(())
 }
 
 /// Shape and maximum shape (`u64::MAX` for unlimited) of a dataspace message; `None` for the
@@ -432,7 +799,7 @@ pub(crate) fn describe(r: &Reader, path: String, offset: u64, msgs: &[Msg]) -> R
     let Some((shape, max_shape)) = dataspace(r, ds.data)? else {
         return err("dataset with a null dataspace (no elements)");
     };
-    let (dtype, big_endian) = datatype(dt.data)?;
+    let (dtype, big_endian, element) = element(dt.data, r.so)?;
     let layout = layout(r, lm.data, lm.offset)?;
     let filters = match find(0x0b) {
         Some(m) => filters(m.data)?,
@@ -447,13 +814,14 @@ pub(crate) fn describe(r: &Reader, path: String, offset: u64, msgs: &[Msg]) -> R
         }
     }
     let fill = match find(0x05).or_else(|| find(0x04)) {
-        Some(m) => fill_value(*m)?.filter(|v| v.len() == dtype.size()),
+        Some(m) => fill_value(*m)?,
         None => None,
     };
-    let info = DatasetInfo {
+    let mut info = DatasetInfo {
         path,
         offset,
         dtype,
+        element,
         big_endian,
         shape,
         max_shape,
@@ -461,6 +829,11 @@ pub(crate) fn describe(r: &Reader, path: String, offset: u64, msgs: &[Msg]) -> R
         filters,
         fill,
     };
+    let es = info.element_size();
+    if es == 0 {
+        return err("datatype of size 0");
+    }
+    info.fill = info.fill.take().filter(|v| v.len() == es);
     if info.nbytes().is_none() {
         return err("dataspace size overflows");
     }
@@ -475,11 +848,10 @@ pub(crate) fn describe(r: &Reader, path: String, offset: u64, msgs: &[Msg]) -> R
         if chunk[..info.shape.len()].contains(&0) {
             return err("chunk with a zero dimension");
         }
-        if chunk[info.shape.len()] != info.dtype.size() as u64 {
+        if chunk[info.shape.len()] != es as u64 {
             return err(format!(
-                "chunk element size {} differs from the datatype size {}",
+                "chunk element size {} differs from the datatype size {es}",
                 chunk[info.shape.len()],
-                info.dtype.size()
             ));
         }
     }
@@ -521,7 +893,7 @@ impl<'a> Reader<'a> {
         let need = info
             .nbytes()
             .ok_or_else(|| Hdf5Error("dataspace size overflows".into()))?;
-        let es = info.dtype.size();
+        let es = info.element_size();
         let mut bytes: Cow<'a, [u8]> = match &info.layout {
             Layout::Compact { offset, len } => {
                 if *len < need {
@@ -581,7 +953,7 @@ impl<'a> Reader<'a> {
         limits: &Limits,
     ) -> Result<Vec<u8>> {
         let rank = info.shape.len();
-        let es = info.dtype.size();
+        let es = info.element_size();
         let chunk_bytes = chunk
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d))

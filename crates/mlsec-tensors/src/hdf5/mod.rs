@@ -1,17 +1,23 @@
-//! HDF5 without the C library: the root group's attributes (where Keras `.h5` models keep
-//! `model_config` and `training_config`), the group hierarchy and every dataset's elements.
+//! HDF5 without the C library: the attributes of every object (where Keras `.h5` models keep
+//! `model_config` and PyTables keeps pickled values), the group hierarchy and every
+//! dataset's elements.
 //!
 //! - Superblocks 0–3 (with a user block), v1 and v2 object headers with continuations.
 //! - Groups: symbol tables (v1 B-tree + local heap), link messages, dense link storage
 //!   (fractal heap + v2 B-tree name index); soft and external links are listed, not followed.
-//! - Attributes: compact messages and dense storage; strings fixed or variable-length.
+//! - Attributes of any object ([`File::attributes`]): compact messages and dense storage;
+//!   strings fixed or variable-length (text and raw bytes), opaque values and variable-length
+//!   byte sequences (raw bytes), other types by class name.
 //! - Datasets ([`walk`], [`File::read`]): IEEE f16/bf16/f32/f64 and integers in either byte
-//!   order, h5py's bool enum; compact, contiguous (or never written: the fill value) and
-//!   chunked layouts with every chunk index (v1 B-tree, single chunk, implicit, fixed array,
-//!   extensible array, v2 B-tree, paged or not); deflate, shuffle and fletcher32 filters.
+//!   order, h5py's bool enum; compound records (PyTables tables, numpy structured arrays) with
+//!   their numeric fields ([`Field::bytes`]); variable-length strings and sequences (global
+//!   heap, [`File::variable`]); other fixed-size elements (fixed strings, opaque) as bytes;
+//!   compact, contiguous (or never written: the fill value) and chunked layouts with every
+//!   chunk index (v1 B-tree, single chunk, implicit, fixed array, extensible array, v2
+//!   B-tree, paged or not); deflate, shuffle and fletcher32 filters.
 //!
-//! Anything else (other filters, compound/string/reference types, virtual layouts, shared
-//! messages) is an error naming it, never a silent skip.
+//! Anything else (other filters, virtual layouts, shared messages) is an error naming it,
+//! never a silent skip.
 //!
 //! Hostile input: every read is bounds-checked against the file; continuation chains,
 //! B-trees and heaps are cycle-checked and depth-capped; the walk is capped in objects and
@@ -26,7 +32,7 @@ mod dense;
 mod index;
 mod walk;
 
-pub use data::{ChunkIndex, Dataset, DatasetInfo, Filter, Layout, read};
+pub use data::{ChunkIndex, Dataset, DatasetInfo, Element, Field, FieldKind, Filter, Layout, read};
 pub use walk::{File, Limits, ObjectError, Unfollowed, Walk, datasets, walk};
 
 pub const MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
@@ -47,11 +53,13 @@ fn err<T>(m: impl Into<String>) -> Result<T> {
 /// The value of one attribute, as far as this reader decodes it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttrValue {
-    /// A string attribute (fixed or variable length); one item per element.
+    /// A string attribute (fixed or variable length); one item per element, up to its first
+    /// NUL, lossy UTF-8 ([`Attribute::raw`] has the bytes).
     Strings(Vec<String>),
-    /// Any other datatype (numbers, compounds, ...): its class name.
+    /// Any other datatype (numbers, compounds, opaque, ...): its class name.
     Other(&'static str),
-    /// A string attribute whose value could not be read, and why.
+    /// An attribute whose value could not be read (a string, opaque or variable-length
+    /// value out of bounds, a shared datatype), and why.
     Unreadable(String),
 }
 
@@ -61,7 +69,19 @@ pub struct Attribute {
     pub value: AttrValue,
     /// File offset of the attribute message.
     pub offset: u64,
+    /// The bytes of each element of a string (fixed-length: trailing NULs stripped, as PyTables
+    /// reads them; variable-length), opaque or variable-length byte-sequence attribute, as
+    /// stored: what a loader that unpickles attributes would hand to `pickle.loads`. Empty
+    /// for other types.
+    pub raw: Vec<Vec<u8>>,
+    /// The dataspace is scalar (PyTables unpickles only scalar string attributes).
+    pub scalar: bool,
+    /// A string in the UTF-8 character set (PyTables reads those as `str`, never unpickled).
+    pub utf8: bool,
 }
+
+/// Global heap collections read so far: address -> (object index -> bytes).
+pub(crate) type Heaps<'a> = HashMap<u64, HashMap<u64, &'a [u8]>>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RootGroup {
@@ -286,7 +306,7 @@ impl<'a> Reader<'a> {
         &self,
         m: &'a [u8],
         offset: u64,
-        heaps: &mut HashMap<u64, HashMap<u64, &'a [u8]>>,
+        heaps: &mut Heaps<'a>,
     ) -> Result<Attribute> {
         let version = *m.first().unwrap_or(&0);
         let flags = *m.get(1).unwrap_or(&0);
@@ -319,18 +339,34 @@ impl<'a> Reader<'a> {
             ))
         })?;
         let data = m.get(ds_start + p(ds_size)..).unwrap_or(&[]);
-        let value = if flags & 0x03 != 0 {
-            AttrValue::Unreadable("shared datatype or dataspace messages are not supported".into())
+        let (value, raw) = if flags & 0x03 != 0 {
+            (
+                AttrValue::Unreadable(
+                    "shared datatype or dataspace messages are not supported".into(),
+                ),
+                Vec::new(),
+            )
         } else {
             match self.value(dt, ds, data, heaps) {
                 Ok(v) => v,
-                Err(e) => AttrValue::Unreadable(e.0),
+                Err(e) => (AttrValue::Unreadable(e.0), Vec::new()),
             }
         };
+        let scalar = matches!(
+            (ds.first(), ds.get(1), ds.get(3)),
+            (Some(1), Some(0), _) | (Some(2), _, Some(0))
+        );
+        let utf8 = matches!(dt.first().map(|c| c & 0x0f), Some(3))
+            && uint(dt, 1, 1).is_ok_and(|b| (b >> 4) & 0x0f == 1)
+            || matches!(dt.first().map(|c| c & 0x0f), Some(9))
+                && uint(dt, 1, 2).is_ok_and(|b| (b >> 8) & 0x0f == 1);
         Ok(Attribute {
             name,
             value,
             offset,
+            raw,
+            scalar,
+            utf8,
         })
     }
 
@@ -357,13 +393,14 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// An attribute's value and the raw bytes of its elements (see [`Attribute::raw`]).
     fn value(
         &self,
         dt: &[u8],
         ds: &[u8],
         data: &'a [u8],
-        heaps: &mut HashMap<u64, HashMap<u64, &'a [u8]>>,
-    ) -> Result<AttrValue> {
+        heaps: &mut Heaps<'a>,
+    ) -> Result<(AttrValue, Vec<Vec<u8>>)> {
         let class = dt.first().map_or(255, |c| c & 0x0f);
         let bits = uint(dt, 1, 3)?;
         let size = uint(dt, 4, 4)? as usize;
@@ -372,66 +409,122 @@ impl<'a> Reader<'a> {
             let b = b.split(|&c| c == 0).next().unwrap_or(&[]);
             String::from_utf8_lossy(b).trim_end_matches(' ').to_owned()
         };
+        // Fixed-size elements: the data holds n of them.
+        let fixed = |size: usize| -> Result<&'a [u8]> {
+            if size == 0 {
+                return err("datatype of size 0");
+            }
+            let total = n
+                .checked_mul(size as u64)
+                .filter(|&t| t <= data.len() as u64)
+                .ok_or_else(|| Hdf5Error("attribute data runs past its message".into()))?;
+            Ok(&data[..total as usize])
+        };
         match class {
             3 => {
-                let total = n
-                    .checked_mul(size as u64)
-                    .filter(|&t| t <= data.len() as u64)
-                    .ok_or_else(|| Hdf5Error("string data runs past its message".into()))?;
-                if size == 0 {
-                    return err("fixed-length string datatype of size 0");
+                let d = fixed(size)?;
+                let strings = d.chunks(size).map(text).collect();
+                // Trailing NULs stripped, as PyTables reads a fixed-length string.
+                let raw = d
+                    .chunks(size)
+                    .map(|c| {
+                        let end = c.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+                        c[..end].to_vec()
+                    })
+                    .collect();
+                Ok((AttrValue::Strings(strings), raw))
+            }
+            9 => {
+                let strings = bits & 0x0f == 1;
+                let base = if strings {
+                    1
+                } else {
+                    uint(dt, 8 + 4, 4)? as usize
+                };
+                let esize = 4 + self.so + 4;
+                let d = fixed(esize)?;
+                let mut raw = Vec::new();
+                for e in d.chunks(esize) {
+                    raw.push(self.heap_ref(e, base, heaps)?);
                 }
-                Ok(AttrValue::Strings(
-                    data[..total as usize].chunks(size).map(text).collect(),
+                if strings {
+                    let s = raw.iter().map(|b| text(b)).collect();
+                    Ok((
+                        AttrValue::Strings(s),
+                        raw.iter().map(|b| b.to_vec()).collect(),
+                    ))
+                } else {
+                    // Sequences of bytes may hold anything a string can; others are numbers.
+                    let raw = if base == 1 {
+                        raw.iter().map(|b| b.to_vec()).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    Ok((AttrValue::Other("variable-length sequence"), raw))
+                }
+            }
+            5 => {
+                let d = fixed(size)?;
+                Ok((
+                    AttrValue::Other("opaque"),
+                    d.chunks(size).map(<[u8]>::to_vec).collect(),
                 ))
             }
-            9 if bits & 0x0f == 1 => {
-                let esize = 4 + self.so + 4;
-                let total_len = n
-                    .checked_mul(esize as u64)
-                    .filter(|&t| t <= data.len() as u64)
-                    .ok_or_else(|| Hdf5Error("string data runs past its message".into()))?;
-                let mut out = Vec::new();
-                for e in data[..total_len as usize].chunks(esize) {
-                    let len = uint(e, 0, 4)? as usize;
-                    let Some(coll) = self.addr(e, 4)? else {
-                        out.push(String::new());
-                        continue;
-                    };
-                    let index = uint(e, 4 + self.so, 4)?;
-                    if let std::collections::hash_map::Entry::Vacant(v) = heaps.entry(coll) {
-                        v.insert(self.global_heap(coll)?);
-                    }
-                    let obj = heaps[&coll].get(&index).copied().ok_or_else(|| {
-                            Hdf5Error(format!(
-                                "global heap object {index} not found in the collection at offset {coll}"
-                            ))
-                        })?;
-                    let bytes = obj.get(..len).ok_or_else(|| {
-                        Hdf5Error(format!(
-                            "variable-length string of {len} bytes is longer than its heap object"
-                        ))
-                    })?;
-                    // Strings may share heap objects: charged so they cannot multiply.
-                    self.spend(len as u64, "variable-length string")?;
-                    out.push(text(bytes));
-                }
-                Ok(AttrValue::Strings(out))
-            }
-            c => Ok(AttrValue::Other(match c {
-                0 => "fixed-point",
-                1 => "floating-point",
-                2 => "time",
-                4 => "bitfield",
-                5 => "opaque",
-                6 => "compound",
-                7 => "reference",
-                8 => "enumerated",
-                9 => "variable-length sequence",
-                10 => "array",
-                _ => "unknown",
-            })),
+            c => Ok((
+                AttrValue::Other(match c {
+                    0 => "fixed-point",
+                    1 => "floating-point",
+                    2 => "time",
+                    4 => "bitfield",
+                    6 => "compound",
+                    7 => "reference",
+                    8 => "enumerated",
+                    10 => "array",
+                    _ => "unknown",
+                }),
+                Vec::new(),
+            )),
         }
+    }
+
+    /// The bytes a variable-length element (length, global heap collection address, object
+    /// index) refers to: `length * base` bytes of a global heap object. Collections are read
+    /// once into `heaps`; every element's bytes are charged against the budget, so elements
+    /// sharing one heap object cannot multiply the work.
+    pub(crate) fn heap_ref(
+        &self,
+        e: &[u8],
+        base: usize,
+        heaps: &mut Heaps<'a>,
+    ) -> Result<&'a [u8]> {
+        let len = uint(e, 0, 4)?;
+        let Some(coll) = self.addr(e, 4)? else {
+            return Ok(&[]);
+        };
+        if len == 0 {
+            return Ok(&[]);
+        }
+        let index = uint(e, 4 + self.so, 4)?;
+        if let std::collections::hash_map::Entry::Vacant(v) = heaps.entry(coll) {
+            v.insert(self.global_heap(coll)?);
+        }
+        let obj = heaps[&coll].get(&index).copied().ok_or_else(|| {
+            Hdf5Error(format!(
+                "global heap object {index} not found in the collection at offset {coll}"
+            ))
+        })?;
+        let n = len.saturating_mul(base as u64);
+        let bytes = usize::try_from(n)
+            .ok()
+            .and_then(|n| obj.get(..n))
+            .ok_or_else(|| {
+                Hdf5Error(format!(
+                    "variable-length element of {n} bytes is longer than its global heap object ({} bytes)",
+                    obj.len()
+                ))
+            })?;
+        self.spend(n.max(1), "variable-length data")?;
+        Ok(bytes)
     }
 
     /// The objects of the global heap collection at `addr`, by index.
@@ -442,7 +535,8 @@ impl<'a> Reader<'a> {
         }
         let size = uint(head, 8, self.sl)?;
         let coll = self.at(addr, size, "global heap collection")?;
-        self.spend(size, "global heap collection")?;
+        // At least a header's worth, so that many tiny collections are not free.
+        self.spend(size.max(16), "global heap collection")?;
         let mut pos = 8 + self.sl;
         let hdr = 8 + self.sl;
         let mut out = HashMap::new();

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use super::data::{Dataset, DatasetInfo, describe};
+use super::data::{Dataset, DatasetInfo, Element, describe};
 use super::{Hdf5Error, Reader, Result, dense, err, open, uint};
 
 /// Caps on the work one file may cause.
@@ -67,6 +67,10 @@ pub struct Walk {
     pub datasets: Vec<DatasetInfo>,
     /// Groups visited: (path, file offset of the object header); the root is `/`.
     pub groups: Vec<(String, u64)>,
+    /// Every object whose header was read (groups, datasets, committed datatypes, and objects
+    /// that are listed in `errors` because their contents could not be understood), sorted by
+    /// path: the objects whose attributes a loader may read.
+    pub objects: Vec<(String, u64)>,
     /// Other paths of objects already listed: (path, first path).
     pub aliases: Vec<(String, String)>,
     pub unfollowed: Vec<Unfollowed>,
@@ -146,6 +150,7 @@ impl<'a> File<'a> {
                     continue;
                 }
             };
+            w.objects.push((path.clone(), addr));
             if msgs.iter().any(|m| m.mtype == 0x08) {
                 match describe(&self.r, path.clone(), addr, &msgs) {
                     Ok(info) => w.datasets.push(info),
@@ -213,6 +218,7 @@ impl<'a> File<'a> {
         }
         w.datasets.sort_by(|a, b| a.path.cmp(&b.path));
         w.groups.sort();
+        w.objects.sort();
         w.aliases.sort();
         w.unfollowed.sort_by(|a, b| a.path.cmp(&b.path));
         w
@@ -456,6 +462,21 @@ impl<'a> File<'a> {
     /// start afresh.
     pub fn read(&self, info: &DatasetInfo, limits: &Limits) -> Result<Cow<'a, [u8]>> {
         self.r.read(info, limits)
+    }
+
+    /// The items of a variable-length dataset ([`Element::Variable`]), from its stored
+    /// elements as [`File::read`] returned them: each item's bytes (`length * base`) in its
+    /// global heap collection. Every reference is bounds-checked; collections are read once
+    /// and every item is charged against the file's read budget.
+    pub fn variable(&self, info: &DatasetInfo, stored: &[u8]) -> Result<Vec<&'a [u8]>> {
+        let Element::Variable { size, base, .. } = info.element else {
+            return err(format!("`{}` is not a variable-length dataset", info.path));
+        };
+        let mut heaps = HashMap::new();
+        stored
+            .chunks_exact(size)
+            .map(|e| self.r.heap_ref(e, base, &mut heaps))
+            .collect()
     }
 }
 
