@@ -146,6 +146,13 @@ def main():
         joblib.dump(obj, path, compress=(method, 3))
         loads_back(path, {k: v for k, v in obj.items() if isinstance(v, np.ndarray)})
     files.update(compressed)
+    # numpy arrays and a dict of settings only (no class outside numpy): must scan clean
+    clean = {k: obj[k] for k in ["weights", "bias", "steps", "fortran"]}
+    clean["config"] = {"lr": 0.1, "layers": [4, 3]}
+    for c in COMPRESSORS:
+        path = os.path.join(OUT, f"clean_{c}.joblib")
+        joblib.dump(clean, path, compress=(c, 3))
+        loads_back(path, clean)
     malicious = make_malicious()
     old = make_old()
     with open(os.path.join(OUT, "expected.json"), "w") as fh:

@@ -114,7 +114,14 @@ const NUMPY: &[&str] = &[
     "numpy.dtype",
 ];
 
-const JOBLIB: &[&str] = &["joblib.numpy_pickle.NumpyArrayWrapper"];
+/// joblib's array wrappers: `NumpyArrayWrapper` (joblib >= 0.10), and the companion-file
+/// wrappers of joblib < 0.10 (`NDArrayWrapper`, `ZNDArrayWrapper`), which only name a file in
+/// the same directory; that file is scanned with the pickle (`scan::joblib_companions`).
+const JOBLIB: &[&str] = &[
+    "joblib.numpy_pickle.NumpyArrayWrapper",
+    "joblib.numpy_pickle.NDArrayWrapper",
+    "joblib.numpy_pickle.ZNDArrayWrapper",
+];
 
 /// Whether `dotted` (`module.name`) is allowed for the profile.
 pub fn allowed(profile: Profile, dotted: &str) -> bool {

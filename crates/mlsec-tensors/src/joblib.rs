@@ -1091,17 +1091,25 @@ fn lz4_frames(data: &[u8], out: &mut Capped, streams: &mut usize) -> Result<(), 
         } else {
             format!("frame {}: ", *streams + 1)
         };
-        let len = lz4_frame_len(rest).map_err(|(k, m)| (k, format!("{frame}{m}")))?;
+        let measured = lz4_frame_len(rest).map_err(|(k, m)| (k, format!("{frame}{m}")));
+        // A truncated frame is still decoded as far as it goes (the loader reads those bytes).
+        let len = match &measured {
+            Err((Failure::Truncated, _)) => rest.len(),
+            Err(e) => return Err(e.clone()),
+            Ok(len) => *len,
+        };
         let mut d = lz4_flex::frame::FrameDecoder::new(&rest[..len]);
         loop {
             match d.read(&mut chunk) {
                 Ok(0) => break,
                 Ok(n) => out.push(&chunk[..n])?,
+                Err(_) if measured.is_err() => break,
                 Err(e) => {
                     return Err((Failure::Invalid, format!("{frame}invalid LZ4 frame: {e}")));
                 }
             }
         }
+        measured?;
         rest = &rest[len..];
         *streams += 1;
     }
