@@ -60,6 +60,10 @@ mapfile -d '' files < <(fixtures '*.pt' '*.pth' '*.pkl' '*.bin' '*.ckpt' '*.jobl
     '*.npz' '*.safetensors' '*.h5' '*.keras' '*.tar' '*.zip')
 add zip_torch "${files[@]}"
 
+# joblib: every joblib fixture (each compressor, plain compressed pickles, old formats).
+mapfile -d '' files < <(find "$root/testdata/joblib" -type f ! -name '*.json' ! -name '*.md' -print0 | sort -z)
+add joblib "${files[@]}"
+
 mapfile -d '' files < <(fixtures '*.safetensors')
 add safetensors "${files[@]}"
 
