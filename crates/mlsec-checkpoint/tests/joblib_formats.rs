@@ -278,3 +278,29 @@ fn companion_paths_that_escape_the_directory_are_errors() {
         );
     }
 }
+
+/// The two traversals (`load::visit`, used by inspect, and the checkpoint scanner) name every
+/// joblib format alike and read the same number of arrays.
+#[test]
+fn both_traversals_agree_on_every_joblib_format() {
+    let mut names: Vec<String> = ["zlib", "gzip", "bz2", "lzma", "xz", "lz4"]
+        .iter()
+        .flat_map(|c| [format!("clean_{c}.joblib"), format!("model_{c}.joblib")])
+        .collect();
+    names.extend(
+        [
+            "plain_bz2.pkl.bz2",
+            "plain_xz.pkl.xz",
+            "plain_lz4.pkl.lz4",
+            "old/zfile/model.pkl",
+        ]
+        .map(String::from),
+    );
+    for name in names {
+        let data = std::fs::read(testdata(&name)).unwrap();
+        let r = scan_bytes(&data, &name, &Options::default());
+        let l = mlsec_tensors::load::visit(&data, Default::default(), &mut |_| {});
+        assert_eq!(l.format, r.format, "{name}");
+        assert_eq!(l.tensors, r.tensors.len(), "{name}");
+    }
+}
