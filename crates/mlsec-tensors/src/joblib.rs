@@ -972,15 +972,15 @@ fn lzma_stream(data: &[u8], out: &mut Capped) -> StreamResult {
         } else {
             Action::Run
         };
-        let r =
-            s.process(&data[pos..], &mut chunk, action)
-                .map_err(|e| match pos >= data.len() {
-                    true => (
-                        Failure::Truncated,
-                        format!("the data ends inside the .lzma stream (truncated): {e}"),
-                    ),
-                    false => lzma_err(e, ".lzma"),
-                })?;
+        let r = s
+            .process(&data[pos..data.len().min(pos + CHUNK)], &mut chunk, action)
+            .map_err(|e| match pos >= data.len() {
+                true => (
+                    Failure::Truncated,
+                    format!("the data ends inside the .lzma stream (truncated): {e}"),
+                ),
+                false => lzma_err(e, ".lzma"),
+            })?;
         pos += r.bytes_consumed;
         out.push(&chunk[..r.bytes_produced])?;
         if r.status == Status::StreamEnd {
@@ -1006,15 +1006,15 @@ fn xz_stream(data: &[u8], out: &mut Capped) -> StreamResult {
         } else {
             Action::Run
         };
-        let r =
-            s.process(&data[pos..], &mut chunk, action)
-                .map_err(|e| match pos >= data.len() {
-                    true => (
-                        Failure::Truncated,
-                        format!("the data ends inside the .xz stream (truncated): {e}"),
-                    ),
-                    false => lzma_err(e, ".xz"),
-                })?;
+        let r = s
+            .process(&data[pos..data.len().min(pos + CHUNK)], &mut chunk, action)
+            .map_err(|e| match pos >= data.len() {
+                true => (
+                    Failure::Truncated,
+                    format!("the data ends inside the .xz stream (truncated): {e}"),
+                ),
+                false => lzma_err(e, ".xz"),
+            })?;
         pos += r.bytes_consumed;
         out.push(&chunk[..r.bytes_produced])?;
         if r.status == Status::StreamEnd {
