@@ -62,6 +62,9 @@ add zip_torch "${files[@]}"
 
 mapfile -d '' files < <(fixtures '*.h5')
 add hdf5 "${files[@]}"
+# joblib: every joblib fixture (each compressor, plain compressed pickles, old formats).
+mapfile -d '' files < <(find "$root/testdata/joblib" -type f ! -name '*.json' ! -name '*.md' -print0 | sort -z)
+add joblib "${files[@]}"
 
 mapfile -d '' files < <(fixtures '*.safetensors')
 add safetensors "${files[@]}"

@@ -244,23 +244,48 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
     };
     let results: Mutex<Vec<Option<Scanned>>> =
         Mutex::new((0..targets.len()).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(targets.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(target) = targets.get(i) else { break };
-                    let name = &fingerprint_names[i];
-                    let result = scan_target(target, name, args, &opts, reference.as_ref());
-                    results.lock().expect("no panics while locked")[i] = Some(result);
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    ctx.events.progress(n as u64, targets.len() as u64);
-                }
-            });
-        }
-    });
+    // Files named like the companion of an old joblib file next to them (`m.pkl_01.npy` beside
+    // `m.pkl`) wait until that file has been scanned, which reads them with it; those it did
+    // not read are scanned on their own afterwards. Each is scanned once.
+    let (later, first): (Vec<usize>, Vec<usize>) =
+        (0..targets.len()).partition(|&i| is_companion_target(&targets, i));
+    let scan_all = |indices: &[usize]| {
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.min(indices.len().max(1)) {
+                scope.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&i) = indices.get(k) else { break };
+                        let name = &fingerprint_names[i];
+                        let result =
+                            scan_target(&targets[i], name, args, &opts, reference.as_ref());
+                        results.lock().expect("no panics while locked")[i] = Some(result);
+                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        ctx.events.progress(n as u64, targets.len() as u64);
+                    }
+                });
+            }
+        });
+    };
+    scan_all(&first);
+    if !later.is_empty() {
+        let read: std::collections::HashSet<PathBuf> = results
+            .lock()
+            .expect("no panics while locked")
+            .iter()
+            .flatten()
+            .flat_map(|(r, _)| r.companions.iter().cloned())
+            .collect();
+        let rest: Vec<usize> = later
+            .into_iter()
+            .filter(|&i| {
+                std::fs::canonicalize(&targets[i].path).map_or(true, |c| !read.contains(&c))
+            })
+            .collect();
+        scan_all(&rest);
+    }
     let mut summary = Table {
         title: "checkpoint files".into(),
         columns: ["file", "format", "tensors", "findings", "errors"]
@@ -303,6 +328,20 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
         .data
         .insert("files".into(), serde_json::Value::Array(files));
     Ok(report)
+}
+
+/// Whether target `i` is named like a companion file of an old joblib file (joblib < 0.10)
+/// that is itself a target in the same directory.
+fn is_companion_target(targets: &[Target], i: usize) -> bool {
+    let t = &targets[i];
+    let (Some(dir), Some(name)) = (t.path.parent(), t.path.file_name().and_then(|n| n.to_str()))
+    else {
+        return false;
+    };
+    mlsec_tensors::joblib::companion_of(name).is_some_and(|main| {
+        let main = dir.join(main);
+        targets.iter().any(|o| o.path == main)
+    })
 }
 
 /// The `--write-fingerprint` file name of each target: `<stem>.fingerprint.json`, unless two
@@ -361,6 +400,10 @@ fn scan_target(
         }
     };
     let mut s = scan::Scanner::new(opts, &target.rel);
+    s.dir = Some(match target.path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    });
     s.scan_file(&data, target.explicit);
     let mut result = s.out;
     notes.append(&mut result.notes);

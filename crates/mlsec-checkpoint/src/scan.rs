@@ -75,6 +75,9 @@ pub struct FileResult {
     /// Things the user may want to know that are neither findings nor errors (data that holds
     /// no numbers, an archive member in no format read), each starting with the file name.
     pub notes: Vec<String>,
+    /// Companion files of an old joblib file (joblib < 0.10) read with it (canonical paths),
+    /// so that a directory scan does not scan them a second time.
+    pub companions: Vec<std::path::PathBuf>,
 }
 
 impl FileResult {
@@ -95,6 +98,9 @@ pub struct Scanner<'o> {
     /// Whether tensors recorded now are model weights, judged by the weight rules (NaN/Inf,
     /// threshold, outliers); false for the arrays of HDF5 data files.
     judge_weights: bool,
+    /// The directory of the file, where an old joblib file's companion files are (`None`:
+    /// only the bytes are known, and companion arrays are errors).
+    pub dir: Option<std::path::PathBuf>,
 }
 
 impl<'o> Scanner<'o> {
@@ -107,6 +113,7 @@ impl<'o> Scanner<'o> {
             },
             visitor: None,
             judge_weights: true,
+            dir: None,
         }
     }
 
@@ -157,28 +164,39 @@ impl<'o> Scanner<'o> {
         }
     }
 
-    /// A whole-file compressed joblib dump (`joblib.dump(..., compress=...)`): expanded under
-    /// the zip member size limit, then audited and read like a raw joblib pickle. Offsets are
-    /// in the expanded stream (`member_offset` evidence), located at the start of the file.
-    /// A file that only looks compressed is skipped in a directory scan unless it has a model
-    /// extension.
+    /// A whole-file compressed joblib dump (`joblib.dump(..., compress=...)`, or a plain pickle
+    /// written through a compressor, which `joblib.load` reads the same way): expanded under
+    /// the zip member size limit ([`mlsec_tensors::joblib::expand`]), then audited and read
+    /// like a raw joblib pickle. A stream that fails part-way is an error, and what it decoded
+    /// before is still audited (the loader unpickles those bytes). Offsets are in the expanded
+    /// stream (`member_offset` evidence), located at the start of the file. A file that only
+    /// looks compressed is skipped in a directory scan unless it has a model extension.
     fn scan_compressed_joblib(&mut self, data: &[u8], compression: &str, explicit: bool) {
         self.out.format = format!("joblib-{compression}");
         let limit = usize::try_from(self.opts.zip_limits.max_member_size).unwrap_or(usize::MAX);
-        let raw = match mlsec_tensors::joblib::decompress(data, limit) {
-            Ok(raw) if mlsec_tensors::pickle::looks_like_pickle(&raw) => raw,
-            Ok(_) if explicit => {
+        let expanded = mlsec_tensors::joblib::expand(data, limit);
+        let pickle = mlsec_tensors::pickle::looks_like_pickle(&expanded.data);
+        if !pickle && !explicit {
+            self.out.skipped = true;
+            return;
+        }
+        match &expanded.error {
+            Some(e) if pickle && !expanded.data.is_empty() => self.error(
+                format!(
+                    "{e}; the {} bytes decoded before are checked",
+                    expanded.data.len()
+                ),
+                Some(0),
+            ),
+            Some(e) => return self.error(format!("{e}: not checked"), Some(0)),
+            None if !pickle => {
                 return self.error(
                     format!("{compression}-compressed data is not a pickle: not checked"),
                     Some(0),
                 );
             }
-            Err(e) if explicit => return self.error(format!("{e}: not checked"), Some(0)),
-            _ => {
-                self.out.skipped = true;
-                return;
-            }
-        };
+            None => {}
+        }
         let site = Site {
             file: self.out.file.clone(),
             member: Some(format!("{compression} stream")),
@@ -186,8 +204,144 @@ impl<'o> Scanner<'o> {
             anchor: 0,
             nested: Vec::new(),
         };
-        if let Some(m) = self.scan_pickle(&raw, &site, 0, None) {
+        let mut m = Machine::new(&expanded.data, 0);
+        m.run_all();
+        self.out.format = load::compressed_format(&m, compression);
+        if let Some(m) = self.finish_pickle(m, &site, 0, None) {
             self.joblib_arrays(&m, &site);
+            self.joblib_companions(&m, &site, 0);
+        }
+    }
+
+    /// The arrays an old joblib file (joblib < 0.10) keeps in companion files next to it
+    /// ([`mlsec_tensors::joblib::companions`]), read from the file's directory the way joblib
+    /// reads them: an `NDArrayWrapper`'s `.npy` like any `.npy` (an object array is a pickle
+    /// that numpy unpickles), a `ZNDArrayWrapper`'s zfile as the raw elements of the dtype and
+    /// shape in the pickle. A name that leaves the directory (`..`, an absolute path, a
+    /// symlink out) and a missing companion are errors naming it. Findings and errors about a
+    /// companion's content are located in the companion file.
+    fn joblib_companions(&mut self, m: &Machine<'_>, site: &Site, depth: usize) {
+        use mlsec_tensors::joblib::{self, Body, CompanionKind};
+        for c in joblib::companions(m) {
+            let c = match c {
+                Ok(c) => c,
+                Err(e) => {
+                    self.error(format!("{e}: not checked"), None);
+                    continue;
+                }
+            };
+            let name = c
+                .path
+                .clone()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| c.file.clone());
+            let at = Some(site.span(c.offset));
+            let Some(dir) = self.dir.clone() else {
+                self.error(
+                    format!(
+                        "joblib array {name}: stored in the companion file `{}` (joblib < 0.10 format), which is not read when only the file's bytes are scanned: not checked",
+                        c.file
+                    ),
+                    at,
+                );
+                continue;
+            };
+            let (canon, bytes) = match joblib::open_companion(&dir, &c.file) {
+                Ok(found) => found,
+                Err(e) => {
+                    self.error(format!("joblib array {name}: {e}: not checked"), at);
+                    continue;
+                }
+            };
+            if self.out.companions.contains(&canon) {
+                continue;
+            }
+            self.out.companions.push(canon);
+            let rel = match self.out.file.rsplit_once('/') {
+                Some((d, _)) => format!("{d}/{}", c.file),
+                None => c.file.clone(),
+            };
+            let (findings, errors) = (self.out.findings.len(), self.out.errors.len());
+            let csite = Site::file(&rel);
+            match c.kind {
+                CompanionKind::Npy if bytes.starts_with(npy::MAGIC) => {
+                    self.scan_npy(&bytes, &csite, depth, &name);
+                }
+                CompanionKind::Npy => self.error(
+                    format!(
+                        "joblib array {name}: the companion file is not an .npy file: not checked"
+                    ),
+                    Some(0),
+                ),
+                CompanionKind::Zfile {
+                    descr,
+                    body,
+                    shape,
+                    fortran_order,
+                } => {
+                    let limit =
+                        usize::try_from(self.opts.zip_limits.max_member_size).unwrap_or(usize::MAX);
+                    let e = if bytes.starts_with(b"ZF") {
+                        joblib::expand(&bytes, limit)
+                    } else {
+                        self.error(
+                            format!("joblib array {name}: the companion file is not a zfile: not checked"),
+                            Some(0),
+                        );
+                        continue;
+                    };
+                    if let Some(err) = &e.error {
+                        self.error(format!("joblib array {name}: {err}: not checked"), Some(0));
+                    } else if let Body::Raw { dtype, .. } = body {
+                        let numel = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+                        let want = numel.and_then(|n| n.checked_mul(dtype.size() as u64));
+                        if want != Some(e.data.len() as u64) {
+                            self.error(
+                                format!(
+                                    "joblib array {name}: the companion holds {} bytes, shape {shape:?} and dtype `{descr}` need {}: not checked",
+                                    e.data.len(),
+                                    want.map_or_else(|| "more than can be counted".into(), |w| w.to_string())
+                                ),
+                                Some(0),
+                            );
+                        } else {
+                            let a = joblib::JoblibArray {
+                                path: Some(name.clone()),
+                                node: c.node,
+                                descr,
+                                body,
+                                shape: shape.clone(),
+                                fortran_order,
+                                subclass: None,
+                                data: 0..e.data.len() as u64,
+                            };
+                            // Swapped to little-endian and C order as joblib arrays are.
+                            let cm = Machine::new(&e.data, 0);
+                            if let Some(bytes) = a.elements(&cm) {
+                                self.record_all(vec![TensorView {
+                                    name: name.clone(),
+                                    dtype,
+                                    shape,
+                                    bytes,
+                                    offset: 0,
+                                    storage: None,
+                                }]);
+                            }
+                        }
+                    } else {
+                        self.error(
+                            format!("joblib array {name}: dtype `{descr}` of the companion is not a tensor type: not checked"),
+                            Some(0),
+                        );
+                    }
+                }
+            }
+            for f in &mut self.out.findings[findings..] {
+                f.location.file = rel.clone();
+            }
+            for e in &mut self.out.errors[errors..] {
+                e.file = rel.clone();
+            }
         }
     }
 
@@ -379,6 +533,7 @@ impl<'o> Scanner<'o> {
         if infer_profile(&m) == Profile::Joblib || !m.joblib_array_nodes.is_empty() {
             self.out.format = "joblib".into();
             self.joblib_arrays(&m, site);
+            self.joblib_companions(&m, site, depth);
         }
     }
 

@@ -351,22 +351,48 @@ pub fn hdf5_tensors<'d>(
     }
 }
 
-/// The compressor of a whole-file compressed joblib dump ([`joblib::compression`]), when the
-/// head also checks out as that compressor's header (a zlib header checksum, gzip's deflate
-/// method, bzip2's `BZh`), so that text starting with `x` or `BZ` is not taken for one.
+/// The compressor of a whole-file compressed joblib dump ([`joblib::sniff_compression`]):
+/// the prefix joblib tests, and a head that checks out as that compressor's header, so that
+/// text starting with `x` or `BZ` is not taken for one.
 pub fn joblib_compression(data: &[u8]) -> Option<&'static str> {
-    let c = joblib::compression(data)?;
-    let ok = match c {
-        "zlib" => {
-            data.len() >= 2
-                && data[0] & 0x0f == 8
-                && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0
-        }
-        "gzip" => data.get(2) == Some(&8),
-        "bz2" => data.get(2) == Some(&b'h'),
-        _ => true,
-    };
-    ok.then_some(c)
+    joblib::sniff_compression(data)
+}
+
+/// The format name of a compressed pickle, as both traversals name it: `joblib-<compressor>`
+/// when the pickle is a joblib dump (it imports from joblib, e.g. its array wrappers) or a
+/// zfile (only joblib writes those), else `pickle-<compressor>`: a plain pickle that was
+/// compressed (`pickle.dump` into `bz2.open(...)`), which `joblib.load` also reads.
+pub fn compressed_format(m: &Machine, compression: &str) -> String {
+    let joblib = compression == "zfile"
+        || !m.joblib_array_nodes.is_empty()
+        || m.imports
+            .iter()
+            .any(|i| i.module.split('.').next() == Some("joblib"));
+    let kind = if joblib { "joblib" } else { "pickle" };
+    format!("{kind}-{compression}")
+}
+
+/// The arrays of an old joblib file (joblib < 0.10) that live in companion files: each is a
+/// problem for a reader that has only the file's bytes (`visit`). `mlsec checkpoint` reads
+/// them from the file's directory.
+pub fn joblib_companion_problems(m: &Machine) -> Vec<Problem> {
+    joblib::companions(m)
+        .into_iter()
+        .map(|c| match c {
+            Ok(c) => Problem {
+                message: format!(
+                    "joblib array {}: stored in the companion file `{}` (joblib < 0.10 format), which this reader does not open: not read",
+                    c.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("(unreachable)"),
+                    c.file
+                ),
+                offset: Some(c.offset),
+            },
+            Err(e) => Problem {
+                message: e.to_string(),
+                offset: None,
+            },
+        })
+        .collect()
 }
 
 /// The numeric arrays of a joblib pickle run by `m` (`Machine::run_all`), named by their path
@@ -648,24 +674,41 @@ impl<'d> Loader<'d, '_> {
         self.out.problems.extend(problems);
     }
 
-    /// A whole-file compressed joblib dump: expanded under the zip member size limit, then
-    /// read as a joblib pickle (offsets are in the expanded stream).
+    /// A whole-file compressed joblib dump (or compressed plain pickle): expanded under the
+    /// zip member size limit, then read as a joblib pickle (offsets are in the expanded
+    /// stream). A stream that fails part-way is a problem, and what it decoded is still read.
     fn compressed_joblib(&mut self, data: &[u8], compression: &str) {
         let limit = usize::try_from(self.limits.max_member_size).unwrap_or(usize::MAX);
-        let raw = match joblib::decompress(data, limit) {
-            Ok(raw) => raw,
-            Err(e) => return self.out.problem(e.to_string(), Some(0)),
-        };
+        let expanded = joblib::expand(data, limit);
+        self.out.format = format!("joblib-{compression}");
+        if let Some(e) = &expanded.error {
+            self.out.problem(e.to_string(), Some(0));
+        }
+        let raw = expanded.data;
         if !crate::pickle::looks_like_pickle(&raw) {
-            return self.out.problem(
-                format!("{compression}-compressed data is not a pickle: no tensors read"),
-                Some(0),
-            );
+            if expanded.error.is_none() {
+                self.out.problem(
+                    format!("{compression}-compressed data is not a pickle: no tensors read"),
+                    Some(0),
+                );
+            }
+            return;
         }
         let mut m = Machine::new(&raw, 0);
         m.run_all();
+        let companions = joblib_companion_problems(&m);
+        if m.joblib_array_nodes.is_empty() && companions.is_empty() {
+            self.out.problem(
+                "pickle without joblib arrays (not a joblib file): no tensors read",
+                Some(0),
+            );
+        }
         self.joblib(&m, false, |b| Cow::Owned(b.into_owned()));
-        self.out.format = format!("joblib-{compression}");
+        for mut p in companions {
+            p.offset = Some(0);
+            self.out.problems.push(p);
+        }
+        self.out.format = compressed_format(&m, compression);
     }
 
     fn torch_zip(&mut self, z: &ZipArchive<'d>, layout: &TorchLayout<'_>) {
@@ -798,6 +841,12 @@ impl<'d> Loader<'d, '_> {
         }
         let mut m = Machine::new(data, 0);
         m.run_all();
+        let companions = joblib_companion_problems(&m);
+        if !companions.is_empty() {
+            self.joblib(&m, true, |b| b);
+            self.out.problems.extend(companions);
+            return;
+        }
         if m.joblib_array_nodes.is_empty() {
             return self.out.problem(
                 "pickle without tensor storages or joblib arrays (not a torch.save or joblib file): no tensors read",

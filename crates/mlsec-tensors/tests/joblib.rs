@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use mlsec_tensors::dtype::element_f64;
-use mlsec_tensors::joblib::{self, Body};
+use mlsec_tensors::joblib::{self, Body, CompanionKind, Failure};
 use mlsec_tensors::pickle::{Event, Machine};
 use serde_json::Value;
 
@@ -191,7 +191,8 @@ fn truncated_and_mutated_files_give_errors_not_panics() {
 fn compressed_files_are_bounded_and_unknown_compressors_named() {
     let raw = std::fs::read(dir().join("model_zlib.joblib")).unwrap();
     let full = joblib::decompress(&raw, 1 << 20).unwrap();
-    assert!(joblib::decompress(&raw, full.len() - 1).is_err());
+    let e = joblib::decompress(&raw, full.len() - 1).unwrap_err();
+    assert_eq!(e.kind, Failure::Limit);
     for cut in [1, 10, raw.len() / 2, raw.len() - 1] {
         assert!(
             joblib::decompress(&raw[..cut], 1 << 20).is_err(),
@@ -201,8 +202,230 @@ fn compressed_files_are_bounded_and_unknown_compressors_named() {
     let gz = std::fs::read(dir().join("model_gzip.joblib")).unwrap();
     assert_eq!(joblib::decompress(&gz, 1 << 20).unwrap(), full);
     assert!(joblib::decompress(&gz[..5], 1 << 20).is_err());
-    let e = joblib::decompress(b"BZh91AY&SY", 1 << 20).unwrap_err();
-    assert_eq!(e.compression, "bz2");
-    assert!(e.to_string().contains("not supported"), "{e}");
+    let e = joblib::decompress(b"not compressed", 1 << 20).unwrap_err();
+    assert_eq!(e.kind, Failure::Unsupported);
     assert_eq!(joblib::compression(b"\x80\x05\x95"), None);
+}
+
+const COMPRESSORS: [&str; 6] = ["zlib", "gzip", "bz2", "lzma", "xz", "lz4"];
+
+/// Every compressor joblib 1.6 writes expands to the same pickle stream (the uncompressed
+/// dump is protocol 5 as well, but joblib pads arrays by their file offset, so compare the
+/// expanded streams with each other).
+#[test]
+fn every_compressor_expands_to_the_same_stream() {
+    let zlib = joblib::decompress(
+        &std::fs::read(dir().join("model_zlib.joblib")).unwrap(),
+        1 << 20,
+    )
+    .unwrap();
+    for c in COMPRESSORS {
+        let raw = std::fs::read(dir().join(format!("model_{c}.joblib"))).unwrap();
+        assert_eq!(joblib::compression(&raw), Some(c));
+        assert_eq!(joblib::sniff_compression(&raw), Some(c));
+        let e = joblib::expand(&raw, 1 << 20);
+        assert_eq!(e.error, None, "{c}");
+        assert_eq!((e.compression, e.streams), (c, 1), "{c}");
+        assert!(e.data == zlib, "{c}");
+    }
+}
+
+/// A compressed file cut anywhere is an error (never a clean, shorter stream), and what was
+/// decoded before the cut is a prefix of the real stream; a limit below the expanded size is
+/// a `Limit` error with exactly `limit` bytes kept (a bomb never allocates past it).
+#[test]
+fn truncated_and_oversized_streams_are_errors_with_a_true_prefix() {
+    for c in COMPRESSORS {
+        let raw = std::fs::read(dir().join(format!("model_{c}.joblib"))).unwrap();
+        let full = joblib::decompress(&raw, 1 << 20).unwrap();
+        let mut cuts: Vec<usize> = (1..raw.len()).step_by(7).collect();
+        cuts.extend([raw.len() - 1, raw.len() - 4, raw.len() / 2]);
+        for cut in cuts {
+            let e = joblib::expand(&raw[..cut], 1 << 20);
+            let err = e
+                .error
+                .unwrap_or_else(|| panic!("{c}: cut at {cut} is clean"));
+            // Cut inside the magic, the file is no longer recognised at all.
+            assert!(
+                matches!(err.kind, Failure::Truncated | Failure::Invalid)
+                    || cut < 6 && err.kind == Failure::Unsupported,
+                "{c} cut {cut}: {err}"
+            );
+            assert!(full.starts_with(&e.data), "{c} cut {cut}: not a prefix");
+        }
+        for limit in [0, 1, 100, full.len() - 1] {
+            let e = joblib::expand(&raw, limit);
+            let err = e.error.expect("over the limit");
+            assert_eq!(err.kind, Failure::Limit, "{c} {limit}: {err}");
+            assert!(err.to_string().contains("limit"), "{err}");
+            assert!(e.data == full[..limit], "{c} {limit}");
+        }
+    }
+}
+
+/// A decompression bomb (1 GiB of zeros in a few kB) stops at the limit.
+#[test]
+fn a_bomb_stops_at_the_limit() {
+    // bzip2 of 256 MiB of zeros, built with the same crate joblib files are read with.
+    let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        std::io::Write::write_all(&mut enc, &zeros).unwrap();
+    }
+    let bomb = enc.finish().unwrap();
+    assert!(bomb.len() < 1 << 16, "{}", bomb.len());
+    let e = joblib::expand(&bomb, 8 << 20);
+    assert_eq!(e.error.unwrap().kind, Failure::Limit);
+    assert_eq!(e.data.len(), 8 << 20);
+    assert!(e.data.capacity() <= 8 << 20);
+}
+
+/// What Python's file objects do with several streams in a row: gzip members and bz2/xz/lz4
+/// streams are read one after the other, so a pickle split across two streams is one pickle.
+#[test]
+fn concatenated_streams_are_read_on() {
+    for c in ["gzip", "bz2", "xz", "lzma", "lz4"] {
+        let raw = std::fs::read(dir().join(format!("model_{c}.joblib"))).unwrap();
+        let one = joblib::decompress(&raw, 1 << 20).unwrap();
+        let mut two = raw.clone();
+        two.extend_from_slice(&raw);
+        let e = joblib::expand(&two, 1 << 20);
+        assert_eq!(e.error, None, "{c}");
+        assert_eq!(e.streams, 2, "{c}");
+        assert!(e.data == [one.clone(), one].concat(), "{c}");
+    }
+    // Trailing garbage: ignored by Python's bz2 and lzma readers, an error for gzip and lz4.
+    for (c, ignored) in [
+        ("bz2", true),
+        ("xz", true),
+        ("lzma", true),
+        ("gzip", false),
+        ("lz4", false),
+    ] {
+        let mut raw = std::fs::read(dir().join(format!("model_{c}.joblib"))).unwrap();
+        raw.extend_from_slice(b"\xffgarbage after the stream");
+        let e = joblib::expand(&raw, 1 << 20);
+        assert_eq!(e.error.is_none(), ignored, "{c}: {:?}", e.error);
+        assert!(!e.data.is_empty());
+    }
+}
+
+#[test]
+fn zfile_headers_are_read_as_python_reads_them() {
+    let body = miniz_oxide::deflate::compress_to_vec_zlib(b"\x80\x02K\x01.", 6);
+    let file = |header: &[u8]| [header, &body[..]].concat();
+    let ok = file(b"ZF0x5                ");
+    assert_eq!(ok.len() - body.len(), 21);
+    assert_eq!(joblib::zfile_header(&ok), Some((5, 21)));
+    assert_eq!(joblib::sniff_compression(&ok), Some("zfile"));
+    assert_eq!(joblib::decompress(&ok, 100).unwrap(), b"\x80\x02K\x01.");
+    // Python 2 writers of joblib <= 0.8.4: one more space.
+    let py2 = file(b"ZF0x5                 ");
+    assert_eq!(joblib::decompress(&py2, 100).unwrap(), b"\x80\x02K\x01.");
+    // A length that does not match is an error (joblib asserts it).
+    let e = joblib::decompress(&file(b"ZF0x6                "), 100).unwrap_err();
+    assert!(e.message.contains("declares 6"), "{e}");
+    // Not a zfile: text starting with ZF.
+    assert_eq!(joblib::sniff_compression(b"ZFS pool status report"), None);
+    // A declared length over the limit is refused before inflating.
+    let e = joblib::decompress(&file(b"ZF0xffffffffff       "), 100).unwrap_err();
+    assert_eq!(e.kind, Failure::Limit);
+}
+
+#[test]
+fn companion_names_stay_in_the_directory() {
+    assert_eq!(
+        joblib::companion_name("model.pkl_01.npy"),
+        Ok("model.pkl_01.npy")
+    );
+    for bad in [
+        "",
+        "..",
+        "../x.npy",
+        "/etc/x.npy",
+        "a/../../x.npy",
+        "sub/x.npy",
+        "C:x.npy",
+        "a\\b.npy",
+        "a\0.npy",
+    ] {
+        assert!(joblib::companion_name(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(joblib::companion_of("model.pkl_01.npy"), Some("model.pkl"));
+    assert_eq!(
+        joblib::companion_of("model.pkl_12.npy.z"),
+        Some("model.pkl")
+    );
+    assert_eq!(joblib::companion_of("model_1.npy"), None);
+    assert_eq!(joblib::companion_of("weights.npy"), None);
+}
+
+/// joblib 0.9.4's formats (`testdata/joblib/old`): the wrappers name their companions, with the
+/// array paths, and a zfile wrapper carries the dtype and shape of its raw companion.
+#[test]
+fn old_wrappers_name_their_companions() {
+    let old = dir().join("old");
+    let data = std::fs::read(old.join("npy/model.pkl")).unwrap();
+    let mut m = Machine::new(&data, 0);
+    m.run_all();
+    let mut c: Vec<_> = joblib::companions(&m)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    c.sort_by(|a, b| a.file.cmp(&b.file));
+    let got: Vec<(&str, &str)> = c
+        .iter()
+        .map(|c| (c.path.as_deref().unwrap(), c.file.as_str()))
+        .collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(
+        got.iter()
+            .all(|(_, f)| f.starts_with("model.pkl_0") && f.ends_with(".npy"))
+    );
+    let paths: std::collections::BTreeSet<&str> = got.iter().map(|g| g.0).collect();
+    assert_eq!(paths, ["bias", "fortran", "steps", "weights"].into());
+    assert!(c.iter().all(|c| c.kind == CompanionKind::Npy));
+    for f in &c {
+        assert!(old.join("npy").join(&f.file).is_file());
+    }
+
+    let raw = std::fs::read(old.join("zfile_companions/model.pkl")).unwrap();
+    assert_eq!(joblib::sniff_compression(&raw), Some("zfile"));
+    let data = joblib::decompress(&raw, 1 << 20).unwrap();
+    let mut m = Machine::new(&data, 0);
+    m.run_all();
+    let c: Vec<_> = joblib::companions(&m)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let w = c
+        .iter()
+        .find(|c| c.path.as_deref() == Some("weights"))
+        .unwrap();
+    let CompanionKind::Zfile {
+        descr,
+        shape,
+        fortran_order,
+        ..
+    } = &w.kind
+    else {
+        panic!("{w:?}")
+    };
+    assert_eq!(
+        (descr.as_str(), shape.as_slice(), *fortran_order),
+        ("<f4", &[4u64, 3][..], false)
+    );
+    let f = c
+        .iter()
+        .find(|c| c.path.as_deref() == Some("fortran"))
+        .unwrap();
+    assert!(matches!(
+        f.kind,
+        CompanionKind::Zfile {
+            fortran_order: true,
+            ..
+        }
+    ));
+    let z = std::fs::read(old.join("zfile_companions").join(&w.file)).unwrap();
+    assert_eq!(joblib::decompress(&z, 1 << 20).unwrap().len(), 48);
 }
