@@ -11,6 +11,8 @@ use anyhow::{Context, Result, bail};
 
 mod checkpoint;
 mod export_guard;
+mod formats;
+mod gguf;
 mod inspect;
 mod inspect_models;
 mod poison_monitor;
@@ -24,9 +26,11 @@ pub fn generators() -> Vec<(&'static str, Generator)> {
     vec![
         ("checkpoint", checkpoint::generate),
         ("export-guard", export_guard::generate),
+        ("gguf", gguf::generate),
         ("inspect", inspect::generate),
         ("poison-monitor", poison_monitor::generate),
         ("triton", triton::generate),
+        ("formats", formats::generate),
     ]
 }
 
