@@ -957,7 +957,7 @@ impl<'o> Scanner<'o> {
             let Some(first) = sites.first() else { continue };
             let mut constructs: Vec<&str> = Vec::new();
             for s in &sites {
-                if !constructs.contains(&s.construct.as_str()) && constructs.len() < 6 {
+                if !constructs.contains(&s.construct.as_str()) && constructs.len() < 10 {
                     constructs.push(&s.construct);
                 }
             }

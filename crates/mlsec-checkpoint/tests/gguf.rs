@@ -140,7 +140,10 @@ fn out_of_bounds_and_header_anomalies_are_findings() {
         .collect();
     assert_eq!(rules(&r), ["CKPT025", "CKPT025"], "{problems:?}");
     assert!(problems[0].starts_with("duplicate metadata key"));
-    assert!(problems[1].contains("overlaps tensor `a.weight`"));
+    assert!(
+        problems[1].contains("overlaps tensor `b.weight`"),
+        "{problems:?}"
+    );
 }
 
 #[test]
