@@ -457,21 +457,16 @@ fn fold(tokens: &[Token], i: usize, depth: usize) -> Option<(String, usize, bool
         return None;
     }
     let (mut value, mut j, mut built) = fold_term(tokens, i, depth)?;
-    loop {
-        match tokens.get(j).map(|t| &t.tok) {
-            Some(Tok::Op("~" | "+")) => match fold_term(tokens, j + 1, depth) {
-                Some((v, next, _)) => {
-                    value.push_str(&v);
-                    if value.len() > MAX_FOLD {
-                        return None;
-                    }
-                    j = next;
-                    built = true;
-                }
-                None => break,
-            },
-            _ => break,
+    while let Some(Tok::Op("~" | "+")) = tokens.get(j).map(|t| &t.tok) {
+        let Some((v, next, _)) = fold_term(tokens, j + 1, depth) else {
+            break;
+        };
+        value.push_str(&v);
+        if value.len() > MAX_FOLD {
+            return None;
         }
+        j = next;
+        built = true;
     }
     Some((value, j, built))
 }

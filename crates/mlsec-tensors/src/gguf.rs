@@ -300,7 +300,7 @@ impl Gguf {
     pub fn data_range(&self, t: &TensorInfo, file_len: u64) -> Option<std::ops::Range<usize>> {
         let start = self.data_start.checked_add(t.data_offset)?;
         let end = start.checked_add(t.nbytes?)?;
-        (end <= file_len).then(|| start as usize..end as usize)
+        (end <= file_len).then_some(start as usize..end as usize)
     }
 }
 
