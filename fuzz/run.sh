@@ -15,7 +15,8 @@ flags=(-rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=10 -jobs=1 -workers=1 -p
     -detect_leaks=0)
 
 if [ $# -eq 0 ]; then
-    set -- pickle:900 zip_torch:600 safetensors:600 npy:600 pbtxt:600 onnx:600 poison_record:600 hdf5:600 joblib:600
+    set -- pickle:900 zip_torch:600 safetensors:600 npy:600 pbtxt:600 onnx:600 poison_record:600 hdf5:600 joblib:600 \
+        gguf:600 tar:600 traversal:600
 fi
 
 for spec in "$@"; do

@@ -69,6 +69,24 @@ add joblib "${files[@]}"
 mapfile -d '' files < <(fixtures '*.safetensors')
 add safetensors "${files[@]}"
 
+# gguf: the GGUF fixtures, and the real chat templates as raw text (the target lexes its input
+# as a template too).
+mapfile -d '' files < <(fixtures '*.gguf')
+add gguf "${files[@]}"
+add gguf "$root"/xtask/src/testdata/chat_templates/*.jinja
+
+# tar: the legacy tar checkpoints.
+mapfile -d '' files < <(find "$root/testdata" -type f -print0 | sort -z)
+for f in "${files[@]}"; do
+    if [ "$(dd if="$f" bs=1 skip=257 count=5 2>/dev/null)" = ustar ]; then add tar "$f"; fi
+done
+
+# traversal: every fixture a checkpoint scan reads, GGUF and the unscanned formats included.
+mapfile -d '' files < <(fixtures '*.pt' '*.pth' '*.pkl' '*.bin' '*.ckpt' '*.joblib' '*.npy' \
+    '*.npz' '*.safetensors' '*.h5' '*.keras' '*.tar' '*.zip' '*.gguf' '*.tflite' '*.skops' \
+    '*.mlmodel' '*.pb' '*.json')
+add traversal "${files[@]}"
+
 mapfile -d '' files < <(fixtures '*.npy')
 add npy "${files[@]}"
 members npy .npy

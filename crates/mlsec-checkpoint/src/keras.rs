@@ -20,6 +20,18 @@ pub enum Source<'a> {
     Attribute(&'a str, u64),
 }
 
+/// Whether a file is a Keras model saved as JSON (`model.to_json()`): an object with
+/// `class_name` and `config`, and `keras_version` or `backend`. Only the first 64 KiB are looked
+/// at for the keys; the whole file is parsed when they are there.
+pub fn is_model_json(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(64 << 10)];
+    let text = String::from_utf8_lossy(head);
+    text.trim_start().starts_with('{')
+        && text.contains("\"class_name\"")
+        && text.contains("\"config\"")
+        && (text.contains("\"keras_version\"") || text.contains("\"backend\""))
+}
+
 pub fn check(config: &Value, site: &Site, source: Source<'_>, out: &mut Vec<Finding>) {
     let cx = Cx { site, source };
     walk(config, "", &cx, out, 0);

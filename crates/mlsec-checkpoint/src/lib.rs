@@ -13,6 +13,7 @@
 //! **Architecture Invariant:** nothing from a scanned file is imported, unpickled or run.
 
 pub mod audit;
+pub mod chat_template;
 pub mod convert;
 pub mod fingerprint;
 pub mod keras;
@@ -102,6 +103,8 @@ struct Target {
     path: PathBuf,
     rel: String,
     explicit: bool,
+    /// Named on the command line (not found in a directory walk).
+    named: bool,
 }
 
 fn walk(
@@ -166,6 +169,7 @@ fn walk(
             path,
             rel,
             explicit,
+            named: false,
         });
     }
 }
@@ -182,6 +186,7 @@ fn targets(args: &Args, report: &mut Report) -> Vec<Target> {
                 path: path.clone(),
                 rel: path.display().to_string(),
                 explicit: true,
+                named: true,
             }),
             Err(e) => report.errors.push(ScanError::new(
                 path.display().to_string(),
@@ -294,6 +299,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
         rows: Vec::new(),
     };
     let mut files = Vec::new();
+    let mut not_scanned = Vec::new();
     for (result, notes) in results
         .into_inner()
         .expect("threads joined")
@@ -307,6 +313,16 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
         if result.skipped {
             continue;
         }
+        if let Some(message) = &result.not_scanned {
+            report.not_scanned += 1;
+            report.warnings.push(format!("{}: {message}", result.file));
+            not_scanned.push(serde_json::json!({
+                "file": result.file,
+                "format": result.format,
+            }));
+            continue;
+        }
+        report.warnings.extend(result.notes.iter().cloned());
         report.scanned += 1;
         summary.rows.push(vec![
             result.file.clone(),
@@ -327,6 +343,11 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
     report
         .data
         .insert("files".into(), serde_json::Value::Array(files));
+    if !not_scanned.is_empty() {
+        report
+            .data
+            .insert("not_scanned".into(), serde_json::Value::Array(not_scanned));
+    }
     Ok(report)
 }
 
@@ -404,6 +425,7 @@ fn scan_target(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     });
+    s.named = target.named;
     s.scan_file(&data, target.explicit);
     let mut result = s.out;
     notes.append(&mut result.notes);
@@ -437,7 +459,13 @@ fn scan_target(
     }
     if args.convert_safetensors && result.format != "safetensors" && !result.tensors.is_empty() {
         let security = result.security_findings();
-        if security > 0 && !args.force {
+        if result.format == "gguf" && !result.notes.is_empty() {
+            // Dropping the quantized tensors would write a model that silently lacks them.
+            result.errors.push(ScanError::new(
+                &target.rel,
+                "not converted: the file has quantized GGUF tensors, which safetensors cannot hold",
+            ));
+        } else if security > 0 && !args.force {
             result.errors.push(ScanError::new(
                 &target.rel,
                 format!(

@@ -13,7 +13,7 @@ use mlsec_tensors::pickle::Machine;
 use mlsec_tensors::sniff::{Format, sniff};
 use mlsec_tensors::torch::{TensorRef, collect_tensors, is_legacy_magic};
 use mlsec_tensors::zip::{ZipAnomaly, ZipArchive, ZipError, ZipLimits};
-use mlsec_tensors::{npy, safetensors};
+use mlsec_tensors::{gguf, npy, safetensors};
 
 use crate::audit::{Site, audit, infer_profile};
 use crate::policy::Profile;
@@ -78,6 +78,9 @@ pub struct FileResult {
     /// Companion files of an old joblib file (joblib < 0.10) read with it (canonical paths),
     /// so that a directory scan does not scan them a second time.
     pub companions: Vec<std::path::PathBuf>,
+    /// A format recognised but not scanned (found in a directory walk; a file named on the
+    /// command line gets an error instead).
+    pub not_scanned: Option<String>,
 }
 
 impl FileResult {
@@ -101,6 +104,9 @@ pub struct Scanner<'o> {
     /// The directory of the file, where an old joblib file's companion files are (`None`:
     /// only the bytes are known, and companion arrays are errors).
     pub dir: Option<std::path::PathBuf>,
+    /// Whether the file was named by the user (not found in a directory walk): a format that
+    /// is recognised but not scanned is then an error rather than a warning.
+    pub named: bool,
 }
 
 impl<'o> Scanner<'o> {
@@ -114,6 +120,20 @@ impl<'o> Scanner<'o> {
             visitor: None,
             judge_weights: true,
             dir: None,
+            named: true,
+        }
+    }
+
+    /// A format recognised but not read: an error for a file the user named, a warning (and a
+    /// count in the summary) for one met in a directory walk.
+    fn not_scanned(&mut self, what: &str, hint: &str) {
+        self.out.format = what.to_owned();
+        let message =
+            format!("not scanned: {what}: `mlsec checkpoint` does not read this format{hint}");
+        if self.named {
+            self.error(message, None);
+        } else {
+            self.out.not_scanned = Some(message);
         }
     }
 
@@ -131,6 +151,11 @@ impl<'o> Scanner<'o> {
         let site = Site::file(&self.out.file);
         let format = sniff(data);
         self.out.format = format.name().to_owned();
+        if matches!(format, Format::Unknown | Format::Onnx)
+            && let Some(what) = mlsec_tensors::unscanned::recognise(data, &self.out.file)
+        {
+            return self.not_scanned(what, "");
+        }
         match format {
             Format::Pickle if mlsec_tensors::zip::has_eocd(data) => {
                 // A pickle/zip polyglot: pickle loaders read the head, zip readers the rest.
@@ -146,15 +171,13 @@ impl<'o> Scanner<'o> {
             Format::Zip => self.scan_zip(data, &site, 0),
             Format::Npy => self.scan_npy(data, &site, 0, "array"),
             Format::Safetensors => self.scan_safetensors(data),
-            Format::Onnx => self.error(
-                "ONNX model: this tool does not check ONNX graphs; use `mlsec export-guard`",
-                None,
-            ),
+            Format::Onnx => self.not_scanned("ONNX model", "; use `mlsec export-guard`"),
             Format::Hdf5 => self.scan_hdf5(data, &site),
             Format::Tar => self.scan_tar(data, &site, 0),
-            Format::Gguf => self.error("GGUF files are not supported: not checked", None),
+            Format::Gguf => self.scan_gguf(data),
             Format::Unknown => match load::joblib_compression(data) {
                 Some(c) => self.scan_compressed_joblib(data, c, explicit),
+                None if crate::keras::is_model_json(data) => self.scan_keras_json(data),
                 None if explicit => self.error(
                     "unrecognised file format: not a pickle, zip, npy, safetensors, HDF5 or compressed joblib file",
                     None,
@@ -1229,6 +1252,127 @@ impl<'o> Scanner<'o> {
         }
     }
 
+    /// A Keras model saved as JSON (`model.to_json()`, Keras 1 and 2): the config walked by the
+    /// same rules as `.keras` and `.h5` configs.
+    fn scan_keras_json(&mut self, data: &[u8]) {
+        self.out.format = "keras-json".into();
+        match serde_json::from_slice::<serde_json::Value>(data) {
+            Ok(config) => {
+                let site = Site::file(&self.out.file);
+                let name = self.out.file.clone();
+                crate::keras::check(
+                    &config,
+                    &site,
+                    crate::keras::Source::Member(&name),
+                    &mut self.out.findings,
+                );
+            }
+            Err(e) => self.error(format!("Keras model JSON: {e}"), None),
+        }
+    }
+
+    /// A GGUF (llama.cpp) file: header, metadata and tensor-info anomalies, chat templates,
+    /// then the statistics of every plain (F32, F16, BF16, F64, integer) tensor; quantized
+    /// tensors are counted in a note, not decoded.
+    fn scan_gguf(&mut self, data: &[u8]) {
+        self.out.format = "gguf".into();
+        let g = match gguf::parse(data) {
+            Ok(g) => g,
+            Err(e) => {
+                self.error(format!("{e}: not checked"), Some(e.offset));
+                return;
+            }
+        };
+        for a in &g.anomalies {
+            let mut loc = Location::file(&self.out.file).at_bytes(a.offset, 1);
+            if let Some(t) = &a.tensor {
+                loc = loc.with_pointer(Pointer::Tensor(t.clone()));
+            } else if let Some(k) = &a.key {
+                loc = loc.with_pointer(Pointer::Field(k.clone()));
+            }
+            let rule = match a.kind {
+                gguf::AnomalyKind::OutOfBounds => &rules::TENSOR_OUT_OF_BOUNDS,
+                gguf::AnomalyKind::Structure => &rules::GGUF_HEADER_ANOMALY,
+            };
+            self.out.findings.push(
+                Finding::new(rule, loc, format!("GGUF: {}", a.message))
+                    .with_evidence("problem", &a.message),
+            );
+        }
+        for kv in &g.metadata {
+            let is_template =
+                kv.key.ends_with("chat_template") || kv.key.starts_with("tokenizer.chat_template.");
+            let gguf::Value::String(text) = &kv.value else {
+                continue;
+            };
+            if !is_template {
+                continue;
+            }
+            let sites = crate::chat_template::check(text);
+            let Some(first) = sites.first() else { continue };
+            let mut constructs: Vec<&str> = Vec::new();
+            for s in &sites {
+                if !constructs.contains(&s.construct.as_str()) && constructs.len() < 10 {
+                    constructs.push(&s.construct);
+                }
+            }
+            let loc = Location::file(&self.out.file)
+                .with_pointer(Pointer::Field(kv.key.clone()))
+                .at_bytes(kv.value_offset + first.offset as u64, 1);
+            self.out.findings.push(
+                Finding::new(
+                    &rules::GGUF_CHAT_TEMPLATE_INJECTION,
+                    loc,
+                    format!(
+                        "chat template `{}` reaches Python objects: {}",
+                        kv.key, first.construct
+                    ),
+                )
+                .with_evidence("key", &kv.key)
+                .with_evidence("template_offset", first.offset)
+                .with_evidence("snippet", &first.snippet)
+                .with_evidence("sites", sites.len())
+                .with_evidence("constructs", constructs.join("; ")),
+            );
+        }
+        let mut views = Vec::new();
+        let mut quantized: BTreeMap<String, usize> = BTreeMap::new();
+        for t in &g.tensors {
+            let Some(range) = g.data_range(t, data.len() as u64) else {
+                continue; // reported as an anomaly
+            };
+            let Some(dtype) = t.ggml_type.dtype() else {
+                *quantized.entry(t.ggml_type.name()).or_default() += 1;
+                continue;
+            };
+            let offset = range.start as u64;
+            let body = &data[range];
+            let bytes: Cow<'_, [u8]> = if g.big_endian {
+                Cow::Owned(swap_bytes(body, dtype.size()))
+            } else {
+                Cow::Borrowed(body)
+            };
+            views.push(TensorView {
+                name: t.name.clone(),
+                dtype,
+                shape: t.shape(),
+                bytes,
+                offset,
+                storage: None,
+            });
+        }
+        self.record_all(views);
+        if !quantized.is_empty() {
+            let n: usize = quantized.values().sum();
+            let kinds: Vec<String> = quantized.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            self.out.notes.push(format!(
+                "{}: {n} quantized GGUF tensor(s) not summarised ({}): weight statistics cover F32, F16, BF16, F64 and integer tensors",
+                self.out.file,
+                kinds.join(", ")
+            ));
+        }
+    }
+
     fn scan_safetensors(&mut self, data: &[u8]) {
         self.out.format = "safetensors".into();
         let st = match safetensors::parse(data) {
@@ -1547,6 +1691,17 @@ impl<'o> Scanner<'o> {
                 Some(Err(e)) => self.error(format!("config.json is not JSON: {e}"), None),
                 None => {}
             }
+        }
+        // skops: a zip whose `schema.json` says which objects to build on load.
+        if prefix.is_none()
+            && depth == 0
+            && site.member.is_none()
+            && z.entries.iter().any(|e| e.name == "schema.json")
+        {
+            return self.not_scanned(
+                "skops",
+                " (its schema.json, which decides what is built, is not checked)",
+            );
         }
         if !recognised {
             self.error("zip archive without a recognised model layout (no data.pkl, pickle or .npy member)", None);

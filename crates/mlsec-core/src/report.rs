@@ -77,6 +77,9 @@ pub struct Report {
     pub scanned: u64,
     /// How many findings the policy's ignores removed.
     pub suppressed: u64,
+    /// How many artifacts were recognised but not examined (a format no reader understands,
+    /// met in a directory walk; each also has a warning line).
+    pub not_scanned: u64,
 }
 
 impl Report {
@@ -93,6 +96,7 @@ impl Report {
         self.data.extend(other.data);
         self.scanned += other.scanned;
         self.suppressed += other.suppressed;
+        self.not_scanned += other.not_scanned;
     }
 
     /// Puts findings and errors in their canonical order (file, position, rule, message), so

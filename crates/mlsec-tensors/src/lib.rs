@@ -4,6 +4,7 @@
 //! reader is bounded by the input's size and returns errors, never panics, on hostile bytes.
 
 pub mod dtype;
+pub mod gguf;
 pub mod hdf5;
 pub mod joblib;
 pub mod legacy;
@@ -15,5 +16,6 @@ pub mod sniff;
 pub mod stats;
 pub mod tar;
 pub mod torch;
+pub mod unscanned;
 pub mod write;
 pub mod zip;

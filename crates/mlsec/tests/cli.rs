@@ -378,3 +378,88 @@ fn inspect_of_torchscript_without_the_torch_feature_says_what_it_needs() {
         "{text}"
     );
 }
+
+/// GGUF files and formats `checkpoint` recognises but does not read: a clean model passes, a
+/// template injection fails with its snippet, a lying header is an error; an unscanned format
+/// named on the command line is an error (exit 1), and in a directory scan a warning plus a
+/// count in the summary line (exit 0 when nothing else is wrong).
+#[test]
+fn checkpoint_gguf_and_formats_not_scanned() {
+    let cases: &[(&[&str], i32, &[&str])] = &[
+        (
+            &["checkpoint", "testdata/gguf/clean/tiny-llama.gguf"],
+            0,
+            &["no findings", "1 Q8_0"],
+        ),
+        (
+            &["checkpoint", "testdata/gguf/templates"],
+            0,
+            &["no findings"],
+        ),
+        (
+            &[
+                "checkpoint",
+                "testdata/gguf/malicious/chat-template-cve-2024-34359.gguf",
+            ],
+            2,
+            &["CKPT026", "tokenizer.chat_template", "().__class__"],
+        ),
+        (
+            &[
+                "checkpoint",
+                "testdata/gguf/broken/lying-metadata-count.gguf",
+            ],
+            1,
+            &["invalid GGUF", "cannot fit"],
+        ),
+        (
+            &[
+                "checkpoint",
+                "testdata/gguf/anomalies/tensor-out-of-bounds.gguf",
+            ],
+            2,
+            &["CKPT021", "b.weight"],
+        ),
+        (
+            &["checkpoint", "testdata/formats/unscanned/model.tflite"],
+            1,
+            &["not scanned: TensorFlow Lite flatbuffer", "incomplete"],
+        ),
+        (
+            &["checkpoint", "testdata/formats/unscanned/model.skops"],
+            1,
+            &["not scanned: skops"],
+        ),
+        (
+            &["checkpoint", "testdata/formats/unscanned"],
+            0,
+            &[
+                "warning: model.mlmodel: not scanned: Core ML model",
+                "warning: saved_model/saved_model.pb: not scanned: TensorFlow SavedModel",
+                "6 not scanned",
+                "clean",
+            ],
+        ),
+        (
+            &["checkpoint", "testdata/formats/keras-json/lambda.json"],
+            2,
+            &["CKPT050"],
+        ),
+        (
+            &["checkpoint", "testdata/formats/keras-json/model.json"],
+            0,
+            &["no findings"],
+        ),
+    ];
+    for (args, expected, needles) in cases {
+        let out = mlsec(args, &repo_root());
+        let text = combined(&out);
+        assert_eq!(code(&out), *expected, "mlsec {args:?}:\n{text}");
+        for needle in *needles {
+            assert!(
+                text.contains(needle),
+                "mlsec {args:?} lacks {needle:?}:\n{text}"
+            );
+        }
+    }
+}

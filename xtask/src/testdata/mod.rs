@@ -12,6 +12,8 @@ use anyhow::{Context, Result, bail};
 mod bypass;
 mod checkpoint;
 mod export_guard;
+mod formats;
+mod gguf;
 mod inspect;
 mod inspect_models;
 mod poison_monitor;
@@ -26,9 +28,11 @@ pub fn generators() -> Vec<(&'static str, Generator)> {
         ("bypass", bypass::generate),
         ("checkpoint", checkpoint::generate),
         ("export-guard", export_guard::generate),
+        ("gguf", gguf::generate),
         ("inspect", inspect::generate),
         ("poison-monitor", poison_monitor::generate),
         ("triton", triton::generate),
+        ("formats", formats::generate),
     ]
 }
 

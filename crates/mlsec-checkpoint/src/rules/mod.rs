@@ -33,6 +33,10 @@ mod zip_bomb;
 pub use zip_bomb::ZIP_BOMB;
 mod safetensors_header_anomaly;
 pub use safetensors_header_anomaly::SAFETENSORS_HEADER_ANOMALY;
+mod gguf_header_anomaly;
+pub use gguf_header_anomaly::GGUF_HEADER_ANOMALY;
+mod gguf_chat_template_injection;
+pub use gguf_chat_template_injection::GGUF_CHAT_TEMPLATE_INJECTION;
 mod tensor_out_of_bounds;
 pub use tensor_out_of_bounds::TENSOR_OUT_OF_BOUNDS;
 mod weight_non_finite;
@@ -83,6 +87,8 @@ pub static ALL: &[&mlsec_core::Rule] = &[
     &ZIP_BOMB,
     &SAFETENSORS_HEADER_ANOMALY,
     &TENSOR_OUT_OF_BOUNDS,
+    &GGUF_HEADER_ANOMALY,
+    &GGUF_CHAT_TEMPLATE_INJECTION,
     &WEIGHT_NON_FINITE,
     &WEIGHT_ABOVE_THRESHOLD,
     &WEIGHT_OUTLIER,

@@ -1,7 +1,8 @@
 mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags tensors whose storage offset, shape and strides reach outside their storage, or whose
-    /// storage is missing or shorter than the pickle says.
+    /// storage is missing or shorter than the pickle says, and GGUF tensors whose data range
+    /// reaches past the end of the file.
     /// ## Why is this bad?
     /// Out-of-bounds views are how memory-corruption exploits against tensor loaders are built; at
     /// best the checkpoint is corrupt.

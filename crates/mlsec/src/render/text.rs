@@ -138,6 +138,9 @@ fn summary(report: &Report, inv: &Invocation) -> String {
             plural(report.errors.len())
         ));
     }
+    if report.not_scanned > 0 {
+        parts.push(format!("{} not scanned", report.not_scanned));
+    }
     if report.suppressed > 0 {
         parts.push(format!("{} ignored by policy", report.suppressed));
     }
