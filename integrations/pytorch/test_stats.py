@@ -14,6 +14,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+try:
+    import torch
+except Exception:  # the stdlib-only tests run without torch
+    torch = None
+
 from mlsec_ddp_hook import ListAccumulator, PoisonMonitorHook, cosines_from_dots, record_from_sums, seal  # noqa: E402
 
 
@@ -87,6 +92,47 @@ class StatsTest(unittest.TestCase):
             broken.emit(record, 1)
             broken.flush(4, 1.0, 0.1)
         receiver.close()
+
+    def test_the_package_and_the_old_module_name_are_the_same_hook(self):
+        import mlsec_ddp_hook
+        import mlsec_hook
+
+        self.assertIs(mlsec_hook.PoisonMonitorHook, mlsec_ddp_hook.PoisonMonitorHook)
+        doc = mlsec_hook.__doc__
+        self.assertIn("register_comm_hook", doc)
+        # The documented example runs on CPU: device_ids only where a GPU is used.
+        self.assertIn("if torch.cuda.is_available()", doc)
+        self.assertIn('"gloo"', doc)
+
+    def test_zeros_never_count_as_sign_agreement(self):
+        acc = ListAccumulator()
+        acc.add_bucket([1.0, -2.0, 0.0, 3.0, -1.0], [2.0, -1.0, 1.0, 0.0, 1.0])
+        self.assertEqual(acc.agree, 2)
+        self.assertEqual(acc.numel, 5)
+
+    def test_reset_drops_a_step_without_sending(self):
+        hook = PoisonMonitorHook(run="job", host=None)
+        hook._acc = object()
+        hook._numel = 7
+        hook.reset()
+        self.assertIsNone(hook._acc)
+        self.assertEqual(hook._numel, 0)
+        hook.flush(1, 1.0, 0.1)  # nothing accumulated: nothing written, no error
+
+    @unittest.skipIf(torch is None, "torch is not importable: bucket_sums is checked against lists only with torch")
+    def test_fused_bucket_sums_match_the_list_arithmetic(self):
+        from mlsec_hook import bucket_sums
+
+        g = self.grads[1] + [0.0]
+        m = self.mean + [0.5]
+        acc = ListAccumulator()
+        acc.add_bucket(g, m)
+        for dtype in (torch.float32, torch.float64, torch.bfloat16):
+            sums = bucket_sums(torch, torch.tensor(g, dtype=dtype), torch.tensor(m, dtype=dtype)).tolist()
+            rel = 1e-12 if dtype == torch.float64 else (1e-5 if dtype == torch.float32 else 2e-2)
+            for got, want in zip(sums[:3], (acc.gg, acc.mm, acc.gm)):
+                self.assertAlmostEqual(got, want, delta=rel * max(1.0, abs(want)))
+            self.assertEqual(sums[3], acc.agree)
 
 
 if __name__ == "__main__":

@@ -23,18 +23,19 @@ fn is_attack_alarm(a: &Alarm) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct CleanResult {
     pub runs: usize,
-    pub steps: u64,
+    /// Rank-steps from step 0 (warm-up included: the goal holds from the first step).
+    pub rank_steps: u64,
     pub alarms: u64,
 }
 
 impl CleanResult {
-    pub fn per_10k_steps(&self) -> f64 {
-        self.alarms as f64 * 1e4 / self.steps.max(1) as f64
+    pub fn per_10k_rank_steps(&self) -> f64 {
+        self.alarms as f64 * 1e4 / self.rank_steps.max(1) as f64
     }
 }
 
-/// Clean simulations over `seeds`: every alarm is a false alarm. Steps are counted after
-/// warm-up (when charts can alarm).
+/// Clean simulations over `seeds`: every alarm is a false alarm. Rank-steps are counted from
+/// step 0.
 pub fn clean(
     workers: u32,
     steps: u64,
@@ -53,14 +54,14 @@ pub fn clean(
         });
         let alarms = detect(&sim, config.clone());
         out.runs += 1;
-        out.steps += steps.saturating_sub(config.warmup as u64);
+        out.rank_steps += steps * u64::from(workers);
         out.alarms += alarms.len() as u64;
     }
     out
 }
 
-/// Measured false-alarm rate per chart per step for each threshold in `thresholds`, on clean
-/// streams of `workers` ranks (5 charts each).
+/// Measured false-alarm rate per chart per step (from step 0) for each threshold in
+/// `thresholds`, on clean streams of `workers` ranks (5 charts each).
 pub fn calibrate(
     workers: u32,
     steps: u64,
@@ -80,8 +81,7 @@ pub fn calibrate(
             })
         })
         .collect();
-    let chart_steps =
-        sims.len() as f64 * f64::from(workers) * 5.0 * steps.saturating_sub(warmup as u64) as f64;
+    let chart_steps = sims.len() as f64 * f64::from(workers) * 5.0 * steps as f64;
     thresholds
         .iter()
         .map(|&h| {

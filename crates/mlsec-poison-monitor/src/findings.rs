@@ -33,16 +33,22 @@ pub fn alarm_to_finding(alarm: &Alarm, file: &str, line: Option<u32>) -> Finding
             cusum,
             threshold,
             high,
-            baseline_mean,
-            baseline_sd,
             centre,
+            scale,
+            compared,
+            paired,
         } => {
             let dir = if *high { "high" } else { "low" };
+            let how = if *paired {
+                " against the only other rank (2 ranks: named for moving more against its own recent level)"
+            } else {
+                " against the other ranks"
+            };
             Finding::new(
                 &rules::GRADIENT_STATISTIC_SHIFT,
                 location,
                 format!(
-                    "rank {rank} {} shifted {dir} (cusum {cusum:.2} > {threshold:.2}){first}",
+                    "rank {rank} {} shifted {dir}{how} (cusum {cusum:.2} > {threshold:.2}){first}",
                     stat.name()
                 ),
             )
@@ -52,9 +58,17 @@ pub fn alarm_to_finding(alarm: &Alarm, file: &str, line: Option<u32>) -> Finding
             .with_evidence("cusum", format!("{cusum:.2}"))
             .with_evidence("threshold", format!("{threshold:.2}"))
             .with_evidence("direction", dir)
-            .with_evidence("baseline_mean", format!("{baseline_mean:.5}"))
-            .with_evidence("baseline_sd", format!("{baseline_sd:.5}"))
             .with_evidence("cross_rank_median", format!("{centre:.5}"))
+            .with_evidence("cross_rank_scale", format!("{scale:.5}"))
+            .with_evidence("ranks_compared", compared)
+            .with_evidence(
+                "attribution_basis",
+                if *paired {
+                    "own recent level (2 ranks)"
+                } else {
+                    "cross-rank"
+                },
+            )
         }
         AlarmKind::NonFinite { fields } => Finding::new(
             &rules::NON_FINITE_STATISTIC,

@@ -14,6 +14,7 @@ mod html;
 pub mod listen;
 mod monitor;
 pub mod record;
+pub mod replay;
 pub mod rules;
 pub mod sim;
 
@@ -52,10 +53,10 @@ pub struct MonitorArgs {
     /// Directory with `worker_<rank>.jsonl` (or any `*.jsonl`) files.
     #[arg(long, value_name = "DIR")]
     pub log_dir: PathBuf,
-    /// Steps per rank and statistic used for the baseline before charts can alarm.
+    /// Steps of cross-rank scale estimation before the charts can alarm.
     #[arg(long, value_name = "N", default_value_t = calibration::DEFAULT_WARMUP)]
     pub warmup: usize,
-    /// Target false alarms per step over all charts (calibrated; default 1 per 10 000 steps).
+    /// Target false alarms per rank-step (calibrated; default 1 per 10 000 rank-steps).
     #[arg(long, value_name = "R", default_value_t = calibration::DEFAULT_FALSE_ALARM_RATE)]
     pub false_alarm_rate: f64,
     /// Write a self-contained HTML page with per-rank charts and alarms.
@@ -89,10 +90,10 @@ pub struct ListenArgs {
     /// Serve Prometheus metrics (text format) on this address, e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
-    /// Steps per rank and statistic used for the baseline.
+    /// Steps of cross-rank scale estimation before the charts can alarm.
     #[arg(long, value_name = "N", default_value_t = calibration::DEFAULT_WARMUP)]
     pub warmup: usize,
-    /// Target false alarms per step over all charts.
+    /// Target false alarms per rank-step (calibrated; default 1 per 10 000 rank-steps).
     #[arg(long, value_name = "R", default_value_t = calibration::DEFAULT_FALSE_ALARM_RATE)]
     pub false_alarm_rate: f64,
     /// Seconds between status summaries.

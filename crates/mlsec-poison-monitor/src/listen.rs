@@ -25,8 +25,6 @@ use crate::record::{MAX_RECORD_BYTES, parse_record};
 pub const MAX_DATAGRAM: usize = MAX_RECORD_BYTES + auth::TAG_HEX_LEN + 1;
 /// Requested socket receive buffer.
 const RECV_BUFFER: usize = 8 << 20;
-/// Statistics charted per rank in the live threshold (v1 records).
-const STATS_PER_RANK: usize = 5;
 /// Datagrams read per wake-up before the loop looks at timers and signals again.
 const BATCH: usize = 256;
 
@@ -165,10 +163,9 @@ pub async fn listen_on(
         ctx.events
             .status(&format!("metrics on http://{addr}/metrics"));
     }
-    let workers = args.expected_workers.unwrap_or(8).max(1) as usize;
-    let threshold = calibration::threshold_for(args.false_alarm_rate, workers * STATS_PER_RANK);
+    let threshold = calibration::threshold_for(args.false_alarm_rate, calibration::STATS_PER_RANK);
     let mut detector = Detector::new(Config {
-        warmup: args.warmup.max(5),
+        warmup: args.warmup.max(1),
         threshold,
         expected_workers: args.expected_workers,
         ..Config::default()
@@ -442,7 +439,7 @@ fn alert_json(finding: &Finding, alarm: &Alarm) -> String {
     let evidence: serde_json::Map<String, serde_json::Value> = finding
         .evidence
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+        .map(|(k, v)| ((*k).to_owned(), evidence_value(k, v)))
         .collect();
     let mut line = serde_json::json!({
         "time": time,
@@ -458,6 +455,15 @@ fn alert_json(finding: &Finding, alarm: &Alarm) -> String {
     .to_string();
     line.push('\n');
     line
+}
+
+/// Evidence values are strings in a finding; in an alert line the flags are JSON booleans.
+fn evidence_value(key: &str, value: &str) -> serde_json::Value {
+    match (key, value) {
+        ("attribution", "true") => serde_json::Value::Bool(true),
+        ("attribution", "false") => serde_json::Value::Bool(false),
+        _ => serde_json::Value::String(value.to_owned()),
+    }
 }
 
 fn summary_line(label: &str, detector: &Detector, m: &Metrics) -> String {

@@ -157,22 +157,17 @@ pub(crate) fn load(dir: &Path) -> anyhow::Result<Loaded> {
     Ok(loaded)
 }
 
-/// Charts the threshold must cover: ranks × statistics present.
-pub(crate) fn chart_count(records: &[(Record, Source)]) -> usize {
-    let mut ranks = BTreeSet::new();
-    let mut world = 0u32;
+/// Charts per rank the threshold must cover: the statistics present.
+pub(crate) fn stats_count(records: &[(Record, Source)]) -> usize {
     let mut stats = BTreeSet::new();
     for (r, _) in records {
-        ranks.insert((r.run.as_str(), r.rank));
-        world = world.max(r.world.unwrap_or(0));
         for s in Stat::ALL {
             if r.value(s).is_some() {
                 stats.insert(s);
             }
         }
     }
-    let per_run = ranks.len().max(world as usize);
-    (per_run * stats.len()).max(1)
+    stats.len().max(1)
 }
 
 pub fn run(args: &MonitorArgs, ctx: &Context) -> anyhow::Result<Report> {
@@ -180,9 +175,9 @@ pub fn run(args: &MonitorArgs, ctx: &Context) -> anyhow::Result<Report> {
         args.false_alarm_rate > 0.0 && args.false_alarm_rate < 1.0,
         "--false-alarm-rate must be in (0, 1)"
     );
-    anyhow::ensure!(args.warmup >= 5, "--warmup must be at least 5");
+    anyhow::ensure!(args.warmup >= 1, "--warmup must be at least 1");
     let loaded = load(&args.log_dir)?;
-    let charts = chart_count(&loaded.records);
+    let charts = stats_count(&loaded.records);
     let threshold = calibration::threshold_for(args.false_alarm_rate, charts);
     let config = Config {
         warmup: args.warmup,
@@ -348,7 +343,7 @@ fn summarise(
             "steps": c.steps,
             "alarms": c.alarms,
             "threshold": threshold,
-            "charts": charts,
+            "stats_per_rank": charts,
             "first_alarms": first_alarms,
         }),
     );

@@ -2,10 +2,17 @@
 //!
 //! It simulates actual gradient vectors (dimension [`DIM`]) so the statistics carry the real
 //! correlations: a slowly rotating true gradient (AR(1), ρ = 0.95) shared by all ranks,
-//! per-rank noise with per-rank heterogeneity and heavy-tailed (Student-t) batch effects, a
-//! common-mode decay of norm and loss, common-mode spikes in loss and norms, and a slow
-//! common change of the noise level (so cosines drift together). Attackers replace their
-//! gradient before the all-reduce; the statistics are computed exactly as the PyTorch hook does.
+//! per-rank noise with heavy-tailed (Student-t) batch effects, common-mode spikes in loss and
+//! norms, and a slow common change of the noise level (so cosines drift together).
+//!
+//! It reproduces the non-stationarity of real training from step 0 (measured on the PyTorch
+//! recordings in `testdata/poison-monitor/real/`): the true gradient shrinks faster than the
+//! noise (time constant [`TAU`] steps), so norms fall, the cosines between ranks fall and the
+//! signs agree less; the loss falls towards a floor while its spread across ranks grows ×10
+//! or more (a batch-mean loss of mostly well-fitted samples is relatively noisier); the spread
+//! of the norms across ranks grows ×2–3. Ranks differ persistently by at most ±2 % in noise
+//! level (real shards are drawn from one distribution). Attackers replace their gradient before
+//! the all-reduce; the statistics are computed exactly as the PyTorch hook does.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -14,6 +21,9 @@ use crate::record::{N_STATS, Record, Schema, Stat};
 
 /// Gradient dimension of the simulation.
 pub const DIM: usize = 256;
+
+/// Time constant (steps) of the fall of loss and signal from a fresh start.
+pub const TAU: f64 = 100.0;
 
 /// What the attackers do from `attack_start` on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -219,8 +229,8 @@ pub fn simulate(config: &SimConfig) -> Simulation {
         a
     };
     let is_attacker: Vec<bool> = (0..n as u32).map(|r| attackers.contains(&r)).collect();
-    let heterogeneity: Vec<f64> = (0..n).map(|_| 1.0 + 0.1 * rng.normal()).collect();
-    let loss_offset: Vec<f64> = (0..n).map(|_| 0.01 * rng.normal()).collect();
+    let heterogeneity: Vec<f64> = (0..n).map(|_| 1.0 + 0.02 * rng.normal()).collect();
+    let loss_offset: Vec<f64> = (0..n).map(|_| 0.002 * rng.normal()).collect();
     let mut target: Vec<f64> = (0..DIM).map(|_| rng.normal()).collect();
     let target_norm = dot(&target, &target).sqrt();
     target.iter_mut().for_each(|x| *x /= target_norm);
@@ -250,12 +260,19 @@ pub fn simulate(config: &SimConfig) -> Simulation {
         } else {
             1.0
         };
-        let amplitude = (0.3 + 0.7 * (-t / 3000.0).exp()) * common / (DIM as f64).sqrt();
-        let sigma = 1.5 * (1.0 + 0.15 * (std::f64::consts::TAU * t / 3000.0).sin());
-        let loss_curve = (0.5 + 2.0 * (-t / 2000.0).exp()) * common.sqrt();
+        // Progress from a fresh start: 0 at step 0, towards 1 after a few TAU.
+        let progress = 1.0 - (-t / TAU).exp();
+        let decay = (0.3 + 0.7 * (-t / 3000.0).exp()) * (1.0 - 0.6 * progress);
+        let amplitude = decay * common / (DIM as f64).sqrt();
+        // Noise relative to the signal grows as the signal shrinks: cosines fall.
+        let sigma =
+            (0.8 + 1.2 * progress) * (1.0 + 0.15 * (std::f64::consts::TAU * t / 3000.0).sin());
+        let loss_curve = (0.25 + 2.05 * (1.0 - progress)) * common.sqrt();
+        let loss_spread = 0.012 + 0.14 * progress;
+        let batch_spread = 0.05 + 0.08 * progress;
         let lr = 0.025 * (1.0 + (std::f64::consts::PI * t / config.steps.max(1) as f64).cos());
         for (i, g) in honest.iter_mut().enumerate() {
-            let batch = (0.04 * rng.student_t4()).exp();
+            let batch = (batch_spread * rng.student_t4()).exp();
             let s = sigma * heterogeneity[i];
             for (gx, tx) in g.iter_mut().zip(&truth) {
                 *gx = amplitude * batch * (tx + s * rng.normal());
@@ -343,7 +360,7 @@ pub fn simulate(config: &SimConfig) -> Simulation {
                 .filter(|(a, b)| a.signum() == b.signum() && **a != 0.0)
                 .count() as f64
                 / DIM as f64;
-            let loss = loss_curve * (0.02 * rng.student_t4() + loss_offset[i]).exp();
+            let loss = loss_curve * (loss_spread * rng.student_t4() + loss_offset[i]).exp();
             let mut values = [None; N_STATS];
             values[Stat::Loss.index()] = Some(round7(loss));
             values[Stat::GradNorm.index()] = Some(round7(gg.sqrt()));

@@ -1,5 +1,5 @@
-//! The shipped calibration and the issue's targets, re-measured. Ignored by default (about a
-//! minute in a debug build); run with
+//! The shipped calibration and the targets on simulated streams, re-measured. Ignored by
+//! default (minutes in a debug build); run with
 //! `cargo test --release -p mlsec-poison-monitor --test calibration -- --ignored`.
 //! `cargo xtask bench poison-monitor` prints the same numbers as tables.
 
@@ -12,13 +12,7 @@ use mlsec_poison_monitor::sim::Attack;
 #[ignore = "slow: re-measures the shipped calibration table"]
 fn shipped_calibration_table_is_reproduced() {
     let thresholds: Vec<f64> = calibration::TABLE.iter().map(|(h, _)| *h).collect();
-    let measured = eval::calibrate(
-        8,
-        2000,
-        1000..1100,
-        &thresholds,
-        calibration::DEFAULT_WARMUP,
-    );
+    let measured = eval::calibrate(4, 300, 2000..2500, &thresholds, calibration::DEFAULT_WARMUP);
     for ((h, _, rate), (_, shipped)) in measured.iter().zip(calibration::TABLE) {
         assert!(
             (rate / shipped - 1.0).abs() < 1e-3,
@@ -32,8 +26,8 @@ fn shipped_calibration_table_is_reproduced() {
 fn issue_targets_are_met() {
     let config = Config::default();
     let clean = eval::clean(8, 2000, 1..53, &config);
-    assert!(clean.steps >= 100_000);
-    assert!(clean.per_10k_steps() <= 1.0, "{clean:?}");
+    assert!(clean.rank_steps >= 800_000);
+    assert!(clean.per_10k_rank_steps() <= 1.0, "{clean:?}");
     for (attack, attackers, target) in [
         (Attack::Spike, 1, 10.0),
         (Attack::Signflip, 1, 10.0),

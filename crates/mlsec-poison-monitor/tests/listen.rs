@@ -142,6 +142,17 @@ fn survives_hostile_datagrams_alarms_live_and_honours_max_steps() {
     assert_eq!(lines.len(), report.findings.len());
     assert_eq!(lines[0]["rank"], attacker);
     assert_eq!(lines[0]["rule"], "POIS001");
+    // The attribution flag is a JSON boolean in the alert line, not the string "true".
+    assert_eq!(
+        lines[0]["evidence"]["attribution"],
+        serde_json::Value::Bool(true)
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l["evidence"]["attribution"] == serde_json::Value::Bool(false)),
+        "{lines:?}"
+    );
     assert!(
         report
             .warnings

@@ -1,10 +1,14 @@
-//! `cargo xtask bench poison-monitor`: the calibration, the evaluation table the issue asks
+//! `cargo xtask bench poison-monitor`: the calibration, the evaluation tables the issue asks
 //! for, and the UDP listener's throughput and alert latency on loopback.
 //!
-//! - calibration: false alarms per chart per step against the CUSUM threshold, on 100 clean
-//!   8-worker runs of 2 000 steps (seeds 1000..1100); compare with `calibration::TABLE`.
-//! - certification: false alarms per 10⁴ steps with the shipped defaults on 52 other clean
-//!   runs (seeds 1..53, > 10⁵ steps after warm-up).
+//! - real training: the PyTorch DDP recordings in `testdata/poison-monitor/real/` replayed
+//!   honest (false alarms per 10⁴ rank-steps from step 0) and with attacks injected
+//!   (`replay::GOALS`): caught within the goal, median and worst delay, attribution.
+//! - calibration: false alarms per chart per step against the CUSUM threshold, on 500
+//!   simulated fresh-start runs of 4 workers × 300 steps (seeds 2000..2500), from step 0;
+//!   compare with `calibration::TABLE`.
+//! - certification: false alarms per 10⁴ rank-steps with the shipped defaults on 52 other
+//!   simulated runs (8 workers × 2 000 steps, seeds 1..53, from step 0).
 //! - attacks: 20 seeds each, 8 workers, 400 steps, attack from step 100: median delay and
 //!   attribution (first alarm names an attacker).
 //! - listener: 200 000 records (8 workers × 25 000 steps, one attacker) over 127.0.0.1 at a
@@ -18,21 +22,81 @@ use anyhow::Result;
 use mlsec_poison_monitor::calibration;
 use mlsec_poison_monitor::detector::Config;
 use mlsec_poison_monitor::eval;
+use mlsec_poison_monitor::replay;
 use mlsec_poison_monitor::sim::Attack;
 
 use super::{Bench, Row};
 
-pub fn run(bench: &mut Bench) -> Result<()> {
+/// The real-training table: honest replays and injected attacks.
+fn real_training(bench: &mut Bench) -> Result<()> {
     let start = Instant::now();
-    let thresholds = [8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0];
-    let table = eval::calibrate(
-        8,
-        2000,
-        1000..1100,
-        &thresholds,
-        calibration::DEFAULT_WARMUP,
+    let recordings = replay::load_all(&replay::committed_dir())?;
+    let config = Config::default();
+    let honest = replay::honest(&recordings, &config);
+    println!(
+        "\n### poison-monitor on real training ({} PyTorch DDP recordings, shipped defaults, h = {:.1})\n",
+        recordings.len(),
+        config.threshold
     );
-    println!("\n### poison-monitor calibration (100 clean runs × 8 workers × 2 000 steps)\n");
+    println!("| recording | ranks | steps | false alarms |\n|---|---|---|---|");
+    for rec in &recordings {
+        let n = honest
+            .examples
+            .iter()
+            .filter(|(name, ..)| *name == rec.name)
+            .count();
+        println!(
+            "| {} | {} | {} | {n} |",
+            rec.name,
+            rec.world,
+            rec.steps.len()
+        );
+    }
+    println!(
+        "\n**false alarms: {:.2} per 10⁴ rank-steps** ({} in {} rank-steps from step 0; goal ≤ 1)\n",
+        honest.per_10k_rank_steps(),
+        honest.alarms,
+        honest.rank_steps
+    );
+    println!(
+        "| attack | trials | caught within goal | goal (steps) | median delay | worst delay | attribution (all) | attribution (≥ 3 ranks) |\n|---|---|---|---|---|---|---|---|"
+    );
+    let mut trials = 0;
+    for (attack, target) in replay::GOALS {
+        let r = replay::evaluate(&recordings, *attack, *target, &config);
+        trials += r.trials;
+        let delay = |d: Option<u64>| d.map_or_else(|| "not caught".to_owned(), |d| d.to_string());
+        println!(
+            "| {} | {} | {:.1} % | ≤ {} | {} | {} | {:.1} % | {:.1} % |",
+            attack.name(),
+            r.trials,
+            100.0 * r.caught_within_target() as f64 / r.trials.max(1) as f64,
+            target,
+            delay(r.median_delay()),
+            delay(r.max_delay()),
+            100.0 * r.attribution_rate(),
+            100.0 * r.attribution_rate_3plus(),
+        );
+    }
+    bench.row(Row {
+        workload: "poison-monitor real-training replays".into(),
+        bytes: 0,
+        items: Some((honest.rank_steps * (1 + trials as u64), "records")),
+        time: start.elapsed(),
+        peak_rss_kib: None,
+        note: "replay + detect, in process".into(),
+    });
+    Ok(())
+}
+
+pub fn run(bench: &mut Bench) -> Result<()> {
+    real_training(bench)?;
+    let start = Instant::now();
+    let thresholds = [4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0];
+    let table = eval::calibrate(4, 300, 2000..2500, &thresholds, calibration::DEFAULT_WARMUP);
+    println!(
+        "\n### poison-monitor calibration (500 simulated fresh-start runs × 4 workers × 300 steps, from step 0)\n"
+    );
     println!("| threshold h | false alarms | per chart-step | shipped table |\n|---|---|---|---|");
     for (h, n, p) in &table {
         let shipped = calibration::TABLE
@@ -42,15 +106,15 @@ pub fn run(bench: &mut Bench) -> Result<()> {
         println!("| {h:.1} | {n} | {p:.3e} | {shipped} |");
     }
     println!(
-        "\nshipped default: h = {:.1} (target {} false alarms/step over {} charts)",
+        "\nshipped default: h = {:.1} (target {} false alarms per rank-step, {} charts per rank)",
         calibration::DEFAULT_THRESHOLD,
         calibration::DEFAULT_FALSE_ALARM_RATE,
-        calibration::CALIBRATION_CHARTS
+        calibration::STATS_PER_RANK
     );
     bench.row(Row {
         workload: "poison-monitor calibration".into(),
         bytes: 0,
-        items: Some((100 * 2000 * 8 * thresholds.len() as u64, "records")),
+        items: Some((500 * 300 * 4 * thresholds.len() as u64, "records")),
         time: start.elapsed(),
         peak_rss_kib: None,
         note: "simulate + detect, in process".into(),
@@ -60,12 +124,12 @@ pub fn run(bench: &mut Bench) -> Result<()> {
     let config = Config::default();
     let clean = eval::clean(8, 2000, 1..53, &config);
     println!("\n### poison-monitor evaluation (8 workers, shipped defaults)\n");
-    println!("| scenario | runs | steps | result | target |\n|---|---|---|---|---|");
+    println!("| scenario | runs | rank-steps | result | target |\n|---|---|---|---|---|");
     println!(
-        "| clean | {} | {} | {:.2} false alarms / 10⁴ steps ({} alarms) | ≤ 1 |",
+        "| clean | {} | {} | {:.2} false alarms / 10⁴ rank-steps ({} alarms) | ≤ 1 |",
         clean.runs,
-        clean.steps,
-        clean.per_10k_steps(),
+        clean.rank_steps,
+        clean.per_10k_rank_steps(),
         clean.alarms
     );
     println!(
@@ -81,7 +145,7 @@ pub fn run(bench: &mut Bench) -> Result<()> {
         (Attack::DriftNorm, 1, 100),
         (Attack::DriftDir, 1, 100),
     ];
-    let mut steps = clean.steps;
+    let mut steps = clean.rank_steps / 8;
     for (attack, attackers, target) in scenarios {
         let r = eval::scenario(attack, 8, attackers, 400, 100, 1..21, &config);
         steps += 400 * r.runs as u64;

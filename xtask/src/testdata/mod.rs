@@ -2,7 +2,9 @@
 //! of that name, so fixtures are reviewed as code, never as hand-edited bytes.
 //!
 //! A generator owns its whole directory: `--check` regenerates into a temporary directory and
-//! fails if any file differs, is missing, or is extra.
+//! fails if any file differs, is missing, or is extra. The exception is [`SCRIPT_OWNED`]:
+//! subdirectories written by a committed script with a reference tool (PyTorch), which the
+//! generator leaves alone.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,16 @@ mod inspect;
 mod inspect_models;
 mod poison_monitor;
 mod triton;
+
+/// (generator, subdirectory) pairs a committed script writes instead of the generator:
+/// `poison-monitor/real` holds PyTorch DDP recordings (`scripts/poison-monitor/record_real.py`).
+pub const SCRIPT_OWNED: &[(&str, &str)] = &[("poison-monitor", "real")];
+
+fn script_owned(name: &str, path: &Path) -> bool {
+    SCRIPT_OWNED
+        .iter()
+        .any(|(n, dir)| *n == name && path.starts_with(dir))
+}
 
 /// A fixture generator: writes every file of its directory under the given (empty) path.
 pub type Generator = fn(&Path) -> Result<()>;
@@ -52,8 +64,18 @@ pub fn run(names: &[&str], check: bool) -> Result<()> {
             check_one(name, generate, &target)?;
         } else {
             if target.exists() {
-                std::fs::remove_dir_all(&target)
-                    .with_context(|| format!("cannot clear {}", target.display()))?;
+                for entry in std::fs::read_dir(&target)? {
+                    let path = entry?.path();
+                    if script_owned(name, path.strip_prefix(&target)?) {
+                        continue;
+                    }
+                    if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    }
+                    .with_context(|| format!("cannot clear {}", path.display()))?;
+                }
             }
             std::fs::create_dir_all(&target)?;
             generate(&target).with_context(|| format!("generating testdata/{name}"))?;
@@ -68,7 +90,8 @@ pub fn check_one(name: &str, generate: Generator, committed: &Path) -> Result<()
     let scratch = tempfile::tempdir()?;
     generate(scratch.path()).with_context(|| format!("generating testdata/{name}"))?;
     let fresh = read_tree(scratch.path())?;
-    let current = read_tree(committed)?;
+    let mut current = read_tree(committed)?;
+    current.retain(|path, _| !script_owned(name, path));
     let mut stale = Vec::new();
     for (path, bytes) in &fresh {
         match current.get(path) {

@@ -1,0 +1,473 @@
+//! Real-training recordings and attacks injected into them at replay time.
+//!
+//! A recording (`testdata/poison-monitor/real/<run>/`, made by
+//! `scripts/poison-monitor/record_real.py` with PyTorch DDP) holds the v1 records the hook wrote
+//! (`worker_<rank>.jsonl`), the cosines between every pair of ranks' local gradients per step
+//! (`pairs.txt`) and the gradient size (`meta.json`, `numel`). From the norms and the pair
+//! cosines the Gram matrix ⟨gᵢ, gⱼ⟩ of a step is known, and every statistic of the record is a
+//! function of it (the sign agreement through the Gaussian orthant law, see below), so one
+//! honest recording serves many attacks: the attacker's gradient is replaced by a linear
+//! function of itself plus noise, the Gram matrix is updated, and every rank's statistics are
+//! recomputed: the attacker's own and the honest ranks' (their mean changed too).
+//!
+//! To keep the honest fluctuations exactly as recorded, an attacked statistic is the recorded
+//! value plus the change the attack makes to the statistic computed from the (rounded) Gram
+//! matrix: `x' = x + f(G') − f(G)` (norms: `x' = x · f(G')/f(G)`). The sign agreement has no
+//! Gram-matrix formula; its change is the change of `1 − arccos(cos_mean)/π`, the fraction of
+//! matching signs of two jointly Gaussian vectors with that correlation (on the recordings the
+//! recorded sign agreement is within a few hundredths of it).
+//!
+//! What a replay does not model: the training's reaction to the poisoned update in later steps
+//! (the model the honest ranks see stays the recorded one) and a loss the attacker might fake.
+//! It measures what the detector sees of the attacker's own contribution, step by step.
+
+use std::path::{Path, PathBuf};
+
+use crate::detector::{Alarm, AlarmKind, Config, Detector, Source};
+use crate::record::{Record, Stat, parse_record};
+use crate::sim::{Rng, cosines_from_dots};
+
+/// Why a recording could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// One real-training recording.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub name: String,
+    pub world: usize,
+    /// Gradient size (number of parameters).
+    pub numel: u64,
+    /// Per step (increasing): the records by rank, and the pair cosines (i < j, row-major).
+    pub steps: Vec<(Vec<Record>, Vec<f64>)>,
+}
+
+impl Recording {
+    pub fn rank_steps(&self) -> u64 {
+        (self.steps.len() * self.world) as u64
+    }
+
+    /// The first recorded step number (a resumed job starts later than 0).
+    pub fn first_step(&self) -> u64 {
+        self.steps.first().map_or(0, |(r, _)| r[0].step)
+    }
+
+    /// All records in (step, rank) order, as the detector reads a log.
+    pub fn records(&self) -> Vec<Record> {
+        self.steps.iter().flat_map(|(r, _)| r.clone()).collect()
+    }
+}
+
+fn read(path: &Path) -> Result<String, ReplayError> {
+    std::fs::read_to_string(path).map_err(|source| ReplayError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn invalid(path: &Path, line: usize, message: impl Into<String>) -> ReplayError {
+    ReplayError::Invalid {
+        path: path.to_owned(),
+        line,
+        message: message.into(),
+    }
+}
+
+/// Loads one recording directory.
+pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
+    let meta_path = dir.join("meta.json");
+    let meta: serde_json::Value = serde_json::from_str(&read(&meta_path)?)
+        .map_err(|e| invalid(&meta_path, 1, e.to_string()))?;
+    let world = meta["world"]
+        .as_u64()
+        .filter(|w| (1..=1024).contains(w))
+        .ok_or_else(|| invalid(&meta_path, 1, "no `world` in 1..=1024"))? as usize;
+    let numel = meta["numel"]
+        .as_u64()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| invalid(&meta_path, 1, "no positive `numel`"))?;
+    let mut by_step: std::collections::BTreeMap<u64, Vec<Option<Record>>> = Default::default();
+    for rank in 0..world {
+        let path = dir.join(format!("worker_{rank}.jsonl"));
+        for (i, line) in read(&path)?.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record =
+                parse_record(line.as_bytes()).map_err(|e| invalid(&path, i + 1, e.to_string()))?;
+            if record.rank as usize != rank {
+                return Err(invalid(&path, i + 1, "record of another rank"));
+            }
+            let step = record.step;
+            by_step.entry(step).or_insert_with(|| vec![None; world])[rank] = Some(record);
+        }
+    }
+    let pairs_path = dir.join("pairs.txt");
+    let mut pairs: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+    let n_pairs = world * (world - 1) / 2;
+    for (i, line) in read(&pairs_path)?.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = line.split_ascii_whitespace();
+        let step: u64 = fields
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| invalid(&pairs_path, i + 1, "no step"))?;
+        let cos: Vec<f64> = fields
+            .map(|f| f.parse::<f64>().map(|c| c.clamp(-1.0, 1.0)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid(&pairs_path, i + 1, e.to_string()))?;
+        if cos.len() != n_pairs {
+            return Err(invalid(
+                &pairs_path,
+                i + 1,
+                format!("{} cosines, expected {n_pairs}", cos.len()),
+            ));
+        }
+        pairs.insert(step, cos);
+    }
+    let mut steps = Vec::with_capacity(by_step.len());
+    for (step, records) in by_step {
+        let records: Option<Vec<Record>> = records.into_iter().collect();
+        let records = records
+            .ok_or_else(|| invalid(dir, 0, format!("step {step} misses a rank's record")))?;
+        let cos = pairs
+            .remove(&step)
+            .ok_or_else(|| invalid(&pairs_path, 0, format!("no pair cosines for step {step}")))?;
+        steps.push((records, cos));
+    }
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    Ok(Recording {
+        name,
+        world,
+        numel,
+        steps,
+    })
+}
+
+/// Every recording under `root` (one directory each), sorted by name.
+pub fn load_all(root: &Path) -> Result<Vec<Recording>, ReplayError> {
+    let entries = std::fs::read_dir(root).map_err(|source| ReplayError::Io {
+        path: root.to_owned(),
+        source,
+    })?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("meta.json").is_file())
+        .collect();
+    dirs.sort();
+    dirs.iter().map(|d| load(d)).collect()
+}
+
+/// An attack injected at replay time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReplayAttack {
+    /// The gradient multiplied by a constant (boosting; negative flips it too).
+    Scale(f64),
+    /// The gradient's sign flipped (scale −1).
+    SignFlip,
+    /// Gaussian noise added with this norm relative to the gradient's.
+    Noise(f64),
+    /// The gradient's norm grows by this fraction per step (0.005: 0.5 %/step).
+    Drift(f64),
+}
+
+impl ReplayAttack {
+    pub fn name(self) -> String {
+        match self {
+            ReplayAttack::Scale(c) => format!("scale ×{c}"),
+            ReplayAttack::SignFlip => "sign flip".into(),
+            ReplayAttack::Noise(v) => format!("noise (‖n‖ = {v}‖g‖)"),
+            ReplayAttack::Drift(r) => format!("drift +{}%/step", r * 100.0),
+        }
+    }
+
+    /// (scale, relative noise norm) `since` steps into the attack.
+    fn at(self, since: u64) -> (f64, f64) {
+        match self {
+            ReplayAttack::Scale(c) => (c, 0.0),
+            ReplayAttack::SignFlip => (-1.0, 0.0),
+            ReplayAttack::Noise(v) => (1.0, v),
+            ReplayAttack::Drift(r) => ((1.0 + r).powf(since as f64), 0.0),
+        }
+    }
+}
+
+/// The per-rank statistics a Gram matrix implies: (‖g‖², cos_mean, cos_loo) per rank, ‖m‖².
+fn stats_from_gram(gram: &[Vec<f64>]) -> (Vec<(f64, f64, f64)>, f64) {
+    let n = gram.len();
+    let nf = n as f64;
+    let mm = gram.iter().flatten().sum::<f64>() / (nf * nf);
+    let out = (0..n)
+        .map(|i| {
+            let gg = gram[i][i];
+            let gm = gram[i].iter().sum::<f64>() / nf;
+            let (cm, cl) = cosines_from_dots(gg, mm, gm, nf);
+            (gg, cm, cl)
+        })
+        .collect();
+    (out, mm)
+}
+
+/// The fraction of matching signs of two jointly Gaussian vectors with correlation `rho`.
+pub fn orthant_agreement(rho: f64) -> f64 {
+    1.0 - rho.clamp(-1.0, 1.0).acos() / std::f64::consts::PI
+}
+
+/// The recording's records with `attack` by `attacker` from step `start` (a recorded step
+/// number) on; `seed` draws the noise.
+pub fn inject(
+    rec: &Recording,
+    attack: ReplayAttack,
+    attacker: u32,
+    start: u64,
+    seed: u64,
+) -> Vec<Record> {
+    let n = rec.world;
+    let a = attacker as usize;
+    let dim = rec.numel as f64;
+    let mut rng = Rng::new(seed ^ 0x7265_706c_6179);
+    let mut out = Vec::with_capacity(rec.steps.len() * n);
+    for (records, cos) in &rec.steps {
+        let step = records[0].step;
+        if step < start || a >= n {
+            out.extend(records.iter().cloned());
+            continue;
+        }
+        let (c, nu) = attack.at(step - start);
+        let norm: Vec<f64> = records
+            .iter()
+            .map(|r| r.value(Stat::GradNorm).unwrap_or(0.0))
+            .collect();
+        let mut gram = vec![vec![0.0; n]; n];
+        let mut k = 0;
+        for i in 0..n {
+            gram[i][i] = norm[i] * norm[i];
+            for j in i + 1..n {
+                let g = norm[i] * norm[j] * cos[k];
+                gram[i][j] = g;
+                gram[j][i] = g;
+                k += 1;
+            }
+        }
+        // g_a' = c·g_a + ν‖g_a‖·u, u a random unit vector: ⟨g_j, u⟩ ≈ ‖g_j‖·N(0, 1)/√dim.
+        let mut attacked = gram.clone();
+        let eps: Vec<f64> = (0..n).map(|_| rng.normal() / dim.sqrt()).collect();
+        for j in 0..n {
+            if j == a {
+                continue;
+            }
+            let v = c * gram[a][j] + nu * norm[a] * norm[j] * eps[j];
+            attacked[a][j] = v;
+            attacked[j][a] = v;
+        }
+        attacked[a][a] = norm[a] * norm[a] * (c * c + 2.0 * c * nu * eps[a] + nu * nu).max(0.0);
+        let (before, mm) = stats_from_gram(&gram);
+        let (after, mm2) = stats_from_gram(&attacked);
+        for (i, r) in records.iter().enumerate() {
+            let mut r = r.clone();
+            let ratio = |x: f64, y: f64| if x > 0.0 { (y / x).sqrt() } else { 1.0 };
+            let set = |r: &mut Record, s: Stat, f: &dyn Fn(f64) -> f64| {
+                if let Some(v) = r.values[s.index()] {
+                    r.values[s.index()] = Some(f(v));
+                }
+            };
+            let (gg0, cm0, cl0) = before[i];
+            let (gg1, cm1, cl1) = after[i];
+            set(&mut r, Stat::GradNorm, &|v| v * ratio(gg0, gg1));
+            set(&mut r, Stat::CosMean, &|v| (v + cm1 - cm0).clamp(-1.0, 1.0));
+            set(&mut r, Stat::CosLoo, &|v| (v + cl1 - cl0).clamp(-1.0, 1.0));
+            set(&mut r, Stat::SignAgree, &|v| {
+                (v + orthant_agreement(cm1) - orthant_agreement(cm0)).clamp(0.0, 1.0)
+            });
+            r.mean_norm = r.mean_norm.map(|v| v * ratio(mm, mm2));
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Runs the detector over records in order (as `monitor` does after sorting).
+pub fn detect(records: Vec<Record>, config: &Config) -> Vec<Alarm> {
+    let mut detector = Detector::new(Config {
+        reorder_window: u64::MAX,
+        ..config.clone()
+    });
+    let mut alarms = Vec::new();
+    for record in records {
+        detector.push(record, Source::default(), &mut alarms);
+    }
+    detector.finish(&mut alarms);
+    alarms
+}
+
+fn is_attack_alarm(a: &Alarm) -> bool {
+    !matches!(a.kind, AlarmKind::Heartbeat { .. })
+}
+
+/// False alarms on the honest recordings, from their first step.
+#[derive(Debug, Clone, Default)]
+pub struct HonestResult {
+    pub recordings: usize,
+    pub rank_steps: u64,
+    pub alarms: u64,
+    /// (recording, rank, step, statistic) of each false alarm.
+    pub examples: Vec<(String, u32, u64, String)>,
+}
+
+impl HonestResult {
+    pub fn per_10k_rank_steps(&self) -> f64 {
+        self.alarms as f64 * 1e4 / self.rank_steps.max(1) as f64
+    }
+}
+
+pub fn honest(recordings: &[Recording], config: &Config) -> HonestResult {
+    let mut out = HonestResult::default();
+    for rec in recordings {
+        let alarms = detect(rec.records(), config);
+        out.recordings += 1;
+        out.rank_steps += rec.rank_steps();
+        out.alarms += alarms.len() as u64;
+        out.examples.extend(
+            alarms
+                .iter()
+                .map(|a| (rec.name.clone(), a.rank, a.step, a.kind.label())),
+        );
+    }
+    out
+}
+
+/// One attack over many (recording, attacker, start) trials.
+#[derive(Debug, Clone)]
+pub struct AttackResult {
+    pub attack: ReplayAttack,
+    /// Steps within which the goal says the attack must be caught.
+    pub target: u64,
+    pub trials: usize,
+    /// Delay (steps from the attack's start to the first alarm) per trial; `None`: not caught
+    /// before the recording ended.
+    pub delays: Vec<Option<u64>>,
+    /// Trials whose first alarm at or after the start named the attacker.
+    pub attributed: usize,
+    /// Trials in jobs of 3 or more ranks, and how many of those were attributed.
+    pub trials_3plus: usize,
+    pub attributed_3plus: usize,
+}
+
+impl AttackResult {
+    pub fn caught_within_target(&self) -> usize {
+        self.delays
+            .iter()
+            .filter(|d| d.is_some_and(|d| d <= self.target))
+            .count()
+    }
+
+    pub fn median_delay(&self) -> Option<u64> {
+        let mut d: Vec<u64> = self.delays.iter().map(|d| d.unwrap_or(u64::MAX)).collect();
+        d.sort_unstable();
+        d.get(d.len() / 2).copied().filter(|d| *d != u64::MAX)
+    }
+
+    pub fn max_delay(&self) -> Option<u64> {
+        self.delays.iter().map(|d| d.unwrap_or(u64::MAX)).max()
+    }
+
+    pub fn attribution_rate(&self) -> f64 {
+        self.attributed as f64 / self.trials.max(1) as f64
+    }
+
+    pub fn attribution_rate_3plus(&self) -> f64 {
+        self.attributed_3plus as f64 / self.trials_3plus.max(1) as f64
+    }
+}
+
+/// Attack starts for a recording: 30 steps in, the middle and 100 steps before the end.
+pub fn starts(rec: &Recording, horizon: u64) -> Vec<u64> {
+    let first = rec.first_step();
+    let len = rec.steps.len() as u64;
+    let mut s = vec![
+        first + 30,
+        first + len / 2,
+        first + len.saturating_sub(horizon),
+    ];
+    s.retain(|x| *x + horizon <= first + len && *x >= first);
+    s.sort_unstable();
+    s.dedup();
+    s
+}
+
+/// Every rank of the recording attacks in turn (at most 8, spread over the ranks), from each
+/// of [`starts`].
+pub fn evaluate(
+    recordings: &[Recording],
+    attack: ReplayAttack,
+    target: u64,
+    config: &Config,
+) -> AttackResult {
+    let mut out = AttackResult {
+        attack,
+        target,
+        trials: 0,
+        delays: Vec::new(),
+        attributed: 0,
+        trials_3plus: 0,
+        attributed_3plus: 0,
+    };
+    let horizon = target.max(10) + 10;
+    for (ri, rec) in recordings.iter().enumerate() {
+        let n = rec.world as u32;
+        let stride = n.div_ceil(8).max(1);
+        for attacker in (0..n).step_by(stride as usize) {
+            for start in starts(rec, horizon) {
+                let seed = (ri as u64) << 32 | u64::from(attacker) << 16 | start;
+                let alarms = detect(inject(rec, attack, attacker, start, seed), config);
+                out.trials += 1;
+                let first = alarms
+                    .iter()
+                    .find(|a| is_attack_alarm(a) && a.step >= start);
+                out.delays.push(first.map(|a| a.step - start));
+                let attributed = alarms
+                    .iter()
+                    .find(|a| a.first)
+                    .is_some_and(|a| a.step >= start && a.rank == attacker);
+                out.attributed += usize::from(attributed);
+                if n >= 3 {
+                    out.trials_3plus += 1;
+                    out.attributed_3plus += usize::from(attributed);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The injected attacks and the goal (steps) each is measured against: abrupt ones within 10,
+/// the slow drift within 100. Noise is Gaussian with a norm of 1× and 3× the gradient's.
+pub const GOALS: &[(ReplayAttack, u64)] = &[
+    (ReplayAttack::Scale(5.0), 10),
+    (ReplayAttack::Scale(-5.0), 10),
+    (ReplayAttack::SignFlip, 10),
+    (ReplayAttack::Noise(1.0), 10),
+    (ReplayAttack::Noise(3.0), 10),
+    (ReplayAttack::Drift(0.005), 100),
+];
+
+/// Where the committed recordings are.
+pub fn committed_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/poison-monitor/real")
+}

@@ -1,0 +1,194 @@
+//! The goals on the committed real-training recordings (PyTorch DDP, gloo, CPU; made
+//! by `scripts/poison-monitor/record_real.py`), with attacks injected at replay time. These are
+//! behaviour assertions on fixed data: the recordings are committed, the replay is seeded.
+
+use mlsec_poison_monitor::detector::{AlarmKind, Config};
+use mlsec_poison_monitor::record::Stat;
+use mlsec_poison_monitor::replay::{self, ReplayAttack};
+
+fn recordings() -> Vec<replay::Recording> {
+    let all = replay::load_all(&replay::committed_dir()).expect("committed recordings load");
+    assert!(all.len() >= 10, "{} recordings", all.len());
+    all
+}
+
+#[test]
+fn recordings_cover_models_world_sizes_and_resumed_jobs() {
+    let all = recordings();
+    let names: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
+    for kind in ["mlp-", "cnn-", "tf-", "resumed", "warmcos"] {
+        assert!(names.iter().any(|n| n.contains(kind)), "{kind}: {names:?}");
+    }
+    let worlds: Vec<usize> = all.iter().map(|r| r.world).collect();
+    assert!(worlds.contains(&2) && worlds.contains(&16), "{worlds:?}");
+    assert!(all.iter().any(|r| r.first_step() > 0), "a resumed job");
+    assert!(all.iter().all(|r| r.steps.len() >= 200));
+}
+
+#[test]
+fn honest_real_training_raises_no_false_alarm_from_step_0() {
+    let all = recordings();
+    let r = replay::honest(&all, &Config::default());
+    assert!(r.rank_steps >= 10_000, "{}", r.rank_steps);
+    assert!(
+        r.per_10k_rank_steps() <= 1.0,
+        "{:.2} false alarms per 10⁴ rank-steps: {:?}",
+        r.per_10k_rank_steps(),
+        r.examples
+    );
+}
+
+fn evaluate(attack: ReplayAttack, target: u64) -> replay::AttackResult {
+    let r = replay::evaluate(&recordings(), attack, target, &Config::default());
+    assert!(r.trials >= 150, "{}: {} trials", attack.name(), r.trials);
+    r
+}
+
+fn caught(r: &replay::AttackResult) -> f64 {
+    r.caught_within_target() as f64 / r.trials as f64
+}
+
+#[test]
+fn boosting_and_loud_noise_are_caught_within_10_steps_and_attributed() {
+    for attack in [
+        ReplayAttack::Scale(5.0),
+        ReplayAttack::Scale(-5.0),
+        ReplayAttack::Noise(3.0),
+    ] {
+        let r = evaluate(attack, 10);
+        assert!(
+            caught(&r) >= 0.95,
+            "{}: {:.1} % caught within 10 steps, delays {:?}",
+            attack.name(),
+            100.0 * caught(&r),
+            r.delays
+        );
+        assert!(
+            r.attribution_rate() >= 0.95,
+            "{}: attribution {:.1} %",
+            attack.name(),
+            100.0 * r.attribution_rate()
+        );
+    }
+}
+
+#[test]
+fn a_slow_drift_is_caught_within_100_steps() {
+    let r = evaluate(ReplayAttack::Drift(0.005), 100);
+    assert!(
+        caught(&r) >= 0.95,
+        "{:.1} %: {:?}",
+        100.0 * caught(&r),
+        r.delays
+    );
+    // With 2 ranks a drift does not depart from the rank's own recent level: the pair is
+    // alarmed, the naming is a coin toss. With 3 or more the cross-section names the drifter.
+    assert!(
+        r.attribution_rate_3plus() >= 0.95,
+        "{:.1} %",
+        100.0 * r.attribution_rate_3plus()
+    );
+}
+
+#[test]
+fn sign_flip_and_quiet_noise_fall_short_as_documented() {
+    // In these recordings the ranks' gradients are noise-dominated after the first tens of
+    // steps (mean pairwise cosine 0.0–0.1): flipping or half-drowning one rank's gradient
+    // moves its statistics by about one cross-rank sd per step, so within 10 steps only about
+    // half are caught (docs/poison-monitor.md, Evaluation). This guards the measured level.
+    for (attack, floor) in [
+        (ReplayAttack::SignFlip, 0.35),
+        (ReplayAttack::Noise(1.0), 0.45),
+    ] {
+        let r = evaluate(attack, 10);
+        assert!(
+            caught(&r) >= floor,
+            "{}: {:.1} % caught within 10 steps",
+            attack.name(),
+            100.0 * caught(&r)
+        );
+    }
+}
+
+#[test]
+fn a_neutral_injection_reproduces_the_recording() {
+    let all = recordings();
+    let rec = &all[0];
+    let start = rec.first_step() + 10;
+    let same = replay::inject(rec, ReplayAttack::Scale(1.0), 1, start, 3);
+    for (a, b) in same.iter().zip(rec.records()) {
+        for s in Stat::ALL {
+            match (a.value(s), b.value(s)) {
+                (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{s:?}"),
+                (x, y) => assert_eq!(x, y),
+            }
+        }
+    }
+    // A sign flip lowers the attacker's cosine to the mean from the start on, and only there.
+    let flipped = replay::inject(rec, ReplayAttack::SignFlip, 1, start, 3);
+    let (mut before, mut after) = (0.0, 0.0);
+    for (f, r) in flipped
+        .iter()
+        .zip(rec.records())
+        .filter(|(f, _)| f.rank == 1)
+    {
+        let (x, y) = (
+            f.value(Stat::CosMean).unwrap(),
+            r.value(Stat::CosMean).unwrap(),
+        );
+        if f.step < start {
+            assert_eq!(x, y);
+        } else {
+            before += y;
+            after += x;
+        }
+    }
+    assert!(after < before - 10.0, "{after} vs {before}");
+}
+
+#[test]
+fn the_orthant_law_tracks_the_recorded_sign_agreement() {
+    // The replay moves sign_agree by the change of 1 − arccos(cos_mean)/π; on the recordings
+    // the law is close to what the hook measured.
+    // The CNN's gradients have many exact zeros (ReLU, max-pool), which never agree: there the
+    // level is off by up to 0.24, which is why only the law's change is used.
+    for rec in recordings()
+        .into_iter()
+        .filter(|r| !r.name.starts_with("cnn"))
+    {
+        let records = rec.records();
+        let err: f64 = records
+            .iter()
+            .map(|r| {
+                let law = replay::orthant_agreement(r.value(Stat::CosMean).unwrap());
+                (r.value(Stat::SignAgree).unwrap() - law).abs()
+            })
+            .sum::<f64>()
+            / records.len() as f64;
+        assert!(
+            err < 0.08,
+            "{}: mean |sign_agree − law| = {err:.3}",
+            rec.name
+        );
+    }
+}
+
+#[test]
+fn a_two_rank_job_names_one_rank_and_says_it_was_a_pair() {
+    let all = recordings();
+    let rec = all
+        .iter()
+        .find(|r| r.world == 2)
+        .expect("a 2-rank recording");
+    let start = rec.first_step() + 100;
+    let alarms = replay::detect(
+        replay::inject(rec, ReplayAttack::Scale(5.0), 1, start, 1),
+        &Config::default(),
+    );
+    let first = alarms.iter().find(|a| a.first).expect("an alarm");
+    assert!(first.step >= start && first.step <= start + 10, "{first:?}");
+    let AlarmKind::Shift { paired, .. } = first.kind else {
+        panic!("{first:?}")
+    };
+    assert!(paired, "{first:?}");
+}

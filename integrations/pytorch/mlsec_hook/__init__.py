@@ -1,0 +1,281 @@
+"""mlsec poison-monitor hook for PyTorch DistributedDataParallel.
+
+A DDP communication hook that wraps the standard all-reduce (mean) and, from what every rank
+already has (its own bucket gradient before the all-reduce and the averaged gradient after
+it), accumulates per step and without any extra communication:
+
+- ``grad_norm``: this rank's global L2 gradient norm
+- ``mean_norm``: the norm of the all-reduced (mean) gradient
+- ``cos_mean``: cosine between this rank's gradient and the mean
+- ``cos_loo``: cosine to the leave-one-out mean of the other ranks, from ||g||^2, ||m||^2,
+  <g, m> and the world size n: m_loo = (n m - g) / (n - 1)
+- ``sign_agree``: fraction of coordinates whose sign matches the mean's
+
+Per bucket the hook costs one copy of the bucket (the all-reduce works in place), one
+element-wise product, three BLAS dot products and one count, written into a preallocated
+device tensor: no Python loop over elements, no host synchronisation until ``flush``.
+
+``flush(step, loss, lr)`` writes one JSON line per step (``worker_<rank>.jsonl`` in
+``log_dir``) and sends the same record as one UDP datagram to ``mlsec poison-monitor listen``;
+with a key, the datagram is ``<64 hex HMAC-SHA256 of the JSON bytes> <space> <JSON bytes>``.
+Every error in the hook's bookkeeping is swallowed: monitoring never breaks or blocks training.
+
+Example (runs on CPU with the gloo backend and on GPUs with NCCL)::
+
+    import os, torch, torch.distributed as dist
+    from mlsec_hook import PoisonMonitorHook
+
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    model = torch.nn.Linear(16, 1)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        model = torch.nn.parallel.DistributedDataParallel(model.cuda(), device_ids=[local_rank])
+    else:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    monitor = PoisonMonitorHook(run="job-42", log_dir="logs", host="127.0.0.1", port=5454)
+    model.register_comm_hook(state=None, hook=monitor.hook)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    device = next(model.parameters()).device
+    for step in range(100):
+        x = torch.randn(32, 16, device=device)
+        loss = (model(x) - x.sum(1, keepdim=True)).pow(2).mean()
+        opt.zero_grad(); loss.backward(); opt.step()
+        monitor.flush(step, loss.item(), opt.param_groups[0]["lr"])
+
+Launch it with ``torchrun --nproc-per-node 4 train.py`` beside
+``mlsec poison-monitor listen --expected-workers 4``. Keys: ``key=open("mlsec.key", "rb").read()``
+here and ``--key-file mlsec.key`` there.
+
+Only the standard library is needed at import time; torch is imported when the hook runs.
+"""
+
+import hashlib
+import hmac
+import json
+import math
+import os
+import socket
+import time
+
+__all__ = [
+    "PoisonMonitorHook",
+    "cosines_from_dots",
+    "record_from_sums",
+    "seal",
+    "ListAccumulator",
+]
+
+
+def cosines_from_dots(gg, mm, gm, n):
+    """(cos to the mean, cos to the leave-one-out mean) from ||g||^2, ||m||^2, <g,m>, world n.
+
+    ``m`` is the mean over all ``n`` ranks, ``g`` included. Degenerate norms give 0.
+    """
+
+    def cos(dot, a, b):
+        if a <= 0.0 or b <= 0.0:
+            return 0.0
+        return max(-1.0, min(1.0, dot / math.sqrt(a * b)))
+
+    cos_mean = cos(gm, gg, mm)
+    if n < 2:
+        return cos_mean, cos_mean
+    g_mloo = (n * gm - gg) / (n - 1.0)
+    mloo_sq = max(0.0, (n * n * mm - 2.0 * n * gm + gg) / ((n - 1.0) ** 2))
+    return cos_mean, cos(g_mloo, gg, mloo_sq)
+
+
+def record_from_sums(run, rank, world, step, loss, lr, gg, mm, gm, agree, numel, layers=None, t=None):
+    """The v1 record (a dict) from the accumulated sums of one step."""
+    cos_mean, cos_loo = cosines_from_dots(gg, mm, gm, world)
+    record = {
+        "v": 1,
+        "run": run,
+        "rank": rank,
+        "world": world,
+        "step": step,
+        "t": time.time() if t is None else t,
+        "loss": float(loss),
+        "lr": float(lr),
+        "grad_norm": math.sqrt(gg) if gg >= 0 else float("nan"),
+        "mean_norm": math.sqrt(mm) if mm >= 0 else float("nan"),
+        "cos_mean": cos_mean,
+        "cos_loo": cos_loo,
+        "sign_agree": (agree / numel) if numel else 0.0,
+    }
+    if gg != gg or mm != mm or gm != gm:  # NaN anywhere: report it, it is the signal
+        record["grad_norm"] = float("nan") if gg != gg else record["grad_norm"]
+        record["cos_mean"] = float("nan")
+        record["cos_loo"] = float("nan")
+    if layers:
+        record["layers"] = layers
+    return record
+
+
+def seal(key, payload):
+    """The authenticated datagram: hex HMAC-SHA256 tag, one space, the JSON bytes."""
+    tag = hmac.new(key, payload, hashlib.sha256).hexdigest()
+    return tag.encode("ascii") + b" " + payload
+
+
+class ListAccumulator:
+    """The hook's arithmetic on plain Python lists (what the tests check without torch)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.gg = self.mm = self.gm = 0.0
+        self.agree = 0
+        self.numel = 0
+
+    def add_bucket(self, local, mean):
+        for g, m in zip(local, mean):
+            self.gg += g * g
+            self.mm += m * m
+            self.gm += g * m
+            if g * m > 0:  # same sign, both non-zero
+                self.agree += 1
+        self.numel += len(local)
+
+
+def bucket_sums(torch, local, mean):
+    """(||g||^2, ||m||^2, <g,m>, sign matches) of one bucket as one 4-vector on the device.
+
+    ``g * m > 0`` is "same sign and both non-zero" in one comparison. Half-precision buckets are
+    summed in float32 (their squares overflow float16).
+    """
+    g = local.reshape(-1)
+    m = mean.reshape(-1)
+    if g.dtype not in (torch.float32, torch.float64):
+        g = g.float()
+        m = m.float()
+    prod = g * m
+    return torch.stack((torch.dot(g, g), torch.dot(m, m), prod.sum(), (prod > 0).sum().to(g.dtype)))
+
+
+class PoisonMonitorHook:
+    """DDP communication hook: all-reduce (mean) plus per-rank statistics, one record per step."""
+
+    def __init__(self, run="run", log_dir=None, host="127.0.0.1", port=5454, key=None,
+                 process_group=None, per_bucket=False):
+        self.run = str(run)
+        self.log_dir = log_dir
+        self.address = (host, int(port)) if host else None
+        self.key = key.rstrip() if isinstance(key, (bytes, bytearray)) else (key.encode().rstrip() if key else None)
+        self.process_group = process_group
+        self.per_bucket = per_bucket
+        self._sock = None
+        self._file = None
+        self._acc = None
+        self._layers = {}
+        self._numel = 0
+        self._world = None
+        self._rank = None
+
+    # -- the hook ---------------------------------------------------------------------------
+
+    def _group(self, dist):
+        return self.process_group if self.process_group is not None else dist.group.WORLD
+
+    def hook(self, state, bucket):
+        """The communication hook: ``ddp_model.register_comm_hook(state=None, hook=monitor.hook)``."""
+        import torch
+        import torch.distributed as dist
+
+        group = self._group(dist)
+        if self._world is None:
+            self._world = dist.get_world_size(group)
+            self._rank = dist.get_rank(group)
+        tensor = bucket.buffer()
+        try:
+            local = tensor.clone()
+        except Exception:
+            local = None
+        tensor.div_(self._world)
+        fut = dist.all_reduce(tensor, group=group, async_op=True).get_future()
+
+        def done(fut):
+            mean = fut.value()[0]
+            if local is not None:
+                try:
+                    self._accumulate(torch, local, mean, bucket)
+                except Exception:
+                    pass
+            return mean
+
+        return fut.then(done)
+
+    def _accumulate(self, torch, local, mean, bucket):
+        sums = bucket_sums(torch, local, mean)
+        if self._acc is None:
+            self._acc = sums.to(torch.float64)
+        else:
+            self._acc.add_(sums)
+        self._numel += local.numel()
+        if self.per_bucket:
+            try:
+                index = bucket.index()
+            except Exception:
+                index = len(self._layers)
+            self._layers["bucket.%d" % index] = sums[0]
+
+    # -- per step ---------------------------------------------------------------------------
+
+    def reset(self):
+        """Drops this step's sums without reporting them (e.g. steps not to be monitored)."""
+        self._acc = None
+        self._numel = 0
+        self._layers = {}
+
+    def flush(self, step, loss, lr):
+        """Writes and sends this step's record; never raises."""
+        try:
+            self._flush(step, loss, lr)
+        except Exception:
+            pass
+        finally:
+            self.reset()
+
+    def _flush(self, step, loss, lr):
+        if self._acc is None:
+            return
+        gg, mm, gm, agree = self._acc.tolist()  # the one host synchronisation per step
+        layers = {k: math.sqrt(float(v)) for k, v in self._layers.items()} if self._layers else None
+        record = record_from_sums(self.run, self._rank, self._world, int(step), loss, lr, gg, mm, gm,
+                                  agree, self._numel, layers)
+        self.emit(record, self._rank)
+
+    def emit(self, record, rank):
+        """Writes the JSON line and sends the datagram (each error swallowed separately)."""
+        payload = json.dumps(record, separators=(",", ":")).encode("utf-8")
+        if self.log_dir:
+            try:
+                if self._file is None:
+                    os.makedirs(self.log_dir, exist_ok=True)
+                    self._file = open(os.path.join(self.log_dir, "worker_%d.jsonl" % rank), "ab")
+                self._file.write(payload + b"\n")
+                self._file.flush()
+            except Exception:
+                pass
+        if self.address:
+            try:
+                if self._sock is None:
+                    self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    self._sock.setblocking(False)
+                datagram = seal(self.key, payload) if self.key else payload
+                self._sock.sendto(datagram, self.address)
+            except Exception:
+                pass
+
+    def close(self):
+        """Closes the log file and the socket (optional; both are closed at exit anyway)."""
+        for f in (self._file, self._sock):
+            try:
+                if f is not None:
+                    f.close()
+            except Exception:
+                pass
+        self._file = None
+        self._sock = None
