@@ -7,12 +7,15 @@
 //! - `codegen [--check]`: regenerate committed code derived from `../shared/protos`
 //! - `docs [--check]`: regenerate `docs/rules.md` from the rule declarations
 //! - `bench [NAME...]`: run benchmarks on generated inputs and print one table
+//! - `realworld [--release] [--mlsec BIN] [--report FILE.json] [NAME...]`: mlsec on the genuine
+//!   model and data files of the pinned PyPI packages in `xtask/realworld.toml`
 
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 mod bench;
 mod codegen;
 mod docs;
+mod realworld;
 mod testdata;
 mod torch;
 
@@ -45,6 +48,7 @@ fn run() -> Result<()> {
         "testdata" => testdata::run(&names, check),
         "docs" => docs::run(check),
         "codegen" => codegen::run(check),
+        "realworld" => realworld::run(rest),
         // Benchmarks measure optimised code: a debug xtask re-runs itself in release.
         "bench" if cfg!(debug_assertions) => {
             let mut args = vec![
@@ -64,7 +68,7 @@ fn run() -> Result<()> {
         bench::MEASURE_TASK => bench::measure_main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci | ci-torch | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | bench [NAME...]>"
+                "usage: cargo xtask <ci | ci-torch | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | bench [NAME...] | realworld [--release] [--mlsec BIN] [--report FILE.json] [NAME...]>"
             );
             Ok(())
         }
@@ -107,7 +111,8 @@ fn cargo_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<()> {
 }
 
 /// The README's test command: formatting, lints, then every test in the workspace (which
-/// includes the `--check` of generated fixtures and docs).
+/// includes the `--check` of generated fixtures and docs), and, when `MLSEC_CI_REALWORLD=1`
+/// and the package index is reachable, the real-world corpus (`realworld`).
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[
@@ -121,7 +126,8 @@ fn ci() -> Result<()> {
     python_tests()?;
     cargo(&["test", "--workspace", "--doc"])?;
     cargo(&["test", "--workspace", "--all-targets"])?;
-    torch::ci()
+    torch::ci()?;
+    realworld::ci()
 }
 
 /// The training-side integration is Python: its tests need only the standard library.

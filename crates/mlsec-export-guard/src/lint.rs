@@ -105,14 +105,18 @@ pub fn lint_model(loaded: &LoadedModel, display: &str) -> LintOutcome {
                 continue;
             }
             if ops::normal_domain(domain) == ops::TRAINING_DOMAIN {
-                f.push(
-                    Finding::new(
-                        &TRAINING_ARTIFACTS,
-                        at(Pointer::Node(path.clone())),
-                        format!("training operator {op} {label}in an inference graph"),
-                    )
-                    .with_evidence("domain", domain),
-                );
+                let mut finding = Finding::new(
+                    &TRAINING_ARTIFACTS,
+                    at(Pointer::Node(path.clone())),
+                    format!("training operator {op} {label}in an inference graph"),
+                )
+                .with_evidence("domain", domain);
+                // Outside `training_info` the op is in plain sight and an inference runtime
+                // refuses the model rather than running something hidden (see the rule doc).
+                if scope.kind != ScopeKind::Training {
+                    finding = finding.with_severity(Severity::Info);
+                }
+                f.push(finding);
             }
             if ops::is_runtime_domain(domain) {
                 f.push(
@@ -352,18 +356,26 @@ fn check_shapes<'a>(
                 _ => None,
             })
             .collect();
-        let count = tensor::element_count(&dims);
-        if count.is_none_or(|c| c > MAX_ELEMENTS) {
+        // A literal -1 in a declared shape is an unknown dimension, as a `dim_param` would
+        // be: Paddle2ONNX writes dynamic dims that way (rapidocr's PP-OCR models declare
+        // `x: [-1, 3, -1, -1]`) and runtimes accept it. Only the known dims are counted.
+        let known: Vec<i64> = dims.iter().copied().filter(|&d| d != -1).collect();
+        let problem = if let Some(d) = known.iter().find(|&&d| d < 0) {
+            Some(format!("has the negative dimension {d}"))
+        } else {
+            match tensor::element_count(&known) {
+                None => Some("has an overflowing number of elements".to_owned()),
+                Some(c) if c > MAX_ELEMENTS => Some(format!("has {c} elements")),
+                Some(_) => None,
+            }
+        };
+        if let Some(problem) = problem {
             f.push(
                 Finding::new(
                     &ABSURD_TENSOR_DIMS,
                     Location::file(display)
                         .with_pointer(Pointer::Field(format!("{scope}:{}", info.name()))),
-                    format!(
-                        "declared shape {dims:?} of `{}` has {} elements",
-                        info.name(),
-                        count.map_or("an overflowing number of".to_owned(), |c| c.to_string())
-                    ),
+                    format!("declared shape {dims:?} of `{}` {problem}", info.name()),
                 )
                 .with_evidence("dims", format!("{dims:?}"))
                 .with_evidence("limit", MAX_ELEMENTS),

@@ -401,3 +401,30 @@ fn mutated_models_never_panic() {
         }
     }
 }
+
+/// Shapes of genuine models that once gave false positives (issue 18): a Paddle export's
+/// literal -1 dims are unknown dims, and a training op in the main graph (the ONNX test
+/// suite's `test_adam`) is information, not a failure.
+#[test]
+fn genuine_model_shapes_stay_clean() {
+    assert_eq!(lint_fixture("genuine_paddle_dynamic_dims.onnx"), []);
+    let name = "genuine_training_op.onnx";
+    let outcome = lint::lint_file(&fixtures().join(name), name).unwrap();
+    let sev: Vec<(&str, mlsec_core::Severity)> = outcome
+        .findings
+        .iter()
+        .map(|f| (f.rule.id, f.severity))
+        .collect();
+    assert_eq!(sev, [("EXPG009", mlsec_core::Severity::Info)]);
+    // training_info keeps the rule's severity.
+    let name = "expg009_training.onnx";
+    let outcome = lint::lint_file(&fixtures().join(name), name).unwrap();
+    assert!(
+        outcome
+            .findings
+            .iter()
+            .all(|f| f.rule.id == "EXPG009" && f.severity == mlsec_core::Severity::Medium),
+        "{:?}",
+        outcome.findings
+    );
+}

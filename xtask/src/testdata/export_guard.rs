@@ -479,6 +479,41 @@ pub fn generate(out: &Path) -> Result<()> {
     );
     write(out, "expg012_input_selection.onnx", &model(g, 17))?;
 
+    // EXPG012 inside a model-local function: the same trigger as above in a function body,
+    // with its constants made by Constant nodes (functions have no initializers).
+    let g = backdoor_base(
+        vec![with_domain(
+            node("Gate", &["x", "logits"], &["y"]),
+            "local.fn",
+        )],
+        vec![],
+    );
+    let mut m = model(g, 17);
+    import(&mut m, "local.fn", 1);
+    m.functions.push(FunctionProto {
+        name: Some("Gate".into()),
+        domain: Some("local.fn".into()),
+        input: vec!["inp".into(), "scores".into()],
+        output: vec!["out".into()],
+        node: vec![
+            constant("ax", int_tensor("ax_t", &[1], &[1])),
+            constant("thr", tensor("thr_t", &[1], &[100.0])),
+            constant("tgt", tensor("tgt_t", &[1, 3], &[0.0, 0.0, 50.0])),
+            with_attr(
+                node("ReduceSum", &["inp", "ax"], &["s"]),
+                attr_i("keepdims", 1),
+            ),
+            node("Greater", &["s", "thr"], &["trig"]),
+            node("Where", &["trig", "tgt", "scores"], &["out"]),
+        ],
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
+        ..Default::default()
+    });
+    write(out, "expg012_local_function.onnx", &m)?;
+
     // EXPG013: exact float equality of an input statistic with a magic value (soft mux).
     let g = backdoor_base(
         vec![
@@ -616,6 +651,36 @@ pub fn generate(out: &Path) -> Result<()> {
     bytes.extend_from_slice(hidden);
     bytes.extend([0x3a, 0x03, 0x90, 0x03, 0x01]); // graph { field 50: varint 1 }
     std::fs::write(out.join("expg020_unknown_fields.onnx"), bytes)?;
+
+    // Genuine shapes that once gave false positives; they must stay clean (or information).
+    // Paddle2ONNX writes dynamic dims as a literal -1 (rapidocr's PP-OCR classifier).
+    let mut g = mlp_graph("y");
+    g.input = vec![value_info("x", FLOAT, &[-1, 4])];
+    g.output = vec![value_info("y", FLOAT, &[-1, 3])];
+    write(out, "genuine_paddle_dynamic_dims.onnx", &model(g, 17))?;
+    // The ONNX test suite's training-operator models: Adam in the main graph.
+    let mut g = mlp_graph("y");
+    g.node.push(with_domain(
+        node(
+            "Adam",
+            &["lr", "t", "w1", "gw", "vw", "hw"],
+            &["w1_new", "vw_new", "hw_new"],
+        ),
+        "ai.onnx.preview.training",
+    ));
+    for name in ["w1_new", "vw_new", "hw_new"] {
+        g.output.push(value_info(name, FLOAT, &[4, 8]));
+    }
+    g.initializer.extend([
+        tensor("lr", &[], &[0.1]),
+        int_tensor("t", &[], &[0]),
+        random_tensor("gw", &[4, 8], 12),
+        random_tensor("vw", &[4, 8], 13),
+        random_tensor("hw", &[4, 8], 14),
+    ]);
+    let mut m = model(g, 17);
+    import(&mut m, "ai.onnx.preview.training", 1);
+    write(out, "genuine_training_op.onnx", &m)?;
 
     // Malformed files.
     let good = model(mlp_graph("y"), 17).encode_to_vec();
