@@ -1,17 +1,19 @@
 //! `cargo xtask <task>`: the project's development tasks.
 //!
-//! - `ci`: what CI runs (fmt check, clippy with `-D warnings`, the whole test suite, then the
+//! - `ci`: what CI runs (fmt check, unused dependencies, clippy with `-D warnings`, the whole test suite, then the
 //!   same for the `torch` feature with libtorch installed into the target dir)
 //! - `ci-torch`: only the `torch` feature part of `ci`
 //! - `testdata [--check] [NAME...]`: regenerate the fixtures under `testdata/`
-//! - `codegen [--check]`: regenerate committed code derived from `../shared/protos`
+//! - `codegen [--check]`: regenerate committed code derived from the vendored `crates/*/proto/`
 //! - `docs [--check]`: regenerate `docs/rules.md` from the rule declarations
+//! - `deps`: fail when a crate declares a dependency its sources do not use
 //! - `bench [NAME...]`: run benchmarks on generated inputs and print one table
 
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 mod bench;
 mod codegen;
+mod deps;
 mod docs;
 mod testdata;
 mod torch;
@@ -45,6 +47,7 @@ fn run() -> Result<()> {
         "testdata" => testdata::run(&names, check),
         "docs" => docs::run(check),
         "codegen" => codegen::run(check),
+        "deps" => deps::run(),
         // Benchmarks measure optimised code: a debug xtask re-runs itself in release.
         "bench" if cfg!(debug_assertions) => {
             let mut args = vec![
@@ -64,7 +67,7 @@ fn run() -> Result<()> {
         bench::MEASURE_TASK => bench::measure_main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci | ci-torch | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | bench [NAME...]>"
+                "usage: cargo xtask <ci | ci-torch | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | deps | bench [NAME...]>"
             );
             Ok(())
         }
@@ -110,6 +113,7 @@ fn cargo_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<()> {
 /// includes the `--check` of generated fixtures and docs).
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
+    deps::run()?;
     cargo(&[
         "clippy",
         "--workspace",

@@ -1,5 +1,10 @@
-//! A bounded tar reader (ustar, GNU long names, pax `path` records): the member list of the
-//! legacy `torch.save` tar format. Members are byte ranges of the input; nothing is copied.
+//! A bounded tar reader (ustar, GNU long names and base-256 sizes, pax `path` records).
+//!
+//! Two front ends over one header decoder ([`Header::decode`]: checksum, octal fields, ustar
+//! prefix): [`parse`] lists the members of an archive held in memory (the legacy `torch.save`
+//! tar format; members are byte ranges of the input, nothing is copied), and [`Stream`] walks
+//! an archive fed in chunks (a conda-pack environment behind a streaming gzip inflate, too
+//! large to hold), keeping only one header block and a bounded long name.
 
 pub const BLOCK: usize = 512;
 
@@ -114,6 +119,69 @@ fn checksum_ok(h: &[u8]) -> bool {
     stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed)
 }
 
+/// One decoded header block (a member, or a GNU long-name / pax record announcing the next).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The name field, with the ustar prefix joined in front.
+    pub name: String,
+    /// Type flag (`b'0'` or `0` regular file, `b'1'` hard link, `b'2'` symlink, `b'5'`
+    /// directory, `b'L'` GNU long name, `b'x'`/`b'g'` pax records, ...).
+    pub kind: u8,
+    pub size: u64,
+    /// Permission bits (0 when the field is not octal).
+    pub mode: u64,
+    /// The link target of hard and symbolic links.
+    pub link: String,
+}
+
+impl Header {
+    /// Decodes the header block `h` (512 bytes) found at `offset`: an error when its checksum
+    /// or size field is invalid.
+    pub fn decode(h: &[u8], offset: u64) -> Result<Header, TarError> {
+        if h.len() < BLOCK || !checksum_ok(h) {
+            return err(format!("header checksum mismatch at offset {offset}"));
+        }
+        let Some(size) = octal(&h[124..136]) else {
+            return err(format!("invalid member size at offset {offset}"));
+        };
+        let mut name = text(field(h, 0, 100));
+        if &h[257..262] == b"ustar" && h[345] != 0 {
+            name = format!("{}/{name}", text(field(h, 345, 155)));
+        }
+        Ok(Header {
+            name,
+            kind: h[156],
+            size,
+            mode: octal(field(h, 100, 8)).unwrap_or(0),
+            link: text(field(h, 157, 100)),
+        })
+    }
+
+    /// The block count of the member's data, padding included, in bytes.
+    pub fn padded_size(&self) -> u64 {
+        self.size.div_ceil(BLOCK as u64) * BLOCK as u64
+    }
+
+    /// What a header of this kind does to the next member's name: `Some(body)` says the data
+    /// of this header (its `size` bytes) names the next member (`L` GNU long name, `x` pax).
+    fn names_next(&self) -> bool {
+        matches!(self.kind, b'L' | b'x')
+    }
+}
+
+/// The name a GNU long-name (`L`) or pax (`x`) record gives the next member, if any.
+fn next_name(kind: u8, body: &[u8]) -> Option<String> {
+    match kind {
+        b'L' => Some(text(body)),
+        _ => pax_path(body),
+    }
+}
+
+/// Whether a header kind is metadata (long names, pax records) rather than a member.
+fn is_meta(kind: u8) -> bool {
+    matches!(kind, b'L' | b'x' | b'g' | b'K')
+}
+
 /// Parses the member list of a tar archive.
 pub fn parse(data: &[u8]) -> Result<TarArchive, TarError> {
     let mut entries = Vec::new();
@@ -138,53 +206,153 @@ pub fn parse(data: &[u8]) -> Result<TarArchive, TarError> {
                 missing_end_marker: data.len() < pos + 2 * BLOCK,
             });
         }
-        if !checksum_ok(h) {
-            return err(format!("header checksum mismatch at offset {pos}"));
-        }
-        let Some(size) = octal(&h[124..136]) else {
-            return err(format!("invalid member size at offset {pos}"));
-        };
-        let kind = h[156];
+        let header = Header::decode(h, pos as u64)?;
         let data_offset = pos + BLOCK;
-        let Some(end) = usize::try_from(size)
+        let Some(end) = usize::try_from(header.size)
             .ok()
             .and_then(|s| data_offset.checked_add(s))
             .filter(|&e| e <= data.len())
         else {
             return err(format!(
-                "member at offset {pos} declares {size} bytes, past the end of the archive"
+                "member at offset {pos} declares {} bytes, past the end of the archive",
+                header.size
             ));
         };
         let body = &data[data_offset..end];
         let next = data_offset + (end - data_offset).div_ceil(BLOCK) * BLOCK;
-        match kind {
-            b'L' => {
-                long_name = Some(text(body));
+        if header.names_next() {
+            if let Some(name) = next_name(header.kind, body) {
+                long_name = Some(name);
             }
-            b'x' => {
-                if let Some(p) = pax_path(body) {
-                    long_name = Some(p);
-                }
-            }
-            b'g' | b'K' => {}
-            _ => {
-                let mut name = text(field(h, 0, 100));
-                if &h[257..262] == b"ustar" && h[345] != 0 {
-                    name = format!("{}/{name}", text(field(h, 345, 155)));
-                }
-                if let Some(l) = long_name.take() {
-                    name = l;
-                }
-                entries.push(TarEntry {
-                    name,
-                    kind,
-                    header_offset: pos as u64,
-                    data_offset: data_offset as u64,
-                    size,
-                });
-            }
+        } else if !is_meta(header.kind) {
+            entries.push(TarEntry {
+                name: long_name.take().unwrap_or(header.name),
+                kind: header.kind,
+                header_offset: pos as u64,
+                data_offset: data_offset as u64,
+                size: header.size,
+            });
         }
         pos = next;
+    }
+}
+
+/// A member the [`Stream`] reader saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The header, with the name a preceding long-name or pax record gave it.
+    pub header: Header,
+    /// File offset of the member's header block in the uncompressed archive.
+    pub header_offset: u64,
+}
+
+/// A tar reader fed in chunks of any size ([`Stream::push`]): it never holds more than one
+/// header block and a long name (kept up to [`Stream::MAX_NAME`] bytes), and skips member
+/// data without looking at it.
+#[derive(Debug, Default)]
+pub struct Stream {
+    block: Vec<u8>,
+    /// Bytes of member data (with padding) still to skip.
+    skip: u64,
+    /// A long-name or pax record being read: its kind, bytes left (with padding), bytes of the
+    /// record still to keep, and the record.
+    record: Option<(u8, u64, u64, Vec<u8>)>,
+    long_name: Option<String>,
+    /// Uncompressed bytes consumed so far.
+    offset: u64,
+    ended: bool,
+}
+
+impl Stream {
+    /// The longest long name or pax record kept (the rest is skipped).
+    pub const MAX_NAME: u64 = 1 << 20;
+
+    pub fn new() -> Stream {
+        Stream::default()
+    }
+
+    /// Whether the end-of-archive marker was seen (what follows it is not read).
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Feeds the next bytes of the archive, calling `on` for every member in order. Stops at
+    /// the end-of-archive marker, or when `on` returns `false`; an invalid header is an error
+    /// (nothing after it is read).
+    pub fn push(
+        &mut self,
+        mut data: &[u8],
+        on: &mut dyn FnMut(&Member) -> bool,
+    ) -> Result<(), TarError> {
+        while !data.is_empty() && !self.ended {
+            if let Some((_, remaining, keep, bytes)) = &mut self.record {
+                let take = (*remaining).min(data.len() as u64) as usize;
+                let kept = (*keep).min(take as u64) as usize;
+                bytes.extend_from_slice(&data[..kept]);
+                *keep -= kept as u64;
+                *remaining -= take as u64;
+                self.offset += take as u64;
+                data = &data[take..];
+                if *remaining == 0 {
+                    let (kind, _, _, bytes) = self.record.take().expect("a record is being read");
+                    if let Some(name) = next_name(kind, &bytes) {
+                        self.long_name = Some(name);
+                    }
+                }
+                continue;
+            }
+            if self.skip > 0 {
+                let take = self.skip.min(data.len() as u64) as usize;
+                self.skip -= take as u64;
+                self.offset += take as u64;
+                data = &data[take..];
+                continue;
+            }
+            let take = (BLOCK - self.block.len()).min(data.len());
+            self.block.extend_from_slice(&data[..take]);
+            self.offset += take as u64;
+            data = &data[take..];
+            if self.block.len() < BLOCK {
+                continue;
+            }
+            let block = std::mem::take(&mut self.block);
+            let at = self.offset - BLOCK as u64;
+            if block.iter().all(|&c| c == 0) {
+                self.ended = true;
+                break;
+            }
+            let header = Header::decode(&block, at).inspect_err(|_| self.ended = true)?;
+            let padded = header.padded_size();
+            if header.names_next() {
+                if padded > 0 {
+                    let keep = header.size.min(Self::MAX_NAME);
+                    self.record = Some((header.kind, padded, keep, Vec::new()));
+                }
+                continue;
+            }
+            if is_meta(header.kind) {
+                self.skip = padded;
+                continue;
+            }
+            // Only regular files carry data; other kinds' size fields are not data to skip.
+            self.skip = if matches!(header.kind, b'0' | 0 | b'7') {
+                padded
+            } else {
+                0
+            };
+            let mut header = header;
+            if let Some(name) = self.long_name.take() {
+                header.name = name;
+            }
+            let member = Member {
+                header,
+                header_offset: at,
+            };
+            if !on(&member) {
+                self.ended = true;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -272,5 +440,35 @@ mod tests {
             assert!(a.missing_end_marker, "cut {cut}");
         }
         assert_eq!(parse(&t[..1536]).unwrap().entries.len(), 1);
+    }
+
+    #[test]
+    fn stream_matches_parse_in_any_chunking() {
+        let long = "d/".repeat(80) + "file";
+        let t = write(&[("pickle", b"abc"), (&long, b""), ("x", &[7u8; 600])]);
+        let listed: Vec<(String, u64)> = parse(&t)
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), e.header_offset))
+            .collect();
+        for chunk in [1, 7, 512, 513, t.len()] {
+            let mut stream = Stream::new();
+            let mut seen = Vec::new();
+            for part in t.chunks(chunk) {
+                stream
+                    .push(part, &mut |m| {
+                        seen.push((m.header.name.clone(), m.header_offset));
+                        true
+                    })
+                    .unwrap();
+            }
+            assert!(stream.ended());
+            assert_eq!(seen, listed, "chunk {chunk}");
+        }
+        let mut bad = t.clone();
+        bad[0] = b'Q';
+        let err = Stream::new().push(&bad, &mut |_| true).unwrap_err();
+        assert!(err.0.contains("checksum"), "{err}");
     }
 }
