@@ -30,13 +30,16 @@ pub enum Symlinks {
     Follow,
 }
 
+/// Decides which entries a walk leaves out (see [`Walk::prune`]).
+type Prune<'a> = Box<dyn Fn(&Entry) -> bool + 'a>;
+
 /// A walk over a directory tree (see the module doc for the policy).
 pub struct Walk<'a> {
     root: PathBuf,
     max_depth: usize,
     max_entries: usize,
     symlinks: Symlinks,
-    prune: Option<Box<dyn Fn(&Entry) -> bool + 'a>>,
+    prune: Option<Prune<'a>>,
 }
 
 /// A file or directory the walk reached.
