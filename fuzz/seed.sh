@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fills fuzz/corpus/<target>/ from the committed fixtures (testdata/**) and, for pbtxt, the
-# shared Triton config corpus. Corpora are not committed: run this before `cargo fuzz run`.
+# vendored Triton config corpus (testdata/triton-corpus). Corpora are not committed: run this before `cargo fuzz run`.
 # Files are named by their SHA-1 so re-running only adds what is new. Needs python3 (to
 # pull pickle and .npy members out of zip archives).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus="$root/fuzz/corpus"
-triton_corpus=${TRITON_CORPUS:-/work/shared/corpus/triton}
+triton_corpus=${TRITON_CORPUS:-$root/testdata/triton-corpus}
 
 add() { # add <target> <file>...
     local target=$1 f

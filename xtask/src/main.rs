@@ -1,11 +1,12 @@
 //! `cargo xtask <task>`: the project's development tasks.
 //!
-//! - `ci`: what CI runs (fmt check, clippy with `-D warnings`, the whole test suite, then the
+//! - `ci`: what CI runs (fmt check, unused dependencies, clippy with `-D warnings`, the whole test suite, then the
 //!   same for the `torch` feature with libtorch installed into the target dir)
 //! - `ci-torch`: only the `torch` feature part of `ci`
 //! - `testdata [--check] [NAME...]`: regenerate the fixtures under `testdata/`
-//! - `codegen [--check]`: regenerate committed code derived from `../shared/protos`
+//! - `codegen [--check]`: regenerate committed code derived from the vendored `crates/*/proto/`
 //! - `docs [--check]`: regenerate `docs/rules.md` from the rule declarations
+//! - `deps`: fail when a crate declares a dependency its sources do not use
 //! - `bench [NAME...]`: run benchmarks on generated inputs and print one table
 //! - `realworld [--release] [--mlsec BIN] [--report FILE.json] [NAME...]`: mlsec on the genuine
 //!   model and data files of the pinned PyPI packages in `xtask/realworld.toml`
@@ -14,6 +15,7 @@
 
 mod bench;
 mod codegen;
+mod deps;
 mod docs;
 mod realworld;
 mod testdata;
@@ -49,6 +51,7 @@ fn run() -> Result<()> {
         "docs" => docs::run(check),
         "codegen" => codegen::run(check),
         "realworld" => realworld::run(rest),
+        "deps" => deps::run(),
         // Benchmarks measure optimised code: a debug xtask re-runs itself in release.
         "bench" if cfg!(debug_assertions) => {
             let mut args = vec![
@@ -68,7 +71,7 @@ fn run() -> Result<()> {
         bench::MEASURE_TASK => bench::measure_main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci | ci-torch | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | bench [NAME...] | realworld [--release] [--mlsec BIN] [--report FILE.json] [NAME...]>"
+                "usage: cargo xtask <ci | ci-torch | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | deps | bench [NAME...] | realworld [--release] [--mlsec BIN] [--report FILE.json] [NAME...]>"
             );
             Ok(())
         }
@@ -115,6 +118,7 @@ fn cargo_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<()> {
 /// and the package index is reachable, the real-world corpus (`realworld`).
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
+    deps::run()?;
     cargo(&[
         "clippy",
         "--workspace",

@@ -1,21 +1,14 @@
-//! `--report FILE.html`: the results table and accuracy-vs-budget curves as inline SVG.
-
-use std::fmt::Write as _;
+//! `--report FILE.html`: the results table and accuracy-vs-budget curves as inline SVG,
+//! written with the shared report writer (`mlsec_util::html`).
 
 use mlsec_core::Finding;
+use mlsec_util::html::{Page, Svg, escape};
 
 use crate::ResultRow;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 const COLORS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
 
-fn chart(title: &str, x_label: &str, curves: &[(&str, Vec<(f32, f64)>)]) -> String {
+fn chart(x_label: &str, curves: &[(&str, Vec<(f32, f64)>)]) -> String {
     let (w, h, m) = (480.0, 300.0, 45.0);
     let x_max = curves
         .iter()
@@ -24,69 +17,37 @@ fn chart(title: &str, x_label: &str, curves: &[(&str, Vec<(f32, f64)>)]) -> Stri
         .max(f32::EPSILON);
     let sx = |x: f32| m + f64::from(x / x_max) * (w - 2.0 * m);
     let sy = |y: f64| h - m - y * (h - 2.0 * m);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<h3>{}</h3><svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img"><rect width="100%" height="100%" fill="white"/>"#,
-        esc(title)
-    );
-    let _ = write!(
-        s,
-        r#"<line x1="{m}" y1="{0}" x2="{1}" y2="{0}" stroke="black"/><line x1="{m}" y1="{m}" x2="{m}" y2="{0}" stroke="black"/>"#,
-        h - m,
-        w - m
-    );
+    let mut svg = Svg::new(w, h, "white", None);
+    svg.line((m, h - m), (w - m, h - m), "black", "");
+    svg.line((m, m), (m, h - m), "black", "");
     for t in 0..=4 {
         let y = f64::from(t) / 4.0;
-        let _ = write!(
-            s,
-            r#"<text x="{}" y="{}" font-size="10" text-anchor="end">{}%</text>"#,
-            m - 4.0,
-            sy(y) + 3.0,
-            t * 25
-        );
+        let label = format!("{}%", t * 25);
+        svg.text((m - 4.0, sy(y) + 3.0), 10, r#"text-anchor="end""#, &label);
     }
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text><text x="{}" y="{}" font-size="10" text-anchor="end">{}</text><text x="12" y="{}" font-size="11" transform="rotate(-90 12 {})" text-anchor="middle">robust accuracy</text>"#,
-        w / 2.0,
-        h - 8.0,
-        esc(x_label),
-        w - m,
-        h - m + 14.0,
-        x_max,
-        h / 2.0,
+    svg.text((w / 2.0, h - 8.0), 11, r#"text-anchor="middle""#, x_label);
+    svg.text(
+        (w - m, h - m + 14.0),
+        10,
+        r#"text-anchor="end""#,
+        &x_max.to_string(),
+    );
+    let rotate = format!(
+        r#"transform="rotate(-90 12 {})" text-anchor="middle""#,
         h / 2.0
     );
+    svg.text((12.0, h / 2.0), 11, &rotate, "robust accuracy");
     for (i, (name, pts)) in curves.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let path: Vec<String> = pts
-            .iter()
-            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
-            .collect();
-        let _ = write!(
-            s,
-            r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
-            path.join(" ")
-        );
-        for &(x, y) in pts {
-            let _ = write!(
-                s,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
-                sx(x),
-                sy(y)
-            );
+        let points: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (sx(x), sy(y))).collect();
+        svg.polyline(&points, color, 2.0);
+        for &p in &points {
+            svg.circle(p, 3.0, color, None);
         }
-        let _ = write!(
-            s,
-            r#"<text x="{}" y="{}" font-size="11" fill="{color}">{}</text>"#,
-            w - m - 60.0,
-            m + 14.0 * i as f64,
-            esc(name)
-        );
+        let fill = format!(r#"fill="{color}""#);
+        svg.text((w - m - 60.0, m + 14.0 * i as f64), 11, &fill, name);
     }
-    s.push_str("</svg>");
-    s
+    svg.finish()
 }
 
 pub fn render(
@@ -97,17 +58,13 @@ pub fn render(
     results: &[ResultRow],
     findings: &[Finding],
 ) -> String {
-    let mut s = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>mlsec adversarial</title>\
-         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>",
-    );
-    let _ = write!(
-        s,
-        "<h1>Adversarial robustness</h1><p>Model <code>{}</code>, data <code>{}</code>, {n} samples, clean accuracy {:.1}%.</p>",
-        esc(model),
-        esc(data),
+    let mut page = Page::new("mlsec adversarial", "");
+    page.p_raw(&format!(
+        "Model <code>{}</code>, data <code>{}</code>, {n} samples, clean accuracy {:.1}%.",
+        escape(model),
+        escape(data),
         clean * 100.0
-    );
+    ));
     let linf: Vec<(&str, Vec<(f32, f64)>)> = ["fgsm", "pgd"]
         .iter()
         .map(|a| {
@@ -123,7 +80,7 @@ pub fn render(
         .filter(|(_, p)| p.len() > 1)
         .collect();
     if !linf.is_empty() {
-        s.push_str(&chart("Accuracy vs L∞ budget", "ε", &linf));
+        page.h3("Accuracy vs L∞ budget").raw(&chart("ε", &linf));
     }
     let mut cw = vec![(0.0, clean)];
     cw.extend(
@@ -133,35 +90,31 @@ pub fn render(
             .map(|r| (r.budget, r.robust_accuracy)),
     );
     if cw.len() > 1 {
-        s.push_str(&chart("Accuracy vs L2 budget (CW)", "L2", &[("cw", cw)]));
+        page.h3("Accuracy vs L2 budget (CW)")
+            .raw(&chart("L2", &[("cw", cw)]));
     }
-    s.push_str("<h2>Results</h2><table><tr><th>attack</th><th>budget</th><th>robust acc</th><th>success</th><th>median L∞</th><th>median L2</th><th>time (s)</th></tr>");
-    for r in results {
-        let _ = write!(
-            s,
-            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{:.2}</td></tr>",
-            r.attack,
-            r.budget,
-            r.robust_accuracy * 100.0,
-            r.success_rate * 100.0,
-            r.median_linf.map_or("-".into(), |v| format!("{v:.4}")),
-            r.median_l2.map_or("-".into(), |v| format!("{v:.4}")),
-            r.seconds
-        );
-    }
-    s.push_str("</table><h2>Findings</h2><ul>");
-    for f in findings {
-        let _ = write!(
-            s,
-            "<li><b>{}</b> {}: {}</li>",
-            f.rule.id,
-            f.severity,
-            esc(&f.message)
-        );
-    }
-    if findings.is_empty() {
-        s.push_str("<li>none</li>");
-    }
-    s.push_str("</ul></body></html>\n");
-    s
+    page.h2("Results").table(
+        &[
+            "attack",
+            "budget",
+            "robust acc",
+            "success",
+            "median L∞",
+            "median L2",
+            "time (s)",
+        ],
+        results.iter().map(|r| {
+            [
+                r.attack.to_owned(),
+                r.budget.to_string(),
+                format!("{:.1}%", r.robust_accuracy * 100.0),
+                format!("{:.1}%", r.success_rate * 100.0),
+                r.median_linf.map_or("-".into(), |v| format!("{v:.4}")),
+                r.median_l2.map_or("-".into(), |v| format!("{v:.4}")),
+                format!("{:.2}", r.seconds),
+            ]
+        }),
+    );
+    page.findings(findings);
+    page.finish()
 }

@@ -182,18 +182,14 @@ pub struct ResultRow {
     pub robust: Vec<bool>,
 }
 
-fn median(mut v: Vec<f32>) -> Option<f32> {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f32::total_cmp);
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    })
+/// The median of the finite values (computed in f64, rounded once to f32).
+fn median(v: Vec<f32>) -> Option<f32> {
+    let mut v: Vec<f64> = v
+        .into_iter()
+        .filter(|x| x.is_finite())
+        .map(f64::from)
+        .collect();
+    mlsec_util::stats::median(&mut v).map(|m| m as f32)
 }
 
 fn share(v: &[bool]) -> f64 {
@@ -207,18 +203,22 @@ fn shown(p: &Path) -> String {
 
 /// Loads a model, explaining formats the runtime cannot run.
 pub fn load_model(path: &Path) -> Result<Box<dyn Model>, String> {
+    use mlsec_tensors::sniff::{self, Format};
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let mut head = Vec::with_capacity(4);
+    let mut head = Vec::with_capacity(4096);
     std::fs::File::open(path)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4), &mut head))
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head))
         .map_err(|e| format!("cannot read the model: {e}"))?;
-    let pytorch = matches!(ext.as_str(), "pt" | "pth" | "bin" | "ckpt" | "safetensors")
-        || head.starts_with(b"PK")
-        || head.first() == Some(&0x80);
+    // By content; the extension only breaks the tie when the content says nothing.
+    let pytorch = match sniff::sniff(&head) {
+        Format::Zip | Format::Pickle | Format::Safetensors | Format::Tar => true,
+        Format::Unknown => matches!(ext.as_str(), "pt" | "pth" | "bin" | "ckpt" | "safetensors"),
+        _ => false,
+    };
     const EXPORT: &str = "export the model to ONNX with \
         `torch.onnx.export(model.eval(), example_input, \"model.onnx\")` (or trace it with `torch.jit.trace`)";
     if pytorch && mlsec_runtime::is_torchscript(path) {

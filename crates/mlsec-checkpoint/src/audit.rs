@@ -526,35 +526,11 @@ pub fn eval_bytes(m: &Machine<'_>, id: NodeId, depth: usize) -> Option<Vec<u8>> 
                 }
                 "base64.b64decode" | "base64.standard_b64decode" | "binascii.a2b_base64" => {
                     let b = eval_bytes(m, first, depth + 1)?;
-                    base64(&b)
+                    mlsec_util::base64::decode_lenient(&b)
                 }
                 _ => None,
             }
         }
         _ => None,
     }
-}
-
-fn base64(input: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for &c in input {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' | b'\n' | b'\r' | b' ' => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
 }

@@ -27,13 +27,58 @@ pub fn output_path(path: &Path) -> PathBuf {
 }
 
 /// Converts the tensors of `data` (read from `path`) and verifies the written file.
-pub fn convert(path: &Path, data: &[u8], file: &str, overwrite: bool) -> Result<Converted, String> {
+/// Why a file was not converted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error("{} exists; pass --overwrite to replace it", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot convert a file that could not be fully read ({0})")]
+    Unreadable(String),
+    #[error("no tensors to convert")]
+    NoTensors,
+    #[error("tensor name `{0}` occurs twice")]
+    DuplicateName(String),
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read back {}: {source}", .path.display())]
+    ReadBack {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("read-back verification failed: {0}")]
+    Verify(#[from] VerifyError),
+    #[error("cannot move into {}: {source}", .path.display())]
+    Move {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// How the written file differs from what was meant to be written.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Parse(#[from] safetensors::StError),
+    #[error("written file does not validate")]
+    Invalid,
+    #[error("`{0}` missing after write")]
+    Missing(String),
+    #[error("`{0}` differs after write")]
+    Differs(String),
+}
+
+pub fn convert(
+    path: &Path,
+    data: &[u8],
+    file: &str,
+    overwrite: bool,
+) -> Result<Converted, ConvertError> {
     let output = output_path(path);
     if output.exists() && !overwrite {
-        return Err(format!(
-            "{} exists; pass --overwrite to replace it",
-            output.display()
-        ));
+        return Err(ConvertError::Exists(output));
     }
     let mut tensors: Vec<Owned> = Vec::new();
     let opts = Options::default();
@@ -47,17 +92,14 @@ pub fn convert(path: &Path, data: &[u8], file: &str, overwrite: bool) -> Result<
         ));
     });
     if !result.errors.is_empty() {
-        return Err(format!(
-            "cannot convert a file that could not be fully read ({})",
-            result.errors[0].message
-        ));
+        return Err(ConvertError::Unreadable(result.errors[0].message.clone()));
     }
     if tensors.is_empty() {
-        return Err("no tensors to convert".into());
+        return Err(ConvertError::NoTensors);
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = tensors.iter().find(|t| !seen.insert(t.0.clone())) {
-        return Err(format!("tensor name `{}` occurs twice", dup.0));
+        return Err(ConvertError::DuplicateName(dup.0.clone()));
     }
     // Tied weights: safetensors has no aliasing, so each name gets its own copy and the
     // groups are recorded in the metadata.
@@ -84,35 +126,42 @@ pub fn convert(path: &Path, data: &[u8], file: &str, overwrite: bool) -> Result<
         .collect();
     let bytes = safetensors::write(&refs, &metadata);
     let tmp = output.with_extension("safetensors.tmp");
-    std::fs::write(&tmp, &bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::write(&tmp, &bytes).map_err(|source| ConvertError::Write {
+        path: tmp.clone(),
+        source,
+    })?;
     // Read back what was written and compare every tensor bit for bit.
-    let back =
-        std::fs::read(&tmp).map_err(|e| format!("cannot read back {}: {e}", tmp.display()))?;
-    let verify = || -> Result<(), String> {
-        let st = safetensors::parse(&back).map_err(|e| e.to_string())?;
+    let back = std::fs::read(&tmp).map_err(|source| ConvertError::ReadBack {
+        path: tmp.clone(),
+        source,
+    })?;
+    let verify = || -> Result<(), VerifyError> {
+        let st = safetensors::parse(&back)?;
         if !st.anomalies.is_empty() || st.tensors.len() != tensors.len() {
-            return Err("written file does not validate".into());
+            return Err(VerifyError::Invalid);
         }
         for (name, dtype, shape, data, _) in &tensors {
             let t = st
                 .tensors
                 .iter()
                 .find(|t| &t.name == name)
-                .ok_or_else(|| format!("`{name}` missing after write"))?;
+                .ok_or_else(|| VerifyError::Missing(name.clone()))?;
             let s = (st.data_start + t.begin) as usize;
             let e = (st.data_start + t.end) as usize;
             if t.dtype != *dtype || &t.shape != shape || &back[s..e] != data.as_slice() {
-                return Err(format!("`{name}` differs after write"));
+                return Err(VerifyError::Differs(name.clone()));
             }
         }
         Ok(())
     };
     if let Err(e) = verify() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!("read-back verification failed: {e}"));
+        return Err(e.into());
     }
-    std::fs::rename(&tmp, &output)
-        .map_err(|e| format!("cannot move into {}: {e}", output.display()))?;
+    std::fs::rename(&tmp, &output).map_err(|source| ConvertError::Move {
+        path: output.clone(),
+        source,
+    })?;
     Ok(Converted {
         output,
         tensors: tensors.len(),

@@ -92,18 +92,28 @@ pub enum Reference {
     Legacy(BTreeMap<String, LegacyPrint>),
 }
 
+/// Why a reference fingerprint cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("not JSON: {0}")]
+    Json(serde_json::Error),
+    #[error("invalid mlsec fingerprint: {0}")]
+    Ours(serde_json::Error),
+    #[error("neither an mlsec fingerprint nor a `{{name: {{shape, histogram, range}}}}` map: {0}")]
+    Neither(serde_json::Error),
+}
+
 impl Reference {
-    pub fn parse(text: &str) -> Result<Reference, String> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    pub fn parse(text: &str) -> Result<Reference, ReferenceError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(ReferenceError::Json)?;
         if value.get("format").and_then(|f| f.as_str()) == Some(FORMAT) {
             return serde_json::from_value(value)
                 .map(Reference::Ours)
-                .map_err(|e| format!("invalid mlsec fingerprint: {e}"));
+                .map_err(ReferenceError::Ours);
         }
         serde_json::from_value(value)
             .map(Reference::Legacy)
-            .map_err(|e| format!("neither an mlsec fingerprint nor a `{{name: {{shape, histogram, range}}}}` map: {e}"))
+            .map_err(ReferenceError::Neither)
     }
 
     /// Per-tensor ranges for the original format's histograms.

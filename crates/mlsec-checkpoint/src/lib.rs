@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context as _, bail};
 use mlsec_core::{Context, Report, Rule, ScanError, Table};
 use mlsec_tensors::zip::ZipLimits;
+use mlsec_util::walk::{Event, Flow, Skip, Walk};
 
 pub use scan::{FileResult, Options, visit_tensors};
 
@@ -107,81 +108,42 @@ struct Target {
     named: bool,
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    canon_root: &Path,
-    out: &mut Vec<Target>,
-    report: &mut Report,
-    depth: usize,
-) {
-    if depth > 64 {
-        report.warnings.push(format!(
-            "{}: directory nesting too deep; not descended",
-            dir.display()
-        ));
-        return;
-    }
-    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(e) => {
-            report.errors.push(ScanError::new(
-                dir.display().to_string(),
-                format!("cannot read directory: {e}"),
-            ));
-            return;
-        }
-    };
-    entries.sort();
-    for path in entries {
-        let rel = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.file_type().is_symlink() {
-            match std::fs::canonicalize(&path) {
-                Ok(target) if target.starts_with(canon_root) && target.is_file() => {}
-                Ok(target) if target.starts_with(canon_root) => {
-                    report
-                        .warnings
-                        .push(format!("{rel}: symlinked directory not followed"));
-                    continue;
-                }
-                _ => {
-                    report.warnings.push(format!(
-                        "{rel}: symlink points outside the scanned directory; not followed"
-                    ));
-                    continue;
-                }
+/// The files under `root`, by the shared walk policy (`mlsec_util::walk`: sorted, symlinks
+/// followed only to files inside `root`, 64 levels deep); what it does not walk is a warning.
+fn walk(root: &Path, out: &mut Vec<Target>, report: &mut Report) {
+    Walk::new(root).run(|event| {
+        match event {
+            Event::File(entry) => out.push(Target {
+                explicit: mlsec_tensors::sniff::model_extension(&entry.path),
+                path: entry.path.clone(),
+                rel: entry.rel.clone(),
+                named: false,
+            }),
+            Event::Skipped(entry, why @ Skip::TooDeep) => {
+                report
+                    .warnings
+                    .push(format!("{}: {}", entry.path.display(), why.reason()))
             }
-        } else if meta.is_dir() {
-            walk(root, &path, canon_root, out, report, depth + 1);
-            continue;
-        } else if !meta.is_file() {
-            continue;
+            Event::Skipped(entry, why) => {
+                report
+                    .warnings
+                    .push(format!("{}: {}", entry.rel, why.reason()))
+            }
+            Event::Error(path, e) => report.errors.push(ScanError::new(
+                path.display().to_string(),
+                format!("cannot read directory: {e}"),
+            )),
+            Event::Dir(_) => {}
         }
-        let explicit = mlsec_tensors::sniff::model_extension(&path);
-        out.push(Target {
-            path,
-            rel,
-            explicit,
-            named: false,
-        });
-    }
+        Flow::Continue
+    });
 }
 
 fn targets(args: &Args, report: &mut Report) -> Vec<Target> {
     let mut out = Vec::new();
     for path in &args.paths {
         match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => {
-                let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-                walk(path, path, &canon, &mut out, report, 0);
-            }
+            Ok(m) if m.is_dir() => walk(path, &mut out, report),
             Ok(_) => out.push(Target {
                 path: path.clone(),
                 rel: path.display().to_string(),

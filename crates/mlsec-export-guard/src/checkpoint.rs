@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use crate::error::DigestError;
 use mlsec_tensors::sniff::{Format, sniff};
 use mlsec_tensors::zip::ZipLimits;
 use sha2::{Digest, Sha256};
 
-use crate::fingerprint::hex;
+use mlsec_util::hex::encode as hex;
 
 /// Whether a file is a checkpoint with tensors, judged by its first bytes (never by its
 /// extension). ONNX models are not: their weights are hashed by the ONNX fingerprint.
@@ -33,8 +34,8 @@ pub fn has_tensors(path: &Path) -> bool {
 /// SHA-256 over dtype, shape and bytes of every tensor, by name. Anything the loader could not
 /// read (a header anomaly, a missing storage) is an error: such a file cannot be attested
 /// tensor by tensor.
-pub fn tensor_digests(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    let bytes = mlsec_onnx::read_any(path).map_err(|e| e.to_string())?;
+pub fn tensor_digests(path: &Path) -> Result<BTreeMap<String, String>, DigestError> {
+    let bytes = mlsec_onnx::read_any(path)?;
     let mut out = BTreeMap::new();
     let mut duplicate = None;
     let loaded = mlsec_tensors::load::visit(&bytes, ZipLimits::default(), &mut |v| {
@@ -50,13 +51,13 @@ pub fn tensor_digests(path: &Path) -> Result<BTreeMap<String, String>, String> {
         }
     });
     if let Some(p) = loaded.problems.first() {
-        return Err(p.message.clone());
+        return Err(DigestError::Unreadable(p.message.clone()));
     }
     if let Some(name) = duplicate {
-        return Err(format!("two tensors are named `{name}`"));
+        return Err(DigestError::DuplicateName(name));
     }
     if out.is_empty() {
-        return Err(format!("no tensors in this {} file", loaded.format));
+        return Err(DigestError::Empty(loaded.format));
     }
     Ok(out)
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use mlsec_onnx::proto::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
+use mlsec_util::hex::encode as hex;
 use sha2::{Digest, Sha256};
 
 /// Fingerprint and weights of one model.
@@ -15,15 +16,6 @@ pub struct Fingerprint {
     pub weights: String,
     /// SHA-256 of each initializer's bytes (main graph and sparse), by name.
     pub tensors: BTreeMap<String, String>,
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// Hex SHA-256 of bytes.

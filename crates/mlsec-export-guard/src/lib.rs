@@ -15,6 +15,7 @@ mod checkpoint;
 mod dataflow;
 mod diff;
 mod dsse;
+pub mod error;
 pub mod fingerprint;
 pub mod lint;
 mod manifest;
@@ -26,6 +27,7 @@ pub mod rules;
 use std::path::{Path, PathBuf};
 
 use mlsec_core::{Context, Report, Rule, ScanError, Table};
+use mlsec_util::walk::{Event, Flow, Walk};
 use serde_json::json;
 
 /// Every rule this subcommand can report.
@@ -241,20 +243,26 @@ fn one_shot(args: &Args, ctx: &Context, report: &mut Report) -> anyhow::Result<(
     Ok(())
 }
 
-/// ONNX files under a directory, sorted, symlinks not followed.
-fn onnx_files(root: &Path, out: &mut Vec<PathBuf>, depth: usize) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(root)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(std::fs::DirEntry::path);
-    for e in entries {
-        let kind = e.file_type()?;
-        let path = e.path();
-        if kind.is_dir() && depth < 32 {
-            onnx_files(&path, out, depth + 1)?;
-        } else if kind.is_file() && provenance::is_onnx(&path) {
-            out.push(path);
+/// ONNX files under a directory, by the shared walk policy (`mlsec_util::walk`: sorted,
+/// symlinks followed only to files inside the directory, 32 levels deep); what it does not
+/// walk is a warning, what it cannot read an error.
+fn onnx_files(root: &Path, out: &mut Vec<PathBuf>, report: &mut Report) {
+    Walk::new(root).max_depth(32).run(|event| {
+        match event {
+            Event::File(entry) if provenance::is_onnx(&entry.path) => out.push(entry.path.clone()),
+            Event::Skipped(entry, why) => {
+                report
+                    .warnings
+                    .push(format!("{}: {}", entry.path.display(), why.reason()))
+            }
+            Event::Error(path, e) => report.errors.push(ScanError::new(
+                path.display().to_string(),
+                format!("cannot list: {e}"),
+            )),
+            Event::File(_) | Event::Dir(_) => {}
         }
-    }
-    Ok(())
+        Flow::Continue
+    });
 }
 
 fn lint_paths(models: &[PathBuf], ctx: &Context, report: &mut Report) -> anyhow::Result<()> {
@@ -262,12 +270,7 @@ fn lint_paths(models: &[PathBuf], ctx: &Context, report: &mut Report) -> anyhow:
     for m in models {
         if m.is_dir() {
             let mut files = Vec::new();
-            if let Err(e) = onnx_files(m, &mut files, 0) {
-                report.errors.push(ScanError::new(
-                    m.display().to_string(),
-                    format!("cannot list: {e}"),
-                ));
-            }
+            onnx_files(m, &mut files, report);
             if files.is_empty() {
                 report.errors.push(ScanError::new(
                     m.display().to_string(),

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mlsec_core::{Finding, Location, Pointer, Report, ScanError, Table};
+use mlsec_util::hex::encode as hex;
+use mlsec_util::walk::{Event, Flow, Skip, Walk};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::fingerprint::hex;
 use crate::provenance::{STATEMENT_TYPE, file_sha256};
 use crate::rules::{ARTIFACT_DIGEST_MISMATCH, PROVENANCE_CHAIN_BROKEN};
 
@@ -20,34 +21,47 @@ pub const PREDICATE_TYPE: &str = "https://model_signing/signature/v1.0";
 const IGNORED: [&str; 4] = [".git", ".gitattributes", ".github", ".gitignore"];
 const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
-/// Files of the directory by `/`-separated relative path; symlinks are returned separately.
+/// Files of the directory by `/`-separated relative path; symlinks are returned separately
+/// (model_signing refuses them). The shared walk (`mlsec_util::walk`) with model_signing's
+/// ignored names pruned; anything else it cannot cover (too deep, not a regular file,
+/// unreadable) is an error, since a manifest must cover the whole directory.
 fn list(dir: &Path, skip: &[PathBuf]) -> std::io::Result<(Vec<String>, Vec<String>)> {
     let mut files = Vec::new();
     let mut links = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let e = e?;
-            let path = e.path();
-            let rel = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
-            if IGNORED.contains(&rel.as_str()) || skip.iter().any(|s| paths_equal(s, &path)) {
-                continue;
+    let mut failure = None;
+    Walk::new(dir)
+        .prune(|e| {
+            IGNORED.contains(&e.rel.as_str()) || skip.iter().any(|s| paths_equal(s, &e.path))
+        })
+        .run(|event| {
+            match event {
+                Event::File(e) if e.via_symlink => links.push(e.rel.clone()),
+                Event::File(e) => files.push(e.rel.clone()),
+                Event::Skipped(
+                    e,
+                    Skip::SymlinkOutside | Skip::SymlinkedDirectory | Skip::BrokenSymlink,
+                ) => links.push(e.rel.clone()),
+                Event::Skipped(e, why) => {
+                    failure = Some(std::io::Error::other(format!(
+                        "{}: {}",
+                        e.rel,
+                        why.reason()
+                    )));
+                    return Flow::Stop;
+                }
+                Event::Error(path, message) => {
+                    failure = Some(std::io::Error::other(format!(
+                        "{}: {message}",
+                        path.display()
+                    )));
+                    return Flow::Stop;
+                }
+                Event::Dir(_) => {}
             }
-            let kind = e.file_type()?;
-            if kind.is_symlink() {
-                links.push(rel);
-            } else if kind.is_dir() {
-                stack.push(path);
-            } else if kind.is_file() {
-                files.push(rel);
-            }
-        }
+            Flow::Continue
+        });
+    if let Some(e) = failure {
+        return Err(e);
     }
     files.sort();
     links.sort();
@@ -174,6 +188,7 @@ pub fn check(
                 }
             }
             match crate::dsse::payload(env)
+                .map_err(|e| e.to_string())
                 .and_then(|p| serde_json::from_slice(&p).map_err(|e| e.to_string()))
             {
                 Ok(s) => s,

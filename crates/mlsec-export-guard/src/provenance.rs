@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use mlsec_core::{Finding, Location, Pointer, Report, ScanError, Table};
+use mlsec_util::hex::encode as hex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::fingerprint::hex;
+use crate::error::StatementError;
 use crate::lint::{self, LintOutcome};
 use crate::rules::{ARTIFACT_DIGEST_MISMATCH, PROVENANCE_CHAIN_BROKEN};
 
@@ -306,22 +307,22 @@ fn external_files_quick(model: &Path) -> Vec<PathBuf> {
 }
 
 /// Parses a statement, unwrapping a DSSE envelope; checks the statement and predicate types.
-pub fn parse_statement(bytes: &[u8]) -> Result<Value, String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+pub fn parse_statement(bytes: &[u8]) -> Result<Value, StatementError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(StatementError::Json)?;
     let value = if value.get("payloadType").is_some() {
         let payload = crate::dsse::payload(&value)?;
-        serde_json::from_slice(&payload).map_err(|e| format!("DSSE payload is not JSON: {e}"))?
+        serde_json::from_slice(&payload).map_err(StatementError::PayloadJson)?
     } else {
         value
     };
     if value["_type"] != STATEMENT_TYPE {
-        return Err(format!("`_type` is not {STATEMENT_TYPE}"));
+        return Err(StatementError::StatementType);
     }
     if value["predicateType"] != PREDICATE_TYPE {
-        return Err(format!("`predicateType` is not {PREDICATE_TYPE}"));
+        return Err(StatementError::PredicateType);
     }
     if !value["subject"].is_array() {
-        return Err("`subject` is not a list".into());
+        return Err(StatementError::Subject);
     }
     Ok(value)
 }

@@ -13,6 +13,7 @@ use mlsec_runtime::ir::Graph;
 use mlsec_runtime::{DType, Model, Tensor};
 use serde_json::{Value, json};
 
+use crate::error::CheckError;
 use crate::probe::Probes;
 use crate::rules;
 
@@ -267,7 +268,7 @@ type Sample = (Vec<usize>, Vec<f32>);
 
 /// Per-sample output values of a batch as f32, with the per-sample shape; `None` for a value
 /// that is not a floating-point per-sample tensor.
-fn per_sample(t: &Tensor, batch: usize) -> Result<Option<Sample>, String> {
+fn per_sample(t: &Tensor, batch: usize) -> Result<Option<Sample>, CheckError> {
     if !matches!(
         t.dtype(),
         DType::F32 | DType::F64 | DType::F16 | DType::BF16
@@ -289,7 +290,7 @@ fn per_sample(t: &Tensor, batch: usize) -> Result<Option<Sample>, String> {
         .to_dtype(DType::F32)
         .and_then(|t| t.flatten_all())
         .and_then(|t| t.to_vec1::<f32>())
-        .map_err(|e| format!("cannot read an activation: {e}"))?;
+        .map_err(CheckError::Activation)?;
     Ok(Some((shape, values)))
 }
 
@@ -299,7 +300,7 @@ pub fn collect(
     layers: &[Layer],
     probes: &Probes,
     progress: &dyn Fn(u64, u64),
-) -> Result<BTreeMap<String, Stats>, String> {
+) -> Result<BTreeMap<String, Stats>, CheckError> {
     let n = probes.len();
     let wanted: HashMap<&str, usize> = layers
         .iter()
@@ -319,7 +320,7 @@ pub fn collect(
     for pass in 0..2 {
         for (index, &(start, end)) in batches.iter().enumerate() {
             let x = probes.batch(start, end)?;
-            let acts = model.activations(&x).map_err(|e| format!("{e:#}"))?;
+            let acts = model.activations(&x)?;
             let b = end - start;
             for (value, t) in acts {
                 if !wanted.contains_key(value.as_str()) || dropped.contains(&value) {
@@ -424,16 +425,7 @@ fn second_pass(s: &mut Stats, v: &[f32]) {
 }
 
 fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
+    mlsec_util::stats::median(v).unwrap_or(f64::NAN)
 }
 
 /// A unit with a backdoor-neuron signature.

@@ -6,6 +6,7 @@
 use mlsec_runtime::loss::{ce_gradient, rows};
 use mlsec_runtime::{Device, Model, Tensor};
 
+use crate::error::CheckError;
 use crate::probe::Probes;
 
 /// Probes per forward/backward pass.
@@ -66,12 +67,12 @@ pub fn run(
     probes: &Probes,
     eps: f32,
     progress: &dyn Fn(u64, u64),
-) -> Result<FgsmResult, String> {
+) -> Result<FgsmResult, CheckError> {
     if probes.integer {
-        return Err("FGSM needs continuous inputs; token ids cannot be perturbed".into());
+        return Err(CheckError::TokenIds);
     }
     if !(eps.is_finite() && eps >= 0.0) {
-        return Err(format!("--eps {eps} must be finite and non-negative"));
+        return Err(CheckError::Eps(eps));
     }
     let step = match probes.range {
         Some((lo, hi)) => eps * (hi - lo),
@@ -87,21 +88,20 @@ pub fn run(
     for (b, start) in (0..n).step_by(BATCH).enumerate() {
         let end = (start + BATCH).min(n);
         let x = probes.batch(start, end)?;
-        let logits = rows(&model.forward(&x).map_err(|e| format!("{e:#}"))?)
-            .map_err(|e| format!("{e:#}"))?;
+        let logits = rows(&model.forward(&x)?)?;
         let classes = logits.first().map_or(0, Vec::len);
         if classes < 2 || logits.len() != end - start {
-            return Err(format!(
-                "FGSM needs a classifier with one row of at least 2 logits per input; the output has {} rows of {classes}",
-                logits.len()
-            ));
+            return Err(CheckError::NotAClassifier {
+                rows: logits.len(),
+                classes,
+            });
         }
         let labels: Vec<i64> = logits.iter().map(|r| argmax(r)).collect();
-        let (_, grad) = ce_gradient(model, &x, &labels).map_err(|e| format!("{e:#}"))?;
+        let (_, grad) = ce_gradient(model, &x, &labels)?;
         let grad = grad
             .flatten_all()
             .and_then(|g| g.to_vec1::<f32>())
-            .map_err(|e| format!("cannot read the input gradient: {e}"))?;
+            .map_err(CheckError::Gradient)?;
         let xs = &probes.x[start * d..end * d];
         let adv: Vec<f32> = xs
             .iter()
@@ -115,10 +115,9 @@ pub fn run(
             })
             .collect();
         shape[0] = end - start;
-        let adv_t = Tensor::from_vec(adv, shape.clone(), &Device::Cpu)
-            .map_err(|e| format!("cannot build the perturbed batch: {e}"))?;
-        let adv_logits = rows(&model.forward(&adv_t).map_err(|e| format!("{e:#}"))?)
-            .map_err(|e| format!("{e:#}"))?;
+        let adv_t =
+            Tensor::from_vec(adv, shape.clone(), &Device::Cpu).map_err(CheckError::Perturbed)?;
+        let adv_logits = rows(&model.forward(&adv_t)?)?;
         clean.extend(labels);
         adversarial.extend(adv_logits.iter().map(|r| argmax(r)));
         progress(b as u64 + 1, total);

@@ -5,6 +5,7 @@
 //! `activations` and `fgsm` run the model the user names on probe inputs (`runnable`).
 
 pub mod activations;
+pub mod error;
 pub mod fgsm;
 mod html;
 pub mod probe;

@@ -6,6 +6,8 @@ use std::path::Path;
 use mlsec_runtime::ir::Graph;
 use mlsec_runtime::{Device, InputSpec, Tensor};
 
+use crate::error::ProbeError;
+
 /// The kind of input a model takes, for synthetic probes (`--type`; a `clap::ValueEnum`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Kind {
@@ -59,7 +61,7 @@ impl Probes {
     }
 
     /// Samples `start..end` as a model input tensor (i64 for token ids).
-    pub fn batch(&self, start: usize, end: usize) -> Result<Tensor, String> {
+    pub fn batch(&self, start: usize, end: usize) -> Result<Tensor, ProbeError> {
         let d = self.sample_len();
         let mut shape = vec![end - start];
         shape.extend_from_slice(&self.sample_shape);
@@ -70,7 +72,7 @@ impl Probes {
         } else {
             Tensor::from_slice(values, shape, &Device::Cpu)
         };
-        t.map_err(|e| format!("cannot build the probe batch: {e}"))
+        t.map_err(ProbeError::Batch)
     }
 }
 
@@ -90,9 +92,9 @@ pub fn make(
     req: &ProbeRequest<'_>,
     spec: &InputSpec,
     graph: Option<&Graph>,
-) -> Result<Probes, String> {
+) -> Result<Probes, ProbeError> {
     if req.samples == 0 {
-        return Err("--samples must be at least 1".into());
+        return Err(ProbeError::NoSamples);
     }
     match req.data {
         Some(path) => from_data(req, spec, path),
@@ -100,21 +102,23 @@ pub fn make(
     }
 }
 
-fn from_data(req: &ProbeRequest<'_>, spec: &InputSpec, path: &Path) -> Result<Probes, String> {
-    let inputs = mlsec_runtime::data::load_inputs(path, "x")
-        .map_err(|e| format!("--data {}: {e}", path.display()))?;
+fn from_data(req: &ProbeRequest<'_>, spec: &InputSpec, path: &Path) -> Result<Probes, ProbeError> {
+    let inputs =
+        mlsec_runtime::data::load_inputs(path, "x").map_err(|message| ProbeError::Data {
+            path: path.to_owned(),
+            message,
+        })?;
     if inputs.is_empty() {
-        return Err(format!("--data {}: no samples", path.display()));
+        return Err(ProbeError::EmptyData(path.to_owned()));
     }
     if let Some(declared) = declared_sample_shape(spec)
         && declared != inputs.sample_shape
     {
-        return Err(format!(
-            "--data {}: samples have shape {:?}, the model declares {:?}",
-            path.display(),
-            inputs.sample_shape,
-            declared
-        ));
+        return Err(ProbeError::ShapeMismatch {
+            path: path.to_owned(),
+            got: inputs.sample_shape,
+            declared,
+        });
     }
     let available = inputs.len();
     let n = available.min(req.samples);
@@ -123,10 +127,7 @@ fn from_data(req: &ProbeRequest<'_>, spec: &InputSpec, path: &Path) -> Result<Pr
     let kind = req.kind.unwrap_or(Kind::Vision);
     let integer = kind == Kind::Text;
     if integer && x.iter().any(|v| v.fract() != 0.0 || *v < 0.0) {
-        return Err(format!(
-            "--data {}: --type text needs non-negative integer token ids",
-            path.display()
-        ));
+        return Err(ProbeError::NotTokenIds(path.to_owned()));
     }
     let range = match spec.range {
         Some(r) => Some(r),
@@ -171,7 +172,7 @@ fn declared_sample_shape(spec: &InputSpec) -> Option<Vec<usize>> {
 /// The shape of one sample: `--input-shape` (its first dimension is the batch, replaced by
 /// `--samples`, unless it is one shorter than the model's declared rank or has one dimension),
 /// else the model's declared input dimensions.
-pub fn sample_shape(input_shape: &[usize], spec: &InputSpec) -> Result<Vec<usize>, String> {
+pub fn sample_shape(input_shape: &[usize], spec: &InputSpec) -> Result<Vec<usize>, ProbeError> {
     let shape = if !input_shape.is_empty() {
         let declared_rank = spec.dims.as_ref().map(Vec::len);
         if input_shape.len() == 1 || declared_rank == Some(input_shape.len() + 1) {
@@ -191,14 +192,14 @@ pub fn sample_shape(input_shape: &[usize], spec: &InputSpec) -> Result<Vec<usize
                         .join(", ")
                 ),
             };
-            format!(
-                "cannot determine the input shape (input `{}` declares {declared}): pass --input-shape, e.g. --input-shape 1,3,224,224",
-                spec.name
-            )
+            ProbeError::UnknownShape {
+                input: spec.name.clone(),
+                declared,
+            }
         })?
     };
     if shape.contains(&0) {
-        return Err(format!("input shape {shape:?} has a zero dimension"));
+        return Err(ProbeError::ZeroDimension(shape));
     }
     Ok(shape)
 }
@@ -221,20 +222,16 @@ fn synthetic(
     req: &ProbeRequest<'_>,
     spec: &InputSpec,
     graph: Option<&Graph>,
-) -> Result<Probes, String> {
-    let kind = req.kind.ok_or(
-        "synthetic probes need the kind of input: pass --type vision|text|tabular (or --data FILE)",
-    )?;
+) -> Result<Probes, ProbeError> {
+    let kind = req.kind.ok_or(ProbeError::NeedKind)?;
     let sample_shape = sample_shape(req.input_shape, spec)?;
     let d: usize = sample_shape.iter().product();
     let total = d
         .checked_mul(req.samples)
         .filter(|&t| t <= MAX_PROBE_VALUES)
-        .ok_or_else(|| {
-            format!(
-                "{} probes of shape {sample_shape:?} are more than {MAX_PROBE_VALUES} values: lower --samples",
-                req.samples
-            )
+        .ok_or_else(|| ProbeError::TooMany {
+            samples: req.samples,
+            shape: sample_shape.clone(),
         })?;
     let mut rng = Rng::new(req.seed);
     let (x, range, integer, what) = match kind {
@@ -260,7 +257,7 @@ fn synthetic(
                 (None, None) => (DEFAULT_VOCAB, "default, pass --vocab"),
             };
             if vocab == 0 {
-                return Err("the vocabulary size is 0".into());
+                return Err(ProbeError::ZeroVocabulary);
             }
             let x = (0..total)
                 .map(|_| ((rng.next_u64() % vocab as u64) as f32).min((vocab - 1) as f32))

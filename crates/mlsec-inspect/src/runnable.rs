@@ -13,6 +13,7 @@ use mlsec_runtime::{Model, OnnxModel};
 use mlsec_tensors::sniff::{Format, sniff};
 use serde_json::json;
 
+use crate::error::LoadError;
 pub use crate::probe::Kind;
 use crate::probe::{self, ProbeRequest};
 use crate::{activations, fgsm, rules};
@@ -111,33 +112,23 @@ impl Loaded {
     }
 }
 
-const EXPORT: &str = "export the model to ONNX with `torch.onnx.export(model.eval(), example_input, \"model.onnx\")`";
-
-fn load(path: &Path) -> Result<Loaded, String> {
-    let head = head(path).map_err(|e| format!("cannot read the model: {e}"))?;
+fn load(path: &Path) -> Result<Loaded, LoadError> {
+    let head = head(path).map_err(LoadError::Read)?;
     let format = sniff(&head);
     if format == Format::Zip && mlsec_runtime::is_torchscript(path) {
         #[cfg(feature = "torch")]
         return mlsec_runtime::torch::TorchScriptModel::load(path)
             .map(Loaded::Torch)
-            .map_err(|e| format!("cannot run the TorchScript model: {e:#}; {EXPORT}"));
+            .map_err(|e| LoadError::TorchScript(format!("{e:#}")));
         #[cfg(not(feature = "torch"))]
-        return Err(format!(
-            "cannot run the model: a TorchScript module, which needs a build with the `torch` feature (scripts/setup-libtorch.sh); or {EXPORT}"
-        ));
+        return Err(LoadError::NeedsTorch);
     }
     match format {
         Format::Onnx | Format::Unknown => OnnxModel::load(path)
             .map(|m| Loaded::Onnx(Box::new(m)))
-            .map_err(|e| format!("cannot run the model: {e:#}")),
-        Format::Zip | Format::Pickle => Err(format!(
-            "cannot run the model: a {} file (a PyTorch state dict holds weights only); {EXPORT}",
-            format.name()
-        )),
-        other => Err(format!(
-            "cannot run the model: a {} file holds weights or data, not a runnable graph; {EXPORT}",
-            other.name()
-        )),
+            .map_err(LoadError::Onnx),
+        Format::Zip | Format::Pickle => Err(LoadError::StateDict(format.name())),
+        other => Err(LoadError::NotRunnable(other.name())),
     }
 }
 
@@ -163,7 +154,7 @@ fn run_checks(path: &Path, file: &str, opts: &RunOptions, report: &mut Report, c
     let loaded = match load(path) {
         Ok(l) => l,
         Err(e) => {
-            report.errors.push(ScanError::new(file, e));
+            report.errors.push(ScanError::new(file, e.to_string()));
             return;
         }
     };
@@ -180,7 +171,7 @@ fn run_checks(path: &Path, file: &str, opts: &RunOptions, report: &mut Report, c
     let probes = match probe::make(&req, model.input(), graph) {
         Ok(p) => p,
         Err(e) => {
-            report.errors.push(ScanError::new(file, e));
+            report.errors.push(ScanError::new(file, e.to_string()));
             return;
         }
     };

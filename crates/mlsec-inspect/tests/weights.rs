@@ -262,7 +262,7 @@ fn the_html_report_is_self_contained_and_escaped() {
     let r = mlsec_inspect::run(&args, &Context::silent()).unwrap();
     assert_eq!(r.findings.len(), 1);
     let page = std::fs::read_to_string(out).unwrap();
-    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.starts_with("<!doctype html>"));
     assert!(page.contains("INSP001"));
     assert_eq!(page.matches("<svg").count(), 33);
     assert!(!page.contains("<script") && !page.contains("http"));

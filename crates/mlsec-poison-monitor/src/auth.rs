@@ -59,11 +59,7 @@ impl Key {
     pub fn tag_hex(&self, json: &[u8]) -> String {
         let mut mac = self.mac();
         mac.update(json);
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        mlsec_util::hex::encode(&mac.finalize().into_bytes())
     }
 
     /// A datagram in the wire format.

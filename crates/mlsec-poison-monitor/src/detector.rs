@@ -244,13 +244,7 @@ pub struct Detector {
 }
 
 fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        0.5 * (values[n / 2 - 1] + values[n / 2])
-    }
+    mlsec_util::stats::median(values).unwrap_or(f64::NAN)
 }
 
 impl Detector {

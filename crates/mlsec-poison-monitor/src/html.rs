@@ -1,8 +1,10 @@
 //! `--report FILE.html`: one self-contained page (inline CSS and SVG, no scripts, no external
 //! resources) with, per run, a grid of ranks × statistics: the standardised value, its CUSUM,
-//! the threshold, and the alarms.
+//! the threshold, and the alarms. Written with the shared report writer (`mlsec_util::html`).
 
 use std::fmt::Write as _;
+
+use mlsec_util::html::{Page, Svg, escape};
 
 use crate::detector::{Alarm, AlarmKind, Detector, Point};
 use crate::record::Stat;
@@ -10,22 +12,6 @@ use crate::record::Stat;
 const W: f64 = 300.0;
 const H: f64 = 110.0;
 const MAX_POINTS: usize = 1200;
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn thin(points: &[Point]) -> Vec<Point> {
     if points.len() <= MAX_POINTS {
@@ -49,64 +35,48 @@ fn chart(points: &[Point], threshold: f64, first: Option<u64>, last: u64, extra:
     let yz = |z: f64| 4.0 + (H / 2.0 - 8.0) * (1.0 - (z.clamp(-4.0, 4.0) + 4.0) / 8.0);
     let ymax = threshold * 1.5;
     let yc = |c: f64| H - 4.0 - (H / 2.0 - 8.0) * (c.min(ymax) / ymax);
-    let mut svg = format!(
-        r##"<svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg"><rect width="{W}" height="{H}" fill="#fbfbfb" stroke="#ddd"/>"##
-    );
+    let mut svg = Svg::new(W, H, "#fbfbfb", Some("#ddd"));
     let z0 = yz(0.0);
     let th = yc(threshold);
-    let _ = write!(
-        svg,
-        r##"<line x1="0" x2="{W}" y1="{z0:.1}" y2="{z0:.1}" stroke="#ccc"/><line x1="0" x2="{W}" y1="{th:.1}" y2="{th:.1}" stroke="#c33" stroke-dasharray="3,3"/>"##
-    );
-    let poly = |f: &dyn Fn(&Point) -> f64, colour: &str| {
-        let pts: Vec<String> = points
+    svg.line((0.0, z0), (W, z0), "#ccc", "");
+    svg.line((0.0, th), (W, th), "#c33", r#"stroke-dasharray="3,3""#);
+    let poly = |f: &dyn Fn(&Point) -> f64, colour: &str| -> Vec<(f64, f64)> {
+        points
             .iter()
             .filter(|p| p.cusum != 0.0 || p.z != 0.0 || colour == "#36c")
-            .map(|p| format!("{:.1},{:.1}", x(p.step), f(p)))
-            .collect();
-        format!(
-            r#"<polyline fill="none" stroke="{colour}" stroke-width="1" points="{}"/>"#,
-            pts.join(" ")
-        )
+            .map(|p| (x(p.step), f(p)))
+            .collect()
     };
-    svg.push_str(&poly(&|p: &Point| yz(p.z), "#36c"));
-    svg.push_str(&poly(&|p: &Point| yc(p.cusum), "#e80"));
+    svg.polyline(&poly(&|p: &Point| yz(p.z), "#36c"), "#36c", 1.0);
+    svg.polyline(&poly(&|p: &Point| yc(p.cusum), "#e80"), "#e80", 1.0);
     for p in points.iter().filter(|p| p.alarm) {
-        let _ = write!(
-            svg,
-            r##"<line x1="{0:.1}" x2="{0:.1}" y1="0" y2="{H}" stroke="#c00" stroke-width="1.5"><title>alarm at step {1}</title></line>"##,
-            x(p.step),
-            p.step
-        );
+        svg.marker(x(p.step), H, "#c00", &format!("alarm at step {}", p.step));
     }
     for step in extra {
-        let _ = write!(
-            svg,
-            r##"<circle cx="{:.1}" cy="6" r="3" fill="#800"><title>alarm (other rule) at step {step}</title></circle>"##,
-            x(*step)
-        );
+        let title = format!("alarm (other rule) at step {step}");
+        svg.circle((x(*step), 6.0), 3.0, "#800", Some(&title));
     }
-    svg.push_str("</svg>");
-    svg
+    svg.finish()
 }
 
+/// The page's own style: charts in a grid without cell borders.
+const CSS: &str = "td,th{border:0;border-bottom:1px solid #eee;padding:4px;vertical-align:top;\
+text-align:left}.legend span{margin-right:1.5em}.q{background:#fff0f0}.alarm{font-weight:600}";
+
 pub fn render(detector: &Detector, alarms: &[Alarm], threshold: f64) -> String {
-    let mut html = String::from(
-        r#"<!doctype html><html><head><meta charset="utf-8"><title>mlsec poison-monitor report</title><style>
-body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse}td,th{padding:4px;vertical-align:top;border-bottom:1px solid #eee}
-th{text-align:left}.alarm{color:#b00;font-weight:600}.legend span{margin-right:1.5em}.q{background:#fff0f0}
-</style></head><body><h1>mlsec poison-monitor</h1>
-<p class="legend"><span style="color:#36c">&#9644; winsorised z of the centred statistic (upper half, &plusmn;4)</span><span style="color:#e80">&#9644; CUSUM max(S+, S&minus;) (lower half)</span><span style="color:#c33">- - threshold</span><span style="color:#c00">| alarm</span></p>
+    let mut page = Page::new("mlsec poison-monitor", CSS);
+    page.raw(
+        r#"<p class="legend"><span style="color:#36c">&#9644; winsorised z of the centred statistic (upper half, &plusmn;4)</span><span style="color:#e80">&#9644; CUSUM max(S+, S&minus;) (lower half)</span><span style="color:#c33">- - threshold</span><span style="color:#c00">| alarm</span></p>
 "#,
     );
-    let _ = writeln!(html, "<p>CUSUM threshold h = {threshold:.2}, k = 0.5.</p>");
+    page.p_raw(&format!("CUSUM threshold h = {threshold:.2}, k = 0.5."));
+    let mut html = String::new();
     for run in detector.runs() {
         let run_alarms: Vec<&Alarm> = alarms.iter().filter(|a| a.run == run).collect();
-        let _ = writeln!(
-            html,
-            "<h2>run {}</h2>",
-            esc(if run.is_empty() { "(unnamed)" } else { &run })
-        );
+        page.h2(&format!(
+            "run {}",
+            if run.is_empty() { "(unnamed)" } else { &run }
+        ));
         if run_alarms.is_empty() {
             html.push_str("<p>No alarms.</p>");
         } else {
@@ -117,7 +87,7 @@ th{text-align:left}.alarm{color:#b00;font-weight:600}.legend span{margin-right:1
                     "<li class=\"alarm\">step {}: rank {} {}{}</li>",
                     a.step,
                     a.rank,
-                    esc(&a.kind.label()),
+                    escape(&a.kind.label()),
                     if a.first {
                         " (first alarm: attribution)"
                     } else {
@@ -177,7 +147,7 @@ th{text-align:left}.alarm{color:#b00;font-weight:600}.legend span{margin-right:1
             html.push_str("</tr>");
         }
         html.push_str("</table>");
+        page.raw(&std::mem::take(&mut html));
     }
-    html.push_str("</body></html>\n");
-    html
+    page.finish()
 }

@@ -57,7 +57,7 @@ impl Dataset {
         for v in &self.y {
             h.update(v.to_le_bytes());
         }
-        crate::hex(&h.finalize())
+        mlsec_util::hex::encode(&h.finalize())
     }
 
     /// Smallest and largest input value.

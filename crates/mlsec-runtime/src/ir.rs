@@ -279,12 +279,12 @@ pub fn tensor_from_proto(t: &proto::TensorProto, model_dir: &Path) -> Result<Ten
         ),
         D::Float16 => TensorValues::F32(
             chunks
-                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .map(|c| half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
                 .collect(),
         ),
         D::Bfloat16 => TensorValues::F32(
             chunks
-                .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
+                .map(|c| half::bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
                 .collect(),
         ),
         D::Int64 => TensorValues::I64(
@@ -322,22 +322,4 @@ pub fn tensor_from_proto(t: &proto::TensorProto, model_dir: &Path) -> Result<Ten
         _ => unreachable!("width table above covers every accepted type"),
     };
     Ok(TensorData { dims, values })
-}
-
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = u32::from(h >> 15) << 31;
-    let exp = u32::from((h >> 10) & 0x1f);
-    let frac = u32::from(h & 0x3ff);
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        (0, _) => {
-            // Subnormal: value = frac * 2^-24.
-            let v = frac as f32 * (1.0 / 16_777_216.0);
-            return if sign != 0 { -v } else { v };
-        }
-        (0x1f, 0) => sign | 0x7f80_0000,
-        (0x1f, _) => sign | 0x7fc0_0000,
-        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
-    };
-    f32::from_bits(bits)
 }

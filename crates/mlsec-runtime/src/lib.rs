@@ -134,7 +134,7 @@ impl OnnxModel {
     /// op is supported, so an unsupported model fails here, naming the op and node.
     pub fn load(path: &Path) -> Result<OnnxModel, RuntimeError> {
         let loaded = mlsec_onnx::load(path)?;
-        let digest = hex(&Sha256::digest(&loaded.bytes));
+        let digest = mlsec_util::hex::encode(&Sha256::digest(&loaded.bytes));
         let graph = ir::from_onnx(&loaded.model, &loaded.dir)?;
         OnnxModel::from_graph(graph, digest)
     }
@@ -252,9 +252,4 @@ impl Model for OnnxModel {
     fn digest(&self) -> &str {
         &self.digest
     }
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -41,7 +41,7 @@ impl TorchScriptModel {
                 dims: None,
                 range: None,
             },
-            digest: crate::hex(&Sha256::digest(&*bytes)),
+            digest: mlsec_util::hex::encode(&Sha256::digest(&*bytes)),
         })
     }
 

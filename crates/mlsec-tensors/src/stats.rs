@@ -4,6 +4,8 @@
 //! median/MAD, and the SHA-256 of the raw bytes. Used by `checkpoint` and `inspect`.
 
 use crate::dtype::{DType, bf16_to_f32, element_f64, f16_to_f32};
+use mlsec_util::hex;
+use mlsec_util::stats::upper_median;
 use sha2::{Digest, Sha256};
 
 /// Histogram bins: 32 octaves per sign, from 2^-24 to 2^8 and beyond (clamped).
@@ -56,7 +58,7 @@ fn bin(v: f64) -> usize {
 /// bytes.
 pub fn compute(dtype: DType, bytes: &[u8], range: Option<(f64, f64)>) -> Stats {
     let mut s = summarize(dtype, bytes, range);
-    s.sha256 = hex(&Sha256::digest(bytes));
+    s.sha256 = hex::encode(&Sha256::digest(bytes));
     s
 }
 
@@ -85,9 +87,10 @@ pub fn summarize(dtype: DType, bytes: &[u8], range: Option<(f64, f64)>) -> Stats
         .filter(|v| v.is_finite())
         .collect();
     let (median, scale) = if sample.len() >= 16 && dtype.is_float() {
-        let median = median_of(&mut sample);
+        // At least 16 samples: the medians exist.
+        let median = upper_median(&mut sample).unwrap_or(0.0);
         let mut dev: Vec<f64> = sample.iter().map(|v| (v - median).abs()).collect();
-        (median, 1.4826 * median_of(&mut dev))
+        (median, 1.4826 * upper_median(&mut dev).unwrap_or(0.0))
     } else {
         (0.0, 0.0)
     };
@@ -406,23 +409,6 @@ impl Acc {
         s.std = m2.sqrt();
         s.kurtosis = if m2 > 0.0 { m4 / (m2 * m2) - 3.0 } else { 0.0 };
     }
-}
-
-/// The upper median of `v` (reordered in place; `v` must not be empty).
-pub fn median_of(v: &mut [f64]) -> f64 {
-    let mid = v.len() / 2;
-    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
-    *m
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// KL(p || q) of two histograms, with add-half smoothing so empty bins stay finite.

@@ -21,10 +21,21 @@ pub struct Launch {
     pub from_file: bool,
 }
 
+/// Why launch arguments cannot be checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchError {
+    #[error("no `tritonserver` command found in the launch arguments")]
+    NoCommand,
+}
+
 impl Launch {
-    pub fn parse(text: &str, source: impl Into<String>, from_file: bool) -> Result<Launch, String> {
+    pub fn parse(
+        text: &str,
+        source: impl Into<String>,
+        from_file: bool,
+    ) -> Result<Launch, LaunchError> {
         if !text.contains("tritonserver") {
-            return Err("no `tritonserver` command found in the launch arguments".to_owned());
+            return Err(LaunchError::NoCommand);
         }
         let mut words: Vec<(String, u32)> = Vec::new();
         for (i, raw_line) in text.lines().enumerate() {

@@ -471,7 +471,7 @@ mod tests {
     #[test]
     fn mangled_configs_never_panic() {
         let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/triton");
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/triton-corpus");
         let mut inputs: Vec<Vec<u8>> = vec![
             b"input [ { dims: [ 1, \n".to_vec(),
             b"\xff\xfe name: \"\xc3\x28\"".to_vec(),

@@ -1,5 +1,5 @@
 //! The `inference.ModelConfig` schema as static tables, generated from
-//! `../shared/protos/model_config.proto` by `cargo xtask codegen` (see `schema_generated.rs`).
+//! `crates/mlsec-triton/proto/model_config.proto` (vendored) by `cargo xtask codegen` (see `schema_generated.rs`).
 
 pub use crate::schema_generated::{ENUMS, MESSAGES, MODEL_CONFIG};
 

@@ -1,6 +1,7 @@
 //! Lists the entries of a python-backend environment tarball (`.tar` or `.tar.gz`, the
 //! conda-pack output that `EXECUTION_ENV_PATH` names) without extracting anything: a streaming
-//! gzip inflate and a tar header walk, in bounded memory.
+//! gzip inflate and the shared streaming tar reader (`mlsec_util::tar::Stream`), in bounded
+//! memory.
 
 use std::fs::File;
 use std::io::Read;
@@ -8,6 +9,7 @@ use std::path::Path;
 
 use miniz_oxide::inflate::stream::{InflateState, inflate};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+use mlsec_util::{gzip, tar};
 
 /// Stop after this many entries or this many uncompressed bytes.
 const MAX_ENTRIES: u64 = 2_000_000;
@@ -27,42 +29,6 @@ pub struct TarReport {
     pub devices: Vec<String>,
     /// Why the walk stopped early, if it did.
     pub error: Option<String>,
-}
-
-/// Feeds decompressed bytes to the tar walker.
-struct Walker {
-    report: TarReport,
-    buf: Vec<u8>,
-    /// Bytes of entry data still to skip.
-    skip: u64,
-    /// A GNU long name or PAX path for the next entry.
-    long_name: Option<String>,
-    /// A long-name or PAX entry being read: kind, bytes left (with padding), bytes of
-    /// record still to keep, the record.
-    collect: Option<(u8, u64, u64, Vec<u8>)>,
-    total: u64,
-    done: bool,
-}
-
-fn octal(field: &[u8]) -> u64 {
-    if field.first().is_some_and(|b| b & 0x80 != 0) {
-        // GNU base-256 for large sizes.
-        return field[1..].iter().fold(0u64, |acc, b| {
-            acc.saturating_mul(256).saturating_add(u64::from(*b))
-        });
-    }
-    field
-        .iter()
-        .skip_while(|b| **b == b' ')
-        .take_while(|b| (b'0'..=b'7').contains(b))
-        .fold(0u64, |acc, b| {
-            acc.saturating_mul(8).saturating_add(u64::from(b - b'0'))
-        })
-}
-
-fn cstr(field: &[u8]) -> String {
-    let end = field.iter().position(|b| *b == 0).unwrap_or(field.len());
-    String::from_utf8_lossy(&field[..end]).into_owned()
 }
 
 fn escapes(path: &str) -> bool {
@@ -93,143 +59,94 @@ fn link_escapes(entry: &str, target: &str) -> bool {
     false
 }
 
-impl Walker {
-    fn push(&mut self, mut data: &[u8]) {
-        while !data.is_empty() && !self.done {
-            if let Some((_, remaining, keep, bytes)) = &mut self.collect {
-                let take = (*remaining).min(data.len() as u64) as usize;
-                let kept = (*keep).min(take as u64).min(1 << 20) as usize;
-                bytes.extend_from_slice(&data[..kept]);
-                *keep -= kept as u64;
-                *remaining -= take as u64;
-                data = &data[take..];
-                if *remaining == 0 {
-                    let (kind, _, _, bytes) = self.collect.take().expect("collecting");
-                    self.long_name = match kind {
-                        b'L' => Some(cstr(&bytes)),
-                        _ => pax_path(&bytes).or(self.long_name.take()),
-                    };
-                }
-                continue;
-            }
-            if self.skip > 0 {
-                let take = (self.skip as usize).min(data.len());
-                self.skip -= take as u64;
-                data = &data[take..];
-                continue;
-            }
-            let need = 512 - self.buf.len();
-            let take = need.min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.buf.len() == 512 {
-                let header = std::mem::take(&mut self.buf);
-                self.header(&header);
-            }
-        }
-    }
+/// Why a tarball walk stopped early (the text goes into [`TarReport::error`]).
+#[derive(Debug, thiserror::Error)]
+enum TarballError {
+    #[error("cannot open: {0}")]
+    Open(std::io::Error),
+    #[error("read error: {0}")]
+    Read(std::io::Error),
+    #[error("malformed gzip header")]
+    GzipHeader,
+    #[error("corrupt gzip data ({0:?})")]
+    Corrupt(MZError),
+    #[error("truncated gzip stream")]
+    Truncated,
+    #[error("stopped after {MAX_BYTES} uncompressed bytes")]
+    TooLarge,
+    #[error(transparent)]
+    Tar(#[from] tar::TarError),
+}
 
-    fn header(&mut self, h: &[u8]) {
-        if h.iter().all(|b| *b == 0) {
-            return; // End-of-archive blocks.
-        }
-        let size = octal(&h[124..136]);
-        let padded = size.div_ceil(512) * 512;
-        let kind = h[156];
-        match kind {
-            b'L' | b'x' => {
-                // The data is the name (GNU) or PAX records of the next entry; data past the
-                // record size is padding.
-                if padded > 0 {
-                    self.collect = Some((kind, padded, size, Vec::new()));
-                }
-                return;
+/// Classifies the members the shared tar reader yields.
+struct Walker {
+    report: TarReport,
+    stream: tar::Stream,
+    total: u64,
+}
+
+impl Walker {
+    /// Feeds uncompressed bytes; `Ok(true)` when the walk is over (end of the archive, or the
+    /// entry limit).
+    fn push(&mut self, data: &[u8]) -> Result<bool, TarballError> {
+        let report = &mut self.report;
+        self.stream.push(data, &mut |m| {
+            classify(report, &m.header);
+            if report.entries >= MAX_ENTRIES {
+                report.error = Some(format!("stopped after {MAX_ENTRIES} entries"));
+                return false;
             }
-            b'g' | b'K' => {
-                self.skip = padded;
-                return;
-            }
-            _ => {}
-        }
-        let mut name = cstr(&h[0..100]);
-        if &h[257..262] == b"ustar" {
-            let prefix = cstr(&h[345..500]);
-            if !prefix.is_empty() {
-                name = format!("{prefix}/{name}");
-            }
-        }
-        if let Some(long) = self.long_name.take() {
-            name = long;
-        }
-        let link = cstr(&h[157..257]);
-        let mode = octal(&h[100..108]);
-        self.report.entries += 1;
-        let r = &mut self.report;
-        let keep = |list: &mut Vec<String>, text: String| {
-            if list.len() < 20 {
-                list.push(text);
-            }
-        };
-        if escapes(&name) {
-            keep(&mut r.escaping, name.clone());
-        }
-        if (kind == b'2' || kind == b'1')
-            && (link_escapes(&name, &link) || kind == b'1' && escapes(&link))
-        {
-            keep(&mut r.links_out, format!("{name} -> {link}"));
-        }
-        if mode & 0o6000 != 0 && (kind == b'0' || kind == 0) {
-            keep(&mut r.setuid, name.clone());
-        }
-        if matches!(kind, b'3' | b'4' | b'6') {
-            keep(&mut r.devices, name);
-        }
-        if self.report.entries >= MAX_ENTRIES {
-            self.report.error = Some(format!("stopped after {MAX_ENTRIES} entries"));
-            self.done = true;
-        }
-        self.skip = if matches!(kind, b'0' | 0 | b'7') {
-            padded
-        } else {
-            0
-        };
+            true
+        })?;
+        Ok(self.stream.ended())
     }
 }
 
-fn pax_path(records: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(records);
-    text.lines()
-        .filter_map(|line| line.split_once(' ').map(|(_, kv)| kv))
-        .find_map(|kv| kv.strip_prefix("path=").map(str::to_owned))
+fn classify(r: &mut TarReport, h: &tar::Header) {
+    let (name, kind, link) = (&h.name, h.kind, &h.link);
+    r.entries += 1;
+    let keep = |list: &mut Vec<String>, text: String| {
+        if list.len() < 20 {
+            list.push(text);
+        }
+    };
+    if escapes(name) {
+        keep(&mut r.escaping, name.clone());
+    }
+    if (kind == b'2' || kind == b'1') && (link_escapes(name, link) || kind == b'1' && escapes(link))
+    {
+        keep(&mut r.links_out, format!("{name} -> {link}"));
+    }
+    if h.mode & 0o6000 != 0 && (kind == b'0' || kind == 0) {
+        keep(&mut r.setuid, name.clone());
+    }
+    if matches!(kind, b'3' | b'4' | b'6') {
+        keep(&mut r.devices, name.clone());
+    }
 }
 
 /// Reads the tarball at `path` (gzip-compressed or not) and reports risky entries.
 pub fn scan(path: &Path) -> TarReport {
     let mut walker = Walker {
         report: TarReport::default(),
-        buf: Vec::with_capacity(512),
-        skip: 0,
-        long_name: None,
-        collect: None,
+        stream: tar::Stream::new(),
         total: 0,
-        done: false,
     };
     if let Err(e) = scan_into(path, &mut walker) {
-        walker.report.error = Some(e);
+        walker.report.error = Some(e.to_string());
     }
     walker.report
 }
 
-fn scan_into(path: &Path, walker: &mut Walker) -> Result<(), String> {
-    let mut file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+fn scan_into(path: &Path, walker: &mut Walker) -> Result<(), TarballError> {
+    let mut file = File::open(path).map_err(TarballError::Open)?;
     let mut input = vec![0u8; 1 << 16];
     let n = read_full(&mut file, &mut input)?;
     let gzip = n >= 10 && input[0] == 0x1f && input[1] == 0x8b;
     if !gzip {
         let mut chunk = &input[..n];
         loop {
-            walker.push(chunk);
-            if walker.done {
+            if walker.push(chunk)? {
                 return Ok(());
             }
             let n = read_full(&mut file, &mut input)?;
@@ -239,7 +156,7 @@ fn scan_into(path: &Path, walker: &mut Walker) -> Result<(), String> {
             chunk = &input[..n];
         }
     }
-    let start = gzip_header_len(&input[..n]).ok_or("malformed gzip header")?;
+    let start = gzip::header_len(&input[..n]).ok_or(TarballError::GzipHeader)?;
     let mut state = InflateState::new_boxed(DataFormat::Raw);
     let mut out = vec![0u8; 1 << 16];
     let mut pending: Vec<u8> = input[start..n].to_vec();
@@ -250,63 +167,41 @@ fn scan_into(path: &Path, walker: &mut Walker) -> Result<(), String> {
             let res = inflate(&mut state, &pending[offset..], &mut out, MZFlush::None);
             offset += res.bytes_consumed;
             walker.total += res.bytes_written as u64;
-            walker.push(&out[..res.bytes_written]);
-            if walker.done {
+            if walker.push(&out[..res.bytes_written])? {
                 return Ok(());
             }
             if walker.total > MAX_BYTES {
-                return Err(format!("stopped after {MAX_BYTES} uncompressed bytes"));
+                return Err(TarballError::TooLarge);
             }
             match res.status {
                 Ok(MZStatus::StreamEnd) => return Ok(()),
                 Ok(_) => {}
                 Err(MZError::Buf) if offset >= pending.len() => break,
                 Err(MZError::Buf) => {}
-                Err(e) => return Err(format!("corrupt gzip data ({e:?})")),
+                Err(e) => return Err(TarballError::Corrupt(e)),
             }
             if offset >= pending.len() && res.bytes_written < out.len() {
                 break;
             }
         }
         if eof {
-            return Err("truncated gzip stream".to_owned());
+            return Err(TarballError::Truncated);
         }
         let n = read_full(&mut file, &mut input)?;
         pending = input[..n].to_vec();
     }
 }
 
-fn read_full(file: &mut File, buf: &mut [u8]) -> Result<usize, String> {
+fn read_full(file: &mut File, buf: &mut [u8]) -> Result<usize, TarballError> {
     let mut n = 0;
     while n < buf.len() {
         match file.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
-            Err(e) => return Err(format!("read error: {e}")),
+            Err(e) => return Err(TarballError::Read(e)),
         }
     }
     Ok(n)
-}
-
-fn gzip_header_len(b: &[u8]) -> Option<usize> {
-    if b.len() < 10 || b[2] != 8 {
-        return None;
-    }
-    let flags = b[3];
-    let mut at = 10;
-    if flags & 4 != 0 {
-        let xlen = usize::from(u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?]));
-        at += 2 + xlen;
-    }
-    for bit in [8u8, 16] {
-        if flags & bit != 0 {
-            at += b.get(at..)?.iter().position(|c| *c == 0)? + 1;
-        }
-    }
-    if flags & 2 != 0 {
-        at += 2;
-    }
-    (at <= b.len()).then_some(at)
 }
 
 #[cfg(test)]
@@ -321,6 +216,9 @@ mod tests {
         h[156] = kind;
         h[157..157 + link.len()].copy_from_slice(link.as_bytes());
         h[257..263].copy_from_slice(b"ustar\0");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&c| u32::from(c)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
         h
     }
 

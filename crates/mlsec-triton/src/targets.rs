@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use globset::GlobBuilder;
 use mlsec_core::ScanError;
+use mlsec_util::walk::{self, Event, Flow, Skip, Symlinks, Walk};
 
 /// How deep a repository directory is searched for `config.pbtxt` files.
 const MAX_DEPTH: usize = 8;
@@ -105,9 +106,8 @@ fn dir_targets(dir: &Path, out: &mut Vec<Target>, warnings: &mut Vec<String>) {
         });
         return;
     }
-    let mut budget = MAX_ENTRIES;
     let mut configs = Vec::new();
-    walk(dir, 0, &mut budget, &mut configs, warnings, dir);
+    walk(dir, &mut configs, warnings);
     configs.sort();
     for path in configs {
         let rel = path.strip_prefix(dir).unwrap_or(&path);
@@ -119,65 +119,60 @@ fn dir_targets(dir: &Path, out: &mut Vec<Target>, warnings: &mut Vec<String>) {
     }
 }
 
-fn walk(
-    dir: &Path,
-    depth: usize,
-    budget: &mut usize,
-    out: &mut Vec<PathBuf>,
-    warnings: &mut Vec<String>,
-    root: &Path,
-) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        warnings.push(format!("cannot read directory {}", dir.display()));
-        return;
-    };
-    let mut subdirs = Vec::new();
-    let mut has_config = false;
-    for entry in entries.flatten() {
-        if *budget == 0 {
-            warnings.push(format!(
-                "stopped walking {} after {MAX_ENTRIES} entries",
-                root.display()
-            ));
-            return;
-        }
-        *budget -= 1;
-        let path = entry.path();
-        // Triton follows symlinks; the depth limit and the entry budget bound loops.
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if meta.is_file() && entry.file_name() == "config.pbtxt" {
-            out.push(path);
-            has_config = true;
-        } else if meta.is_dir() {
-            subdirs.push(path);
-        }
-    }
-    // Below a model directory are versions and model files, not more models.
-    if has_config {
-        return;
-    }
-    // A model directory without a config: Triton may auto-complete one, we cannot check it.
-    let versioned = subdirs.iter().any(|s| {
-        s.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    });
-    if depth > 0 && versioned {
-        warnings.push(format!(
-            "{} has version directories but no config.pbtxt: not checked (Triton may auto-complete a config for it)",
-            dir.display()
-        ));
-        return;
-    }
-    if depth >= MAX_DEPTH {
-        return;
-    }
-    subdirs.sort();
-    for sub in subdirs {
-        walk(&sub, depth + 1, budget, out, warnings, root);
-    }
+/// The `config.pbtxt` files of a repository: the shared walk (`mlsec_util::walk`), following
+/// symlinks as Triton does (loops are detected; the depth limit and the entry budget bound
+/// the rest). Below a model directory are versions and model files, not more models.
+fn walk(root: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<String>) {
+    Walk::new(root)
+        .symlinks(Symlinks::Follow)
+        .max_depth(MAX_DEPTH)
+        .max_entries(MAX_ENTRIES)
+        .run(|event| match event {
+            Event::Dir(entry) => {
+                let config = entry.path.join("config.pbtxt");
+                if entry.depth > 0 && config.is_file() {
+                    out.push(config);
+                    return Flow::SkipDir;
+                }
+                // A model directory without a config: Triton may auto-complete one, we cannot
+                // check it.
+                if entry.depth > 0 && has_version_dirs(&entry.path) {
+                    warnings.push(format!(
+                        "{} has version directories but no config.pbtxt: not checked (Triton may auto-complete a config for it)",
+                        entry.path.display()
+                    ));
+                    return Flow::SkipDir;
+                }
+                Flow::Continue
+            }
+            Event::File(_) => Flow::Continue,
+            Event::Skipped(_, Skip::Budget) => {
+                warnings.push(format!(
+                    "stopped walking {} after {MAX_ENTRIES} entries",
+                    root.display()
+                ));
+                Flow::Stop
+            }
+            Event::Skipped(entry, why) => {
+                warnings.push(format!("{}: {}", entry.path.display(), why.reason()));
+                Flow::Continue
+            }
+            Event::Error(path, _) => {
+                warnings.push(format!("cannot read directory {}", path.display()));
+                Flow::Continue
+            }
+        });
+}
+
+fn has_version_dirs(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                && e.path().is_dir()
+        })
+    })
 }
 
 /// Expands a glob the shell left unexpanded: walks from its literal prefix.
@@ -201,31 +196,30 @@ fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, String> {
         base.clone()
     };
     let mut out = Vec::new();
-    let mut stack = vec![(start, 0usize)];
-    let mut budget = MAX_ENTRIES;
-    while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if budget == 0 {
-                return Err(format!("glob visits more than {MAX_ENTRIES} entries"));
-            }
-            budget -= 1;
-            let path = entry.path();
-            // Match against the path as the user would write it (no leading `./`).
-            let shown = path.strip_prefix(".").unwrap_or(&path).to_owned();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                if depth < 32 {
-                    stack.push((path, depth + 1));
+    let mut over_budget = false;
+    Walk::new(&start)
+        .max_depth(32)
+        .max_entries(MAX_ENTRIES)
+        .run(|event| {
+            match event {
+                Event::File(entry) => {
+                    // Match against the path as the user would write it (no leading `./`).
+                    let shown = entry.path.strip_prefix(".").unwrap_or(&entry.path);
+                    if glob.is_match(shown) {
+                        out.push(shown.to_owned());
+                    }
                 }
-            } else if kind.is_file() && glob.is_match(&shown) {
-                out.push(shown);
+                Event::Skipped(_, Skip::Budget) => {
+                    over_budget = true;
+                    return Flow::Stop;
+                }
+                // A glob names what it matches; what the walk passes over is not an error.
+                Event::Dir(_) | Event::Skipped(..) | Event::Error(..) => {}
             }
-        }
+            Flow::Continue
+        });
+    if over_budget {
+        return Err(format!("glob visits more than {MAX_ENTRIES} entries"));
     }
     out.sort();
     Ok(out)
@@ -241,41 +235,40 @@ pub struct ModelFile {
     pub symlink: bool,
 }
 
-/// The files of a model directory, three levels deep at most.
+/// The files of a model directory, three levels deep at most (the depth the checks look
+/// at; deeper directories are left out by design), symlinks included as such whether or not
+/// the shared walk follows them.
 pub fn model_files(dir: &Path) -> Vec<ModelFile> {
     let mut out = Vec::new();
-    let mut stack = vec![(dir.to_owned(), 0usize)];
-    while let Some((d, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
+    let mut add = |entry: &walk::Entry, symlink: bool| {
+        let meta = if symlink {
+            std::fs::symlink_metadata(&entry.path)
+        } else {
+            std::fs::metadata(&entry.path)
         };
-        for entry in entries.flatten() {
-            if out.len() >= 10_000 {
-                return out;
-            }
-            let path = entry.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            let rel = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            if meta.is_dir() {
-                if depth < 2 {
-                    stack.push((path, depth + 1));
-                }
-            } else {
-                out.push(ModelFile {
-                    rel,
-                    path,
-                    size: meta.len(),
-                    symlink: meta.file_type().is_symlink(),
-                });
-            }
+        if let Ok(meta) = meta {
+            out.push(ModelFile {
+                rel: entry.rel.clone(),
+                path: entry.path.clone(),
+                size: meta.len(),
+                symlink,
+            });
         }
-    }
+        if out.len() >= 10_000 {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    };
+    Walk::new(dir).max_depth(2).run(|event| match event {
+        Event::File(entry) => add(entry, entry.via_symlink),
+        Event::Skipped(
+            entry,
+            Skip::SymlinkOutside | Skip::SymlinkedDirectory | Skip::BrokenSymlink,
+        ) => add(entry, true),
+        Event::Skipped(entry, Skip::NotAFile) => add(entry, false),
+        Event::Dir(_) | Event::Skipped(..) | Event::Error(..) => Flow::Continue,
+    });
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
     out
 }

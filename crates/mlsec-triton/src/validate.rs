@@ -263,8 +263,8 @@ impl Validator {
                     }
                     Some(value)
                 }
-                Err(message) => {
-                    self.error(s.pos, message);
+                Err(e) => {
+                    self.error(s.pos, e.to_string());
                     None
                 }
             },
@@ -285,26 +285,26 @@ impl Validator {
         }
     }
 
-    fn scalar(&self, field: &FieldDesc, kind: Kind, s: &RawScalar) -> Result<Value, String> {
+    fn scalar(&self, field: &FieldDesc, kind: Kind, s: &RawScalar) -> Result<Value, ScalarError> {
         let ty = field.type_name();
         let name = field.name;
-        let wrong = || format!("field `{name}` is `{ty}`: `{s}` is not a valid value");
+        let at = |ty: &str| ScalarAt {
+            name: name.to_owned(),
+            ty: ty.to_owned(),
+            value: s.to_string(),
+        };
+        let wrong = || ScalarError::Invalid(at(&ty));
         match kind {
             Kind::Int32 | Kind::Int64 | Kind::Uint32 | Kind::Uint64 => {
                 let ScalarToken::Int(text) = &s.token else {
-                    return Err(format!(
-                        "field `{name}` is `{ty}`: expected an integer, found `{s}`"
-                    ));
+                    return Err(ScalarError::NotInteger(at(&ty)));
                 };
-                let magnitude = parse_int(text)
-                    .ok_or_else(|| format!("integer `{s}` out of range for `{name}` (`{ty}`)"))?;
-                let out_of_range = || format!("integer `{s}` out of range for `{name}` (`{ty}`)");
+                let out_of_range = || ScalarError::OutOfRange(at(&ty));
+                let magnitude = parse_int(text).ok_or_else(out_of_range)?;
                 match kind {
                     Kind::Uint32 | Kind::Uint64 => {
                         if s.negative {
-                            return Err(format!(
-                                "field `{name}` is `{ty}` (unsigned): negative value `{s}`"
-                            ));
+                            return Err(ScalarError::Negative(at(&ty)));
                         }
                         let max = if kind == Kind::Uint32 {
                             u64::from(u32::MAX)
@@ -361,7 +361,7 @@ impl Validator {
                 (ScalarToken::Int(text), false) => match parse_int(text) {
                     Some(0) => Ok(Value::Bool(false)),
                     Some(1) => Ok(Value::Bool(true)),
-                    _ => Err(format!("integer `{s}` out of range for `{name}` (`bool`)")),
+                    _ => Err(ScalarError::OutOfRange(at("bool"))),
                 },
                 _ => Err(wrong()),
             },
@@ -369,9 +369,7 @@ impl Validator {
                 ScalarToken::Str(bytes) => {
                     Ok(Value::Str(String::from_utf8_lossy(bytes).into_owned()))
                 }
-                _ => Err(format!(
-                    "field `{name}` is `{ty}`: expected a quoted string, found `{s}`"
-                )),
+                _ => Err(ScalarError::NotString(at(&ty))),
             },
             Kind::Enum(e) => {
                 let desc = &ENUMS[e];
@@ -383,17 +381,19 @@ impl Validator {
                             let hint = did_you_mean(id, desc.values.iter().map(|(n, _)| *n))
                                 .map(|h| format!(" (did you mean `{h}`?)"))
                                 .unwrap_or_default();
-                            Err(format!(
-                                "unknown enum value `{id}` for `{name}` ({}){hint}",
-                                desc.name.trim_start_matches("inference.")
-                            ))
+                            Err(ScalarError::UnknownEnum {
+                                id: id.clone(),
+                                name: name.to_owned(),
+                                enum_name: desc.name.trim_start_matches("inference.").to_owned(),
+                                hint,
+                            })
                         }
                     }
                     ScalarToken::Int(text) => {
                         let m = parse_int(text).unwrap_or(u64::MAX);
                         let v = if s.negative { -(m as i128) } else { m as i128 };
                         if v < i128::from(i32::MIN) || v > i128::from(i32::MAX) {
-                            return Err(format!("integer `{s}` out of range for enum `{name}`"));
+                            return Err(ScalarError::EnumOutOfRange(at("")));
                         }
                         // Proto3 enums are open: Triton's parser accepts any number.
                         let v = v as i32;
@@ -580,6 +580,39 @@ pub fn param_text(value: Option<&Value>) -> String {
         Some(v) => v.to_text(),
         None => String::new(),
     }
+}
+
+/// The field a scalar was given for, and the scalar as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ScalarAt {
+    name: String,
+    ty: String,
+    value: String,
+}
+
+/// Why a scalar is not a valid value of its field (Triton's parser refuses it too).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ScalarError {
+    #[error("field `{}` is `{}`: `{}` is not a valid value", .0.name, .0.ty, .0.value)]
+    Invalid(ScalarAt),
+    #[error("field `{}` is `{}`: expected an integer, found `{}`", .0.name, .0.ty, .0.value)]
+    NotInteger(ScalarAt),
+    #[error("integer `{}` out of range for `{}` (`{}`)", .0.value, .0.name, .0.ty)]
+    OutOfRange(ScalarAt),
+    #[error("field `{}` is `{}` (unsigned): negative value `{}`", .0.name, .0.ty, .0.value)]
+    Negative(ScalarAt),
+    #[error("field `{}` is `{}`: expected a quoted string, found `{}`", .0.name, .0.ty, .0.value)]
+    NotString(ScalarAt),
+    #[error("unknown enum value `{id}` for `{name}` ({enum_name}){hint}")]
+    UnknownEnum {
+        id: String,
+        name: String,
+        enum_name: String,
+        /// ` (did you mean `X`?)` or empty.
+        hint: String,
+    },
+    #[error("integer `{}` out of range for enum `{}`", .0.value, .0.name)]
+    EnumOutOfRange(ScalarAt),
 }
 
 #[cfg(test)]

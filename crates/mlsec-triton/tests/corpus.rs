@@ -1,6 +1,7 @@
-//! Parser acceptance and calibration on the real configs in `../shared/corpus/triton`.
+//! Parser acceptance and calibration on the real configs vendored in `testdata/triton-corpus`
+//! (where each came from: `testdata/triton-corpus/SOURCES`).
 
-#![allow(clippy::print_stdout)] // the test prints the skip note and the distribution
+#![allow(clippy::print_stdout)] // the test prints the distribution
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,26 +9,20 @@ use std::path::PathBuf;
 use mlsec_core::{Context, Severity};
 use mlsec_triton::{Args, run};
 
-fn corpus() -> Option<Vec<PathBuf>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/triton");
-    if !dir.is_dir() {
-        return None;
-    }
+fn corpus() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/triton-corpus");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("readable corpus")
+        .unwrap_or_else(|e| panic!("{} is part of the repository: {e}", dir.display()))
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "pbtxt"))
         .collect();
     files.sort();
-    Some(files)
+    files
 }
 
 #[test]
 fn every_corpus_config_parses_and_validates() {
-    let Some(files) = corpus() else {
-        println!("skipped: ../shared/corpus/triton is not present");
-        return;
-    };
+    let files = corpus();
     assert_eq!(files.len(), 506, "the corpus holds 506 configs");
     let args = Args {
         targets: files,

@@ -1,21 +1,18 @@
-//! `mlsec triton` over the real-config corpus (`../shared/corpus/triton`, 506 files): parse,
+//! `mlsec triton` over the real-config corpus (`testdata/triton-corpus`, 506 files): parse,
 //! validate against the schema and run every check, in-process through the library. Goal:
 //! the whole corpus in at most 0.3 s in a release build.
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use mlsec_core::Context;
 
 use super::{Bench, Row};
 
 pub fn run(bench: &mut Bench) -> Result<()> {
-    let dir = crate::root().join("../shared/corpus/triton");
-    if !dir.is_dir() {
-        eprintln!("  skipped: {} not present", dir.display());
-        return Ok(());
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+    let dir = crate::root().join("testdata/triton-corpus");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("{} is part of the repository", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "pbtxt"))
         .collect();

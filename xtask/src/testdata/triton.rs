@@ -58,28 +58,8 @@ fn one(body: &str) -> Vec<(&'static str, String)> {
 
 /// A ustar archive of regular files (what a conda-pack environment is, uncompressed).
 fn tar(files: &[(&str, &str)]) -> String {
-    let mut out = Vec::new();
-    for (name, content) in files {
-        let mut h = vec![0u8; 512];
-        h[..name.len()].copy_from_slice(name.as_bytes());
-        h[100..107].copy_from_slice(b"0000644");
-        h[108..115].copy_from_slice(b"0000000");
-        h[116..123].copy_from_slice(b"0000000");
-        h[124..135].copy_from_slice(format!("{:011o}", content.len()).as_bytes());
-        h[136..147].copy_from_slice(b"00000000000");
-        h[156] = b'0';
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
-        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-        out.extend(h);
-        let mut data = content.as_bytes().to_vec();
-        data.resize(content.len().div_ceil(512) * 512, 0);
-        out.extend(data);
-    }
-    out.extend([0u8; 1024]);
-    String::from_utf8(out).expect("ASCII archive")
+    let members: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (*n, c.as_bytes())).collect();
+    String::from_utf8(mlsec_util::tar::write(&members)).expect("ASCII archive")
 }
 
 const LAUNCH_REPO: &str = "max_batch_size: 8\n";

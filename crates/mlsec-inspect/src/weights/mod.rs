@@ -19,6 +19,7 @@ use mlsec_tensors::dtype::DType;
 use mlsec_tensors::sniff::{Format, sniff};
 use mlsec_tensors::stats::{self, Stats};
 use mlsec_tensors::zip::ZipLimits;
+use mlsec_util::stats::upper_median;
 use serde_json::json;
 
 use crate::rules;
@@ -598,9 +599,10 @@ fn peer_findings(summaries: &[Summary], report: &mut Report) {
                 continue;
             }
             let mut values: Vec<f64> = logs.iter().map(|(_, l)| *l).collect();
-            let median = stats::median_of(&mut values);
+            // At least PEER_MIN values: the medians exist.
+            let median = upper_median(&mut values).unwrap_or(0.0);
             let mut dev: Vec<f64> = values.iter().map(|l| (l - median).abs()).collect();
-            let scale = 1.4826 * stats::median_of(&mut dev);
+            let scale = 1.4826 * upper_median(&mut dev).unwrap_or(0.0);
             for (s, l) in &logs {
                 let d = (l - median).abs();
                 if d >= PEER_FACTOR.ln() && d > PEER_K * scale {

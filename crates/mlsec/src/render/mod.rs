@@ -51,7 +51,7 @@ pub fn fingerprint(finding: &Finding) -> String {
         hasher.update([0]);
     }
     let digest = hasher.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    mlsec_util::hex::encode(&digest[..16])
 }
 
 #[cfg(test)]
