@@ -269,13 +269,11 @@ pub fn ci() -> Result<()> {
         let path = cache_dir().join("dist").join(&p.file);
         std::fs::read(path).is_ok_and(|b| sha256_hex(&b) == p.sha256)
     });
-    if !cached {
-        if let Err(why) = index_reachable() {
-            eprintln!(
-                "xtask: SKIPPED: real-world corpus (`cargo xtask realworld`): the package index is not reachable ({why})"
-            );
-            return Ok(());
-        }
+    if !cached && let Err(why) = index_reachable() {
+        eprintln!(
+            "xtask: SKIPPED: real-world corpus (`cargo xtask realworld`): the package index is not reachable ({why})"
+        );
+        return Ok(());
     }
     run(&[])
 }
@@ -549,12 +547,12 @@ fn select(name: &str, bytes: &[u8]) -> Option<(Tool, String)> {
             return Some((Tool::Checkpoint, format!("name: {file_name}.{ext}")));
         }
         // zlib and gzip streams are expanded (bounded) to see what they hold.
-        if let Some(c @ ("zlib" | "gzip")) = mlsec_tensors::load::joblib_compression(bytes) {
-            if let Ok(inner) = mlsec_tensors::joblib::decompress(bytes, MAX_SNIFF_EXPAND) {
-                let f = sniff(&inner);
-                if matches!(f, Format::Pickle | Format::Npy) {
-                    return Some((Tool::Checkpoint, format!("content: {c} {}", f.name())));
-                }
+        if let Some(c @ ("zlib" | "gzip")) = mlsec_tensors::load::joblib_compression(bytes)
+            && let Ok(inner) = mlsec_tensors::joblib::decompress(bytes, MAX_SNIFF_EXPAND)
+        {
+            let f = sniff(&inner);
+            if matches!(f, Format::Pickle | Format::Npy) {
+                return Some((Tool::Checkpoint, format!("content: {c} {}", f.name())));
             }
         }
     }
