@@ -1622,6 +1622,11 @@ impl<'o> Scanner<'o> {
             }
             storage_members.insert(idx);
         }
+        // skops: a zip whose `schema.json` says which objects to build on load.
+        let skops = prefix.is_none()
+            && depth == 0
+            && site.member.is_none()
+            && z.entries.iter().any(|e| e.name == "schema.json");
         // Every other member that looks like a pickle or .npy is scanned, whatever its name.
         for (i, e) in z.entries.iter().enumerate() {
             if storage_members.contains(&i) {
@@ -1662,7 +1667,8 @@ impl<'o> Scanner<'o> {
                 // Keras 3 `.keras`: `model.weights.h5` (any HDF5 member, whatever its name).
                 recognised = true;
                 self.scan_hdf5(bytes, &s);
-            } else {
+            } else if !skops {
+                // (A skops file is reported as not scanned as a whole below.)
                 self.unread_member(&e.name, prefix.as_deref(), bytes.len(), at(e.local_offset));
             }
         }
@@ -1692,12 +1698,7 @@ impl<'o> Scanner<'o> {
                 None => {}
             }
         }
-        // skops: a zip whose `schema.json` says which objects to build on load.
-        if prefix.is_none()
-            && depth == 0
-            && site.member.is_none()
-            && z.entries.iter().any(|e| e.name == "schema.json")
-        {
+        if skops {
             return self.not_scanned(
                 "skops",
                 " (its schema.json, which decides what is built, is not checked)",

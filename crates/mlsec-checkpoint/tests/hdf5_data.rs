@@ -233,3 +233,21 @@ fn truncated_data_files_are_never_clean() {
         }
     }
 }
+
+/// Old files (HDF5 1.6 era, layout message version 1) as PyTables ships them in its own test
+/// data (`testdata/hdf5/legacy/SOURCES.md`): read, with the values h5py reads (sum 135, 0..=9).
+#[test]
+fn layout_message_version_1_datasets_are_read() {
+    for name in ["legacy/smpl_f64le.h5", "legacy/smpl_i32be.h5"] {
+        let r = scan_bytes(&read(name), name, &Options::default());
+        assert!(r.errors.is_empty(), "{name}: {:?}", r.errors);
+        let t = r
+            .tensors
+            .iter()
+            .find(|t| t.name == "TestArray")
+            .unwrap_or_else(|| panic!("{name}: {:?}", r.tensors));
+        assert_eq!(t.shape, [6, 5], "{name}");
+        assert_eq!(t.stats.mean * t.stats.count as f64, 135.0, "{name}");
+        assert_eq!((t.stats.min, t.stats.max), (0.0, 9.0), "{name}");
+    }
+}

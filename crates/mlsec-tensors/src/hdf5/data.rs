@@ -671,12 +671,63 @@ fn filters(m: &[u8]) -> Result<Vec<Filter>> {
     Ok(out)
 }
 
+/// Layout message versions 1 and 2 (HDF5 1.4-1.6, still in old PyTables and obspy files):
+/// dimensionality, class, 5 reserved bytes, the address (not for compact data), then one
+/// 4-byte size per dimension (the last is the element size, for contiguous data too), then
+/// for compact data its 4-byte size and the bytes. A contiguous dataset's size is the product
+/// of the sizes, as the library computes it.
+fn layout_v1(r: &Reader, m: &[u8], offset: u64) -> Result<Layout> {
+    let dims = usize::from(*m.get(1).unwrap_or(&0));
+    let class = *m.get(2).unwrap_or(&255);
+    let mut p = 8;
+    let address = if class == 0 {
+        None
+    } else {
+        let a = r.addr(m, p)?;
+        p += r.so;
+        a
+    };
+    let sizes = (0..dims)
+        .map(|i| uint(m, p + 4 * i, 4))
+        .collect::<Result<Vec<u64>>>()?;
+    p += 4 * dims;
+    match class {
+        0 => {
+            let len = uint(m, p, 4)?;
+            let start = p + 4;
+            if (m.len() as u64) < start as u64 + len {
+                return err("compact dataset data runs past its layout message");
+            }
+            Ok(Layout::Compact {
+                offset: offset + start as u64,
+                len,
+            })
+        }
+        1 => Ok(Layout::Contiguous {
+            address,
+            size: match sizes.iter().try_fold(1u64, |a, &d| a.checked_mul(d)) {
+                Some(size) => size,
+                None => return err("contiguous dataset size overflows"),
+            },
+        }),
+        2 => Ok(Layout::Chunked {
+            chunk: sizes,
+            index: ChunkIndex::BTreeV1 { address },
+            unfiltered_edges: false,
+        }),
+        c => err(format!("unknown data layout class {c}")),
+    }
+}
+
 fn layout(r: &Reader, m: &[u8], offset: u64) -> Result<Layout> {
     let version = *m.first().unwrap_or(&0);
+    if matches!(version, 1 | 2) {
+        return layout_v1(r, m, offset);
+    }
     // Version 5 (HDF5 2.0) is encoded like version 4.
     if !matches!(version, 3..=5) {
         return err(format!(
-            "unsupported data layout message version {version} (3 to 5 are read)"
+            "unsupported data layout message version {version} (1 to 5 are read)"
         ));
     }
     let class = *m.get(1).unwrap_or(&255);
