@@ -838,7 +838,7 @@ fn gzip(data: &[u8], out: &mut Capped, streams: &mut usize) -> Result<(), (Failu
     let mut pos = 0;
     loop {
         let member = &data[pos..];
-        let Some(body) = gzip_body(member) else {
+        let Some(body) = mlsec_util::gzip::body(member) else {
             let kind = if member.len() < 10
                 && b"\x1f\x8b\x08".starts_with(&member[..member.len().min(3)])
             {
@@ -1141,27 +1141,4 @@ fn zfile(data: &[u8], out: &mut Capped) -> Result<(), (Failure, String)> {
         ));
     }
     Ok(())
-}
-
-/// The raw deflate data of a gzip member (RFC 1952 header skipped).
-fn gzip_body(d: &[u8]) -> Option<&[u8]> {
-    if !d.starts_with(b"\x1f\x8b\x08") {
-        return None;
-    }
-    let flags = *d.get(3)?;
-    let mut p = 10usize;
-    d.get(..p)?;
-    if flags & 0x04 != 0 {
-        let n = usize::from(u16::from_le_bytes([*d.get(p)?, *d.get(p + 1)?]));
-        p += 2 + n;
-    }
-    for bit in [0x08, 0x10] {
-        if flags & bit != 0 {
-            p += d.get(p..)?.iter().position(|&c| c == 0)? + 1;
-        }
-    }
-    if flags & 0x02 != 0 {
-        p += 2;
-    }
-    d.get(p..)
 }
