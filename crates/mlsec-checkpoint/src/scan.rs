@@ -473,7 +473,28 @@ impl<'o> Scanner<'o> {
                 }
             }
         }
-        let failed = m.streams.iter().find_map(|s| s.error.clone());
+        let mut failed = m.streams.iter().find_map(|s| s.error.clone());
+        // Bytes after a complete first stream that do not even start a pickle are trailing
+        // data a single `load` never reads (old numpy wrote a newline after the pickle): a
+        // note, not a parse error.
+        // (Not for torch files: the legacy format reads five streams, and a missing one must
+        // stay an error.)
+        let single_load = !matches!(profile, Profile::Torch | Profile::TorchScript);
+        if single_load
+            && let Some(trailing) = m.streams.iter().skip(1).find(|st| {
+                st.error
+                    .as_ref()
+                    .is_some_and(|e| e.offset == m.base + st.start as u64)
+            })
+            && failed.as_ref() == trailing.error.as_ref()
+        {
+            self.out.notes.push(format!(
+                "{}: {} bytes after the pickle's STOP are not a pickle (never read by a single load)",
+                self.out.file,
+                m.data.len() - trailing.start
+            ));
+            failed = None;
+        }
         self.out
             .findings
             .extend(crate::audit::group(std::mem::take(&mut result.findings)));

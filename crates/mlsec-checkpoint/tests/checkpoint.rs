@@ -896,3 +896,22 @@ fn weight_rules_skip_running_statistics_and_optimizer_state() {
     assert_eq!(judged, ["fc.weight"], "{:#?}", r.findings);
     assert_eq!(r.tensors.len(), 3);
 }
+
+/// Old numpy wrote a newline after an object array's pickle; `numpy.load` reads one pickle
+/// and never sees it: a note, not an error. A truncated second stream of a torch file stays an
+/// error (checked by the legacy tests).
+#[test]
+fn trailing_bytes_after_a_single_load_pickle_are_a_note() {
+    let body = b"\x80\x02]q\x00(K\x01K\x02e.\n";
+    let data = mlsec_tensors::npy::write("|O8", &[2], body);
+    let r = scan_bytes(&data, "old.npy", &Options::default());
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("after the pickle's STOP")),
+        "{:?}",
+        r.notes
+    );
+}
