@@ -962,42 +962,38 @@ fn lzma_err(e: impl std::fmt::Display, what: &str) -> (Failure, String) {
 }
 
 fn lzma_stream(data: &[u8], out: &mut Capped) -> StreamResult {
-    use lzma_rust2::{Action, LzmaStream, Status};
-    let mut s = LzmaStream::new_mem_limit(dict_limit_kb(out.limit), None);
-    let mut chunk = vec![0u8; CHUNK];
-    let mut pos = 0;
-    loop {
-        let action = if pos >= data.len() {
-            Action::Finish
-        } else {
-            Action::Run
-        };
-        let r = s
-            .process(&data[pos..data.len().min(pos + CHUNK)], &mut chunk, action)
-            .map_err(|e| match pos >= data.len() {
-                true => (
-                    Failure::Truncated,
-                    format!("the data ends inside the .lzma stream (truncated): {e}"),
-                ),
-                false => lzma_err(e, ".lzma"),
-            })?;
-        pos += r.bytes_consumed;
-        out.push(&chunk[..r.bytes_produced])?;
-        if r.status == Status::StreamEnd {
-            return Ok(pos - s.unused_input().len());
-        }
-        if r.bytes_consumed == 0 && r.bytes_produced == 0 && action == Action::Finish {
-            return Err((
-                Failure::Truncated,
-                "the data ends inside the .lzma stream (truncated)".into(),
-            ));
-        }
-    }
+    let mut s = lzma_rust2::LzmaStream::new_mem_limit(dict_limit_kb(out.limit), None);
+    drive_lzma(data, out, ".lzma", |input, chunk, action| {
+        let r = s.process(input, chunk, action);
+        r.map(|r| {
+            let end = r.status == lzma_rust2::Status::StreamEnd;
+            // The .lzma decoder may read past its end mark: give those bytes back.
+            let unused = if end { s.unused_input().len() } else { 0 };
+            (r.bytes_consumed, r.bytes_produced, end, unused)
+        })
+    })
 }
 
 fn xz_stream(data: &[u8], out: &mut Capped) -> StreamResult {
-    use lzma_rust2::{Action, Status, XzStream};
-    let mut s = XzStream::new_mem_limit(false, dict_limit_kb(out.limit));
+    let mut s = lzma_rust2::XzStream::new_mem_limit(false, dict_limit_kb(out.limit));
+    drive_lzma(data, out, ".xz", |input, chunk, action| {
+        s.process(input, chunk, action).map(|r| {
+            let end = r.status == lzma_rust2::Status::StreamEnd;
+            (r.bytes_consumed, r.bytes_produced, end, 0)
+        })
+    })
+}
+
+/// Feeds one lzma-rust2 stream (`step`: one `process` call, giving bytes consumed, bytes
+/// produced, whether the stream ended, and input it read but did not use) with `data` in
+/// chunks, into `out`; returns the stream's length in `data`.
+fn drive_lzma<E: std::fmt::Display>(
+    data: &[u8],
+    out: &mut Capped,
+    what: &str,
+    mut step: impl FnMut(&[u8], &mut [u8], lzma_rust2::Action) -> Result<(usize, usize, bool, usize), E>,
+) -> StreamResult {
+    use lzma_rust2::Action;
     let mut chunk = vec![0u8; CHUNK];
     let mut pos = 0;
     loop {
@@ -1006,24 +1002,25 @@ fn xz_stream(data: &[u8], out: &mut Capped) -> StreamResult {
         } else {
             Action::Run
         };
-        let r = s
-            .process(&data[pos..data.len().min(pos + CHUNK)], &mut chunk, action)
-            .map_err(|e| match pos >= data.len() {
-                true => (
-                    Failure::Truncated,
-                    format!("the data ends inside the .xz stream (truncated): {e}"),
-                ),
-                false => lzma_err(e, ".xz"),
-            })?;
-        pos += r.bytes_consumed;
-        out.push(&chunk[..r.bytes_produced])?;
-        if r.status == Status::StreamEnd {
-            return Ok(pos);
+        let (consumed, produced, end, unused) =
+            step(&data[pos..data.len().min(pos + CHUNK)], &mut chunk, action).map_err(
+                |e| match pos >= data.len() {
+                    true => (
+                        Failure::Truncated,
+                        format!("the data ends inside the {what} stream (truncated): {e}"),
+                    ),
+                    false => lzma_err(e, what),
+                },
+            )?;
+        pos += consumed;
+        out.push(&chunk[..produced])?;
+        if end {
+            return Ok(pos - unused);
         }
-        if r.bytes_consumed == 0 && r.bytes_produced == 0 && action == Action::Finish {
+        if consumed == 0 && produced == 0 && action == Action::Finish {
             return Err((
                 Failure::Truncated,
-                "the data ends inside the .xz stream (truncated)".into(),
+                format!("the data ends inside the {what} stream (truncated)"),
             ));
         }
     }
