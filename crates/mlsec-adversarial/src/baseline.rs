@@ -3,16 +3,22 @@
 
 use serde::{Deserialize, Serialize};
 
-pub const SCHEMA: &str = "mlsec-adversarial-baseline/1";
+use crate::settings::{DataRef, Settings};
 
-/// A baseline file.
+pub const SCHEMA: &str = "mlsec-adversarial-baseline/2";
+/// Before the data and settings were recorded: refused with a hint.
+pub const SCHEMA_V1: &str = "mlsec-adversarial-baseline/1";
+
+/// A baseline file: what was measured, on what, and how, so that `--model M --baseline FILE`
+/// alone repeats the evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     pub schema: String,
+    /// The model the numbers were measured on (a later run gates a new model against them).
     pub model_sha256: String,
-    pub data_sha256: String,
-    /// Every parameter that changes the numbers; must match for a comparison.
-    pub params: serde_json::Value,
+    pub data: DataRef,
+    /// Every setting that changes the numbers.
+    pub settings: Settings,
     pub results: Vec<Entry>,
 }
 

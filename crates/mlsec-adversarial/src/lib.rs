@@ -10,6 +10,7 @@ pub mod baseline;
 pub mod checks;
 mod html;
 pub mod rules;
+pub mod settings;
 
 /// The data readers live in the shared runtime (`inspect` reads its probes with them too).
 pub use mlsec_runtime::data;
@@ -23,6 +24,7 @@ use serde_json::json;
 
 use attacks::{Cw, Goal, Noise, Pgd, Setup};
 use baseline::{Baseline, Entry};
+use settings::{DataRef, Settings};
 
 /// Every rule this subcommand can report.
 pub static RULES: &[&Rule] = &[
@@ -38,7 +40,10 @@ pub static RULES: &[&Rule] = &[
 ];
 
 /// How targets are chosen for a targeted attack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Targeted {
     /// A seeded random class other than the label.
     Random,
@@ -47,7 +52,19 @@ pub enum Targeted {
 }
 
 /// An attack name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum AttackKind {
     Fgsm,
     Pgd,
@@ -64,20 +81,25 @@ impl AttackKind {
     }
 }
 
+/// The attack settings that decide the numbers are optional here: a run takes each one from
+/// the command line, else from `--baseline`'s record, else from the default in brackets
+/// (see [`settings`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The model to attack (ONNX; its output must be logits).
+    /// The model to attack: ONNX, or TorchScript with the `torch` feature (its output must be
+    /// logits). Recognised by content, not by name.
     #[arg(long)]
     pub model: PathBuf,
-    /// Inputs and integer labels: .npz, .safetensors, or a folder with x.npy and y.npy.
+    /// Inputs and integer labels: .npz, .safetensors, or a folder with x.npy and y.npy
+    /// [default: the data recorded in --baseline].
     #[arg(long)]
-    pub data: PathBuf,
-    /// Key (or file stem) of the inputs in --data.
-    #[arg(long, default_value = "x")]
-    pub x_key: String,
-    /// Key (or file stem) of the labels in --data.
-    #[arg(long, default_value = "y")]
-    pub y_key: String,
+    pub data: Option<PathBuf>,
+    /// Key (or file stem) of the inputs in --data [default: x].
+    #[arg(long)]
+    pub x_key: Option<String>,
+    /// Key (or file stem) of the labels in --data [default: y].
+    #[arg(long)]
+    pub y_key: Option<String>,
     /// Valid input range `lo,hi` [default: the model's `mlsec.input_range` metadata, else
     /// 0,1 when the data lies in it, else 0,255 when it lies in that, else the data's range].
     #[arg(long, value_parser = parse_range)]
@@ -85,54 +107,56 @@ pub struct Args {
     /// Use only the first N samples.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Seed for PGD random starts and random targets (runs are reproducible).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed for PGD random starts and random targets (runs are reproducible) [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Samples per forward/backward pass.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
-    /// Attacks to run.
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "fgsm")]
-    pub attack: Vec<AttackKind>,
-    /// L∞ budgets for FGSM and PGD (a list gives a robustness curve).
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "0.03")]
-    pub epsilon: Vec<f32>,
-    /// L2 budgets at which CW robust accuracy is reported.
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "0.5,1,2")]
-    pub l2_budget: Vec<f32>,
+    /// Attacks to run [default: fgsm]; with a baseline, a subset of its attacks.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub attack: Option<Vec<AttackKind>>,
+    /// L∞ budgets for FGSM and PGD (a list gives a robustness curve) [default: 0.03]; with a
+    /// baseline, a subset of its budgets.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub epsilon: Option<Vec<f32>>,
+    /// L2 budgets at which CW robust accuracy is reported [default: 0.5,1,2].
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub l2_budget: Option<Vec<f32>>,
     /// Targeted attacks instead of untargeted.
     #[arg(long)]
     pub targeted: Option<Targeted>,
-    /// PGD steps.
-    #[arg(long, default_value_t = 20)]
-    pub steps: usize,
+    /// PGD steps [default: 20].
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// PGD step size [default: 2.5·ε/steps].
     #[arg(long)]
     pub step_size: Option<f32>,
-    /// PGD restarts (a point is robust only if no restart fools it).
-    #[arg(long, default_value_t = 1)]
-    pub restarts: usize,
-    /// CW Adam steps per binary-search step.
-    #[arg(long, default_value_t = 1000)]
-    pub cw_steps: usize,
-    /// CW binary-search steps over the constant c.
-    #[arg(long, default_value_t = 9)]
-    pub cw_binary_steps: usize,
-    /// CW initial constant c₀.
-    #[arg(long, default_value_t = 1e-3)]
-    pub cw_initial_const: f64,
-    /// CW Adam learning rate.
-    #[arg(long, default_value_t = 0.01)]
-    pub cw_learning_rate: f64,
-    /// CW confidence κ.
-    #[arg(long, default_value_t = 0.0)]
-    pub cw_confidence: f64,
+    /// PGD restarts (a point is robust only if no restart fools it) [default: 1].
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    /// CW Adam steps per binary-search step [default: 1000].
+    #[arg(long)]
+    pub cw_steps: Option<usize>,
+    /// CW binary-search steps over the constant c [default: 9].
+    #[arg(long)]
+    pub cw_binary_steps: Option<usize>,
+    /// CW initial constant c₀ [default: 0.001].
+    #[arg(long)]
+    pub cw_initial_const: Option<f64>,
+    /// CW Adam learning rate [default: 0.01].
+    #[arg(long)]
+    pub cw_learning_rate: Option<f64>,
+    /// CW confidence κ [default: 0].
+    #[arg(long)]
+    pub cw_confidence: Option<f64>,
     /// Run every step for every attacked point, as torchattacks and foolbox do: PGD points do
     /// not leave the batch when fooled (the final iterate decides), CW does not abort when its
     /// loss stalls. Slower; for timing and for comparing with reference libraries.
     #[arg(long)]
     pub no_early_stop: bool,
-    /// Baseline file: written when missing, otherwise compared with.
+    /// Baseline file: written when missing, otherwise compared with. It records the data and
+    /// every attack setting, so `--model M --baseline FILE` alone repeats that evaluation.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
     /// Write the baseline even when it exists (accept the current numbers).
@@ -244,15 +268,104 @@ pub fn load_model(path: &Path) -> Result<Box<dyn Model>, String> {
         .map_err(|e| format!("{e:#}"))
 }
 
+/// A `--baseline` file as found before the run.
+enum Prior {
+    /// No `--baseline`.
+    None,
+    /// `--baseline` names a file that does not exist yet: this run writes it.
+    Missing,
+    Found(Box<Baseline>),
+}
+
+fn read_prior(args: &Args) -> Result<Prior, String> {
+    let Some(path) = &args.baseline else {
+        return Ok(Prior::None);
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Prior::Missing),
+        Err(e) => return Err(format!("cannot read the baseline: {e}")),
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("not a baseline file: {e}"))?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(baseline::SCHEMA) => {}
+        Some(baseline::SCHEMA_V1) => {
+            return Err(
+                "a baseline of an older mlsec (schema 1), which does not record its data and settings: \
+                 write a new one with --update-baseline and the flags it was made with"
+                    .into(),
+            );
+        }
+        Some(other) => return Err(format!("unknown baseline schema `{other}`")),
+        None => return Err("not a baseline file: no `schema`".into()),
+    }
+    serde_json::from_value(value)
+        .map(|b| Prior::Found(Box::new(b)))
+        .map_err(|e| format!("not a baseline file: {e}"))
+}
+
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
     let mut report = Report::new();
     let model_file = shown(&args.model);
-    if args.epsilon.iter().any(|e| !(e.is_finite() && *e >= 0.0)) {
-        anyhow::bail!("--epsilon values must be finite and non-negative");
-    }
     if args.batch_size == 0 {
         anyhow::bail!("--batch-size must be at least 1");
     }
+    // The baseline first: it may say what to run.
+    let prior = match read_prior(args) {
+        Ok(p) => p,
+        // An unreadable baseline is replaced by --update-baseline, and fails the run otherwise.
+        Err(_) if args.update_baseline => Prior::Missing,
+        Err(message) => {
+            let file = args.baseline.as_deref().map(shown).unwrap_or_default();
+            report.errors.push(ScanError::new(file, message));
+            return Ok(report);
+        }
+    };
+    let recorded = match &prior {
+        Prior::Found(b) => Some(b.as_ref()),
+        _ => None,
+    };
+    let baseline_dir = args.baseline.as_deref().and_then(Path::parent).map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
+    let data_path = match (&args.data, recorded, baseline_dir) {
+        (Some(d), _, _) => d.clone(),
+        (None, Some(b), Some(dir)) => dir.join(&b.data.path),
+        (None, _, _) if matches!(prior, Prior::Missing) => anyhow::bail!(
+            "{} does not exist yet, and without --data there is nothing to measure: pass the labelled data \
+             (--data FILE.npz|FILE.safetensors|DIR with x.npy and y.npy) to write it",
+            args.baseline.as_deref().map(shown).unwrap_or_default()
+        ),
+        (None, _, _) => anyhow::bail!(
+            "no data to attack: pass --data FILE.npz|FILE.safetensors|DIR (inputs and integer labels; \
+             a folder holds x.npy and y.npy), or --baseline FILE of an earlier run, which records its data and settings"
+        ),
+    };
+    let x_key = args
+        .x_key
+        .clone()
+        .or_else(|| recorded.map(|b| b.data.x_key.clone()))
+        .unwrap_or_else(|| settings::DEFAULT_X_KEY.into());
+    let y_key = args
+        .y_key
+        .clone()
+        .or_else(|| recorded.map(|b| b.data.y_key.clone()))
+        .unwrap_or_else(|| settings::DEFAULT_Y_KEY.into());
+    let limit = args.limit.or(recorded.and_then(|b| b.data.limit));
+    let mut settings = Settings::resolve(args, recorded.map(|b| &b.settings));
+    if settings
+        .epsilon
+        .iter()
+        .any(|e| !(e.is_finite() && *e >= 0.0))
+    {
+        anyhow::bail!("--epsilon values must be finite and non-negative");
+    }
+
     let model = match load_model(&args.model) {
         Ok(m) => m,
         Err(message) => {
@@ -260,38 +373,80 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
             return Ok(report);
         }
     };
-    let mut data = match data::load(&args.data, &args.x_key, &args.y_key) {
+    let mut data = match data::load(&data_path, &x_key, &y_key) {
         Ok(d) => d,
         Err(message) => {
             report
                 .errors
-                .push(ScanError::new(shown(&args.data), message));
+                .push(ScanError::new(shown(&data_path), message));
             return Ok(report);
         }
     };
-    if let Some(limit) = args.limit {
+    if let Some(limit) = limit {
         data.truncate(limit);
     }
     if data.is_empty() {
         report
             .errors
-            .push(ScanError::new(shown(&args.data), "no samples to attack"));
+            .push(ScanError::new(shown(&data_path), "no samples to attack"));
         return Ok(report);
     }
     report.scanned = 1;
-    let (lo, hi) = match args.input_range.or(model.input().range) {
+    let [lo, hi] = match settings
+        .input_range
+        .or(model.input().range.map(|(l, h)| [l, h]))
+    {
         Some(r) => r,
         None => {
             let (dlo, dhi) = data.value_range();
             if dlo >= 0.0 && dhi <= 1.0 {
-                (0.0, 1.0)
+                [0.0, 1.0]
             } else if dlo >= 0.0 && dhi <= 255.0 {
-                (0.0, 255.0)
+                [0.0, 255.0]
             } else {
-                (dlo, dhi.max(dlo + f32::EPSILON))
+                [dlo, dhi.max(dlo + f32::EPSILON)]
             }
         }
     };
+    settings.input_range = Some([lo, hi]);
+    let data_ref = DataRef {
+        path: baseline_dir.map_or_else(
+            || shown(&data_path),
+            |dir| settings::relative_to(&data_path, dir),
+        ),
+        x_key,
+        y_key,
+        limit,
+        samples: data.len(),
+        sha256: data.digest(),
+    };
+    // A comparison that would be meaningless is refused before any attack runs.
+    if let (Some(before), false) = (recorded, args.update_baseline) {
+        let file = args.baseline.as_deref().map(shown).unwrap_or_default();
+        if before.data.sha256 != data_ref.sha256 {
+            report.errors.push(ScanError::new(
+                file,
+                format!(
+                    "the baseline was made on different data ({}, {} samples; now {}, {} samples, and the digests differ): \
+                     the comparison would be meaningless; use the same --data/--limit or write a new baseline with --update-baseline",
+                    before.data.path, before.data.samples, data_ref.path, data_ref.samples
+                ),
+            ));
+            return Ok(report);
+        }
+        let mismatches = settings.mismatches(&before.settings);
+        if !mismatches.is_empty() {
+            report.errors.push(ScanError::new(
+                file,
+                format!(
+                    "the baseline was made with different attack parameters: {}; drop those flags to repeat its evaluation, \
+                     or write a new baseline with --update-baseline",
+                    mismatches.join("; ")
+                ),
+            ));
+            return Ok(report);
+        }
+    }
     let setup = Setup {
         model: model.as_ref(),
         sample_shape: &data.sample_shape,
@@ -299,7 +454,14 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
         hi,
         batch_size: args.batch_size,
     };
-    match execute(args, ctx, &setup, model.as_ref(), &data, &mut report) {
+    let run = Run {
+        args,
+        settings: &settings,
+        data_ref: &data_ref,
+        data_file: shown(&data_path),
+        prior: &prior,
+    };
+    match execute(&run, ctx, &setup, model.as_ref(), &data, &mut report) {
         Ok(()) => {}
         Err(e) => report
             .errors
@@ -308,14 +470,24 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// One evaluation, its settings resolved.
+struct Run<'a> {
+    args: &'a Args,
+    settings: &'a Settings,
+    data_ref: &'a DataRef,
+    data_file: String,
+    prior: &'a Prior,
+}
+
 fn execute(
-    args: &Args,
+    run: &Run<'_>,
     ctx: &Context,
     setup: &Setup<'_>,
     model: &dyn Model,
     data: &data::Dataset,
     report: &mut Report,
 ) -> anyhow::Result<()> {
+    let (args, settings) = (run.args, run.settings);
     let model_file = shown(&args.model);
     let n = data.len();
     let d = setup.dim();
@@ -348,12 +520,12 @@ fn execute(
         check_json = serde_json::to_value(&c)?;
     }
 
-    let goal = if args.targeted.is_some() {
+    let goal = if settings.targeted.is_some() {
         Goal::Targeted
     } else {
         Goal::Untargeted
     };
-    let targets: Vec<i64> = match args.targeted {
+    let targets: Vec<i64> = match settings.targeted {
         None => data.y.clone(),
         Some(Targeted::LeastLikely) => clean_logits
             .iter()
@@ -364,7 +536,7 @@ fn execute(
             .collect(),
         Some(Targeted::Random) => (0..n)
             .map(|i| {
-                let u = attacks::unit_noise(args.seed ^ 0x7A26_E7ED, 0, i, 1)[0];
+                let u = attacks::unit_noise(settings.seed ^ 0x7A26_E7ED, 0, i, 1)[0];
                 let k = classes.saturating_sub(1).max(1);
                 let off = (((u + 1.0) / 2.0 * k as f32) as usize).min(k - 1) + 1;
                 ((data.y[i] as usize + off) % classes.max(1)) as i64
@@ -376,12 +548,8 @@ fn execute(
         .map(|i| correct[i] && (goal == Goal::Untargeted || targets[i] != data.y[i]))
         .collect();
 
-    let mut eps = args.epsilon.clone();
-    eps.sort_by(f32::total_cmp);
-    eps.dedup();
-    let mut attacks_sorted = args.attack.clone();
-    attacks_sorted.sort();
-    attacks_sorted.dedup();
+    let eps = &settings.epsilon;
+    let attacks_sorted = &settings.attacks;
     let mut results: Vec<ResultRow> = Vec::new();
     let units = attacks_sorted
         .iter()
@@ -389,10 +557,10 @@ fn execute(
         .sum::<usize>() as u64;
     let mut done = 0u64;
     let attacked_count = attacked.iter().filter(|&&a| a).count();
-    for &kind in &attacks_sorted {
+    for &kind in attacks_sorted {
         match kind {
             AttackKind::Fgsm | AttackKind::Pgd => {
-                for &e in &eps {
+                for &e in eps {
                     ctx.events.status(&format!("{} ε={e}", kind.name()));
                     let start = Instant::now();
                     let out = if kind == AttackKind::Fgsm {
@@ -400,11 +568,11 @@ fn execute(
                     } else {
                         let p = Pgd {
                             eps: e,
-                            steps: args.steps,
-                            alpha: pgd_step_size(args, e),
-                            restarts: args.restarts,
-                            noise: Noise::Seeded(args.seed),
-                            early_stop: !args.no_early_stop,
+                            steps: settings.steps,
+                            alpha: settings.pgd_step_size(e),
+                            restarts: settings.restarts,
+                            noise: Noise::Seeded(settings.seed),
+                            early_stop: settings.early_stop,
                         };
                         attacks::pgd(setup, &data.x, &data.y, &attacked, &targets, goal, &p)?
                     };
@@ -432,22 +600,19 @@ fn execute(
                 ctx.events.status("cw (L2)");
                 let start = Instant::now();
                 let p = Cw {
-                    steps: args.cw_steps,
-                    binary_steps: args.cw_binary_steps,
-                    initial_const: args.cw_initial_const,
-                    learning_rate: args.cw_learning_rate,
-                    confidence: args.cw_confidence,
-                    abort_early: !args.no_early_stop,
+                    steps: settings.cw.steps,
+                    binary_steps: settings.cw.binary_steps,
+                    initial_const: settings.cw.initial_const,
+                    learning_rate: settings.cw.learning_rate,
+                    confidence: settings.cw.confidence,
+                    abort_early: settings.early_stop,
                 };
                 let out = attacks::cw(setup, &data.x, &data.y, &attacked, &targets, goal, &p)?;
                 let secs = start.elapsed().as_secs_f64();
                 let found: Vec<f32> = out.l2.iter().flatten().copied().collect();
                 let med_l2 = median(found.clone());
                 let med_linf = median(out.linf.iter().flatten().copied().collect());
-                let mut budgets = args.l2_budget.clone();
-                budgets.sort_by(f32::total_cmp);
-                budgets.dedup();
-                for b in budgets {
+                for &b in &settings.l2_budget {
                     let robust: Vec<bool> = (0..n)
                         .map(|i| out.attacked[i] && out.l2[i].is_none_or(|l| l > b))
                         .collect();
@@ -496,48 +661,34 @@ fn execute(
     }
 
     report.tables.push(table(&results, n, lo, hi));
-    report
-        .tables
-        .push(params_table(args, &attacks_sorted, &eps, (lo, hi)));
+    report.tables.push(params_table(args, settings));
 
-    // Baseline gate.
-    let params = json!({
-        "attacks": attacks_sorted.iter().map(|a| a.name()).collect::<Vec<_>>(),
-        "epsilon": eps,
-        "l2_budget": if attacks_sorted.contains(&AttackKind::Cw) { json!(args.l2_budget) } else { json!(null) },
-        "steps": args.steps,
-        "step_size": args.step_size,
-        "restarts": args.restarts,
-        "cw": { "steps": args.cw_steps, "binary_steps": args.cw_binary_steps, "initial_const": args.cw_initial_const,
-                "learning_rate": args.cw_learning_rate, "confidence": args.cw_confidence },
-        "seed": args.seed,
-        "early_stop": !args.no_early_stop,
-        "targeted": args.targeted.map(|t| format!("{t:?}")),
-        "input_range": [lo, hi],
-        "samples": n,
-    });
     let current = Baseline {
         schema: baseline::SCHEMA.into(),
         model_sha256: model.digest().into(),
-        data_sha256: data.digest(),
-        params: params.clone(),
+        data: run.data_ref.clone(),
+        settings: settings.clone(),
         results: results
             .iter()
             .map(|r| Entry::new(r.key.clone(), &r.robust))
             .collect(),
     };
-    let mut gate = json!(null);
-    if let Some(path) = &args.baseline {
-        gate = baseline_gate(args, path, &current, report, &loc)?;
-    }
+    let params = serde_json::to_value(settings)?;
+    let gate = match (&args.baseline, run.prior) {
+        (Some(path), Prior::Found(before)) if !args.update_baseline => {
+            baseline_gate(args, path, before, &current, report, &loc)
+        }
+        (Some(path), _) => write_baseline(path, &current, report),
+        (None, _) => json!(null),
+    };
 
     report.data.insert(
         "adversarial".into(),
         json!({
             "model": model_file,
             "model_sha256": model.digest(),
-            "data": shown(&args.data),
-            "data_sha256": current.data_sha256,
+            "data": run.data_file,
+            "data_sha256": current.data.sha256,
             "samples": n,
             "input_range": [lo, hi],
             "clean_accuracy": clean_accuracy,
@@ -550,7 +701,7 @@ fn execute(
     if let Some(path) = &args.report {
         let page = html::render(
             &model_file,
-            &shown(&args.data),
+            &run.data_file,
             n,
             clean_accuracy,
             &results,
@@ -566,88 +717,49 @@ fn execute(
     Ok(())
 }
 
-fn baseline_gate(
-    args: &Args,
-    path: &Path,
-    current: &Baseline,
-    report: &mut Report,
-    loc: &dyn Fn(String) -> Location,
-) -> anyhow::Result<serde_json::Value> {
+/// Writes `current` as the baseline (it was missing, or `--update-baseline`).
+fn write_baseline(path: &Path, current: &Baseline, report: &mut Report) -> serde_json::Value {
     let file = shown(path);
-    let write = |report: &mut Report, why: &str| -> serde_json::Value {
-        match serde_json::to_string_pretty(current).map(|s| std::fs::write(path, s + "\n")) {
-            Ok(Ok(())) => {
-                report
-                    .warnings
-                    .push(format!("{why}: wrote the baseline {file}"));
-                json!({"written": file})
-            }
-            Ok(Err(e)) => {
-                report.errors.push(ScanError::new(
-                    file.clone(),
-                    format!("cannot write the baseline: {e}"),
-                ));
-                json!(null)
-            }
-            Err(e) => {
-                report.errors.push(ScanError::new(
-                    file.clone(),
-                    format!("cannot encode the baseline: {e}"),
-                ));
-                json!(null)
-            }
-        }
+    let why = if path.exists() {
+        "--update-baseline"
+    } else {
+        "no baseline yet"
     };
-    if args.update_baseline {
-        return Ok(write(report, "--update-baseline"));
-    }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(write(report, "no baseline yet"));
+    match serde_json::to_string_pretty(current).map(|s| std::fs::write(path, s + "\n")) {
+        Ok(Ok(())) => {
+            report
+                .warnings
+                .push(format!("{why}: wrote the baseline {file}"));
+            json!({"written": file})
+        }
+        Ok(Err(e)) => {
+            report.errors.push(ScanError::new(
+                file,
+                format!("cannot write the baseline: {e}"),
+            ));
+            json!(null)
         }
         Err(e) => {
             report.errors.push(ScanError::new(
                 file,
-                format!("cannot read the baseline: {e}"),
+                format!("cannot encode the baseline: {e}"),
             ));
-            return Ok(json!(null));
+            json!(null)
         }
-    };
-    let before: Baseline = match serde_json::from_str(&text) {
-        Ok(b) => b,
-        Err(e) => {
-            report
-                .errors
-                .push(ScanError::new(file, format!("not a baseline file: {e}")));
-            return Ok(json!(null));
-        }
-    };
-    if before.schema != baseline::SCHEMA {
-        report.errors.push(ScanError::new(
-            file,
-            format!("unknown baseline schema `{}`", before.schema),
-        ));
-        return Ok(json!(null));
     }
-    if before.data_sha256 != current.data_sha256 {
-        report.errors.push(ScanError::new(
-            file,
-            "the baseline was made on different data (data digest differs): the comparison would be meaningless; \
-             use the same --data/--limit or write a new baseline with --update-baseline",
-        ));
-        return Ok(json!(null));
-    }
-    if before.params != current.params {
-        report.errors.push(ScanError::new(
-            file,
-            format!(
-                "the baseline was made with different attack parameters ({} now {}): use the same flags or --update-baseline",
-                before.params, current.params
-            ),
-        ));
-        return Ok(json!(null));
-    }
+}
+
+/// Compares this run's per-sample outcomes with the baseline's (data and settings were
+/// checked to match before the attacks ran).
+fn baseline_gate(
+    args: &Args,
+    path: &Path,
+    before: &Baseline,
+    current: &Baseline,
+    report: &mut Report,
+    loc: &dyn Fn(String) -> Location,
+) -> serde_json::Value {
+    let file = shown(path);
     let mut rows = Vec::new();
     for now in &current.results {
         let Some(old) = before.results.iter().find(|e| e.key == now.key) else {
@@ -711,7 +823,7 @@ fn baseline_gate(
             "lost": c.lost, "gained": c.gained, "p_value": c.p_value,
         }));
     }
-    Ok(json!({"compared": file, "baseline_model_sha256": before.model_sha256, "results": rows}))
+    json!({"compared": file, "baseline_model_sha256": before.model_sha256, "results": rows})
 }
 
 fn pct(v: f64) -> String {
@@ -722,51 +834,55 @@ fn opt(v: Option<f32>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
 }
 
-/// PGD's step size α at budget `eps`: `--step-size`, else 2.5·ε/steps (Madry et al.).
-fn pgd_step_size(args: &Args, eps: f32) -> f32 {
-    args.step_size
-        .unwrap_or(2.5 * eps / args.steps.max(1) as f32)
-}
-
 /// Every parameter that decides the attacks' results, as run (defaults resolved).
-fn params_table(args: &Args, attacks: &[AttackKind], eps: &[f32], range: (f32, f32)) -> Table {
+fn params_table(args: &Args, settings: &Settings) -> Table {
+    let range = settings.input_range.unwrap_or_default();
     let mut rows = vec![
-        ["all", "input range", &format!("[{}, {}]", range.0, range.1)].map(String::from),
+        [
+            "all",
+            "input range",
+            &format!("[{}, {}]", range[0], range[1]),
+        ]
+        .map(String::from),
         [
             "all",
             "goal",
-            &args
+            &settings
                 .targeted
                 .map_or("untargeted".into(), |t| format!("targeted ({t:?})")),
         ]
         .map(String::from),
-        ["all", "early stop", &(!args.no_early_stop).to_string()].map(String::from),
+        ["all", "early stop", &settings.early_stop.to_string()].map(String::from),
         ["all", "batch size", &args.batch_size.to_string()].map(String::from),
     ];
     let list = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(", ");
-    for a in attacks {
+    for a in &settings.attacks {
         let name = a.name();
         let mut row = |k: &str, v: String| rows.push([name.to_owned(), k.to_owned(), v]);
         match a {
-            AttackKind::Fgsm => row("ε (L∞)", list(eps)),
+            AttackKind::Fgsm => row("ε (L∞)", list(&settings.epsilon)),
             AttackKind::Pgd => {
-                row("ε (L∞)", list(eps));
-                row("steps", args.steps.to_string());
-                let alphas: Vec<f32> = eps.iter().map(|&e| pgd_step_size(args, e)).collect();
+                row("ε (L∞)", list(&settings.epsilon));
+                row("steps", settings.steps.to_string());
+                let alphas: Vec<f32> = settings
+                    .epsilon
+                    .iter()
+                    .map(|&e| settings.pgd_step_size(e))
+                    .collect();
                 row("step size α", list(&alphas));
-                row("restarts", args.restarts.to_string());
+                row("restarts", settings.restarts.to_string());
                 row(
                     "random start",
-                    format!("uniform in the ε-ball, seed {}", args.seed),
+                    format!("uniform in the ε-ball, seed {}", settings.seed),
                 );
             }
             AttackKind::Cw => {
-                row("L2 budgets", list(&args.l2_budget));
-                row("steps", args.cw_steps.to_string());
-                row("binary-search steps", args.cw_binary_steps.to_string());
-                row("initial c", args.cw_initial_const.to_string());
-                row("learning rate", args.cw_learning_rate.to_string());
-                row("confidence κ", args.cw_confidence.to_string());
+                row("L2 budgets", list(&settings.l2_budget));
+                row("steps", settings.cw.steps.to_string());
+                row("binary-search steps", settings.cw.binary_steps.to_string());
+                row("initial c", settings.cw.initial_const.to_string());
+                row("learning rate", settings.cw.learning_rate.to_string());
+                row("confidence κ", settings.cw.confidence.to_string());
             }
         }
     }

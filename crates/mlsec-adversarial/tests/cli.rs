@@ -513,3 +513,187 @@ fn no_early_stop_and_every_parameter_in_the_report() {
     };
     assert!(robust(&full) >= robust(&early));
 }
+
+fn run_err(args: &[&str]) -> String {
+    let cli = Cli::try_parse_from(std::iter::once("adversarial").chain(args.iter().copied()))
+        .expect("arguments parse");
+    match mlsec_adversarial::run(&cli.args, &Context::silent()) {
+        Ok(r) => panic!("expected a refusal, got {:?}", r.errors),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+fn compared_keys(r: &Report) -> Vec<String> {
+    r.data["adversarial"]["baseline"]["results"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["key"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A baseline records its data (relative to itself) and every setting, so `--model M
+/// --baseline B` alone repeats that evaluation; `--attack`/`--epsilon` select from it.
+#[test]
+fn baseline_alone_repeats_its_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::create_dir_all(dir.path().join("ci")).unwrap();
+    let data = dir.path().join("data/digits.npz");
+    std::fs::copy(example().join("digits_test.npz"), &data).unwrap();
+    let baseline = dir.path().join("ci/baseline.json").display().to_string();
+    let data = data.display().to_string();
+    let first = run(&[
+        "--model",
+        &model_path(),
+        "--data",
+        &data,
+        "--attack",
+        "fgsm,pgd",
+        "--epsilon",
+        "0.1,0.05",
+        "--limit",
+        "120",
+        "--steps",
+        "7",
+        "--seed",
+        "5",
+        "--no-checks",
+        "--baseline",
+        &baseline,
+    ]);
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    assert_eq!(written["schema"], "mlsec-adversarial-baseline/2");
+    assert_eq!(written["data"]["path"], "../data/digits.npz");
+    assert_eq!(written["data"]["limit"], 120);
+    assert_eq!(written["data"]["samples"], 120);
+    assert_eq!(
+        written["settings"]["attacks"],
+        serde_json::json!(["fgsm", "pgd"])
+    );
+    assert_eq!(
+        written["settings"]["epsilon"],
+        serde_json::json!([0.05, 0.1])
+    );
+    assert_eq!(written["settings"]["steps"], 7);
+    assert_eq!(written["settings"]["seed"], 5);
+    assert_eq!(
+        written["model_sha256"].as_str().unwrap().len(),
+        64,
+        "{written}"
+    );
+
+    // The baseline alone: the same evaluation, every result compared, clean.
+    let again = run(&[
+        "--model",
+        &model_path(),
+        "--baseline",
+        &baseline,
+        "--no-checks",
+    ]);
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    assert_eq!(status(&again), ExitStatus::Clean);
+    assert_eq!(
+        compared_keys(&again),
+        ["fgsm@0.05", "fgsm@0.1", "pgd@0.05", "pgd@0.1"]
+    );
+    assert_eq!(again.data["adversarial"]["samples"], 120);
+    assert_eq!(again.data["adversarial"]["params"]["steps"], 7);
+    // The baseline's results are reproduced exactly, not just within the gate's tolerance.
+    // (Every column but the two timings.)
+    let rows = |r: &Report| -> Vec<Vec<String>> {
+        r.tables[0]
+            .rows
+            .iter()
+            .map(|row| row[..7].to_vec())
+            .collect()
+    };
+    assert_eq!(rows(&first), rows(&again));
+
+    // A selection: only that result runs and is compared.
+    let one = run(&[
+        "--model",
+        &model_path(),
+        "--attack",
+        "fgsm",
+        "--epsilon",
+        "0.05",
+        "--baseline",
+        &baseline,
+        "--no-checks",
+    ]);
+    assert!(one.errors.is_empty(), "{:?}", one.errors);
+    assert_eq!(compared_keys(&one), ["fgsm@0.05"]);
+
+    // A degraded model against the baseline alone: the regression is found.
+    let worse = run(&[
+        "--model",
+        &degraded(dir.path()),
+        "--baseline",
+        &baseline,
+        "--no-checks",
+    ]);
+    assert!(ids(&worse).contains(&"ADV001"), "{:?}", ids(&worse));
+    assert_eq!(status(&worse), ExitStatus::Findings);
+
+    // Asking for what the baseline does not have: refused before any attack, naming it.
+    for (extra, needle) in [
+        (
+            &["--attack", "cw"][..],
+            "no `cw` results (it has fgsm, pgd)",
+        ),
+        (&["--epsilon", "0.2"][..], "no results at ε = 0.2"),
+        (&["--seed", "6"][..], "--seed is 6, the baseline's 5"),
+    ] {
+        let mut a = vec!["--model", model_path_static(), "--baseline", &baseline];
+        a.extend_from_slice(extra);
+        let r = run(&a);
+        assert_eq!(status(&r), ExitStatus::Error, "{extra:?}");
+        assert!(r.findings.is_empty() && r.tables.is_empty(), "{extra:?}");
+        assert!(
+            r.errors[0].message.contains(needle),
+            "{extra:?}: {:?}",
+            r.errors
+        );
+    }
+
+    // Without data and without a baseline, the error says what to pass.
+    let none = run_err(&["--model", &model_path()]);
+    assert!(
+        none.contains("--data") && none.contains("--baseline"),
+        "{none}"
+    );
+    let missing = dir.path().join("ci/new.json").display().to_string();
+    let fresh = run_err(&["--model", &model_path(), "--baseline", &missing]);
+    assert!(
+        fresh.contains("does not exist yet") && fresh.contains("--data"),
+        "{fresh}"
+    );
+    // A baseline of the old schema is refused with what to do.
+    let old = dir.path().join("ci/old.json");
+    std::fs::write(
+        &old,
+        r#"{"schema":"mlsec-adversarial-baseline/1","model_sha256":"","data_sha256":"","params":{},"results":[]}"#,
+    )
+    .unwrap();
+    let r = run(&[
+        "--model",
+        &model_path(),
+        "--baseline",
+        &old.display().to_string(),
+    ]);
+    assert_eq!(status(&r), ExitStatus::Error);
+    assert!(
+        r.errors[0].message.contains("--update-baseline"),
+        "{:?}",
+        r.errors
+    );
+}
+
+fn model_path_static() -> &'static str {
+    Box::leak(model_path().into_boxed_str())
+}

@@ -187,8 +187,12 @@ fn one_shot(args: &Args, ctx: &Context, report: &mut Report) -> anyhow::Result<(
     if !onnx.exists() {
         let Some(command) = &args.export_command else {
             anyhow::bail!(
-                "{} does not exist and no --command was given to produce it",
-                onnx.display()
+                "{onnx} does not exist: mlsec never runs PyTorch, so it cannot export {model} itself. \
+                 Export it first (`torch.onnx.export(model.eval(), example_input, \"{onnx}\")`, \
+                 see docs/export-guard.md, \"Exporting from PyTorch\"), or pass \
+                 --command \"python export.py\" to have your export script run before recording",
+                onnx = onnx.display(),
+                model = model.display()
             );
         };
         if !ctx.quiet {

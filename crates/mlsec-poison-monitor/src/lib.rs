@@ -121,8 +121,8 @@ pub struct SimulateArgs {
     /// Random seed.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
-    /// Output directory.
-    #[arg(long, value_name = "DIR")]
+    /// Output directory (created; `monitor --log-dir DIR` reads it).
+    #[arg(long, value_name = "DIR", default_value = "gradient_logs")]
     pub out: PathBuf,
 }
 
@@ -130,11 +130,11 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
     match &args.command {
         Command::Monitor(a) => monitor::run(a, ctx),
         Command::Listen(a) => listen::run(a, ctx),
-        Command::Simulate(a) => simulate(a, ctx),
+        Command::Simulate(a) => simulate(a),
     }
 }
 
-fn simulate(args: &SimulateArgs, ctx: &Context) -> anyhow::Result<Report> {
+fn simulate(args: &SimulateArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(
         (1..=1024).contains(&args.workers),
         "--workers must be between 1 and 1024"
@@ -171,21 +171,37 @@ fn simulate(args: &SimulateArgs, ctx: &Context) -> anyhow::Result<Report> {
             "seed": args.seed,
         }),
     );
-    ctx.events.status(&format!(
-        "wrote {} records ({} workers × {} steps, attack {}{}) to {}",
-        sim.records.len(),
-        args.workers,
-        args.steps,
-        args.attack.name(),
-        if sim.attackers.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " by ranks {:?} from step {}",
-                sim.attackers, args.attack_start
-            )
-        },
-        args.out.display()
-    ));
+    let attack = if sim.attackers.is_empty() {
+        args.attack.name().to_owned()
+    } else {
+        format!(
+            "{} by ranks {:?} from step {}",
+            args.attack.name(),
+            sim.attackers,
+            args.attack_start
+        )
+    };
+    let out = args.out.display().to_string();
+    report.tables.push(mlsec_core::Table {
+        title: "Simulated training logs".into(),
+        columns: vec!["".into(), "".into()],
+        rows: vec![
+            vec!["written to".into(), format!("{out}/")],
+            vec![
+                "records".into(),
+                format!(
+                    "{} ({} workers × {} steps)",
+                    sim.records.len(),
+                    args.workers,
+                    args.steps
+                ),
+            ],
+            vec!["attack".into(), attack],
+            vec![
+                "check them with".into(),
+                format!("mlsec poison-monitor monitor --log-dir {out}"),
+            ],
+        ],
+    });
     Ok(report)
 }

@@ -94,12 +94,48 @@ pub enum Format {
     Github,
 }
 
+/// What `--format` names: a report format, or — only in export-guard's one-shot form, the
+/// original tool's `--format onnx --output model.onnx` — the format of the exported model.
+/// The two sets of names do not overlap, so the flag is never ambiguous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatArg {
+    Report(Format),
+    Export(ExportTarget),
+}
+
+/// Export targets the original tool's `--format` took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportTarget {
+    Onnx,
+    Tensorrt,
+}
+
+impl ExportTarget {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportTarget::Onnx => "onnx",
+            ExportTarget::Tensorrt => "tensorrt",
+        }
+    }
+}
+
+fn parse_format(s: &str) -> Result<FormatArg, String> {
+    if let Ok(f) = Format::from_str(s, true) {
+        return Ok(FormatArg::Report(f));
+    }
+    if let Ok(t) = ExportTarget::from_str(s, true) {
+        return Ok(FormatArg::Export(t));
+    }
+    Err("expected one of: text, json, sarif, github".into())
+}
+
 /// Flags every scanning subcommand takes (also after a nested subcommand).
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
-    /// Output format.
-    #[arg(long, value_enum, global = true, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format: text, json, sarif or github.
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = parse_format,
+          default_value = "text", hide_possible_values = true)]
+    pub format: FormatArg,
     /// Same as --format json.
     #[arg(long, global = true, conflicts_with = "format")]
     pub json: bool,
@@ -124,11 +160,60 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    pub fn format(&self) -> Format {
-        if self.json { Format::Json } else { self.format }
+    /// The report format; an export target here is a usage error (only export-guard's
+    /// one-shot form takes one, and it turns it into its own arguments before this is asked).
+    pub fn format(&self) -> anyhow::Result<Format> {
+        match self.format {
+            _ if self.json => Ok(Format::Json),
+            FormatArg::Report(f) => Ok(f),
+            FormatArg::Export(t) => anyhow::bail!(
+                "--format {} names an export target, which only `mlsec export-guard --model FILE --format onnx --output FILE --attestation FILE` takes; report formats are text, json, sarif and github",
+                t.name()
+            ),
+        }
     }
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse::<Severity>().map_err(|e| e.to_string())
+}
+
+/// export-guard's one-shot form as the original tool printed it, `--model M --format onnx
+/// --output OUT --attestation P`: there `--format`/`--output` name the exported model, so they
+/// become `--onnx OUT` and the report goes to standard output as text.
+pub fn export_guard_article_form(
+    common: &mut CommonArgs,
+    args: &mut mlsec_export_guard::Args,
+) -> anyhow::Result<()> {
+    let FormatArg::Export(target) = common.format else {
+        return Ok(());
+    };
+    let output = common.output.take();
+    common.format = FormatArg::Report(Format::Text);
+    let shown = |p: &Option<PathBuf>, default: &str| {
+        p.as_ref()
+            .map_or_else(|| default.to_owned(), |p| p.display().to_string())
+    };
+    match target {
+        ExportTarget::Onnx => {
+            let Some(output) = output else {
+                anyhow::bail!("--format onnx needs --output FILE: the exported ONNX model");
+            };
+            if args.onnx.as_ref().is_some_and(|o| *o != output) {
+                anyhow::bail!(
+                    "--output {} and --onnx name different ONNX files",
+                    output.display()
+                );
+            }
+            args.onnx = Some(output);
+            Ok(())
+        }
+        ExportTarget::Tensorrt => anyhow::bail!(
+            "the one-shot form records a PyTorch → ONNX export; record a TensorRT engine as the next stage of the chain:\n  \
+             mlsec export-guard record --stage tensorrt --artifact {} --from {} --attestation {}",
+            shown(&output, "model.engine"),
+            shown(&args.attestation, "provenance.json"),
+            "provenance.tensorrt.json"
+        ),
+    }
 }

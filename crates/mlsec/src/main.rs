@@ -66,7 +66,11 @@ fn dispatch(cli: Cli) -> Result<ExitStatus> {
         Command::Triton { common, args } => scan("triton", &common, mlsec_triton::RULES, |ctx| {
             mlsec_triton::run(&args, ctx)
         }),
-        Command::ExportGuard { common, args } => {
+        Command::ExportGuard {
+            mut common,
+            mut args,
+        } => {
+            cli::export_guard_article_form(&mut common, &mut args)?;
             scan("export-guard", &common, mlsec_export_guard::RULES, |ctx| {
                 mlsec_export_guard::run(&args, ctx)
             })
@@ -108,8 +112,8 @@ fn scan(
     rules: &'static [&'static Rule],
     run: impl FnOnce(&Context) -> Result<Report>,
 ) -> Result<ExitStatus> {
+    let format = common.format()?;
     let policy = load_policy(common)?;
-    let format = common.format();
     let to_terminal = common.output.is_none() && std::io::stdout().is_terminal();
     let events = events::Terminal::new(common, format == Format::Text && common.output.is_none());
     let ctx = Context {

@@ -463,3 +463,120 @@ fn checkpoint_gguf_and_formats_not_scanned() {
         }
     }
 }
+
+/// The command lines printed in the original mlsec article, run exactly as printed (file names
+/// included) in a directory holding the files they name. `checkpoint.pt`/`model.pt` hold the
+/// example ONNX model: models are recognised by content (the TorchScript version of this test
+/// is in tests/torch.rs).
+#[test]
+fn article_command_lines_run_as_printed() {
+    let root = repo_root();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let onnx = root.join("testdata/adversarial/digits_mlp.onnx");
+    for name in ["checkpoint.pt", "model.pt"] {
+        std::fs::copy(&onnx, cwd.join(name)).unwrap();
+    }
+    std::fs::copy(
+        root.join("testdata/adversarial/digits_test.npz"),
+        cwd.join("digits_test.npz"),
+    )
+    .unwrap();
+    let run = |line: &str, expected: i32| -> String {
+        let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let out = mlsec(&args, cwd);
+        let all = combined(&out);
+        assert_eq!(code(&out), expected, "{line}\n{all}");
+        all
+    };
+
+    // Adversarial: the article's lines need a baseline that records data and settings.
+    let no_data = run(
+        "mlsec adversarial --model checkpoint.pt --attack fgsm --epsilon 0.03",
+        1,
+    );
+    assert!(
+        no_data.contains("--data") && no_data.contains("--baseline"),
+        "{no_data}"
+    );
+    run(
+        "mlsec adversarial --model checkpoint.pt --data digits_test.npz --limit 200 --attack fgsm,pgd --epsilon 0.03,0.1 --baseline baseline.json",
+        0,
+    );
+    let one = run(
+        "mlsec adversarial --model checkpoint.pt --attack fgsm --epsilon 0.03 --baseline baseline.json",
+        0,
+    );
+    assert!(one.contains("fgsm") && !one.contains("pgd"), "{one}");
+    let all = run(
+        "mlsec adversarial --model model.pt --baseline baseline.json",
+        0,
+    );
+    assert!(
+        all.contains("ε=0.03") && all.contains("ε=0.1") && all.contains("pgd"),
+        "{all}"
+    );
+
+    // Poison monitor: simulate writes ./gradient_logs/ and says so; the next line reads it.
+    let sim = run("mlsec poison-monitor simulate --workers 4 --steps 100", 0);
+    assert!(sim.contains("gradient_logs/"), "{sim}");
+    assert!(cwd.join("gradient_logs/worker_3.jsonl").is_file());
+    run("mlsec poison-monitor monitor --log-dir ./gradient_logs/", 0);
+
+    // Export guard, the article's form: --format onnx --output names the exported model.
+    let missing = run(
+        "mlsec export-guard --model model.pt --format onnx --output model.onnx --attestation provenance.json",
+        1,
+    );
+    assert!(
+        missing.contains("never runs PyTorch") && missing.contains("torch.onnx.export"),
+        "{missing}"
+    );
+    std::fs::copy(&onnx, cwd.join("model.onnx")).unwrap();
+    run(
+        "mlsec export-guard --model model.pt --format onnx --output model.onnx --attestation provenance.json",
+        0,
+    );
+    assert_eq!(
+        std::fs::read(cwd.join("model.onnx")).unwrap(),
+        std::fs::read(&onnx).unwrap(),
+        "the report must not overwrite the model"
+    );
+    let statement = std::fs::read_to_string(cwd.join("provenance.json")).unwrap();
+    assert!(statement.contains("model.onnx"), "{statement}");
+    assert!(cwd.join("provenance.checkpoint.json").is_file());
+    run(
+        "mlsec export-guard verify --attestation provenance.json --artifact model.onnx",
+        0,
+    );
+    let trt = run(
+        "mlsec export-guard --model model.pt --format tensorrt --output model.engine --attestation provenance.json",
+        1,
+    );
+    assert!(
+        trt.contains("record --stage tensorrt --artifact model.engine"),
+        "{trt}"
+    );
+    // Elsewhere an export target is not a report format.
+    let wrong = run("mlsec triton . --format onnx", 1);
+    assert!(
+        wrong.contains("report formats are text, json, sarif and github"),
+        "{wrong}"
+    );
+
+    // Inspect, triton and checkpoint lines keep working.
+    let inspect = run(
+        "mlsec inspect --model model.pt --type vision --checks weights activations fgsm",
+        0,
+    );
+    assert!(inspect.contains("fgsm"), "{inspect}");
+    let example = root
+        .join("testdata/triton/example-repo")
+        .display()
+        .to_string();
+    let triton = mlsec(&["triton", &example], cwd);
+    assert_eq!(code(&triton), 2, "{}", combined(&triton));
+    let clean = root.join("testdata/checkpoint/clean/model.pt");
+    std::fs::copy(&clean, cwd.join("model.pt")).unwrap();
+    run("mlsec checkpoint model.pt", 0);
+}

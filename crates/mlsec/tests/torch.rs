@@ -81,3 +81,47 @@ fn inspect_runs_fgsm_on_torchscript_and_warns_about_activations() {
     assert!(warnings.contains("activations skipped"), "{warnings}");
     assert!(code == 0 || code == 2, "{code}");
 }
+
+/// The original article's adversarial lines, as printed, with real TorchScript checkpoints
+/// named as the article names them.
+#[test]
+fn article_adversarial_lines_on_torchscript() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let ts = repo_root().join("testdata/adversarial/digits_mlp.pt");
+    for name in ["checkpoint.pt", "model.pt"] {
+        std::fs::copy(&ts, cwd.join(name)).unwrap();
+    }
+    std::fs::copy(
+        repo_root().join("testdata/adversarial/digits_test.npz"),
+        cwd.join("digits_test.npz"),
+    )
+    .unwrap();
+    let run = |line: &str| -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_mlsec"))
+            .args(line.split_whitespace().skip(1))
+            .current_dir(cwd)
+            .env_remove("LD_LIBRARY_PATH")
+            .stdin(Stdio::null())
+            .output()
+            .expect("mlsec runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().expect("exited"), text)
+    };
+    let (code, text) = run(
+        "mlsec adversarial --model checkpoint.pt --data digits_test.npz --limit 200 --attack fgsm,pgd --epsilon 0.03,0.1 --baseline baseline.json",
+    );
+    assert_eq!(code, 0, "{text}");
+    for line in [
+        "mlsec adversarial --model checkpoint.pt --attack fgsm --epsilon 0.03 --baseline baseline.json",
+        "mlsec adversarial --model model.pt --baseline baseline.json",
+    ] {
+        let (code, text) = run(line);
+        assert_eq!(code, 0, "{line}\n{text}");
+        assert!(text.contains("fgsm"), "{line}\n{text}");
+    }
+}

@@ -84,7 +84,11 @@ pub fn render(report: &Report, inv: &Invocation) -> String {
 }
 
 fn render_table(out: &mut String, table: &Table) {
-    let cells: Vec<Vec<String>> = std::iter::once(&table.columns)
+    // A key-value table has no header line: its columns are all empty.
+    let header = table.columns.iter().any(|c| !c.is_empty());
+    let cells: Vec<Vec<String>> = header
+        .then_some(&table.columns)
+        .into_iter()
         .chain(&table.rows)
         .map(|row| row.iter().map(|c| clean(c).into_owned()).collect())
         .collect();
