@@ -1,8 +1,10 @@
 //! `cargo xtask <task>`: the project's development tasks.
 //!
-//! - `ci`: what CI runs (fmt check, unused dependencies, clippy with `-D warnings`, the whole test suite, then the
-//!   same for the `torch` feature with libtorch installed into the target dir)
-//! - `ci-torch`: only the `torch` feature part of `ci`
+//! - `ci`: the README's test command, the default build (fmt check, unused dependencies, clippy
+//!   with `-D warnings`, the whole test suite, the Python hook's tests, the wheel)
+//! - `ci-torch`: the second command: the `torch` feature with PyTorch installed into the target
+//!   dir, and the poison monitor's live DDP test (`.ci/run` runs both)
+//! - `wheel`: build the Python wheel and check it in a fresh venv (part of `ci`)
 //! - `testdata [--check] [NAME...]`: regenerate the fixtures under `testdata/`
 //! - `codegen [--check]`: regenerate committed code derived from the vendored `crates/*/proto/`
 //! - `docs [--check]`: regenerate `docs/rules.md` from the rule declarations
@@ -20,6 +22,7 @@ mod docs;
 mod realworld;
 mod testdata;
 mod torch;
+mod wheel;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,6 +50,7 @@ fn run() -> Result<()> {
     match task {
         "ci" => ci(),
         "ci-torch" => torch::ci(),
+        "wheel" => wheel::ci(),
         "testdata" => testdata::run(&names, check),
         "docs" => docs::run(check),
         "codegen" => codegen::run(check),
@@ -71,7 +75,7 @@ fn run() -> Result<()> {
         bench::MEASURE_TASK => bench::measure_main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci | ci-torch | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | deps | bench [NAME...] | realworld [--release] [--mlsec BIN] [--report FILE.json] [NAME...]>"
+                "usage: cargo xtask <ci | ci-torch | wheel | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | deps | bench [NAME...] | realworld [--release] [--mlsec BIN] [--report FILE.json] [NAME...]>"
             );
             Ok(())
         }
@@ -113,10 +117,13 @@ fn cargo_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<()> {
     Ok(())
 }
 
-/// The README's test command: formatting, lints, then every test in the workspace (which
-/// includes the `--check` of generated fixtures and docs), and, when `MLSEC_CI_REALWORLD=1`
-/// and the package index is reachable, the real-world corpus (`realworld`).
+/// The README's test command, the default build: formatting, lints, then every test in the
+/// workspace (which includes the `--check` of generated fixtures and docs), the Python hook's
+/// tests, the wheel installed into a fresh venv, and, when `MLSEC_CI_REALWORLD=1` and the
+/// package index is reachable, the real-world corpus (`realworld`). The `torch` feature is
+/// `ci-torch`, CI's second command.
 fn ci() -> Result<()> {
+    let started = std::time::Instant::now();
     cargo(&["fmt", "--all", "--", "--check"])?;
     deps::run()?;
     cargo(&[
@@ -130,8 +137,13 @@ fn ci() -> Result<()> {
     python_tests()?;
     cargo(&["test", "--workspace", "--doc"])?;
     cargo(&["test", "--workspace", "--all-targets"])?;
-    torch::ci()?;
-    realworld::ci()
+    wheel::ci()?;
+    realworld::ci()?;
+    eprintln!(
+        "xtask: ci passed in {:.0} s (the `torch` feature and the live DDP test: cargo xtask ci-torch)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// The training-side integration is Python: its tests need only the standard library.

@@ -1,55 +1,86 @@
-//! The `torch` cargo feature in CI: libtorch from PyPI (`scripts/setup-libtorch.sh`) into the
-//! target dir, then clippy and the tests of every crate that has the feature, so TorchScript
-//! support cannot rot unseen behind a feature flag.
+//! `cargo xtask ci-torch`, CI's second command: PyTorch 2.13.0 from PyPI into a venv under the
+//! target dir (`scripts/setup-libtorch.sh --with-python`), then clippy and the tests of every
+//! crate that has the `torch` feature against that libtorch, so TorchScript support cannot rot
+//! unseen behind a feature flag, and the poison monitor's live test: a real DDP job with the
+//! hook registered as documented, beside `mlsec poison-monitor listen`.
 //!
 //! Offline, `MLSEC_CI_SKIP_TORCH=1` skips this part, loudly.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
 use crate::{cargo_with, root, target_dir};
 
-/// Set to skip the `torch` part of `ci` (it downloads libtorch, about 540 MB).
+/// Set to skip `ci-torch` (it downloads PyTorch with its CUDA libraries, about 3 GB).
 const SKIP: &str = "MLSEC_CI_SKIP_TORCH";
 
 /// Every crate with a `torch` feature, and the feature of each.
 const FEATURES: &str =
     "mlsec-runtime/torch,mlsec-adversarial/torch,mlsec-inspect/torch,mlsec/torch";
 
-pub fn ci() -> Result<()> {
-    if std::env::var_os(SKIP).is_some_and(|v| !v.is_empty() && v != "0") {
-        eprintln!(
-            "xtask: WARNING: {SKIP} is set: the `torch` feature (TorchScript) is NOT built or tested"
-        );
-        return Ok(());
-    }
-    let dir = target_dir().join("libtorch");
+/// What `setup-libtorch.sh` printed, read back.
+struct Install {
+    libtorch: PathBuf,
+    library_path: OsString,
+    python: PathBuf,
+}
+
+fn install() -> Result<Install> {
+    let dir = target_dir().join("torch-python");
     let script = root().join("scripts/setup-libtorch.sh");
-    eprintln!("$ {} {}", script.display(), dir.display());
-    let status = Command::new("bash")
+    eprintln!("$ {} --with-python {}", script.display(), dir.display());
+    let out = Command::new("bash")
         .arg(&script)
+        .arg("--with-python")
         .arg(&dir)
-        .stdout(std::process::Stdio::null())
-        .status()
+        .stderr(std::process::Stdio::inherit())
+        .output()
         .context("cannot run bash")?;
-    if !status.success() {
+    if !out.status.success() {
         bail!(
-            "installing libtorch failed ({status}); without network access set {SKIP}=1 to skip the `torch` feature"
+            "installing PyTorch failed ({}); without network access set {SKIP}=1 to skip the `torch` part",
+            out.status
         );
     }
-    let lib = dir.join("torch/lib");
-    let mut library_path = OsString::from(lib.as_os_str());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let var = |name: &str| -> Result<String> {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .map(str::to_owned)
+            .with_context(|| format!("setup-libtorch.sh printed no {name}"))
+    };
+    let libtorch = PathBuf::from(var("LIBTORCH")?);
+    let mut library_path = OsString::from(libtorch.join("lib"));
+    library_path.push(":");
+    library_path.push(libtorch.join("../nvidia/cu13/lib"));
     if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
         library_path.push(":");
         library_path.push(old);
     }
-    let libtorch = dir.join("torch");
+    Ok(Install {
+        libtorch,
+        library_path,
+        python: PathBuf::from(var("MLSEC_TORCH_PYTHON")?),
+    })
+}
+
+pub fn ci() -> Result<()> {
+    if std::env::var_os(SKIP).is_some_and(|v| !v.is_empty() && v != "0") {
+        eprintln!(
+            "xtask: WARNING: {SKIP} is set: the `torch` feature (TorchScript) and the live DDP test are NOT run"
+        );
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let torch = install()?;
     let env = [
-        ("LIBTORCH", libtorch.as_os_str()),
+        ("LIBTORCH", torch.libtorch.as_os_str()),
         ("LIBTORCH_BYPASS_VERSION_CHECK", "1".as_ref()),
-        ("LD_LIBRARY_PATH", library_path.as_os_str()),
+        ("LD_LIBRARY_PATH", torch.library_path.as_os_str()),
     ];
     let packages = FEATURES.split(',').flat_map(|f| {
         let (package, _) = f.split_once('/').expect("package/feature");
@@ -61,5 +92,30 @@ pub fn ci() -> Result<()> {
     cargo_with(&args, &env)?;
     let mut args: Vec<&str> = vec!["test", "--all-targets", "--features", FEATURES];
     args.extend(packages);
-    cargo_with(&args, &env)
+    cargo_with(&args, &env)?;
+    live_ddp(&torch)?;
+    eprintln!(
+        "xtask: ci-torch passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The poison monitor's live test: real `torch.distributed` ranks with the hook, and the
+/// `mlsec` binary just built (with the `torch` feature, which does not matter to `listen`).
+fn live_ddp(torch: &Install) -> Result<()> {
+    let script = root().join("scripts/poison-monitor/live-test.sh");
+    let mlsec = target_dir().join("debug/mlsec");
+    eprintln!("$ {}", script.display());
+    let status = Command::new("bash")
+        .arg(&script)
+        .env("MLSEC_TORCH_PYTHON", &torch.python)
+        .env("MLSEC_BIN", &mlsec)
+        .current_dir(root())
+        .status()
+        .context("cannot run bash")?;
+    if !status.success() {
+        bail!("the live DDP test failed ({status})");
+    }
+    Ok(())
 }
