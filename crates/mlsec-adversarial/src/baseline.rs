@@ -64,6 +64,48 @@ pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
     (2.0 * tail).min(1.0)
 }
 
+/// Why a baseline cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("cannot read the baseline: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("not a baseline file: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("not a baseline file: no `schema`")]
+    NoSchema,
+    #[error(
+        "a baseline of an older mlsec (schema 1), which does not record its data and settings: \
+         write a new one with --update-baseline and the flags it was made with"
+    )]
+    Version1,
+    #[error("unknown baseline schema `{0}`")]
+    UnknownSchema(String),
+    #[error("`{key}`: the baseline has {before} samples, this run {after}")]
+    SampleCount {
+        key: String,
+        before: usize,
+        after: usize,
+    },
+}
+
+/// Reads a baseline file; `Ok(None)` when it does not exist yet.
+pub fn read(path: &std::path::Path) -> Result<Option<Baseline>, BaselineError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(BaselineError::Read(e)),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(BaselineError::Json)?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(SCHEMA) => serde_json::from_value(value)
+            .map(Some)
+            .map_err(BaselineError::Json),
+        Some(SCHEMA_V1) => Err(BaselineError::Version1),
+        Some(other) => Err(BaselineError::UnknownSchema(other.to_owned())),
+        None => Err(BaselineError::NoSchema),
+    }
+}
+
 /// How one entry compares with its baseline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
@@ -77,14 +119,13 @@ pub struct Comparison {
     pub p_value: f64,
 }
 
-pub fn compare(before: &Entry, after: &Entry) -> Result<Comparison, String> {
+pub fn compare(before: &Entry, after: &Entry) -> Result<Comparison, BaselineError> {
     if before.outcomes.len() != after.outcomes.len() {
-        return Err(format!(
-            "`{}`: the baseline has {} samples, this run {}",
-            before.key,
-            before.outcomes.len(),
-            after.outcomes.len()
-        ));
+        return Err(BaselineError::SampleCount {
+            key: before.key.clone(),
+            before: before.outcomes.len(),
+            after: after.outcomes.len(),
+        });
     }
     let mut lost = 0;
     let mut gained = 0;

@@ -277,32 +277,14 @@ enum Prior {
     Found(Box<Baseline>),
 }
 
-fn read_prior(args: &Args) -> Result<Prior, String> {
+fn read_prior(args: &Args) -> Result<Prior, baseline::BaselineError> {
     let Some(path) = &args.baseline else {
         return Ok(Prior::None);
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Prior::Missing),
-        Err(e) => return Err(format!("cannot read the baseline: {e}")),
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("not a baseline file: {e}"))?;
-    match value.get("schema").and_then(|s| s.as_str()) {
-        Some(baseline::SCHEMA) => {}
-        Some(baseline::SCHEMA_V1) => {
-            return Err(
-                "a baseline of an older mlsec (schema 1), which does not record its data and settings: \
-                 write a new one with --update-baseline and the flags it was made with"
-                    .into(),
-            );
-        }
-        Some(other) => return Err(format!("unknown baseline schema `{other}`")),
-        None => return Err("not a baseline file: no `schema`".into()),
-    }
-    serde_json::from_value(value)
-        .map(|b| Prior::Found(Box::new(b)))
-        .map_err(|e| format!("not a baseline file: {e}"))
+    Ok(match baseline::read(path)? {
+        Some(b) => Prior::Found(Box::new(b)),
+        None => Prior::Missing,
+    })
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
@@ -316,9 +298,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
         Ok(p) => p,
         // An unreadable baseline is replaced by --update-baseline, and fails the run otherwise.
         Err(_) if args.update_baseline => Prior::Missing,
-        Err(message) => {
+        Err(e) => {
             let file = args.baseline.as_deref().map(shown).unwrap_or_default();
-            report.errors.push(ScanError::new(file, message));
+            report.errors.push(ScanError::new(file, e.to_string()));
             return Ok(report);
         }
     };
@@ -772,7 +754,7 @@ fn baseline_gate(
         let c = match baseline::compare(old, now) {
             Ok(c) => c,
             Err(e) => {
-                report.errors.push(ScanError::new(file.clone(), e));
+                report.errors.push(ScanError::new(file.clone(), e.to_string()));
                 continue;
             }
         };
