@@ -223,6 +223,16 @@ impl Facts {
 /// through a learned layer. Breadth-first with parent links (no per-step path copies), so
 /// long chains stay linear.
 pub fn trunk_free_trace(flat: &Flat<'_>, name: &str) -> Option<Trace> {
+    trace(flat, name, false)
+}
+
+/// As [`trunk_free_trace`], also never expanding through a comparison: a path that carries
+/// the input's values, not a condition computed from them.
+pub fn value_carrying_trace(flat: &Flat<'_>, name: &str) -> Option<Trace> {
+    trace(flat, name, true)
+}
+
+fn trace(flat: &Flat<'_>, name: &str, stop_at_comparisons: bool) -> Option<Trace> {
     let mut seen: HashSet<&str> = HashSet::new();
     // (value, op that produced the step's consumer, parent entry)
     let mut arena: Vec<(&str, Option<&str>, Option<usize>)> = vec![(name, None, None)];
@@ -255,10 +265,10 @@ pub fn trunk_free_trace(flat: &Flat<'_>, name: &str) -> Option<Trace> {
             continue;
         };
         let node = &flat.nodes[p];
-        if is_trunk_node(node.node) {
+        let op = node.node.op_type();
+        if is_trunk_node(node.node) || (stop_at_comparisons && is_condition_op(op)) {
             continue;
         }
-        let op = node.node.op_type();
         for next in value_reads(flat, node) {
             if !seen.contains(next) && arena.len() < 4 * MAX_VISIT {
                 arena.push((next, Some(op), Some(at)));
@@ -267,4 +277,9 @@ pub fn trunk_free_trace(flat: &Flat<'_>, name: &str) -> Option<Trace> {
         }
     }
     None
+}
+
+/// Comparisons and boolean logic: what they output is a condition, not the input's values.
+fn is_condition_op(op: &str) -> bool {
+    ops::is_comparison(op) || matches!(op, "Not" | "And" | "Or" | "Xor")
 }

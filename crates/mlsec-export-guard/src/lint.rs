@@ -9,7 +9,7 @@ use mlsec_onnx::proto::{ModelProto, TypeProto, ValueInfoProto};
 use mlsec_onnx::tensor::{self, DataError, ExternalRef};
 use mlsec_onnx::{LoadedModel, OnnxError};
 
-use crate::dataflow::{Facts, trunk_free_trace};
+use crate::dataflow::{Facts, trunk_free_trace, value_carrying_trace};
 use crate::fingerprint;
 use crate::model::{self, Flat, ScopeKind, TensorRole};
 use crate::ops;
@@ -19,10 +19,11 @@ use crate::rules::*;
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// A `metadata_props` entry above this many bytes is flagged, and so is the total above it.
 /// Genuine exporters store label lists and vocabularies there: PaddleOCR's recognition
-/// models keep their character dictionary in `character` (26,258 bytes for PP-OCRv4's
-/// 6,623 characters, rapidocr-onnxruntime 1.4.4), so the 4 KiB text limit is too low for
-/// metadata; 64 KiB is that dictionary with more than twice its size to spare.
-pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+/// models keep their character dictionary in `character`, measured at 26,258 bytes (PP-OCRv4,
+/// 6,623 characters, rapidocr-onnxruntime 1.4.4) and 74,955 bytes (PP-OCRv6, 18,708
+/// characters, rapidocr 3.10.0), so the 4 KiB text limit is too low for metadata; 256 KiB is
+/// over three times the largest.
+pub const MAX_METADATA_BYTES: usize = 256 * 1024;
 /// Tensors with more elements than this are absurd (2^36, 256 GiB of fp32).
 pub const MAX_ELEMENTS: u64 = 1 << 36;
 /// At most this many dead nodes are reported one by one.
@@ -841,7 +842,9 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
         // a learned value computed from input X with X itself, trunk-free. A learned layer
         // reading a raw input (an LSTM's initial state, `addmm`'s bias) is the model working,
         // and a side input that never went through the trunk (an attention mask added to the
-        // scores, a sample rate) is not a skip around it.
+        // scores, a sample rate) is not a skip around it; nor is a path through a comparison
+        // (a padding mask from the token ids in masked mean pooling): it carries a condition,
+        // which is EXPG012's business, not the input's values.
         if facts.has_trunk
             && facts.to_output[i].is_some_and(|d| d <= 1)
             && !facts.trunk[i]
@@ -855,7 +858,7 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
             let skip = reads
                 .iter()
                 .filter(|v| !facts.value_through_trunk(flat, v))
-                .filter_map(|v| trunk_free_trace(flat, v))
+                .filter_map(|v| value_carrying_trace(flat, v))
                 .find(|t| Facts::input_bit(flat, &t.input).is_some_and(|b| via & b != 0));
             if let Some(trace) = skip {
                 f.push(

@@ -626,8 +626,8 @@ pub fn generate(out: &Path) -> Result<()> {
     let mut m = model(mlp_graph("y"), 17);
     m.metadata_props.push(StringStringEntryProto {
         key: Some("payload".into()),
-        // Over the 64 KiB metadata entry limit (`lint::MAX_METADATA_BYTES`).
-        value: Some("QUJD".repeat(17_000)),
+        // Over the 256 KiB metadata entry limit (`lint::MAX_METADATA_BYTES`).
+        value: Some("QUJD".repeat(66_000)),
     });
     m.doc_string = Some("x".repeat(5000));
     write(out, "expg018_metadata.onnx", &m)?;
@@ -864,6 +864,27 @@ fn genuine_patterns(out: &Path) -> Result<()> {
     g.output = vec![value_info("y", FLOAT, &[1, 3])];
     write(out, "genuine_side_inputs.onnx", &model(g, 17))?;
 
+    // Masked mean pooling (a BERT-style classifier exported by torch.onnx): the learned
+    // output divided by the count of non-padding tokens, a count computed from the same input
+    // through a comparison; it carries a condition, not the input's values.
+    let mut g = mlp_graph("logits");
+    g.node.extend([
+        node("Equal", &["x", "zero_f"], &["is_pad"]),
+        node("Not", &["is_pad"], &["keep"]),
+        with_attr(
+            node("Cast", &["keep"], &["keep_f"]),
+            attr_i("to", i64::from(FLOAT)),
+        ),
+        with_attr(
+            node("ReduceSum", &["keep_f"], &["count"]),
+            attr_i("keepdims", 1),
+        ),
+        node("Div", &["logits", "count"], &["y"]),
+    ]);
+    g.initializer.push(tensor("zero_f", &[], &[0.0]));
+    g.output = vec![value_info("y", FLOAT, &[1, 3])];
+    write(out, "genuine_masked_mean_pool.onnx", &model(g, 17))?;
+
     // A generation-style loop whose trip count is its own input (`max_len`), not computed
     // from the data the learned layers see.
     let body = GraphProto {
@@ -922,9 +943,10 @@ fn genuine_patterns(out: &Path) -> Result<()> {
     import(&mut m, "com.microsoft", 1);
     write(out, "genuine_ort_contrib.onnx", &m)?;
 
-    // PaddleOCR keeps its character dictionary in metadata (26 KB in PP-OCRv4's recognizer).
+    // PaddleOCR keeps its character dictionary in metadata (75 KB for PP-OCRv6's 18,708
+    // characters).
     let mut m = model(mlp_graph("y"), 17);
-    let chars: String = (0x4e00u32..0x4e00 + 6623)
+    let chars: String = (0x4e00u32..0x4e00 + 18_708)
         .filter_map(char::from_u32)
         .flat_map(|c| [c, '\n'])
         .collect();
