@@ -2,7 +2,7 @@
 //!
 //! Dependence here is dependence on *values*: `Shape`, `Size` and `SequenceLength` read only
 //! the extent of their input, `CastLike` reads only the type of its second input, and a `Mul`
-//! by a scalar zero constant (how `torch.onnx` keeps an unused input alive: silero-vad's
+//! by a scalar integer zero constant (how `torch.onnx` keeps an unused input alive: silero-vad's
 //! `stateN = state + Cast(sr * 0)`) discards its other operand. A trigger is a pattern in input
 //! values, so none of these carries one; counting them made every causal attention mask
 //! (`Range(Shape(q))` compared with itself) and every shape-dependent squeeze look
@@ -71,18 +71,27 @@ pub fn value_reads<'f>(flat: &'f Flat<'_>, node: &'f FlatNode<'_>) -> Vec<&'f st
     reads
 }
 
-/// A one-element constant equal to zero.
+/// A one-element integer constant equal to zero. Integer only: a float zero still passes NaN
+/// and infinity through (`inf * 0` is NaN), which a trigger could test for.
 fn is_scalar_zero(flat: &Flat<'_>, value: &str) -> bool {
     let Some(c) = flat.constants.get(value) else {
         return false;
     };
-    if tensor::element_count(&c.dims) != Some(1) {
+    if tensor::element_count(&c.dims) != Some(1) || !is_integer(c.data_type()) {
         return false;
     }
     let Ok(bytes) = tensor::tensor_bytes(c, Path::new("/nonexistent")) else {
         return false;
     };
     !bytes.is_empty() && bytes.iter().all(|&b| b == 0)
+}
+
+fn is_integer(data_type: i32) -> bool {
+    use mlsec_onnx::proto::tensor_proto::DataType as D;
+    matches!(
+        D::try_from(data_type),
+        Ok(D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::Uint8 | D::Uint16 | D::Uint32 | D::Uint64)
+    )
 }
 
 /// Whether a node is a learned layer: a trunk op, or control flow with one in a subgraph.
@@ -222,17 +231,17 @@ impl Facts {
 /// Searches backwards from `name` for a raw input through value reads, never expanding
 /// through a learned layer. Breadth-first with parent links (no per-step path copies), so
 /// long chains stay linear.
-pub fn trunk_free_trace(flat: &Flat<'_>, name: &str) -> Option<Trace> {
-    trace(flat, name, false)
+pub fn trunk_free_trace(flat: &Flat<'_>, facts: &Facts, name: &str) -> Option<Trace> {
+    trace(flat, facts, name, false)
 }
 
 /// As [`trunk_free_trace`], also never expanding through a comparison: a path that carries
 /// the input's values, not a condition computed from them.
-pub fn value_carrying_trace(flat: &Flat<'_>, name: &str) -> Option<Trace> {
-    trace(flat, name, true)
+pub fn value_carrying_trace(flat: &Flat<'_>, facts: &Facts, name: &str) -> Option<Trace> {
+    trace(flat, facts, name, true)
 }
 
-fn trace(flat: &Flat<'_>, name: &str, stop_at_comparisons: bool) -> Option<Trace> {
+fn trace(flat: &Flat<'_>, facts: &Facts, name: &str, stop_at_comparisons: bool) -> Option<Trace> {
     let mut seen: HashSet<&str> = HashSet::new();
     // (value, op that produced the step's consumer, parent entry)
     let mut arena: Vec<(&str, Option<&str>, Option<usize>)> = vec![(name, None, None)];
@@ -266,7 +275,7 @@ fn trace(flat: &Flat<'_>, name: &str, stop_at_comparisons: bool) -> Option<Trace
         };
         let node = &flat.nodes[p];
         let op = node.node.op_type();
-        if is_trunk_node(node.node) || (stop_at_comparisons && is_condition_op(op)) {
+        if facts.trunk[p] || (stop_at_comparisons && is_condition_op(op)) {
             continue;
         }
         for next in value_reads(flat, node) {

@@ -684,7 +684,7 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
                 .all(|v| !facts.value_through_trunk(flat, v));
         let cond_trace = condition
             .filter(|c| !c.is_empty())
-            .and_then(|c| trunk_free_trace(flat, c));
+            .and_then(|c| trunk_free_trace(flat, &facts, c));
         if let Some(trace) = cond_trace
             .as_ref()
             .filter(|_| overrides_trunk || gated_trunk_free)
@@ -858,7 +858,7 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
             let skip = reads
                 .iter()
                 .filter(|v| !facts.value_through_trunk(flat, v))
-                .filter_map(|v| value_carrying_trace(flat, v))
+                .filter_map(|v| value_carrying_trace(flat, &facts, v))
                 .find(|t| Facts::input_bit(flat, &t.input).is_some_and(|b| via & b != 0));
             if let Some(trace) = skip {
                 f.push(

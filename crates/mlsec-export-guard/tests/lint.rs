@@ -479,6 +479,15 @@ fn real_world_patterns_stay_clean() {
     ] {
         assert_eq!(severities(name), [], "{name}");
     }
+    // The sample-rate switch with a constant branch instead of the second sub-model fails.
+    assert_eq!(
+        lint_fixture("expg014_if_side_input_constant.onnx"),
+        [
+            ("EXPG012".to_owned(), "graph.node[3]".to_owned()),
+            ("EXPG014".to_owned(), "graph.node[3]".to_owned()),
+            ("EXPG015".to_owned(), "graph.node[3]".to_owned())
+        ]
+    );
     assert_eq!(
         severities("genuine_dead_leftovers.onnx"),
         [("EXPG017".to_owned(), Info), ("EXPG017".to_owned(), Info)]

@@ -756,6 +756,19 @@ fn learned_branch(name: &str, w: &str, b: &str) -> GraphProto {
     }
 }
 
+/// The `else_branch` graph of the last `If` node.
+fn g_if_else(g: &mut GraphProto) -> Option<&mut GraphProto> {
+    g.node
+        .iter_mut()
+        .rev()
+        .find(|n| n.op_type() == "If")?
+        .attribute
+        .iter_mut()
+        .find(|a| a.name() == "else_branch")?
+        .g
+        .as_mut()
+}
+
 fn genuine_patterns(out: &Path) -> Result<()> {
     // silero-vad: an `If` on the sample-rate input choosing between two learned sub-models;
     // both alternatives are learned, nothing bypasses the trunk.
@@ -778,7 +791,21 @@ fn genuine_patterns(out: &Path) -> Result<()> {
     ]);
     g.input.push(value_info("sr", INT64, &[]));
     g.output = vec![value_info("y", FLOAT, &[1, 3])];
-    write(out, "genuine_if_sample_rate.onnx", &model(g, 17))?;
+    write(out, "genuine_if_sample_rate.onnx", &model(g.clone(), 17))?;
+    // The same switch with a constant in place of the 8 kHz sub-model is an override again.
+    if let Some(branch) = g_if_else(&mut g) {
+        *branch = GraphProto {
+            name: Some("forced".into()),
+            node: vec![constant(
+                "y8",
+                tensor("forced_t", &[1, 3], &[9.0, 0.0, 0.0]),
+            )],
+            output: vec![value_info("y8", FLOAT, &[1, 3])],
+            ..Default::default()
+        };
+    }
+    g.initializer.retain(|t| !matches!(t.name(), "w8" | "b8"));
+    write(out, "expg014_if_side_input_constant.onnx", &model(g, 17))?;
 
     // torch.onnx keeps an unused input alive as `state + Cast(sr * 0)` (silero-vad's stateN):
     // a product with zero carries no value of `sr`.

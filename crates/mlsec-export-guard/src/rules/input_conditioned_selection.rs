@@ -10,7 +10,7 @@ mlsec_core::declare_rule! {
     ///
     /// Not counted, because none of them is a trigger: values computed only from an input's
     /// *shape* (`Shape`, `Size`, `SequenceLength`: causal attention masks, squeeze-if-size-1
-    /// branches), the type operand of `CastLike`, and a product with a zero constant. Not
+    /// branches), the type operand of `CastLike`, and a product with an integer zero. Not
     /// flagged: selections in a graph without a learned layer (the ONNX suite's `*_expanded`
     /// function bodies: `Where` is how Clip, LeakyRelu, Elu, NLLLoss are written), and
     /// selections between two learned alternatives (silero-vad's `If` on its sample-rate input
