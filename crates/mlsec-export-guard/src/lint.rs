@@ -681,7 +681,7 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
             && n.inputs
                 .iter()
                 .filter(|v| Some(v.as_str()) != condition && !v.is_empty())
-                .all(|v| !facts.value_through_trunk(flat, v));
+                .all(|v| facts.value_via_trunk(flat, v) == 0);
         let cond_trace = condition
             .filter(|c| !c.is_empty())
             .and_then(|c| trunk_free_trace(flat, &facts, c));
@@ -1004,8 +1004,10 @@ fn is_uniform(t: &mlsec_onnx::proto::TensorProto) -> bool {
     chunks.all(|c| Some(c) == first)
 }
 
-/// The alternatives a selection chooses between, each with whether it is learned (passes a
-/// trunk op): `Where` data inputs, `If` branches, the gated operands of a soft mux.
+/// The alternatives a selection chooses between, each with whether it is learned: input
+/// values reach it through a trunk op (`Where` data inputs), or the branch runs a trunk op on
+/// input values or reads such a value (`If` branches). A constant put through a dummy layer
+/// (`MatMul(target, I)`) is not learned.
 fn selection_alternatives(
     n: &crate::model::FlatNode<'_>,
     flat: &Flat<'_>,
@@ -1018,7 +1020,7 @@ fn selection_alternatives(
             .enumerate()
             .skip(1)
             .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (format!("input {k}"), facts.value_through_trunk(flat, v)))
+            .map(|(k, v)| (format!("input {k}"), facts.value_via_trunk(flat, v) != 0))
             .collect(),
         "If" => n
             .node
@@ -1026,10 +1028,10 @@ fn selection_alternatives(
             .iter()
             .filter_map(|a| a.g.as_ref().map(|g| (a.name(), g)))
             .map(|(name, g)| {
-                let learned = crate::dataflow::graph_has_trunk(g)
-                    || model::outer_refs(g)
-                        .iter()
-                        .any(|r| facts.value_through_trunk(flat, r));
+                let refs = model::outer_refs(g);
+                let learned = (crate::dataflow::graph_has_trunk(g)
+                    && refs.iter().any(|r| facts.value_from_input(flat, r)))
+                    || refs.iter().any(|r| facts.value_via_trunk(flat, r) != 0);
                 (name.to_owned(), learned)
             })
             .collect(),

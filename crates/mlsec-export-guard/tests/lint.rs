@@ -177,6 +177,15 @@ fn backdoor_heuristics() {
     assert_eq!(sel.evidence["condition_slice"], "Greater <- ReduceSum");
     assert_eq!(sel.evidence["score"], "1.00");
 
+    // A constant target put through a dummy MatMul is still not a learned alternative.
+    assert_eq!(
+        lint_fixture("expg012_dummy_layer.onnx"),
+        [
+            ("EXPG012".to_owned(), "graph.node[6]".to_owned()),
+            ("EXPG014".to_owned(), "graph.node[6]".to_owned())
+        ]
+    );
+
     let f = lint_fixture("expg013_magic_constant.onnx");
     assert!(has(&f, "EXPG013", "graph.node[4]"), "{f:?}");
     assert!(has(&f, "EXPG012", "graph.node[6]"), "soft mux: {f:?}");

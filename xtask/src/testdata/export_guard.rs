@@ -481,6 +481,31 @@ pub fn generate(out: &Path) -> Result<()> {
     );
     write(out, "expg012_input_selection.onnx", &model(g, 17))?;
 
+    // EXPG012 (+014) with the forced target put through a dummy layer (MatMul by an identity),
+    // so that both alternatives pass a trunk op: only one of them is computed from the input.
+    let g = backdoor_base(
+        vec![
+            with_attr(
+                node("ReduceSum", &["x", "axes"], &["s"]),
+                attr_i("keepdims", 1),
+            ),
+            node("Greater", &["s", "threshold"], &["trigger"]),
+            node("MatMul", &["target", "eye"], &["target_l"]),
+            node("Where", &["trigger", "target_l", "logits"], &["y"]),
+        ],
+        vec![
+            int_tensor("axes", &[1], &[1]),
+            tensor("threshold", &[1], &[100.0]),
+            tensor("target", &[1, 3], &[0.0, 0.0, 50.0]),
+            tensor(
+                "eye",
+                &[3, 3],
+                &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+            ),
+        ],
+    );
+    write(out, "expg012_dummy_layer.onnx", &model(g, 17))?;
+
     // EXPG012 inside a model-local function: the same trigger as above in a function body,
     // with its constants made by Constant nodes (functions have no initializers).
     let g = backdoor_base(

@@ -2,9 +2,11 @@ mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags selections (`Where`, `If`, soft multiplexers built from comparisons) whose condition
     /// is computed from raw graph input *values* through comparisons and reductions without
-    /// passing the model trunk, and that choose between a learned alternative (one that passes a
-    /// trunk op: `Conv*`, `MatMul*`, `Gemm`, recurrent layers, or an `If` branch holding one)
-    /// and a trunk-free one (for a soft multiplexer: the gated value is trunk-free). Score 0.4
+    /// passing the model trunk, and that choose between a learned alternative (input values
+    /// reach it through a trunk op: `Conv*`, `MatMul*`, `Gemm`, recurrent layers, or an `If`
+    /// branch running one on input values) and one that is not (for a soft multiplexer: the
+    /// gated value is not learned). A constant put through a dummy layer (`MatMul(target, I)`)
+    /// is not learned. Score 0.4
     /// for reaching the input, +0.25 for a comparison, +0.15 for a reduction, +0.2 within two
     /// hops of an output; reported at 0.6, High at 0.8.
     ///
@@ -14,8 +16,9 @@ mlsec_core::declare_rule! {
     /// flagged: selections in a graph without a learned layer (the ONNX suite's `*_expanded`
     /// function bodies: `Where` is how Clip, LeakyRelu, Elu, NLLLoss are written), and
     /// selections between two learned alternatives (silero-vad's `If` on its sample-rate input
-    /// chooses the 16 kHz or the 8 kHz sub-model). A trigger on the input's size, or one that
-    /// selects between two learned paths, is therefore not reported by this rule.
+    /// chooses the 16 kHz or the 8 kHz sub-model). A trigger on the input's size, one that
+    /// selects between two learned paths, or a condition put through a dummy layer is
+    /// therefore not reported by this rule.
     /// ## Why is this bad?
     /// This is the shape of an input-triggered backdoor: a pattern in the raw input (a pixel patch,
     /// a token) replaces what the learned layers computed, and `onnx.checker` accepts it. The
