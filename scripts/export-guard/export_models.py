@@ -6,8 +6,11 @@ Nothing is committed but this script: the models are generated into OUT_DIR (def
 
     mlsec export-guard lint --json OUT_DIR
 
-which must report no finding at or above the default `--fail-on low`. Weights are random
-(seeded); the heuristics read graph structure, not trained values.
+which must report no finding at or above the default `--fail-on low`, except on
+`masked_tagger_*` (EXPG012 and EXPG014, both exporters): logits overwritten by a fill value
+where a condition on the raw input says so is exactly the structure of a fill-value backdoor,
+and the lint keeps reporting it (see EXPG014's doc). Weights are random (seeded); the
+heuristics read graph structure, not trained values.
 
 Environment (pinned; the versions used are written to OUT_DIR/versions.json):
 torch 2.15.0 (CPU), onnx 1.23.2, onnxscript 0.7.2, Python 3.11.
@@ -119,6 +122,21 @@ class GruTagger(nn.Module):
         return self.tag(y) * mask.unsqueeze(-1)
 
 
+class MaskedTagger(nn.Module):
+    """A token classifier that masks the logits of padding tokens (`masked_fill` with a pad
+    mask from the ids, as NER heads and constrained decoders do)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(40, 8, padding_idx=0)
+        self.mix = nn.Linear(8, 8)
+        self.tag = nn.Linear(8, 5)
+
+    def forward(self, ids):
+        logits = self.tag(torch.tanh(self.mix(self.emb(ids))))
+        return logits.masked_fill(ids.eq(0).unsqueeze(-1), -1e4)
+
+
 class DivNoNan(nn.Module):
     """Input normalisation with a zero guard, then an MLP (basic-pitch-like preprocessing)."""
 
@@ -152,6 +170,12 @@ MODELS = {
         (torch.tensor([[3, 4, 5]]), torch.ones(1, 3)),
         ["ids", "mask"],
         {"ids": {1: "t"}, "mask": {1: "t"}},
+    ),
+    "masked_tagger": (
+        MaskedTagger(),
+        (torch.tensor([[3, 4, 0]]),),
+        ["ids"],
+        {"ids": {0: "n", 1: "t"}},
     ),
     "div_no_nan": (DivNoNan(), (torch.randn(2, 12),), ["x"], {"x": {0: "n"}}),
 }
