@@ -8,7 +8,7 @@
 //! (`Range(Shape(q))` compared with itself) and every shape-dependent squeeze look
 //! input-conditioned.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 
 use mlsec_onnx::proto::{GraphProto, NodeProto};
@@ -37,6 +37,9 @@ pub struct Facts {
     pub data_inputs: u64,
     /// The graph has any trunk op at all.
     pub has_trunk: bool,
+    /// The bit of each raw input in the masks (inputs past the 63rd share the last bit, which
+    /// can only make two of them look like the same input).
+    input_bits: HashMap<String, u64>,
 }
 
 /// A path found from a value back to a raw input without passing a trunk op.
@@ -112,6 +115,12 @@ pub fn graph_has_trunk(g: &GraphProto) -> bool {
 impl Facts {
     pub fn compute(flat: &Flat<'_>) -> Facts {
         let n = flat.nodes.len();
+        let input_bits: HashMap<String, u64> = flat
+            .raw_inputs
+            .iter()
+            .enumerate()
+            .map(|(k, name)| (name.clone(), 1u64 << k.min(63)))
+            .collect();
         let trunk: Vec<bool> = flat.nodes.iter().map(|f| is_trunk_node(f.node)).collect();
         let reads: Vec<Vec<&str>> = flat.nodes.iter().map(|f| value_reads(flat, f)).collect();
         let mut from_input = vec![false; n];
@@ -127,7 +136,7 @@ impl Facts {
                 let mut mask = 0u64;
                 let mut via = 0u64;
                 for name in &reads[i] {
-                    if let Some(bit) = Facts::input_bit(flat, name) {
+                    if let Some(&bit) = input_bits.get(*name) {
                         fi = true;
                         mask |= bit;
                     }
@@ -192,14 +201,13 @@ impl Facts {
             via_trunk,
             data_inputs,
             has_trunk,
+            input_bits,
         }
     }
 
-    /// The bit of a raw input in the input masks (inputs past the 63rd share the last bit,
-    /// which can only make two of them look like the same input).
-    pub fn input_bit(flat: &Flat<'_>, name: &str) -> Option<u64> {
-        let k = flat.raw_inputs.iter().position(|r| r == name)?;
-        Some(1u64 << k.min(63))
+    /// The bit of a raw input in the input masks.
+    pub fn input_bit(&self, name: &str) -> Option<u64> {
+        self.input_bits.get(name).copied()
     }
 
     /// Whether a value depends on a raw input.
@@ -217,7 +225,7 @@ impl Facts {
 
     /// Raw inputs whose values reach `name`.
     pub fn value_inputs(&self, flat: &Flat<'_>, name: &str) -> u64 {
-        Facts::input_bit(flat, name)
+        self.input_bit(name)
             .or_else(|| flat.producer.get(name).map(|&p| self.inputs_of[p]))
             .unwrap_or(0)
     }

@@ -859,7 +859,7 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
                 .iter()
                 .filter(|v| !facts.value_through_trunk(flat, v))
                 .filter_map(|v| value_carrying_trace(flat, &facts, v))
-                .find(|t| Facts::input_bit(flat, &t.input).is_some_and(|b| via & b != 0));
+                .find(|t| facts.input_bit(&t.input).is_some_and(|b| via & b != 0));
             if let Some(trace) = skip {
                 f.push(
                     Finding::new(
