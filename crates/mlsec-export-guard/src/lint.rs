@@ -894,14 +894,14 @@ fn check_dead(
     let dead: Vec<usize> = (0..flat.nodes.len())
         .filter(|&i| facts.to_output[i].is_none())
         .collect();
-    let (live_risk, inert): (Vec<usize>, Vec<usize>) = dead.iter().partition(|&&i| {
+    let (can_carry, inert): (Vec<usize>, Vec<usize>) = dead.iter().partition(|&&i| {
         let n = &flat.nodes[i];
         facts.from_input[i]
             || facts.trunk[i]
             || !ops::normal_domain(n.node.domain()).is_empty()
             || n.node.attribute.iter().any(|a| !attribute_inert(a))
     });
-    for &i in live_risk.iter().take(MAX_DEAD_REPORTED) {
+    for &i in can_carry.iter().take(MAX_DEAD_REPORTED) {
         let n = &flat.nodes[i];
         f.push(
             Finding::new(
@@ -916,12 +916,12 @@ fn check_dead(
             .with_evidence("dead_nodes", dead.len()),
         );
     }
-    if live_risk.len() > MAX_DEAD_REPORTED {
+    if can_carry.len() > MAX_DEAD_REPORTED {
         f.push(
             Finding::new(
                 &DEAD_GRAPH_ELEMENTS,
                 Location::file(display).with_pointer(Pointer::Field("graph.node".into())),
-                format!("{} more dead nodes", live_risk.len() - MAX_DEAD_REPORTED),
+                format!("{} more dead nodes", can_carry.len() - MAX_DEAD_REPORTED),
             )
             .with_evidence("dead_nodes", dead.len()),
         );
