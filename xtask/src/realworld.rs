@@ -505,6 +505,13 @@ const COMPRESSED_EXTENSIONS: &[&str] = &["gz", "bz2", "xz", "lzma", "z"];
 /// Whether (and why) a member is in the corpus, and which tool checks it.
 fn select(name: &str, bytes: &[u8]) -> Option<(Tool, String)> {
     let ext = extension(name);
+    // Core ML models and TensorFlow SavedModels are protobuf too, and start like ONNX (field
+    // 1, a varint: Core ML's `specificationVersion`, SavedModel's `saved_model_schema_version`,
+    // where ONNX has `ir_version`); mlsec reads neither (basic-pitch ships both next to its
+    // ONNX export). The SavedModel's file name is fixed by its format.
+    if ext == "mlmodel" || name.rsplit('/').next() == Some("saved_model.pb") {
+        return None;
+    }
     let format = sniff(bytes);
     if format == Format::Onnx || ext == "onnx" {
         let why = if format == Format::Onnx {
@@ -975,6 +982,11 @@ mod tests {
         // A model extension is checked whatever it holds; a generic one only by content.
         assert!(select("w.pth", b"not a model").is_some());
         assert!(select("vectors.bin", b"not a model").is_none());
+        // Core ML's and TensorFlow's protobufs start like ONNX's but are not ONNX.
+        let proto = b"\x08\x04\x12\x02";
+        assert!(select("nmp.mlpackage/Data/com.apple.CoreML/model.mlmodel", proto).is_none());
+        assert!(select("saved_models/nmp/saved_model.pb", proto).is_none());
+        assert!(select("saved_models/nmp.pb", proto).is_some());
         // A zip under a non-model extension (an xlsx test file) is not a model.
         let xlsx = mlsec_tensors::zip::ZipWriter::new().finish();
         assert!(select("book.xlsx", &xlsx).is_none());

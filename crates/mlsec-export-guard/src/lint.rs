@@ -9,16 +9,21 @@ use mlsec_onnx::proto::{ModelProto, TypeProto, ValueInfoProto};
 use mlsec_onnx::tensor::{self, DataError, ExternalRef};
 use mlsec_onnx::{LoadedModel, OnnxError};
 
-use crate::dataflow::{Facts, trunk_free_trace};
+use crate::dataflow::{Facts, trunk_free_trace, value_carrying_trace};
 use crate::fingerprint;
 use crate::model::{self, Flat, ScopeKind, TensorRole};
 use crate::ops;
 use crate::rules::*;
 
-/// `doc_string` and metadata values above this many bytes are flagged.
+/// `doc_string` values (model, graph, node) above this many bytes are flagged.
 pub const MAX_TEXT_BYTES: usize = 4096;
-/// Total `metadata_props` above this many bytes is flagged.
-pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+/// A `metadata_props` entry above this many bytes is flagged, and so is the total above it.
+/// Genuine exporters store label lists and vocabularies there: PaddleOCR's recognition
+/// models keep their character dictionary in `character`, measured at 26,258 bytes (PP-OCRv4,
+/// 6,623 characters, rapidocr-onnxruntime 1.4.4) and 74,955 bytes (PP-OCRv6, 18,708
+/// characters, rapidocr 3.10.0), so the 4 KiB text limit is too low for metadata; 256 KiB is
+/// over three times the largest.
+pub const MAX_METADATA_BYTES: usize = 256 * 1024;
 /// Tensors with more elements than this are absurd (2^36, 256 GiB of fp32).
 pub const MAX_ELEMENTS: u64 = 1 << 36;
 /// At most this many dead nodes are reported one by one.
@@ -119,15 +124,20 @@ pub fn lint_model(loaded: &LoadedModel, display: &str) -> LintOutcome {
                 f.push(finding);
             }
             if ops::is_runtime_domain(domain) {
-                f.push(
-                    Finding::new(
-                        &RUNTIME_SPECIFIC_DOMAIN,
-                        at(Pointer::Node(path.clone())),
-                        format!("{domain}::{op} {label}runs only on a specific runtime"),
-                    )
-                    .with_evidence("domain", domain)
-                    .with_evidence("op_type", op),
-                );
+                let mut finding = Finding::new(
+                    &RUNTIME_SPECIFIC_DOMAIN,
+                    at(Pointer::Node(path.clone())),
+                    format!("{domain}::{op} {label}runs only on a specific runtime"),
+                )
+                .with_evidence("domain", domain)
+                .with_evidence("op_type", op);
+                // Built into the runtime: a portability note, not code to load (rule doc).
+                if ops::is_builtin_runtime_domain(domain) {
+                    finding = finding
+                        .with_severity(Severity::Info)
+                        .with_evidence("builtin", true);
+                }
+                f.push(finding);
             } else if !ops::is_standard_domain(domain) {
                 f.push(
                     Finding::new(
@@ -303,7 +313,7 @@ fn check_metadata(model: &ModelProto, display: &str, f: &mut Vec<Finding>) {
     for (i, p) in model.metadata_props.iter().enumerate() {
         let len = p.key().len() + p.value().len();
         total += len;
-        if len > MAX_TEXT_BYTES {
+        if len > MAX_METADATA_BYTES {
             f.push(
                 oversized(
                     display,
@@ -311,11 +321,17 @@ fn check_metadata(model: &ModelProto, display: &str, f: &mut Vec<Finding>) {
                     len,
                     "metadata entry",
                 )
+                .with_evidence("limit", MAX_METADATA_BYTES)
                 .with_evidence("key", p.key().chars().take(64).collect::<String>()),
             );
         }
     }
-    if total > MAX_METADATA_BYTES {
+    // One cause, one finding: the total only when no single entry is already flagged.
+    let entry_flagged = model
+        .metadata_props
+        .iter()
+        .any(|p| p.key().len() + p.value().len() > MAX_METADATA_BYTES);
+    if total > MAX_METADATA_BYTES && !entry_flagged {
         f.push(
             oversized(display, "metadata_props", total, "metadata_props in total")
                 .with_evidence("total_limit", MAX_METADATA_BYTES),
@@ -624,6 +640,10 @@ fn stored_bytes(t: &mlsec_onnx::proto::TensorProto) -> Option<u64> {
 }
 
 /// The backdoor heuristics and dead-element check over the inlined main graph.
+///
+/// Every heuristic looks for computation that bypasses or overrides the learned layers, so
+/// each needs a trunk: a graph with no learned layer (the ONNX test suite's operator
+/// expansions, pre- and post-processing graphs) has nothing to bypass.
 fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<Finding>) {
     let facts = Facts::compute(flat);
     let at = |path: &str| Location::file(display).with_pointer(Pointer::Node(path.to_owned()));
@@ -639,6 +659,11 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
         if !std_domain {
             continue;
         }
+        // What a selection chooses between, and whether each alternative is learned.
+        let alternatives = selection_alternatives(n, flat, &facts);
+        let overrides_trunk = facts.has_trunk
+            && alternatives.iter().any(|a| a.1)
+            && alternatives.iter().any(|a| !a.1);
         // Selections: Where/If condition, or a soft mux (Mul/Add with a Cast/Sigmoid of a comparison).
         let condition: Option<&str> = match op {
             "Where" | "If" => n.inputs.first().map(String::as_str),
@@ -649,49 +674,62 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
                 .find(|v| is_soft_gate(flat, v)),
             _ => None,
         };
-        if let Some(cond) = condition.filter(|c| !c.is_empty()) {
-            if let Some(trace) = trunk_free_trace(flat, cond) {
-                let dist = facts.to_output[i];
-                let near = dist.is_some_and(|d| d <= 2);
-                let mut score = 0.4;
-                let mut reasons = vec![format!(
-                    "condition reaches raw input `{}` without passing the trunk",
-                    trace.input
-                )];
-                if trace.comparisons > 0 || ops::is_comparison(op) {
-                    score += 0.25;
-                    reasons.push(format!("{} comparison(s) on the way", trace.comparisons));
-                }
-                if trace.reductions > 0 {
-                    score += 0.15;
-                    reasons.push(format!("{} reduction(s) on the way", trace.reductions));
-                }
-                if near {
-                    score += 0.2;
-                    reasons.push(format!("{} hop(s) from a graph output", dist.unwrap_or(0)));
-                }
-                let score: f64 = f64::min(score, 1.0);
-                if score >= 0.6 {
-                    let sev = if score >= 0.8 {
-                        Severity::High
-                    } else {
-                        Severity::Medium
-                    };
-                    let mut slice: Vec<String> = trace.ops.clone();
-                    slice.truncate(12);
-                    f.push(
-                        Finding::new(
-                            &INPUT_CONDITIONED_SELECTION,
-                            at(&n.path),
-                            format!("{op} {label}selects on a condition computed from raw input `{}` (score {score:.2})", trace.input),
-                        )
-                        .with_severity(sev)
-                        .with_evidence("score", format!("{score:.2}"))
-                        .with_evidence("reasons", reasons.join("; "))
-                        .with_evidence("condition_slice", slice.join(" <- "))
-                        .with_evidence("distance_to_output", dist.map_or("none".to_owned(), |d| d.to_string())),
-                    );
-                }
+        // A soft mux is suspicious when what it gates is trunk-free (a chosen value added on
+        // top of the model); gating a learned value by an input mask is ordinary masking.
+        let gated_trunk_free = op == "Mul"
+            && facts.has_trunk
+            && n.inputs
+                .iter()
+                .filter(|v| Some(v.as_str()) != condition && !v.is_empty())
+                .all(|v| facts.value_via_trunk(flat, v) == 0);
+        let cond_trace = condition
+            .filter(|c| !c.is_empty())
+            .and_then(|c| trunk_free_trace(flat, &facts, c));
+        if let Some(trace) = cond_trace
+            .as_ref()
+            .filter(|_| overrides_trunk || gated_trunk_free)
+        {
+            let dist = facts.to_output[i];
+            let near = dist.is_some_and(|d| d <= 2);
+            let mut score = 0.4;
+            let mut reasons = vec![format!(
+                "condition reaches raw input `{}` without passing the trunk",
+                trace.input
+            )];
+            if trace.comparisons > 0 || ops::is_comparison(op) {
+                score += 0.25;
+                reasons.push(format!("{} comparison(s) on the way", trace.comparisons));
+            }
+            if trace.reductions > 0 {
+                score += 0.15;
+                reasons.push(format!("{} reduction(s) on the way", trace.reductions));
+            }
+            if near {
+                score += 0.2;
+                reasons.push(format!("{} hop(s) from a graph output", dist.unwrap_or(0)));
+            }
+            let score: f64 = f64::min(score, 1.0);
+            if score >= 0.6 {
+                let sev = if score >= 0.8 {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                let mut slice: Vec<String> = trace.ops.clone();
+                slice.truncate(12);
+                f.push(
+                    Finding::new(
+                        &INPUT_CONDITIONED_SELECTION,
+                        at(&n.path),
+                        format!("{op} {label}selects on a condition computed from raw input `{}` (score {score:.2})", trace.input),
+                    )
+                    .with_severity(sev)
+                    .with_evidence("score", format!("{score:.2}"))
+                    .with_evidence("reasons", reasons.join("; "))
+                    .with_evidence("condition_slice", slice.join(" <- "))
+                    .with_evidence("alternatives", describe_alternatives(&alternatives))
+                    .with_evidence("distance_to_output", dist.map_or("none".to_owned(), |d| d.to_string())),
+                );
             }
         }
         // Exact float comparison against constants.
@@ -704,6 +742,11 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
                     continue;
                 }
                 let bytes = tensor::tensor_bytes(c, Path::new("/nonexistent")).unwrap_or_default();
+                // Zero is the one value natural data hits exactly (a zero denominator, ReLU
+                // output, padding): `Equal(x, 0)` is TensorFlow's `div_no_nan` guard.
+                if !bytes.is_empty() && bytes.iter().all(|&b| b == 0) {
+                    break;
+                }
                 let values = tensor::values_f64(c, &bytes, 8);
                 let other = n.inputs.get(1 - k.min(1)).map(String::as_str).unwrap_or("");
                 let from_input = facts.value_from_input(flat, other);
@@ -730,8 +773,9 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
                 break;
             }
         }
-        // Selections with a constant-only branch that reaches an output.
-        if facts.to_output[i].is_some() {
+        // Selections with a constant-only branch that reaches an output, chosen by a
+        // trunk-free condition on the input, instead of a learned alternative.
+        if facts.to_output[i].is_some() && overrides_trunk && cond_trace.is_some() {
             let constant_branch = match op {
                 "Where" => n
                     .inputs
@@ -743,37 +787,31 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
                 _ => None,
             };
             if let Some(branch) = constant_branch {
-                let cond_from_input = n
-                    .inputs
-                    .first()
-                    .is_some_and(|c| facts.value_from_input(flat, c));
-                if cond_from_input {
-                    f.push(
-                        Finding::new(
-                            &CONSTANT_OUTPUT_SELECTION,
-                            at(&n.path),
-                            format!(
-                                "{op} {label}can route a constant-only {branch} to a graph output"
-                            ),
-                        )
-                        .with_evidence("constant_branch", branch)
-                        .with_evidence("distance_to_output", facts.to_output[i].unwrap_or(0)),
-                    );
-                }
+                f.push(
+                    Finding::new(
+                        &CONSTANT_OUTPUT_SELECTION,
+                        at(&n.path),
+                        format!("{op} {label}can route a constant-only {branch} to a graph output"),
+                    )
+                    .with_evidence("constant_branch", branch)
+                    .with_evidence("alternatives", describe_alternatives(&alternatives))
+                    .with_evidence("distance_to_output", facts.to_output[i].unwrap_or(0)),
+                );
             }
         }
-        // Data-dependent control flow.
+        // Data-dependent control flow: a loop count computed from the data the model computes
+        // on, or a branch on the input between a learned and a trunk-free path.
         let dependent: Vec<&str> = match op {
             "Loop" => [(0, "trip count M"), (1, "loop condition")]
                 .into_iter()
                 .filter(|(k, _)| {
-                    n.inputs
-                        .get(*k)
-                        .is_some_and(|v| !v.is_empty() && facts.value_from_input(flat, v))
+                    n.inputs.get(*k).is_some_and(|v| {
+                        !v.is_empty() && facts.value_inputs(flat, v) & facts.data_inputs != 0
+                    })
                 })
                 .map(|(_, w)| w)
                 .collect(),
-            "If" => n
+            "If" if overrides_trunk => n
                 .inputs
                 .first()
                 .filter(|v| facts.value_from_input(flat, v))
@@ -800,18 +838,29 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
                 .with_evidence("control_flow_ops_in_graph", control_flow),
             );
         }
-        // Skip from a raw input to the last layers.
+        // Skip from a raw input around the learned layers to the last layers: the node mixes
+        // a learned value computed from input X with X itself, trunk-free. A learned layer
+        // reading a raw input (an LSTM's initial state, `addmm`'s bias) is the model working,
+        // and a side input that never went through the trunk (an attention mask added to the
+        // scores, a sample rate) is not a skip around it; nor is a path through a comparison
+        // (a padding mask from the token ids in masked mean pooling): it carries a condition,
+        // which is EXPG012's business, not the input's values.
         if facts.has_trunk
             && facts.to_output[i].is_some_and(|d| d <= 1)
+            && !facts.trunk[i]
             && !matches!(op, "Where" | "If" | "Loop" | "Scan" | "SequenceMap")
         {
-            let trunk_side = n.inputs.iter().any(|v| facts.value_through_trunk(flat, v));
-            let skip = n
-                .inputs
+            let reads = crate::dataflow::value_reads(flat, n);
+            let via = reads
                 .iter()
-                .filter(|v| !v.is_empty() && !facts.value_through_trunk(flat, v))
-                .find_map(|v| trunk_free_trace(flat, v));
-            if let (true, Some(trace)) = (trunk_side, skip) {
+                .filter(|v| facts.value_through_trunk(flat, v))
+                .fold(0u64, |acc, v| acc | facts.value_via_trunk(flat, v));
+            let skip = reads
+                .iter()
+                .filter(|v| !facts.value_through_trunk(flat, v))
+                .filter_map(|v| value_carrying_trace(flat, &facts, v))
+                .find(|t| facts.input_bit(&t.input).is_some_and(|b| via & b != 0));
+            if let Some(trace) = skip {
                 f.push(
                     Finding::new(
                         &INPUT_SKIP_TO_OUTPUT,
@@ -825,11 +874,34 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
             }
         }
     }
-    // Dead nodes and initializers.
+    check_dead(flat, &facts, model, display, f);
+}
+
+/// Dead nodes and initializers. Dead elements that can carry something fail (rule severity):
+/// a node computing from input values (a dormant branch), a learned layer, a constant or
+/// initializer holding more than one distinct value (a payload). Dead code that only computes
+/// from constants and input shapes, and unused tensors of one repeated value (zero buffers,
+/// scalars), carry nothing: exporters leave them (the ONNX suite's function expansions,
+/// torch.onnx's unused zero initializers in silero-vad), so they are information.
+fn check_dead(
+    flat: &Flat<'_>,
+    facts: &Facts,
+    model: &ModelProto,
+    display: &str,
+    f: &mut Vec<Finding>,
+) {
+    let at = |path: &str| Location::file(display).with_pointer(Pointer::Node(path.to_owned()));
     let dead: Vec<usize> = (0..flat.nodes.len())
         .filter(|&i| facts.to_output[i].is_none())
         .collect();
-    for &i in dead.iter().take(MAX_DEAD_REPORTED) {
+    let (can_carry, inert): (Vec<usize>, Vec<usize>) = dead.iter().partition(|&&i| {
+        let n = &flat.nodes[i];
+        facts.from_input[i]
+            || facts.trunk[i]
+            || !ops::normal_domain(n.node.domain()).is_empty()
+            || n.node.attribute.iter().any(|a| !attribute_inert(a))
+    });
+    for &i in can_carry.iter().take(MAX_DEAD_REPORTED) {
         let n = &flat.nodes[i];
         f.push(
             Finding::new(
@@ -844,14 +916,34 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
             .with_evidence("dead_nodes", dead.len()),
         );
     }
-    if dead.len() > MAX_DEAD_REPORTED {
+    if can_carry.len() > MAX_DEAD_REPORTED {
         f.push(
             Finding::new(
                 &DEAD_GRAPH_ELEMENTS,
                 Location::file(display).with_pointer(Pointer::Field("graph.node".into())),
-                format!("{} more dead nodes", dead.len() - MAX_DEAD_REPORTED),
+                format!("{} more dead nodes", can_carry.len() - MAX_DEAD_REPORTED),
             )
             .with_evidence("dead_nodes", dead.len()),
+        );
+    }
+    if let Some(&first) = inert.first() {
+        let first_ops: Vec<&str> = inert
+            .iter()
+            .take(8)
+            .map(|&i| flat.nodes[i].node.op_type())
+            .collect();
+        f.push(
+            Finding::new(
+                &DEAD_GRAPH_ELEMENTS,
+                at(&flat.nodes[first].path),
+                format!(
+                    "{} dead node(s) compute only from constants and input shapes",
+                    inert.len()
+                ),
+            )
+            .with_severity(Severity::Info)
+            .with_evidence("inert_dead_nodes", inert.len())
+            .with_evidence("ops", first_ops.join(", ")),
         );
     }
     let mut used: BTreeSet<&str> = flat.outputs.iter().map(String::as_str).collect();
@@ -861,18 +953,102 @@ fn check_graph(flat: &Flat<'_>, model: &ModelProto, display: &str, f: &mut Vec<F
     if let Some(g) = &model.graph {
         for (i, t) in g.initializer.iter().enumerate() {
             if !used.contains(t.name()) {
-                f.push(
-                    Finding::new(
-                        &DEAD_GRAPH_ELEMENTS,
-                        Location::file(display).with_pointer(Pointer::Tensor(t.name().to_owned())),
-                        format!("initializer `{}` is not used by any node", t.name()),
-                    )
-                    .with_evidence("path", format!("graph.initializer[{i}]"))
-                    .with_evidence("bytes", tensor::expected_bytes(t).unwrap_or(0)),
-                );
+                let mut finding = Finding::new(
+                    &DEAD_GRAPH_ELEMENTS,
+                    Location::file(display).with_pointer(Pointer::Tensor(t.name().to_owned())),
+                    format!("initializer `{}` is not used by any node", t.name()),
+                )
+                .with_evidence("path", format!("graph.initializer[{i}]"))
+                .with_evidence("bytes", tensor::expected_bytes(t).unwrap_or(0));
+                if is_uniform(t) {
+                    finding = finding
+                        .with_severity(Severity::Info)
+                        .with_evidence("uniform", true);
+                }
+                f.push(finding);
             }
         }
     }
+}
+
+/// Whether an attribute of a dead node can carry nothing: numbers, one repeated value, or a
+/// tensor of one repeated value. Strings and subgraphs can carry a payload.
+fn attribute_inert(a: &mlsec_onnx::proto::AttributeProto) -> bool {
+    if a.g.is_some() || !a.graphs.is_empty() || !a.strings.is_empty() || a.s.is_some() {
+        return false;
+    }
+    if a.sparse_tensor.is_some() || !a.sparse_tensors.is_empty() || !a.tensors.is_empty() {
+        return false;
+    }
+    if let Some(t) = &a.t {
+        return is_uniform(t);
+    }
+    a.ints.windows(2).all(|w| w[0] == w[1])
+        && a.floats
+            .windows(2)
+            .all(|w| w[0].to_bits() == w[1].to_bits())
+}
+
+/// A tensor whose elements are all the same (or that has at most one): no room for a payload.
+/// External and unreadable data count as not uniform.
+fn is_uniform(t: &mlsec_onnx::proto::TensorProto) -> bool {
+    let Some(bits) = tensor::element_bits(t.data_type()) else {
+        return false;
+    };
+    let Ok(bytes) = tensor::tensor_bytes(t, Path::new("/nonexistent")) else {
+        return false;
+    };
+    let width = usize::try_from(bits / 8).unwrap_or(1).max(1);
+    let mut chunks = bytes.chunks(width);
+    let first = chunks.next();
+    chunks.all(|c| Some(c) == first)
+}
+
+/// The alternatives a selection chooses between, each with whether it is learned: input
+/// values reach it through a trunk op (`Where` data inputs), or the branch runs a trunk op on
+/// input values or reads such a value (`If` branches). A constant put through a dummy layer
+/// (`MatMul(target, I)`) is not learned.
+fn selection_alternatives(
+    n: &crate::model::FlatNode<'_>,
+    flat: &Flat<'_>,
+    facts: &Facts,
+) -> Vec<(String, bool)> {
+    match n.node.op_type() {
+        "Where" => n
+            .inputs
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (format!("input {k}"), facts.value_via_trunk(flat, v) != 0))
+            .collect(),
+        "If" => n
+            .node
+            .attribute
+            .iter()
+            .filter_map(|a| a.g.as_ref().map(|g| (a.name(), g)))
+            .map(|(name, g)| {
+                let refs = model::outer_refs(g);
+                let learned = (crate::dataflow::graph_has_trunk(g)
+                    && refs.iter().any(|r| facts.value_from_input(flat, r)))
+                    || refs.iter().any(|r| facts.value_via_trunk(flat, r) != 0);
+                (name.to_owned(), learned)
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn describe_alternatives(alts: &[(String, bool)]) -> String {
+    alts.iter()
+        .map(|(name, learned)| {
+            format!(
+                "{name}: {}",
+                if *learned { "learned" } else { "trunk-free" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A `Cast`/`Sigmoid`-of-comparison gate (the soft form of a selection).

@@ -45,11 +45,19 @@ const TRAINING: &str = "Adagrad:1 Adam:1 Gradient:1 Momentum:1";
 /// The domain the training operators live in.
 pub const TRAINING_DOMAIN: &str = "ai.onnx.preview.training";
 
-/// Domains whose ops run only on one runtime (and may load extension libraries).
-pub fn is_runtime_domain(domain: &str) -> bool {
+/// Runtime-specific domains whose ops are compiled into the runtime itself: onnxruntime's
+/// contrib ops (`com.microsoft`, its sub-domains, the internal NHWC layout domain) ship in
+/// every official onnxruntime build and are what its own quantizer and optimizer emit
+/// (ddddocr's `com.microsoft::DynamicQuantizeLSTM`). They load no library.
+pub fn is_builtin_runtime_domain(domain: &str) -> bool {
     domain == "com.microsoft"
         || domain.starts_with("com.microsoft.")
         || domain == "com.ms.internal.nhwc"
+}
+
+/// Domains whose ops run only on one runtime (and may load extension libraries).
+pub fn is_runtime_domain(domain: &str) -> bool {
+    is_builtin_runtime_domain(domain)
         || domain == "ai.onnx.contrib"
         || domain == "org.pytorch.aten"
         || domain.starts_with("org.pytorch.")

@@ -177,6 +177,15 @@ fn backdoor_heuristics() {
     assert_eq!(sel.evidence["condition_slice"], "Greater <- ReduceSum");
     assert_eq!(sel.evidence["score"], "1.00");
 
+    // A constant target put through a dummy MatMul is still not a learned alternative.
+    assert_eq!(
+        lint_fixture("expg012_dummy_layer.onnx"),
+        [
+            ("EXPG012".to_owned(), "graph.node[6]".to_owned()),
+            ("EXPG014".to_owned(), "graph.node[6]".to_owned())
+        ]
+    );
+
     let f = lint_fixture("expg013_magic_constant.onnx");
     assert!(has(&f, "EXPG013", "graph.node[4]"), "{f:?}");
     assert!(has(&f, "EXPG012", "graph.node[6]"), "soft mux: {f:?}");
@@ -286,6 +295,16 @@ fn every_fixture_prefix_names_a_rule_that_fires_on_it() {
         }
         let found = lint_fixture(&target);
         assert!(found.iter().any(|(r, _)| *r == id), "{target}: {found:?}");
+        // ... and fails the default gate (`--fail-on low`): information would not stop it.
+        let outcome = lint::lint_file(&fixtures().join(&target), &target).unwrap();
+        assert!(
+            outcome
+                .findings
+                .iter()
+                .any(|f| f.rule.id == id && f.severity > mlsec_core::Severity::Info),
+            "{target}: {:?}",
+            outcome.findings
+        );
     }
 }
 
@@ -427,4 +446,84 @@ fn genuine_model_shapes_stay_clean() {
         "{:?}",
         outcome.findings
     );
+}
+
+/// Rule and severity of every finding, sorted.
+fn severities(name: &str) -> Vec<(String, mlsec_core::Severity)> {
+    let outcome = lint::lint_file(&fixtures().join(name), name).unwrap();
+    let mut out: Vec<(String, mlsec_core::Severity)> = outcome
+        .findings
+        .iter()
+        .map(|f| (f.rule.id.to_owned(), f.severity))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Real-world patterns that failed the default gate on genuine files (issue 18, `cargo xtask
+/// realworld`), each as the smallest graph that has it: every one fired before the rules
+/// were narrowed and must stay clean, or information only.
+#[test]
+fn real_world_patterns_stay_clean() {
+    use mlsec_core::Severity::Info;
+    for name in [
+        // silero-vad: If on the sample-rate input between two learned sub-models.
+        "genuine_if_sample_rate.onnx",
+        // torch.onnx's `state + Cast(sr * 0)`.
+        "genuine_unused_input_times_zero.onnx",
+        // Causal masks and squeezes computed from the input's shape.
+        "genuine_shape_mask.onnx",
+        // tf2onnx's div_no_nan: Where(Equal(d, 0), 0, x / d) before the trunk.
+        "genuine_div_no_nan.onnx",
+        // The ONNX suite's `*_expanded` activations: Where without a learned layer.
+        "genuine_expanded_activation.onnx",
+        // Attention mask added to scores; a learned layer reading a raw recurrent state.
+        "genuine_side_inputs.onnx",
+        // Masked mean pooling: a token count from the same input, through a comparison.
+        "genuine_masked_mean_pool.onnx",
+        // Loop count given as its own input.
+        "genuine_loop_count_input.onnx",
+        // PaddleOCR's 18,708-character (PP-OCRv6) dictionary in metadata.
+        "genuine_charset_metadata.onnx",
+    ] {
+        assert_eq!(severities(name), [], "{name}");
+    }
+    // The sample-rate switch with a constant branch instead of the second sub-model fails.
+    assert_eq!(
+        lint_fixture("expg014_if_side_input_constant.onnx"),
+        [
+            ("EXPG012".to_owned(), "graph.node[3]".to_owned()),
+            ("EXPG014".to_owned(), "graph.node[3]".to_owned()),
+            ("EXPG015".to_owned(), "graph.node[3]".to_owned())
+        ]
+    );
+    assert_eq!(
+        severities("genuine_dead_leftovers.onnx"),
+        [("EXPG017".to_owned(), Info), ("EXPG017".to_owned(), Info)]
+    );
+    assert_eq!(
+        severities("genuine_ort_contrib.onnx"),
+        [("EXPG008".to_owned(), Info)]
+    );
+}
+
+/// The narrowed dead-element rule still fails on what can carry something: a dead node
+/// computing from the input and an unused tensor of distinct values; dead shape/constant
+/// plumbing is one information finding.
+#[test]
+fn dead_elements_that_can_carry_something_fail() {
+    use mlsec_core::Severity::{Info, Low};
+    assert_eq!(
+        severities("expg017_dead.onnx"),
+        [("EXPG017".to_owned(), Low), ("EXPG017".to_owned(), Low)]
+    );
+    let outcome = lint::lint_file(&fixtures().join("genuine_dead_leftovers.onnx"), "m").unwrap();
+    let inert = outcome
+        .findings
+        .iter()
+        .find(|f| f.evidence.contains_key("inert_dead_nodes"))
+        .unwrap();
+    assert_eq!(inert.evidence["inert_dead_nodes"], "2");
+    assert_eq!(inert.evidence["ops"], "Shape, Constant");
+    assert_eq!(inert.severity, Info);
 }

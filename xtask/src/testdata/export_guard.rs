@@ -414,16 +414,18 @@ pub fn generate(out: &Path) -> Result<()> {
     });
     write(out, "expg007_custom_domain.onnx", &m)?;
 
-    // EXPG008: a runtime-specific domain.
+    // EXPG008: a runtime-specific domain that needs an extension library loaded
+    // (onnxruntime-extensions' `ai.onnx.contrib`; onnxruntime's built-in `com.microsoft` ops
+    // are information, see `genuine_ort_contrib.onnx`).
     let g = backdoor_base(
         vec![with_domain(
-            node("FastGelu", &["logits"], &["y"]),
-            "com.microsoft",
+            node("Inverse", &["logits"], &["y"]),
+            "ai.onnx.contrib",
         )],
         vec![],
     );
     let mut m = model(g, 17);
-    import(&mut m, "com.microsoft", 1);
+    import(&mut m, "ai.onnx.contrib", 1);
     write(out, "expg008_runtime_domain.onnx", &m)?;
 
     // EXPG009: training operator and training_info.
@@ -478,6 +480,31 @@ pub fn generate(out: &Path) -> Result<()> {
         ],
     );
     write(out, "expg012_input_selection.onnx", &model(g, 17))?;
+
+    // EXPG012 (+014) with the forced target put through a dummy layer (MatMul by an identity),
+    // so that both alternatives pass a trunk op: only one of them is computed from the input.
+    let g = backdoor_base(
+        vec![
+            with_attr(
+                node("ReduceSum", &["x", "axes"], &["s"]),
+                attr_i("keepdims", 1),
+            ),
+            node("Greater", &["s", "threshold"], &["trigger"]),
+            node("MatMul", &["target", "eye"], &["target_l"]),
+            node("Where", &["trigger", "target_l", "logits"], &["y"]),
+        ],
+        vec![
+            int_tensor("axes", &[1], &[1]),
+            tensor("threshold", &[1], &[100.0]),
+            tensor("target", &[1, 3], &[0.0, 0.0, 50.0]),
+            tensor(
+                "eye",
+                &[3, 3],
+                &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+            ),
+        ],
+    );
+    write(out, "expg012_dummy_layer.onnx", &model(g, 17))?;
 
     // EXPG012 inside a model-local function: the same trigger as above in a function body,
     // with its constants made by Constant nodes (functions have no initializers).
@@ -624,7 +651,8 @@ pub fn generate(out: &Path) -> Result<()> {
     let mut m = model(mlp_graph("y"), 17);
     m.metadata_props.push(StringStringEntryProto {
         key: Some("payload".into()),
-        value: Some("QUJD".repeat(2500)),
+        // Over the 256 KiB metadata entry limit (`lint::MAX_METADATA_BYTES`).
+        value: Some("QUJD".repeat(66_000)),
     });
     m.doc_string = Some("x".repeat(5000));
     write(out, "expg018_metadata.onnx", &m)?;
@@ -682,6 +710,10 @@ pub fn generate(out: &Path) -> Result<()> {
     import(&mut m, "ai.onnx.preview.training", 1);
     write(out, "genuine_training_op.onnx", &m)?;
 
+    // Real-world patterns that once failed (issue 18, measured with `cargo xtask realworld`);
+    // each is the smallest graph with the pattern and must stay clean (or information).
+    genuine_patterns(out)?;
+
     // Malformed files.
     let good = model(mlp_graph("y"), 17).encode_to_vec();
     std::fs::write(
@@ -726,4 +758,254 @@ fn deep_model(levels: usize) -> Vec<u8> {
     let value_info = [wrap(0x0a, b"x"), wrap(0x12, &t)].concat(); // name, type
     let graph = wrap(0x5a, &value_info); // GraphProto.input (11)
     [vec![0x08, 0x08], wrap(0x3a, &graph)].concat() // ir_version 8, graph (7)
+}
+
+fn bool_tensor(name: &str, value: bool) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: vec![],
+        data_type: Some(BOOL),
+        int32_data: vec![i32::from(value)],
+        ..Default::default()
+    }
+}
+
+/// A branch graph computing `Gemm(x, w, b)` from outer names (an `If` branch with a learned
+/// layer, like silero-vad's 16 kHz and 8 kHz sub-models).
+fn learned_branch(name: &str, w: &str, b: &str) -> GraphProto {
+    GraphProto {
+        name: Some(name.into()),
+        node: vec![node("Gemm", &["r", w, b], &[name])],
+        output: vec![value_info(name, FLOAT, &[1, 3])],
+        ..Default::default()
+    }
+}
+
+/// The `else_branch` graph of the last `If` node.
+fn g_if_else(g: &mut GraphProto) -> Option<&mut GraphProto> {
+    g.node
+        .iter_mut()
+        .rev()
+        .find(|n| n.op_type() == "If")?
+        .attribute
+        .iter_mut()
+        .find(|a| a.name() == "else_branch")?
+        .g
+        .as_mut()
+}
+
+fn genuine_patterns(out: &Path) -> Result<()> {
+    // silero-vad: an `If` on the sample-rate input choosing between two learned sub-models;
+    // both alternatives are learned, nothing bypasses the trunk.
+    let mut g = mlp_graph("unused");
+    g.node.truncate(2); // x -> Gemm -> Relu -> r
+    g.node.extend([
+        node("Equal", &["sr", "sr16k"], &["is16k"]),
+        with_attr(
+            with_attr(
+                node("If", &["is16k"], &["y"]),
+                attr_g("then_branch", learned_branch("y16", "w2", "b2")),
+            ),
+            attr_g("else_branch", learned_branch("y8", "w8", "b8")),
+        ),
+    ]);
+    g.initializer.extend([
+        int_tensor("sr16k", &[], &[16000]),
+        random_tensor("w8", &[8, 3], 20),
+        random_tensor("b8", &[3], 21),
+    ]);
+    g.input.push(value_info("sr", INT64, &[]));
+    g.output = vec![value_info("y", FLOAT, &[1, 3])];
+    write(out, "genuine_if_sample_rate.onnx", &model(g.clone(), 17))?;
+    // The same switch with a constant in place of the 8 kHz sub-model is an override again.
+    if let Some(branch) = g_if_else(&mut g) {
+        *branch = GraphProto {
+            name: Some("forced".into()),
+            node: vec![constant(
+                "y8",
+                tensor("forced_t", &[1, 3], &[9.0, 0.0, 0.0]),
+            )],
+            output: vec![value_info("y8", FLOAT, &[1, 3])],
+            ..Default::default()
+        };
+    }
+    g.initializer.retain(|t| !matches!(t.name(), "w8" | "b8"));
+    write(out, "expg014_if_side_input_constant.onnx", &model(g, 17))?;
+
+    // torch.onnx keeps an unused input alive as `state + Cast(sr * 0)` (silero-vad's stateN):
+    // a product with zero carries no value of `sr`.
+    let mut g = mlp_graph("logits");
+    g.node.extend([
+        node("Mul", &["sr", "zero_i"], &["sr0"]),
+        with_attr(
+            node("Cast", &["sr0"], &["sr0f"]),
+            attr_i("to", i64::from(FLOAT)),
+        ),
+        node("Add", &["logits", "sr0f"], &["y"]),
+    ]);
+    g.initializer.push(int_tensor("zero_i", &[], &[0]));
+    g.input.push(value_info("sr", INT64, &[]));
+    g.output = vec![value_info("y", FLOAT, &[1, 3])];
+    write(out, "genuine_unused_input_times_zero.onnx", &model(g, 17))?;
+
+    // A mask computed from the input's shape (a causal mask, a squeeze-if-size-1): shape is
+    // not a value, so the selection is not input-conditioned.
+    let g = backdoor_base(
+        vec![
+            node("Shape", &["x"], &["shape"]),
+            with_attr(
+                node("Gather", &["shape", "one_i"], &["dim1"]),
+                attr_i("axis", 0),
+            ),
+            node("Greater", &["dim1", "three_i"], &["wide"]),
+            node("Where", &["wide", "logits", "neg"], &["y"]),
+        ],
+        vec![
+            int_tensor("one_i", &[], &[1]),
+            int_tensor("three_i", &[], &[3]),
+            tensor("neg", &[], &[-1.0e9]),
+        ],
+    );
+    write(out, "genuine_shape_mask.onnx", &model(g, 17))?;
+
+    // TensorFlow's `div_no_nan` after tf2onnx (basic-pitch's input normalisation):
+    // Where(Equal(d, 0), 0, x / d) in front of the learned layers.
+    let mut g = mlp_graph("y");
+    g.node.splice(
+        0..0,
+        [
+            with_attr(node("ReduceMax", &["x"], &["d"]), attr_i("keepdims", 1)),
+            node("Equal", &["d", "zero_f"], &["is0"]),
+            node("Div", &["x", "d"], &["q"]),
+            node("Where", &["is0", "zero_f", "q"], &["xn"]),
+        ],
+    );
+    g.node[4].input[0] = "xn".into();
+    g.initializer.push(tensor("zero_f", &[], &[0.0]));
+    write(out, "genuine_div_no_nan.onnx", &model(g, 17))?;
+
+    // An activation expanded into Where (the ONNX suite's `*_expanded` LeakyRelu/Clip/Elu
+    // function bodies): elementwise selection in a graph with no learned layer.
+    let g = GraphProto {
+        name: Some("leaky".into()),
+        node: vec![
+            node("Greater", &["x", "zero_f"], &["pos"]),
+            node("Mul", &["x", "alpha"], &["neg"]),
+            node("Where", &["pos", "x", "neg"], &["y"]),
+        ],
+        initializer: vec![tensor("zero_f", &[], &[0.0]), tensor("alpha", &[], &[0.01])],
+        input: vec![value_info("x", FLOAT, &[1, 4])],
+        output: vec![value_info("y", FLOAT, &[1, 4])],
+        ..Default::default()
+    };
+    write(out, "genuine_expanded_activation.onnx", &model(g, 17))?;
+
+    // Side inputs mixed near the output: an additive attention mask (never through a learned
+    // layer) and a learned layer reading a raw recurrent state (silero-vad's LSTM `h`,
+    // torch's `addmm` bias).
+    let mut g = mlp_graph("logits");
+    g.node.extend([
+        node("Add", &["logits", "mask"], &["masked"]),
+        node("Gemm", &["h", "wh", "masked"], &["y"]),
+    ]);
+    g.initializer.push(random_tensor("wh", &[3, 3], 22));
+    g.input.extend([
+        value_info("mask", FLOAT, &[1, 3]),
+        value_info("h", FLOAT, &[1, 3]),
+    ]);
+    g.output = vec![value_info("y", FLOAT, &[1, 3])];
+    write(out, "genuine_side_inputs.onnx", &model(g, 17))?;
+
+    // Masked mean pooling (a BERT-style classifier exported by torch.onnx): the learned
+    // output divided by the count of non-padding tokens, a count computed from the same input
+    // through a comparison; it carries a condition, not the input's values.
+    let mut g = mlp_graph("logits");
+    g.node.extend([
+        node("Equal", &["x", "zero_f"], &["is_pad"]),
+        node("Not", &["is_pad"], &["keep"]),
+        with_attr(
+            node("Cast", &["keep"], &["keep_f"]),
+            attr_i("to", i64::from(FLOAT)),
+        ),
+        with_attr(
+            node("ReduceSum", &["keep_f"], &["count"]),
+            attr_i("keepdims", 1),
+        ),
+        node("Div", &["logits", "count"], &["y"]),
+    ]);
+    g.initializer.push(tensor("zero_f", &[], &[0.0]));
+    g.output = vec![value_info("y", FLOAT, &[1, 3])];
+    write(out, "genuine_masked_mean_pool.onnx", &model(g, 17))?;
+
+    // A generation-style loop whose trip count is its own input (`max_len`), not computed
+    // from the data the learned layers see.
+    let body = GraphProto {
+        name: Some("body".into()),
+        node: vec![
+            node("Identity", &["cond_in"], &["cond_out"]),
+            node("Relu", &["acc_in"], &["acc_out"]),
+        ],
+        input: vec![
+            value_info("iter", INT64, &[]),
+            value_info("cond_in", BOOL, &[]),
+            value_info("acc_in", FLOAT, &[1, 3]),
+        ],
+        output: vec![
+            value_info("cond_out", BOOL, &[]),
+            value_info("acc_out", FLOAT, &[1, 3]),
+        ],
+        ..Default::default()
+    };
+    let mut g = backdoor_base(
+        vec![
+            constant("go", bool_tensor("go_t", true)),
+            with_attr(
+                node("Loop", &["max_len", "go", "logits"], &["y"]),
+                attr_g("body", body),
+            ),
+        ],
+        vec![],
+    );
+    g.input.push(value_info("max_len", INT64, &[]));
+    write(out, "genuine_loop_count_input.onnx", &model(g, 17))?;
+
+    // Export leftovers: a dead Shape of the input, a dead scalar Constant, an unused
+    // zero-filled initializer (the ONNX suite's function expansions, silero-vad's `val_7`).
+    let mut g = mlp_graph("y");
+    g.node.extend([
+        node("Shape", &["x"], &["unused_shape"]),
+        constant("unused_one", int_tensor("one_t", &[], &[1])),
+    ]);
+    g.initializer.push(tensor("zeros", &[258], &[0.0; 258]));
+    write(out, "genuine_dead_leftovers.onnx", &model(g, 17))?;
+
+    // onnxruntime's own contrib op (ddddocr's quantized `DynamicQuantizeLSTM`).
+    let g = backdoor_base(
+        vec![with_domain(
+            node("FusedMatMul", &["logits", "eye"], &["y"]),
+            "com.microsoft",
+        )],
+        vec![tensor(
+            "eye",
+            &[3, 3],
+            &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        )],
+    );
+    let mut m = model(g, 17);
+    import(&mut m, "com.microsoft", 1);
+    write(out, "genuine_ort_contrib.onnx", &m)?;
+
+    // PaddleOCR keeps its character dictionary in metadata (75 KB for PP-OCRv6's 18,708
+    // characters).
+    let mut m = model(mlp_graph("y"), 17);
+    let chars: String = (0x4e00u32..0x4e00 + 18_708)
+        .filter_map(char::from_u32)
+        .flat_map(|c| [c, '\n'])
+        .collect();
+    m.metadata_props.push(StringStringEntryProto {
+        key: Some("character".into()),
+        value: Some(chars),
+    });
+    write(out, "genuine_charset_metadata.onnx", &m)?;
+    Ok(())
 }
