@@ -754,7 +754,9 @@ fn baseline_gate(
         let c = match baseline::compare(old, now) {
             Ok(c) => c,
             Err(e) => {
-                report.errors.push(ScanError::new(file.clone(), e.to_string()));
+                report
+                    .errors
+                    .push(ScanError::new(file.clone(), e.to_string()));
                 continue;
             }
         };
