@@ -47,7 +47,7 @@ def main():
     pythons = args.python or [sys.executable]
     lines, failures = [], 0
     for row in (FIXTURES / "MANIFEST.tsv").read_text().splitlines():
-        name, loader, runs = row.split("\t")
+        name, loader, runs, *reads = row.split("\t")
         module, code = LOADERS[loader]
         python = next((p for p in pythons if version(p, module)), None)
         if python is None:
@@ -66,6 +66,7 @@ def main():
         lines.append(
             f"{'OK  ' if ok else 'FAIL'} {name} {loader} {module}=={version(python, module)}: "
             f"payload {'ran' if ran else 'did not run'}"
+            + (f" (reads {reads[0]})" if reads else "")
         )
     py = subprocess.run([pythons[0], "-c", "import sys; print(sys.version.split()[0])"],
                         capture_output=True, text=True).stdout.strip()

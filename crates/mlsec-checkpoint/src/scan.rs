@@ -1471,6 +1471,20 @@ impl<'o> Scanner<'o> {
                 ZipAnomaly::TrailingData { offset, len } => site
                     .finding(&rules::ZIP_TRAILING_DATA, at(*offset), format!("{len} bytes follow the end of the zip archive"))
                     .with_evidence("trailing_bytes", len),
+                ZipAnomaly::CommentOverrun { offset, declared, available } => site
+                    .finding(&rules::ZIP_READER_DIFFERENTIAL, at(*offset), format!("the end-of-central-directory comment declares {declared} bytes, {available} follow"))
+                    .with_evidence("declared", declared)
+                    .with_evidence("available", available),
+                ZipAnomaly::ReaderDifferential { offset, message, torch_only, zipfile_only } => {
+                    let mut f = site.finding(&rules::ZIP_READER_DIFFERENTIAL, at(*offset), message.clone());
+                    if !torch_only.is_empty() {
+                        f = f.with_evidence("torch_only", torch_only);
+                    }
+                    if !zipfile_only.is_empty() {
+                        f = f.with_evidence("zipfile_only", zipfile_only);
+                    }
+                    f
+                }
             };
             self.out.findings.push(f);
         }

@@ -106,13 +106,23 @@ pub struct TorchLayout<'z> {
     pub byteorder: Option<&'z ZipEntry>,
 }
 
-/// The PyTorch layout of a zip: the shallowest `data.pkl` and its prefix.
+/// The PyTorch layout of a zip: `<archive>/data.pkl`, where `<archive>` is the folder of the
+/// first central-directory entry (as `PyTorchStreamReader` decides it), else the shallowest
+/// `data.pkl` and its prefix.
 pub fn torch_layout<'z>(z: &'z ZipArchive<'_>) -> Option<TorchLayout<'z>> {
-    let pickle = z
+    let first = z
         .entries
-        .iter()
-        .filter(|e| e.name == "data.pkl" || e.name.ends_with("/data.pkl"))
-        .min_by_key(|e| e.name.matches('/').count())?;
+        .first()
+        .and_then(|e| e.name.split_once('/'))
+        .map(|(archive, _)| format!("{archive}/data.pkl"));
+    let pickle = first
+        .and_then(|p| z.entries.iter().find(|e| e.name == p))
+        .or_else(|| {
+            z.entries
+                .iter()
+                .filter(|e| e.name == "data.pkl" || e.name.ends_with("/data.pkl"))
+                .min_by_key(|e| e.name.matches('/').count())
+        })?;
     let prefix = pickle.name[..pickle.name.len() - "data.pkl".len()].to_owned();
     let torchscript = z.entries.iter().any(|e| {
         e.name == format!("{prefix}constants.pkl") || e.name.starts_with(&format!("{prefix}code/"))
