@@ -2,7 +2,9 @@
 
 Each fixture carries `os.system('echo MLSEC_MARKER')`. For every (fixture, loader, runs) row
 this loads the fixture in a fresh, isolated Python subprocess with that loader and checks that
-MLSEC_MARKER is printed exactly when `runs` is true. Loaders whose package is not importable
+MLSEC_MARKER is printed exactly when `runs` is true. Rows of the zip-reader fixtures have a
+fourth column saying which member the loader reads (only that member carries the payload), which
+is printed with the result. Loaders whose package is not importable
 are reported as skipped. The result, with the versions used, is written to VERIFIED.txt beside
 this script.
 
