@@ -2,7 +2,9 @@
 
 Each fixture carries `os.system('echo MLSEC_MARKER')`. For every (fixture, loader, runs) row
 this loads the fixture in a fresh, isolated Python subprocess with that loader and checks that
-MLSEC_MARKER is printed exactly when `runs` is true. Loaders whose package is not importable
+MLSEC_MARKER is printed exactly when `runs` is true. Rows of the zip-reader fixtures have a
+fourth column saying which member the loader reads (only that member carries the payload), which
+is printed with the result. Loaders whose package is not importable
 are reported as skipped. The result, with the versions used, is written to VERIFIED.txt beside
 this script.
 
@@ -47,7 +49,7 @@ def main():
     pythons = args.python or [sys.executable]
     lines, failures = [], 0
     for row in (FIXTURES / "MANIFEST.tsv").read_text().splitlines():
-        name, loader, runs = row.split("\t")
+        name, loader, runs, *reads = row.split("\t")
         module, code = LOADERS[loader]
         python = next((p for p in pythons if version(p, module)), None)
         if python is None:
@@ -66,6 +68,7 @@ def main():
         lines.append(
             f"{'OK  ' if ok else 'FAIL'} {name} {loader} {module}=={version(python, module)}: "
             f"payload {'ran' if ran else 'did not run'}"
+            + (f" (reads {reads[0]})" if reads else "")
         )
     py = subprocess.run([pythons[0], "-c", "import sys; print(sys.version.split()[0])"],
                         capture_output=True, text=True).stdout.strip()

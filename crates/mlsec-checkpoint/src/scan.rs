@@ -1356,32 +1356,9 @@ impl<'o> Scanner<'o> {
                 .with_evidence("constructs", constructs.join("; ")),
             );
         }
+        // Tensors whose data is not in the file are reported above as anomalies.
         let mut views = Vec::new();
-        let mut quantized: BTreeMap<String, usize> = BTreeMap::new();
-        for t in &g.tensors {
-            let Some(range) = g.data_range(t, data.len() as u64) else {
-                continue; // reported as an anomaly
-            };
-            let Some(dtype) = t.ggml_type.dtype() else {
-                *quantized.entry(t.ggml_type.name()).or_default() += 1;
-                continue;
-            };
-            let offset = range.start as u64;
-            let body = &data[range];
-            let bytes: Cow<'_, [u8]> = if g.big_endian {
-                Cow::Owned(swap_bytes(body, dtype.size()))
-            } else {
-                Cow::Borrowed(body)
-            };
-            views.push(TensorView {
-                name: t.name.clone(),
-                dtype,
-                shape: t.shape(),
-                bytes,
-                offset,
-                storage: None,
-            });
-        }
+        let quantized = load::gguf_tensors(data, &g, &mut |v| views.push(v));
         self.record_all(views);
         if !quantized.is_empty() {
             let n: usize = quantized.values().sum();
@@ -1471,6 +1448,20 @@ impl<'o> Scanner<'o> {
                 ZipAnomaly::TrailingData { offset, len } => site
                     .finding(&rules::ZIP_TRAILING_DATA, at(*offset), format!("{len} bytes follow the end of the zip archive"))
                     .with_evidence("trailing_bytes", len),
+                ZipAnomaly::CommentOverrun { offset, declared, available } => site
+                    .finding(&rules::ZIP_READER_DIFFERENTIAL, at(*offset), format!("the end-of-central-directory comment declares {declared} bytes, {available} follow"))
+                    .with_evidence("declared", declared)
+                    .with_evidence("available", available),
+                ZipAnomaly::ReaderDifferential { offset, message, torch_only, zipfile_only } => {
+                    let mut f = site.finding(&rules::ZIP_READER_DIFFERENTIAL, at(*offset), message.clone());
+                    if !torch_only.is_empty() {
+                        f = f.with_evidence("torch_only", torch_only);
+                    }
+                    if !zipfile_only.is_empty() {
+                        f = f.with_evidence("zipfile_only", zipfile_only);
+                    }
+                    f
+                }
             };
             self.out.findings.push(f);
         }

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use mlsec_checkpoint::{FileResult, Options, scan_bytes};
-use mlsec_core::Severity;
+use mlsec_checkpoint::{Args, FileResult, Options, run, scan_bytes};
+use mlsec_core::{Context, ExitStatus, Pointer, Policy, Severity};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/bypass")
@@ -113,4 +113,112 @@ fn an_unreadable_member_named_like_a_pickle_is_an_error_naming_it() {
         "{:?}",
         r.errors
     );
+}
+
+/// The `os.system` finding's archive member, if there is one.
+fn payload_member(r: &FileResult) -> Option<String> {
+    r.findings.iter().find_map(|f| {
+        let named = f.rule.id == "CKPT001"
+            && f.evidence.get("callable").map(String::as_str) == Some("os.system");
+        match (&f.location.pointer, named) {
+            (Some(Pointer::Member(m)), true) => Some(m.clone()),
+            _ => None,
+        }
+    })
+}
+
+fn exit_code(rel: &str) -> ExitStatus {
+    let args = Args::new(vec![fixtures().join(rel)]);
+    let report = run(&args, &Context::silent()).expect("scan starts");
+    report.exit_status(&Policy::default())
+}
+
+/// Zips that torch's reader and Python's zipfile read differently (`bypass_zip.rs`; which
+/// member each real loader reads is in `MANIFEST.tsv` and checked by `verify.py`): every
+/// reading is scanned, so the payload is found in the member the loader runs, and the
+/// structure that makes the readers disagree is a finding of its own.
+#[test]
+fn zip_reader_differentials_scan_what_every_loader_reads() {
+    for (rel, member, anomaly) in [
+        // torch reads the first of two glued zips, numpy the second.
+        ("zip-concat.pt", "archive/data.pkl", "CKPT018"),
+        ("zip-concat.npz", "arr_0.npy", "CKPT018"),
+        // torch follows the ZIP64 locator, numpy takes the record before it.
+        ("zip64-locator.pt", "archive/data.pkl", "CKPT018"),
+        ("zip64-locator.npz", "arr_0.npy", "CKPT018"),
+        // numpy reads past the entry count torch trusts.
+        ("zip-count-short.npz", "arr_1.npy", "CKPT018"),
+        // Only torch opens these: zipfile stops at a cut-short end signature; neither checks
+        // the comment length (a strict reader refuses the file).
+        ("zip-tail-signature.pt", "archive/data.pkl", "CKPT018"),
+        ("zip-comment-overrun.pt", "archive/data.pkl", "CKPT018"),
+        // numpy refuses it; torch's reading is scanned all the same.
+        ("zip-bad-utf8-name.npz", "arr_0.npy", "CKPT018"),
+        ("zip-duplicate.pt", "archive/data.pkl", "CKPT012"),
+        ("zip-duplicate.npz", "arr_0.npy", "CKPT012"),
+        // zipfile decodes both names to `é.npy`; torch keeps the raw bytes (0x82).
+        ("zip-cp437-name.npz", "\u{fffd}.npy", "CKPT012"),
+        // zipfile cuts `arr_0.npy\0x` at the NUL: a second `arr_0.npy`.
+        ("zip-nul-name.npz", "arr_0.npy\0x", "CKPT012"),
+        ("zip-local-name.pt", "archive/data.pkl", "CKPT011"),
+        ("zip-local-name.npz", "arr_0.npy", "CKPT011"),
+        ("zip-method-mismatch.pt", "archive/data.pkl", "CKPT011"),
+        ("zip-backslash.npz", "dir\\arr_0.npy", "CKPT013"),
+    ] {
+        let r = scan(rel);
+        assert!(names_os_system(&r), "{rel}: {:#?}", r.findings);
+        assert_eq!(payload_member(&r).as_deref(), Some(member), "{rel}");
+        assert!(rules(&r).contains(&anomaly), "{rel}: {:?}", rules(&r));
+        assert_eq!(exit_code(rel), ExitStatus::Findings, "{rel}");
+    }
+}
+
+#[test]
+fn the_differential_finding_names_what_only_one_reader_sees() {
+    let r = scan("zip-count-short.npz");
+    let d = r.findings.iter().find(|f| f.rule.id == "CKPT018").unwrap();
+    assert_eq!(d.evidence["zipfile_only"], "arr_1.npy");
+    assert!(!d.evidence.contains_key("torch_only"));
+    let r = scan("zip-concat.pt");
+    let d = r.findings.iter().find(|f| f.rule.id == "CKPT018").unwrap();
+    assert_eq!(
+        d.evidence["torch_only"],
+        "archive/data.pkl, archive/version"
+    );
+    assert_eq!(
+        d.evidence["zipfile_only"],
+        "archive/data.pkl, archive/version"
+    );
+    let r = scan("zip-tail-signature.pt");
+    let d = r.findings.iter().find(|f| f.rule.id == "CKPT018").unwrap();
+    assert!(d.message.contains("only torch.load"), "{}", d.message);
+}
+
+/// Archives both readers read alike: the payload is found, and no differential is reported.
+#[test]
+fn zips_both_readers_agree_on_have_no_differential() {
+    for rel in ["zip64.pt", "zip-data-descriptor.pt"] {
+        let r = scan(rel);
+        assert!(names_os_system(&r), "{rel}: {:#?}", r.findings);
+        assert_eq!(payload_member(&r).as_deref(), Some("archive/data.pkl"));
+        assert_eq!(rules(&r), ["CKPT001"], "{rel}");
+        assert!(r.errors.is_empty(), "{rel}: {:?}", r.errors);
+    }
+    // A pickle in front of a zip is what torch.load reads (no local header at byte 0).
+    let r = scan("zip-prepended-pickle.pt");
+    assert_eq!(r.format, "pickle+zip");
+    assert!(names_os_system(&r), "{:#?}", r.findings);
+    assert_eq!(payload_member(&r), None);
+}
+
+/// Both torch and zipfile take the last end record, a fake one in the real one's comment:
+/// the payload listed by the real one is read by neither and not reported, and zipfile cannot
+/// open the archive at all (its directory is not right before that record).
+#[test]
+fn a_fake_end_record_in_the_comment_is_what_torch_reads() {
+    let r = scan("zip-fake-eocd-comment.pt");
+    assert!(!names_os_system(&r), "{:#?}", r.findings);
+    let d = r.findings.iter().find(|f| f.rule.id == "CKPT018").unwrap();
+    assert!(d.message.contains("only torch.load"), "{}", d.message);
+    assert_eq!(exit_code("zip-fake-eocd-comment.pt"), ExitStatus::Findings);
 }

@@ -8,14 +8,14 @@
 //! are not judged here; run `mlsec checkpoint` for that.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::dtype::DType;
 use crate::pickle::Machine;
 use crate::sniff::{Format, sniff};
 use crate::torch::{TensorRef, collect_tensors, is_legacy_magic};
 use crate::zip::{ZipArchive, ZipEntry, ZipLimits};
-use crate::{hdf5, joblib, legacy, npy, safetensors, tar};
+use crate::{gguf, hdf5, joblib, legacy, npy, safetensors, tar};
 
 /// A tensor's bytes (little-endian, C-contiguous). Borrowed from the file's bytes where they
 /// lie there as they are (stored members, safetensors, legacy storages), so a visitor can keep
@@ -106,13 +106,23 @@ pub struct TorchLayout<'z> {
     pub byteorder: Option<&'z ZipEntry>,
 }
 
-/// The PyTorch layout of a zip: the shallowest `data.pkl` and its prefix.
+/// The PyTorch layout of a zip: `<archive>/data.pkl`, where `<archive>` is the folder of the
+/// first central-directory entry (as `PyTorchStreamReader` decides it), else the shallowest
+/// `data.pkl` and its prefix.
 pub fn torch_layout<'z>(z: &'z ZipArchive<'_>) -> Option<TorchLayout<'z>> {
-    let pickle = z
+    let first = z
         .entries
-        .iter()
-        .filter(|e| e.name == "data.pkl" || e.name.ends_with("/data.pkl"))
-        .min_by_key(|e| e.name.matches('/').count())?;
+        .first()
+        .and_then(|e| e.name.split_once('/'))
+        .map(|(archive, _)| format!("{archive}/data.pkl"));
+    let pickle = first
+        .and_then(|p| z.entries.iter().find(|e| e.name == p))
+        .or_else(|| {
+            z.entries
+                .iter()
+                .filter(|e| e.name == "data.pkl" || e.name.ends_with("/data.pkl"))
+                .min_by_key(|e| e.name.matches('/').count())
+        })?;
     let prefix = pickle.name[..pickle.name.len() - "data.pkl".len()].to_owned();
     let torchscript = z.entries.iter().any(|e| {
         e.name == format!("{prefix}constants.pkl") || e.name.starts_with(&format!("{prefix}code/"))
@@ -127,6 +137,44 @@ pub fn torch_layout<'z>(z: &'z ZipArchive<'_>) -> Option<TorchLayout<'z>> {
         torchscript,
         byteorder,
     })
+}
+
+/// Every tensor of a parsed GGUF file that has a plain element type (F32, F16, BF16, F64,
+/// integers) as a view of its data (byte-swapped in a big-endian file), in header order, in
+/// numpy's shape order. Tensors whose data range is not inside the file are skipped (the
+/// parser reports them as anomalies). Returns how many quantized tensors of each ggml type
+/// were not decoded. Shared by `mlsec checkpoint` and [`visit`].
+pub fn gguf_tensors<'d>(
+    data: &'d [u8],
+    g: &gguf::Gguf,
+    visit: &mut dyn FnMut(TensorView<'d>),
+) -> BTreeMap<String, usize> {
+    let mut quantized: BTreeMap<String, usize> = BTreeMap::new();
+    for t in &g.tensors {
+        let Some(range) = g.data_range(t, data.len() as u64) else {
+            continue;
+        };
+        let Some(dtype) = t.ggml_type.dtype() else {
+            *quantized.entry(t.ggml_type.name()).or_default() += 1;
+            continue;
+        };
+        let offset = range.start as u64;
+        let body = &data[range];
+        let bytes: Cow<'d, [u8]> = if g.big_endian {
+            Cow::Owned(swap_bytes(body, dtype.size()))
+        } else {
+            Cow::Borrowed(body)
+        };
+        visit(TensorView {
+            name: t.name.clone(),
+            dtype,
+            shape: t.shape(),
+            bytes,
+            offset,
+            storage: None,
+        });
+    }
+    quantized
 }
 
 /// Something that kept tensors from being read, and where.
@@ -187,9 +235,7 @@ pub fn visit<'d>(
             }
             l.hdf5(Cow::Borrowed(data), "", 0);
         }
-        Format::Gguf => l
-            .out
-            .problem("GGUF files are not supported: no weights checked", Some(0)),
+        Format::Gguf => l.gguf(data),
         Format::Unknown => match joblib_compression(data) {
             Some(c) => l.compressed_joblib(data, c),
             None => l.out.problem(
@@ -474,6 +520,43 @@ impl<'d> Loader<'d, '_> {
     fn emit(&mut self, view: TensorView<'d>) {
         self.out.tensors += 1;
         (self.visit)(view);
+    }
+
+    /// GGUF: every plain tensor; a parse error, a tensor whose data is not in the file and
+    /// quantized tensors (not decoded) are problems, since a fingerprint or a conversion
+    /// without them is incomplete.
+    fn gguf(&mut self, data: &'d [u8]) {
+        let g = match gguf::parse(data) {
+            Ok(g) => g,
+            Err(e) => return self.out.problem(e.to_string(), Some(e.offset)),
+        };
+        for t in &g.tensors {
+            if g.data_range(t, data.len() as u64).is_none() {
+                self.out.problem(
+                    format!(
+                        "GGUF tensor `{}`: its data is not inside the file: not read",
+                        t.name
+                    ),
+                    None,
+                );
+            }
+        }
+        let mut views = Vec::new();
+        let quantized = gguf_tensors(data, &g, &mut |v| views.push(v));
+        for v in views {
+            self.emit(v);
+        }
+        if !quantized.is_empty() {
+            let n: usize = quantized.values().sum();
+            let kinds: Vec<String> = quantized.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            self.out.problem(
+                format!(
+                    "{n} quantized GGUF tensor(s) not decoded ({}): only F32, F16, BF16, F64 and integer tensors are read",
+                    kinds.join(", ")
+                ),
+                None,
+            );
+        }
     }
 
     fn safetensors(&mut self, data: &'d [u8]) {

@@ -1,6 +1,7 @@
 //! The Python peers, run on the checkpoint bench's inputs in the same run: `picklescan` and
 //! `modelscan`, pinned, installed with pip into a venv under the target directory (created on
-//! first use, reused after). Without Python or network the peers are skipped with one line.
+//! first use, reused after), or into the venv `MLSEC_BENCH_VENV` names. Without Python or
+//! network the peers are skipped with one line.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,10 @@ pub struct PeerRow {
 
 /// Installs (or finds) the pinned peers. Empty, after saying why, when they cannot be had.
 pub fn setup() -> Vec<Peer> {
-    let venv = target_dir().join("bench-venv");
+    // MLSEC_BENCH_VENV: a venv that already has (or may get) the pinned peers.
+    let venv = std::env::var_os("MLSEC_BENCH_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("bench-venv"));
     let bin = venv.join("bin");
     let peers: Vec<Peer> = PINNED
         .iter()

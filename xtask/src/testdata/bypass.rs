@@ -2,7 +2,8 @@
 //! scanner while the real loader still runs it (issue 17). The payload is always
 //! `os.system('echo MLSEC_MARKER')`; `scripts/bypass/verify.py` loads every fixture with the
 //! loader named in `MANIFEST` (written out as `MANIFEST.tsv`: pickle, torch, numpy, joblib)
-//! and checks the marker is printed, or not, as listed; `scripts/bypass/VERIFIED.txt` records
+//! and checks the marker is printed, or not, as listed (the zip-reader differentials of
+//! [`super::bypass_zip`] also say which member the loader reads); `scripts/bypass/VERIFIED.txt` records
 //! the last run and the versions.
 //! Nothing here or in the Rust tests runs them.
 
@@ -41,7 +42,7 @@ pub const MANIFEST: &[(&str, &str, bool)] = &[
 const COMMAND: &str = "echo MLSEC_MARKER";
 
 /// `os.system(COMMAND)` then STOP.
-fn payload() -> Vec<u8> {
+pub(super) fn payload() -> Vec<u8> {
     let mut p = b"cos\nsystem\n".to_vec();
     p.push(0x8c);
     p.push(COMMAND.len() as u8);
@@ -121,7 +122,7 @@ fn overlong() -> Vec<u8> {
 }
 
 /// An object-array `.npy` with the given `descr` literal and a pickle body.
-fn object_npy(descr: &str, body: &[u8]) -> Vec<u8> {
+pub(super) fn object_npy(descr: &str, body: &[u8]) -> Vec<u8> {
     let mut header = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -223,9 +224,15 @@ pub fn generate(out: &Path) -> Result<()> {
         64,
     );
     write(out, "garbage-member.pt", &z.finish())?;
+    super::bypass_zip::generate(out)?;
     let manifest: String = MANIFEST
         .iter()
         .map(|(file, loader, runs)| format!("{file}\t{loader}\t{runs}\n"))
+        .chain(
+            super::bypass_zip::MANIFEST
+                .iter()
+                .map(|(file, loader, runs, reads)| format!("{file}\t{loader}\t{runs}\t{reads}\n")),
+        )
         .collect();
     write(out, "MANIFEST.tsv", manifest.as_bytes())?;
     Ok(())

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 mod bypass;
+mod bypass_zip;
 mod checkpoint;
 mod export_guard;
 mod formats;

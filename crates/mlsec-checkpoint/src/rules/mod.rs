@@ -31,6 +31,8 @@ mod zip_trailing_data;
 pub use zip_trailing_data::ZIP_TRAILING_DATA;
 mod zip_bomb;
 pub use zip_bomb::ZIP_BOMB;
+mod zip_reader_differential;
+pub use zip_reader_differential::ZIP_READER_DIFFERENTIAL;
 mod safetensors_header_anomaly;
 pub use safetensors_header_anomaly::SAFETENSORS_HEADER_ANOMALY;
 mod gguf_header_anomaly;
@@ -85,6 +87,7 @@ pub static ALL: &[&mlsec_core::Rule] = &[
     &ZIP_PREPENDED_DATA,
     &ZIP_TRAILING_DATA,
     &ZIP_BOMB,
+    &ZIP_READER_DIFFERENTIAL,
     &SAFETENSORS_HEADER_ANOMALY,
     &TENSOR_OUT_OF_BOUNDS,
     &GGUF_HEADER_ANOMALY,

@@ -1,0 +1,21 @@
+mlsec_core::declare_rule! {
+    /// ## What it does
+    /// Flags a zip archive that `torch.load`'s reader (PyTorchStreamReader over miniz) and
+    /// Python's `zipfile` (used by `numpy.load` for `.npz`, Keras and skops) read differently:
+    /// a different end-of-central-directory record, a different ZIP64 end record (miniz follows
+    /// the locator's offset, `zipfile` takes the record right before the locator), offsets taken
+    /// as absolute (miniz) or shifted by the bytes in front of the directory (`zipfile`: two
+    /// zips glued together), an entry count that disagrees with the directory's size (miniz
+    /// reads the count, `zipfile` reads until the size is used up), or an archive only one of
+    /// them can open (a name flagged UTF-8 that is not, an end signature cut short, an
+    /// end-of-central-directory comment longer than the file). Every member either reader sees is
+    /// scanned; the evidence names the members only one of them reads.
+    /// ## Why is this bad?
+    /// A conforming writer never produces these archives. They show one loader, or one
+    /// scanner, a harmless member while the other loader runs a different one: torch reads the
+    /// first of two concatenated zips, numpy the second.
+    /// ## Remediation
+    /// Treat the file as malicious: do not load it. Regenerate it from a trusted source with a
+    /// standard writer (`torch.save`, `numpy.savez`).
+    pub static ZIP_READER_DIFFERENTIAL = "CKPT018", "zip-reader-differential", High;
+}
