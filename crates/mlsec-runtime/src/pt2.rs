@@ -41,14 +41,16 @@ pub const SUPPORTED_ATEN_OPS: &[&str] = &[
     "aten.contiguous.default",
     "aten.conv1d.default",
     "aten.conv2d.default",
+    "aten.conv2d.padding",
+    "aten.conv_transpose2d.input",
     "aten.convolution.default",
-    "aten.detach.default",
     "aten.div.Scalar",
     "aten.div.Tensor",
     "aten.dropout.default",
     "aten.embedding.default",
     "aten.erf.default",
     "aten.exp.default",
+    "aten.expand.default",
     "aten.flatten.using_ints",
     "aten.gelu.default",
     "aten.hardtanh.default",
@@ -793,7 +795,10 @@ impl Frontend {
         {
             return Ok(());
         }
-        if target == "aten.sym_size.int" {
+        // Size arithmetic (`sym_size`, `_operator.mul` ... on symbolic sizes): the sizes are
+        // taken from the recorded shapes of the results instead.
+        let all_sym = !outs.is_empty() && outs.iter().all(|o| o.get("as_sym_int").is_some());
+        if target == "aten.sym_size.int" || (target.starts_with("_operator.") && all_sym) {
             for o in &outs {
                 if let Some(s) = o
                     .get("as_sym_int")
@@ -843,9 +848,8 @@ impl Frontend {
             "aten.abs" => unary(self, "Abs")?,
             "aten.erf" => unary(self, "Erf")?,
             "aten.reciprocal" => unary(self, "Reciprocal")?,
-            "aten.clone" | "aten.contiguous" | "aten.alias" | "aten.detach" => {
-                unary(self, "Identity")?
-            }
+            // (`aten.detach` is not here: it stops the gradient, which the IR cannot express.)
+            "aten.clone" | "aten.contiguous" | "aten.alias" => unary(self, "Identity")?,
             "aten.dropout" => {
                 let x = a.tensor("input")?;
                 self.emit(node, "Identity", vec![x], out, vec![]);
@@ -1014,7 +1018,23 @@ impl Frontend {
                 let y = a.tensor(if op == "aten.matmul" { "other" } else { "mat2" })?;
                 self.emit(node, "MatMul", vec![x, y], out, vec![]);
             }
-            "aten.conv1d" | "aten.conv2d" | "aten.convolution" => self.conv(a, op, out)?,
+            "aten.conv1d" | "aten.conv2d" | "aten.convolution" | "aten.conv_transpose2d" => {
+                self.conv(a, op, out)?
+            }
+            "aten.expand" => {
+                let x = a.tensor("self")?;
+                let to = self.shape_of(a, &out)?;
+                if self.dims(&x).is_some_and(|d| d == self.meta[&out]) {
+                    self.emit(node, "Identity", vec![x], out, vec![]);
+                } else {
+                    // Broadcasting against zeros of the target shape (a symbolic size, the
+                    // batch, comes from `x`).
+                    let dims: Vec<usize> = to.iter().map(|&d| d.max(1) as usize).collect();
+                    let n = dims.iter().product();
+                    let zeros = self.const_f32(dims, vec![0.0; n]);
+                    self.emit(node, "Add", vec![x, zeros], out, vec![]);
+                }
+            }
             "aten.max_pool2d" | "aten.max_pool2d_with_indices" | "aten.avg_pool2d" => {
                 let x = a.tensor("self")?;
                 let kernel = a
@@ -1300,7 +1320,8 @@ impl Frontend {
             pads
         };
         let groups = a.int("groups", 1)?;
-        let transposed = op == "aten.convolution" && a.bool("transposed", false)?;
+        let transposed = op == "aten.conv_transpose2d"
+            || (op == "aten.convolution" && a.bool("transposed", false)?);
         let mut ins = vec![x, w];
         if let Some(b) = a.opt_tensor("bias") {
             ins.push(b);
