@@ -351,6 +351,14 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
             bytes.len()
         ));
     }
+    // A view of more elements than its member stores (a broadcast, stride-0 tensor) is refused,
+    // so what is allocated is bounded by the member's real size.
+    if count.saturating_mul(width) > bytes.len() as u64 {
+        return Err(format!(
+            "sizes {dims:?} need more elements than member `{name}` stores ({} bytes)",
+            bytes.len()
+        ));
+    }
     // Element indices of the view, row-major.
     let mut index = Vec::with_capacity(count as usize);
     let mut pos = vec![0u64; dims.len()];
@@ -573,6 +581,18 @@ struct Frontend {
     /// Names of symbolic integers (`sym_size`), which only shape-taking ops may use.
     syms: HashSet<String>,
     counter: usize,
+}
+
+/// The most elements of a constant the front end makes itself (ones, zeros) from sizes in the
+/// program: 16 Mi, far above any layer norm or broadcast of a model the runtime can attack.
+const MAX_SYNTHESIZED: usize = 1 << 24;
+
+/// The element count of a constant of `dims` the front end makes, refusing absurd sizes.
+fn synthesized(a: &Args<'_>, dims: &[usize]) -> Result<usize, RuntimeError> {
+    dims.iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_SYNTHESIZED)
+        .ok_or_else(|| a.err(format!("sizes {dims:?} are too large")))
 }
 
 /// Expands a PyTorch `int[n]` argument (one value stands for all `n`).
@@ -1030,7 +1050,7 @@ impl Frontend {
                     // Broadcasting against zeros of the target shape (a symbolic size, the
                     // batch, comes from `x`).
                     let dims: Vec<usize> = to.iter().map(|&d| d.max(1) as usize).collect();
-                    let n = dims.iter().product();
+                    let n = synthesized(a, &dims)?;
                     let zeros = self.const_f32(dims, vec![0.0; n]);
                     self.emit(node, "Add", vec![x, zeros], out, vec![]);
                 }
@@ -1137,8 +1157,8 @@ impl Frontend {
                 let shape = a
                     .ints("normalized_shape")?
                     .ok_or_else(|| a.err("no normalized_shape"))?;
-                let n: usize = shape.iter().map(|&d| d.max(0) as usize).product();
                 let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+                let n = synthesized(a, &dims)?;
                 let scale = match a.opt_tensor("weight") {
                     Some(w) => w,
                     None => self.const_f32(dims.clone(), vec![1.0; n]),
@@ -1303,7 +1323,9 @@ impl Frontend {
             Some("valid") => vec![0; n],
             Some("same") => {
                 // PyTorch pads (k-1)·d in total, the extra one on the right.
-                let total: Vec<i64> = (0..n).map(|i| dilations[i] * (kernel[i] - 1)).collect();
+                let total: Vec<i64> = (0..n)
+                    .map(|i| dilations[i].saturating_mul(kernel[i] - 1))
+                    .collect();
                 let mut p: Vec<i64> = total.iter().map(|t| t / 2).collect();
                 p.extend(total.iter().map(|t| t - t / 2));
                 p.into_iter().collect::<Vec<_>>()

@@ -235,3 +235,41 @@ fn onnx_and_state_dicts_are_not_pt2() {
     assert!(!pt2::is_pt2(&root.join("digits_mlp.pt")));
     assert!(!pt2::is_pt2(&root.join("digits_test.npz")));
 }
+
+/// Truncated archives and corrupted programs and configs are errors (or, when the change is
+/// harmless, models), never a panic.
+#[test]
+fn hostile_archives_never_panic() {
+    let bytes = std::fs::read(dir().join("cnn.pt2")).unwrap();
+    for cut in (0..bytes.len()).step_by(97) {
+        assert!(
+            pt2::graph_from_bytes(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let mut seed = 0x2024_u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize
+    };
+    for member in ["models/model.json", "model_weights_config.json"] {
+        for _ in 0..150 {
+            let (at, byte) = (next(), b"0123456789-[]{}\":,e."[next() % 20]);
+            let hostile = with_member("cnn.pt2", member, |b| {
+                let mut b = b.to_vec();
+                let i = at % b.len();
+                b[i] = byte;
+                b
+            });
+            if let Ok(g) = pt2::graph_from_bytes(&hostile) {
+                // What still parses must still load or be refused cleanly.
+                if let Ok(m) = mlsec_runtime::OnnxModel::from_graph(g, String::new()) {
+                    let x = Tensor::zeros((2, 1, 8, 8), DType::F32, &Device::Cpu).unwrap();
+                    let _ = m.forward(&x);
+                }
+            }
+        }
+    }
+}
