@@ -46,3 +46,35 @@ fn pt2_runs_like_its_onnx_export() {
         assert_eq!(rules(&a), rules(&b), "{name}: the same findings");
     }
 }
+
+/// The weight checks read a `.pt2` archive's parameters and buffers (raw members, never
+/// unpickled) and summarise them as they do the ONNX export's initializers.
+#[test]
+fn pt2_weights_are_summarised_like_the_onnx_initializers() {
+    let dir = root().join("testdata/adversarial/pt2");
+    let summaries = |path: &Path| {
+        let mut r = Report::new();
+        let s = mlsec_inspect::weights::check(path, 1, &mut r);
+        assert!(r.errors.is_empty(), "{}: {:?}", path.display(), r.errors);
+        s
+    };
+    let a = summaries(&dir.join("mlp.pt2"));
+    let b = summaries(&dir.join("mlp.onnx"));
+    let names = |s: &[mlsec_inspect::weights::Summary]| {
+        s.iter().map(|t| t.name.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&a),
+        ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]
+    );
+    for t in &a {
+        let o = b
+            .iter()
+            .find(|o| o.name == t.name)
+            .unwrap_or_else(|| panic!("{} in the ONNX export: {:?}", t.name, names(&b)));
+        assert_eq!(t.shape, o.shape, "{}", t.name);
+        assert_eq!(t.stats.count, o.stats.count, "{}", t.name);
+        assert_eq!(t.stats.mean, o.stats.mean, "{}", t.name);
+        assert_eq!(t.stats.max, o.stats.max, "{}", t.name);
+    }
+}

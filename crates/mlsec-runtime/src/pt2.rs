@@ -195,6 +195,22 @@ fn json_member(zip: &ZipArchive<'_>, name: &str) -> Result<Option<Value>, Runtim
 
 /// The IR graph of a `.pt2` archive held in memory.
 pub fn graph_from_bytes(bytes: &[u8]) -> Result<Graph, RuntimeError> {
+    let (program, stored) = read_archive(bytes)?;
+    let stored: HashMap<String, TensorData> = stored.into_iter().collect();
+    Frontend::default().build(&program, &stored)
+}
+
+/// The stored parameters, buffers and constants of a `.pt2` archive by qualified name, sorted
+/// (floating-point types as f32, integer and bool types as i64), for the weight checks.
+pub fn stored_tensors(bytes: &[u8]) -> Result<Vec<(String, TensorData)>, RuntimeError> {
+    let (_, mut stored) = read_archive(bytes)?;
+    stored.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(stored)
+}
+
+type Stored = Vec<(String, TensorData)>;
+
+fn read_archive(bytes: &[u8]) -> Result<(Value, Stored), RuntimeError> {
     let zip = ZipArchive::parse(bytes, ZipLimits::default())
         .map_err(|e| model_err(format!("not a readable zip: {e}")))?;
     if zip
@@ -219,7 +235,7 @@ pub fn graph_from_bytes(bytes: &[u8]) -> Result<Graph, RuntimeError> {
     }
     let program = json_member(&zip, &format!("{prefix}models/{model}.json"))?
         .ok_or_else(|| model_err("the program member is missing"))?;
-    let mut stored: HashMap<String, TensorData> = HashMap::new();
+    let mut stored: Stored = Vec::new();
     for (dir, kind) in [("weights", "weights"), ("constants", "constants")] {
         let config_name = format!("{prefix}data/{dir}/{model}_{kind}_config.json");
         let Some(config) = json_member(&zip, &config_name)? else {
@@ -232,10 +248,10 @@ pub fn graph_from_bytes(bytes: &[u8]) -> Result<Graph, RuntimeError> {
         for (fqn, spec) in entries {
             let t = stored_tensor(&zip, &format!("{prefix}data/{dir}/"), spec)
                 .map_err(|e| model_err(format!("{kind} `{fqn}`: {e}")))?;
-            stored.insert(fqn.clone(), t);
+            stored.push((fqn.clone(), t));
         }
     }
-    Frontend::default().build(&program, &stored)
+    Ok((program, stored))
 }
 
 fn as_int(v: &Value) -> Option<i64> {
@@ -580,6 +596,8 @@ struct Frontend {
     meta: HashMap<String, Vec<Option<i64>>>,
     /// Names of symbolic integers (`sym_size`), which only shape-taking ops may use.
     syms: HashSet<String>,
+    /// Node names used so far.
+    names: HashSet<String>,
     counter: usize,
 }
 
@@ -639,10 +657,15 @@ impl Frontend {
         output: String,
         attrs: Vec<(&str, Attr)>,
     ) {
-        let name = if self.nodes.iter().any(|n| n.name == node) {
-            self.fresh(node)
+        // A node is named after the value it makes: the ATen node's result keeps PyTorch's
+        // name (what `inspect` shows), helper nodes get fresh names. `node` only names a
+        // duplicate.
+        let name = if self.names.insert(output.clone()) {
+            output.clone()
         } else {
-            node.to_owned()
+            let fresh = self.fresh(node);
+            self.names.insert(fresh.clone());
+            fresh
         };
         self.nodes.push(Node {
             name,
