@@ -9,7 +9,8 @@ each for a few steps, and writes, for each, the same weights twice:
 
 and NAME.npz with, for the first 32 digits, x [32,1,8,8] f32, y [32] i64, and PyTorch's logits
 and input gradient of the summed cross-entropy (logits32, grad32). mlp_core.pt2 is the MLP
-after ep.run_decompositions() (core ATen: addmm, permute, view ...), to cover that dialect.
+after ep.run_decompositions() (core ATen: addmm, permute, view ...), to cover that dialect;
+cnn_static.pt2 and transformer_static.pt2 are exported with a static batch of 1.
 
 - mlp:          flatten -> linear 64x32 -> ReLU -> linear 32x10
 - cnn:          conv 3x3 -> batch norm -> ReLU -> max-pool 2x2 -> conv 3x3 -> ReLU
@@ -158,6 +159,11 @@ def main(root):
         ops[name] = export_pt2(net, os.path.join(out, f"{name}.pt2"))
         if name == "mlp":
             ops["mlp_core"] = export_pt2(net, os.path.join(out, "mlp_core.pt2"), decompose=True)
+        if name in ("cnn", "transformer"):
+            # Exported with a static batch of 1, as a plain torch.export.export(net, (x,)) does.
+            ep = torch.export.export(net, (torch.zeros(1, 1, 8, 8),))
+            torch.export.save(ep, os.path.join(out, f"{name}_static.pt2"))
+            ops[f"{name}_static"] = sorted({str(n.target) for n in ep.graph.nodes if n.op == "call_function"})
         export_onnx(net, os.path.join(out, f"{name}.onnx"))
         logits32, grad32 = reference(net, x, y)
         np.savez(os.path.join(out, f"{name}.npz"), x=x.numpy(), y=y.numpy(), logits32=logits32, grad32=grad32)

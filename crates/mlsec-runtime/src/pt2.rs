@@ -598,6 +598,8 @@ struct Frontend {
     syms: HashSet<String>,
     /// Node names used so far.
     names: HashSet<String>,
+    /// The input's leading size when the program was exported with a static batch.
+    static_batch: Option<i64>,
     counter: usize,
 }
 
@@ -764,6 +766,15 @@ impl Frontend {
                     )));
                 }
             }
+        }
+        // Exported without `dynamic_shapes`, every recorded size is the example's: the leading
+        // size of a reshape's result that equals the example batch is then taken as the batch
+        // (-1), so the model runs on batches of any size.
+        if let [only] = inputs.as_slice() {
+            self.static_batch = self
+                .meta
+                .get(&only.name)
+                .and_then(|d| d.first().copied().flatten());
         }
         let mut outputs = Vec::new();
         for spec in signature
@@ -1292,7 +1303,14 @@ impl Frontend {
                 "the result `{out}` has more than one symbolic size; only a dynamic batch is supported"
             )));
         }
-        Ok(dims.iter().map(|d| d.unwrap_or(-1)).collect())
+        let mut shape: Vec<i64> = dims.iter().map(|d| d.unwrap_or(-1)).collect();
+        if let (Some(b), Some(first)) = (self.static_batch, dims.first())
+            && *first == Some(b)
+            && dims.iter().all(Option::is_some)
+        {
+            shape[0] = -1;
+        }
+        Ok(shape)
     }
 
     /// `w` transposed (2-D): a stored weight is transposed once here; otherwise a node.

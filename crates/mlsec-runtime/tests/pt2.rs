@@ -2,7 +2,7 @@
 //! reference values of `testdata/adversarial/pt2/` (made by
 //! `scripts/adversarial/make_pt2_models.py`, torch 2.15.0): an MLP (also in its decomposed
 //! core-ATen form), a CNN with batch norm, max pooling and adaptive average pooling, and a
-//! transformer block (layer norm, matmul/softmax attention, GELU). Logits and the input
+//! transformer block (both also exported with a static batch of 1) (layer norm, matmul/softmax attention, GELU). Logits and the input
 //! gradient of the summed cross-entropy are compared with PyTorch's (f32) and with the ONNX
 //! export of the same weights (f64, where both should agree to rounding).
 
@@ -13,11 +13,14 @@ use mlsec_runtime::loss::ce_gradient;
 use mlsec_runtime::{DType, Device, Model, OnnxModel, RuntimeError, Tensor, pt2};
 
 /// (archive, reference and ONNX export)
-const MODELS: [(&str, &str); 4] = [
+const MODELS: [(&str, &str); 6] = [
     ("mlp", "mlp"),
     ("mlp_core", "mlp"),
     ("cnn", "cnn"),
     ("transformer", "transformer"),
+    // Exported with a static batch of 1 (no `dynamic_shapes`), run on batches of 32.
+    ("cnn_static", "cnn"),
+    ("transformer_static", "transformer"),
 ];
 
 fn dir() -> PathBuf {
