@@ -75,6 +75,7 @@ CASES = {
     # ATen overloads the tracer only keeps when called by name.
     "scalar_overloads": (SEQ, lambda: Fn(lambda s, x: torch.ops.aten._unsafe_view.default(torch.ops.aten.squeeze.default(torch.ops.aten.div.Scalar(torch.ops.aten.mul.Scalar(torch.ops.aten.sub.Scalar(torch.ops.aten.add.Scalar(x.unsqueeze(1), 1.5), 0.5, alpha=2), 3.0), 4.0)), [x.shape[0], 32]) * torch.ops.aten.contiguous.default(x.flatten(1)))),
     "dropout_eval": (SEQ, lambda: Fn(lambda s, x: s.d(x) * 2, d=nn.Dropout(0.5))),
+    "rsub_alpha": (SEQ, lambda: Fn(lambda s, x: torch.rsub(x, 2.0, alpha=3) + torch.add(x, x * x, alpha=-0.5))),
 }
 
 

@@ -952,17 +952,21 @@ impl Frontend {
                 self.emit(node, "Clip", vec![x, lo, hi], out, vec![]);
             }
             "aten.add" | "aten.sub" | "aten.mul" | "aten.div" | "aten.rsub" => {
-                let x = self.operand(a.operand("self")?);
+                let mut x = self.operand(a.operand("self")?);
                 let mut y = self.operand(a.operand("other")?);
                 if a.string("rounding_mode").is_some() {
                     return Err(a.err("integer division (rounding_mode) is not supported"));
                 }
+                // `alpha` scales the operand that is added or subtracted: `other` for add and
+                // sub, `self` for rsub (other - alpha·self).
                 let alpha = a.float("alpha", 1.0)?;
                 if alpha != 1.0 {
                     let k = self.const_f32(vec![], vec![alpha as f32]);
                     let scaled = self.fresh(node);
-                    self.emit(node, "Mul", vec![y, k], scaled.clone(), vec![]);
-                    y = scaled;
+                    let target = if op == "aten.rsub" { &mut x } else { &mut y };
+                    let v = std::mem::take(target);
+                    self.emit(node, "Mul", vec![v, k], scaled.clone(), vec![]);
+                    *target = scaled;
                 }
                 let (onnx, ins) = match op {
                     "aten.add" => ("Add", vec![x, y]),
