@@ -1373,7 +1373,7 @@ impl Frontend {
                     .collect();
                 let mut p: Vec<i64> = total.iter().map(|t| t / 2).collect();
                 p.extend(total.iter().map(|t| t - t / 2));
-                p.into_iter().collect::<Vec<_>>()
+                p
             }
             Some(other) => return Err(a.err(format!("padding `{other}` is not supported"))),
             None => {
