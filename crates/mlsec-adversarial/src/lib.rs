@@ -250,7 +250,11 @@ pub fn load_model(path: &Path) -> Result<Box<dyn Model>, String> {
     if pytorch && mlsec_runtime::pt2::is_pt2(path) {
         return mlsec_runtime::pt2::load(path)
             .map(|m| Box::new(m) as Box<dyn Model>)
-            .map_err(|e| format!("{e:#}"));
+            // The report names the file already.
+            .map_err(|e| match e {
+                mlsec_runtime::RuntimeError::Archive { message, .. } => message,
+                other => format!("{other:#}"),
+            });
     }
     if pytorch && mlsec_runtime::is_torchscript(path) {
         #[cfg(feature = "torch")]

@@ -119,7 +119,13 @@ fn load(path: &Path) -> Result<Loaded, LoadError> {
     if format == Format::Zip && mlsec_runtime::pt2::is_pt2(path) {
         return mlsec_runtime::pt2::load(path)
             .map(|m| Loaded::Onnx(Box::new(m)))
-            .map_err(LoadError::Onnx);
+            // The report names the file already.
+            .map_err(|e| match e {
+                mlsec_runtime::RuntimeError::Archive { message, .. } => {
+                    LoadError::Onnx(mlsec_runtime::RuntimeError::Model(message))
+                }
+                other => LoadError::Onnx(other),
+            });
     }
     if format == Format::Zip && mlsec_runtime::is_torchscript(path) {
         #[cfg(feature = "torch")]

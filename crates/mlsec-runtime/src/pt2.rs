@@ -37,6 +37,7 @@ pub const SUPPORTED_ATEN_OPS: &[&str] = &[
     "aten.batch_norm.default",
     "aten.bmm.default",
     "aten.cat.default",
+    "aten.clamp.default",
     "aten.clone.default",
     "aten.contiguous.default",
     "aten.conv1d.default",
@@ -53,6 +54,7 @@ pub const SUPPORTED_ATEN_OPS: &[&str] = &[
     "aten.expand.default",
     "aten.flatten.using_ints",
     "aten.gelu.default",
+    "aten.hardswish.default",
     "aten.hardtanh.default",
     "aten.layer_norm.default",
     "aten.leaky_relu.default",
@@ -76,6 +78,7 @@ pub const SUPPORTED_ATEN_OPS: &[&str] = &[
     "aten.reshape.default",
     "aten.rsqrt.default",
     "aten.rsub.Scalar",
+    "aten.scaled_dot_product_attention.default",
     "aten.select.int",
     "aten.sigmoid.default",
     "aten.silu.default",
@@ -920,6 +923,22 @@ impl Frontend {
                 self.emit(node, "Sigmoid", vec![x.clone()], s.clone(), vec![]);
                 self.emit(node, "Mul", vec![x, s], out, vec![]);
             }
+            "aten.hardswish" => {
+                // x · clip(x + 3, 0, 6) / 6
+                let x = a.tensor("self")?;
+                let three = self.const_f32(vec![], vec![3.0]);
+                let (lo, hi) = (
+                    self.const_f32(vec![], vec![0.0]),
+                    self.const_f32(vec![], vec![6.0]),
+                );
+                let sixth = self.const_f32(vec![], vec![1.0 / 6.0]);
+                let (s1, s2, s3) = (self.fresh(node), self.fresh(node), self.fresh(node));
+                self.emit(node, "Add", vec![x.clone(), three], s1.clone(), vec![]);
+                self.emit(node, "Clip", vec![s1, lo, hi], s2.clone(), vec![]);
+                self.emit(node, "Mul", vec![s2, sixth], s3.clone(), vec![]);
+                self.emit(node, "Mul", vec![x, s3], out, vec![]);
+            }
+            "aten.scaled_dot_product_attention" => self.attention(a, out)?,
             "aten.gelu" => {
                 let x = a.tensor("self")?;
                 let approx = a.string("approximate").unwrap_or_else(|| "none".into());
@@ -944,6 +963,20 @@ impl Frontend {
                     out,
                     vec![("alpha", Attr::Float(alpha as f32))],
                 );
+            }
+            "aten.clamp" => {
+                let x = a.tensor("self")?;
+                let mut ins = vec![x];
+                for bound in ["min", "max"] {
+                    ins.push(match a.get(bound) {
+                        Some(_) => {
+                            let v = a.float(bound, 0.0)?;
+                            self.const_f32(vec![], vec![v as f32])
+                        }
+                        None => String::new(),
+                    });
+                }
+                self.emit(node, "Clip", ins, out, vec![]);
             }
             "aten.hardtanh" => {
                 let x = a.tensor("self")?;
@@ -1315,6 +1348,94 @@ impl Frontend {
             shape[0] = -1;
         }
         Ok(shape)
+    }
+
+    /// softmax(q·kᵀ·scale + mask)·v, the mask being `attn_mask` (float, added) or the causal
+    /// one (`is_causal`, static sizes); no dropout (inference).
+    fn attention(&mut self, a: &Args<'_>, out: String) -> Result<(), RuntimeError> {
+        let node = a.node;
+        let (q, k, v) = (a.tensor("query")?, a.tensor("key")?, a.tensor("value")?);
+        if a.float("dropout_p", 0.0)? != 0.0 {
+            return Err(a.err("attention dropout is not supported (export in eval mode)"));
+        }
+        if a.bool("enable_gqa", false)? {
+            return Err(a.err("grouped-query attention (enable_gqa) is not supported"));
+        }
+        let qd = self
+            .dims(&q)
+            .ok_or_else(|| a.err("the query's shape is unknown"))?;
+        let kd = self
+            .dims(&k)
+            .ok_or_else(|| a.err("the key's shape is unknown"))?;
+        let (Some(Some(e)), rank) = (qd.last().copied(), kd.len()) else {
+            return Err(a.err("the query's embedding size is not static"));
+        };
+        if rank < 2 || e <= 0 {
+            return Err(a.err("query and key must have at least two dimensions"));
+        }
+        let scale = match a.get("scale") {
+            Some(_) => a.float("scale", 1.0)?,
+            None => 1.0 / (e as f64).sqrt(),
+        };
+        let mut perm: Vec<i64> = (0..rank as i64).collect();
+        perm.swap(rank - 2, rank - 1);
+        let (kt, scores, scaled) = (self.fresh(node), self.fresh(node), self.fresh(node));
+        self.emit(
+            node,
+            "Transpose",
+            vec![k],
+            kt.clone(),
+            vec![("perm", Attr::Ints(perm))],
+        );
+        self.emit(node, "MatMul", vec![q, kt], scores.clone(), vec![]);
+        let s = self.const_f32(vec![], vec![scale as f32]);
+        self.emit(node, "Mul", vec![scores, s], scaled.clone(), vec![]);
+        let mut logits = scaled;
+        let mask = if let Some(m) = a.opt_tensor("attn_mask") {
+            if self
+                .initializers
+                .get(&m)
+                .is_some_and(|t| matches!(t.values, crate::ir::TensorValues::I64(_)))
+            {
+                return Err(a.err(
+                    "a boolean attention mask is not supported (use an additive float mask)",
+                ));
+            }
+            Some(m)
+        } else if a.bool("is_causal", false)? {
+            let (l, s) = match (qd.get(qd.len().wrapping_sub(2)), kd.get(rank - 2)) {
+                (Some(Some(l)), Some(Some(s))) if *l > 0 && *s > 0 => (*l as usize, *s as usize),
+                _ => return Err(a.err("causal attention needs static sequence lengths")),
+            };
+            let n = synthesized(a, &[l, s])?;
+            let values = (0..n)
+                .map(|i| {
+                    if i % s > i / s {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            Some(self.const_f32(vec![l, s], values))
+        } else {
+            None
+        };
+        if let Some(m) = mask {
+            let masked = self.fresh(node);
+            self.emit(node, "Add", vec![logits, m], masked.clone(), vec![]);
+            logits = masked;
+        }
+        let probs = self.fresh(node);
+        self.emit(
+            node,
+            "Softmax",
+            vec![logits],
+            probs.clone(),
+            vec![("axis", Attr::Int(-1))],
+        );
+        self.emit(node, "MatMul", vec![probs, v], out, vec![]);
+        Ok(())
     }
 
     /// `w` transposed (2-D): a stored weight is transposed once here; otherwise a node.

@@ -185,12 +185,12 @@ fn unsupported_op_is_named() {
         String::from_utf8_lossy(b)
             .replace(
                 "torch.ops.aten.relu.default",
-                "torch.ops.aten.hardswish.default",
+                "torch.ops.aten.hardsigmoid.default",
             )
             .into_bytes()
     });
     let err = load_err(&bytes);
-    assert!(err.contains("aten.hardswish.default"), "{err}");
+    assert!(err.contains("aten.hardsigmoid.default"), "{err}");
 }
 
 #[test]
