@@ -243,8 +243,19 @@ pub fn load_model(path: &Path) -> Result<Box<dyn Model>, String> {
         Format::Unknown => matches!(ext.as_str(), "pt" | "pth" | "bin" | "ckpt" | "safetensors"),
         _ => false,
     };
-    const EXPORT: &str = "export the model to ONNX with \
-        `torch.onnx.export(model.eval(), example_input, \"model.onnx\")` (or trace it with `torch.jit.trace`)";
+    const EXPORT: &str = "export the model with \
+        `torch.export.save(torch.export.export(model.eval(), (example_input,)), \"model.pt2\")` \
+        or to ONNX with `torch.onnx.export(model.eval(), example_input, \"model.onnx\")`";
+    // A torch.export archive runs natively (the runtime's .pt2 front end).
+    if pytorch && mlsec_runtime::pt2::is_pt2(path) {
+        return mlsec_runtime::pt2::load(path)
+            .map(|m| Box::new(m) as Box<dyn Model>)
+            // The report names the file already.
+            .map_err(|e| match e {
+                mlsec_runtime::RuntimeError::Archive { message, .. } => message,
+                other => format!("{other:#}"),
+            });
+    }
     if pytorch && mlsec_runtime::is_torchscript(path) {
         #[cfg(feature = "torch")]
         return match mlsec_runtime::torch::TorchScriptModel::load(path) {

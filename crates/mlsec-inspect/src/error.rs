@@ -67,7 +67,7 @@ pub enum CheckError {
     Activation(candle_core::Error),
 }
 
-const EXPORT: &str = "export the model to ONNX with `torch.onnx.export(model.eval(), example_input, \"model.onnx\")`";
+const EXPORT: &str = "export the model with `torch.export.save(torch.export.export(model.eval(), (example_input,)), \"model.pt2\")` or to ONNX with `torch.onnx.export(model.eval(), example_input, \"model.onnx\")`";
 
 /// The model cannot be run (the weight checks still can).
 #[derive(Debug, thiserror::Error)]

@@ -168,10 +168,10 @@ fn run_model_checks(model: &Path, opts: &RunOptions, report: &mut Report, ctx: &
         let why = if candidates.iter().any(|p| mlsec_runtime::is_torchscript(p)) {
             "a TorchScript module, which needs a build with the `torch` feature (scripts/setup-libtorch.sh)"
         } else {
-            "no runnable model (ONNX) here, only weights"
+            "no runnable model (ONNX, torch.export .pt2) here, only weights"
         };
         report.warnings.push(format!(
-            "{}: activations and fgsm skipped: {why}; export with `torch.onnx.export` to run them",
+            "{}: activations and fgsm skipped: {why}; export with `torch.export.save` or `torch.onnx.export` to run them",
             model.display()
         ));
         return;
@@ -179,7 +179,7 @@ fn run_model_checks(model: &Path, opts: &RunOptions, report: &mut Report, ctx: &
     if candidates.is_empty() {
         report.errors.push(ScanError::new(
             model.display().to_string(),
-            "activations/fgsm: no runnable model (ONNX) in this folder: export with `torch.onnx.export`",
+            "activations/fgsm: no runnable model (ONNX, torch.export .pt2) in this folder: export with `torch.export.save` or `torch.onnx.export`",
         ));
     }
     for path in candidates {

@@ -71,8 +71,8 @@ pub(crate) fn head(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(head)
 }
 
-/// Whether `path` is a model the runtime can run, by content: ONNX; TorchScript (a zip with
-/// `code/`) only with the `torch` feature.
+/// Whether `path` is a model the runtime can run, by content: ONNX; a `torch.export` archive
+/// (`.pt2`); TorchScript (a zip with `code/`) only with the `torch` feature.
 pub fn is_runnable(path: &Path) -> bool {
     if !path.is_file() {
         return false;
@@ -80,6 +80,7 @@ pub fn is_runnable(path: &Path) -> bool {
     let Ok(head) = head(path) else { return false };
     match sniff(&head) {
         Format::Onnx => true,
+        Format::Zip if mlsec_runtime::pt2::is_pt2(path) => true,
         #[cfg(feature = "torch")]
         Format::Zip => mlsec_runtime::is_torchscript(path),
         _ => false,
@@ -115,6 +116,17 @@ impl Loaded {
 fn load(path: &Path) -> Result<Loaded, LoadError> {
     let head = head(path).map_err(LoadError::Read)?;
     let format = sniff(&head);
+    if format == Format::Zip && mlsec_runtime::pt2::is_pt2(path) {
+        return mlsec_runtime::pt2::load(path)
+            .map(|m| Loaded::Onnx(Box::new(m)))
+            // The report names the file already.
+            .map_err(|e| match e {
+                mlsec_runtime::RuntimeError::Archive { message, .. } => {
+                    LoadError::Onnx(mlsec_runtime::RuntimeError::Model(message))
+                }
+                other => LoadError::Onnx(other),
+            });
+    }
     if format == Format::Zip && mlsec_runtime::is_torchscript(path) {
         #[cfg(feature = "torch")]
         return mlsec_runtime::torch::TorchScriptModel::load(path)

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod ir;
 pub mod kernels;
 pub mod loss;
+pub mod pt2;
 #[cfg(feature = "torch")]
 pub mod torch;
 
@@ -50,6 +51,9 @@ pub enum RuntimeError {
     },
     #[error("{0}")]
     Model(String),
+    /// A problem with a model file, naming the file (the `.pt2` front end).
+    #[error("{file}: {message}")]
+    Archive { file: String, message: String },
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
 }

@@ -98,6 +98,8 @@ pub fn check(model: &Path, jobs: usize, report: &mut Report) -> Vec<Summary> {
         let before = items.len();
         if f.format == Format::Onnx {
             onnx_items(i, f, blob, &mut items, report);
+        } else if f.format == Format::Zip && mlsec_runtime::pt2::is_pt2_bytes(blob) {
+            pt2_items(i, f, blob, &mut items, report);
         } else {
             let loaded = mlsec_tensors::load::visit(blob, ZipLimits::default(), &mut |v| {
                 items.push(Item {
@@ -209,6 +211,38 @@ fn weight_files(model: &Path, report: &mut Report) -> Vec<WeightFile> {
         ));
     }
     files
+}
+
+/// The weights of a `torch.export` archive (`.pt2`), read by the runtime's reader (raw
+/// tensor members, never unpickled); floating-point weights are summarised as f32.
+fn pt2_items(
+    i: usize,
+    f: &WeightFile,
+    blob: &Bytes,
+    items: &mut Vec<Item<'_>>,
+    report: &mut Report,
+) {
+    use mlsec_runtime::ir::TensorValues;
+    let stored = match mlsec_runtime::pt2::stored_tensors(blob) {
+        Ok(s) => s,
+        Err(e) => {
+            report.errors.push(ScanError::new(&f.shown, e.to_string()));
+            return;
+        }
+    };
+    for (name, t) in stored {
+        let (dtype, bytes): (DType, Vec<u8>) = match &t.values {
+            TensorValues::F32(v) => (DType::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            TensorValues::I64(v) => (DType::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        };
+        items.push(Item {
+            file: i,
+            name,
+            dtype,
+            shape: t.dims.iter().map(|&d| d as u64).collect(),
+            data: Data::Shared(Bytes::from(bytes)),
+        });
+    }
 }
 
 fn onnx_items<'d>(
