@@ -125,14 +125,30 @@ class StatsTest(unittest.TestCase):
 
         g = self.grads[1] + [0.0]
         m = self.mean + [0.5]
+        ref = [0.25 * x - 0.5 for x in m]
         acc = ListAccumulator()
-        acc.add_bucket(g, m)
+        acc.add_bucket(g, m, ref)
         for dtype in (torch.float32, torch.float64, torch.bfloat16):
-            sums = bucket_sums(torch, torch.tensor(g, dtype=dtype), torch.tensor(m, dtype=dtype)).tolist()
-            rel = 1e-12 if dtype == torch.float64 else (1e-5 if dtype == torch.float32 else 2e-2)
-            for got, want in zip(sums[:3], (acc.gg, acc.mm, acc.gm)):
-                self.assertAlmostEqual(got, want, delta=rel * max(1.0, abs(want)))
+            sums = bucket_sums(torch, torch.tensor(g, dtype=dtype), torch.tensor(m, dtype=dtype),
+                               torch.tensor(ref, dtype=torch.float32)).tolist()
+            rel = 1e-7 if dtype == torch.float64 else (1e-5 if dtype == torch.float32 else 2e-2)
+            want = (acc.gg, acc.mm, acc.gm, acc.agree, acc.l1, acc.ge, acc.ee)
+            for got, w in zip(sums, want):
+                self.assertAlmostEqual(got, w, delta=rel * max(1.0, abs(w)))
             self.assertEqual(sums[3], acc.agree)
+            no_ref = bucket_sums(torch, torch.tensor(g, dtype=dtype), torch.tensor(m, dtype=dtype)).tolist()
+            self.assertEqual(no_ref[5:], [0.0, 0.0])
+
+    def test_shape_and_reference_fields(self):
+        acc = ListAccumulator()
+        acc.add_bucket([3.0, -4.0], [1.0, 1.0], [-3.0, 4.0])  # the reference points the other way
+        record = record_from_sums("job", 0, 4, 5, 1.0, 0.1, acc.gg, acc.mm, acc.gm, acc.agree, acc.numel,
+                                  t=0.0, l1=acc.l1, ge=acc.ge, ee=acc.ee)
+        self.assertAlmostEqual(record["cos_ref"], -1.0)
+        self.assertAlmostEqual(record["l1_ratio"], 7.0 / (2 ** 0.5 * 5.0))
+        without = record_from_sums("job", 0, 4, 5, 1.0, 0.1, acc.gg, acc.mm, acc.gm, acc.agree, acc.numel, t=0.0)
+        self.assertNotIn("cos_ref", without)
+        self.assertNotIn("l1_ratio", without)
 
 
 if __name__ == "__main__":
