@@ -274,7 +274,10 @@ class PoisonMonitorHook:
             self._ref_restarted = True
         sums = bucket_sums(torch, local, mean, ref)
         if self.ref_beta is not None and bucket.index() in self._refs:
-            self._refs[bucket.index()][1].lerp_(mean.reshape(-1).float(), 1.0 - self.ref_beta)
+            # A non-finite mean (an AMP overflow step the scaler skips, or a NaN rank) must not
+            # stay in the reference for good: it enters as zeros.
+            m = torch.nan_to_num(mean.reshape(-1).float(), nan=0.0, posinf=0.0, neginf=0.0)
+            self._refs[bucket.index()][1].lerp_(m, 1.0 - self.ref_beta)
         if self._acc is None:
             self._acc = sums.to(torch.float64)
         else:
