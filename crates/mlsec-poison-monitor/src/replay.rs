@@ -467,8 +467,13 @@ impl AttackResult {
         d.get(d.len() / 2).copied().filter(|d| *d != u64::MAX)
     }
 
+    /// The longest delay; `None` when some trial was not caught at all.
     pub fn max_delay(&self) -> Option<u64> {
-        self.delays.iter().map(|d| d.unwrap_or(u64::MAX)).max()
+        self.delays
+            .iter()
+            .map(|d| d.unwrap_or(u64::MAX))
+            .max()
+            .filter(|d| *d != u64::MAX)
     }
 
     pub fn attribution_rate(&self) -> f64 {
