@@ -125,14 +125,63 @@ class StatsTest(unittest.TestCase):
 
         g = self.grads[1] + [0.0]
         m = self.mean + [0.5]
+        ref = [0.25 * x - 0.5 for x in m]
         acc = ListAccumulator()
-        acc.add_bucket(g, m)
+        acc.add_bucket(g, m, ref)
         for dtype in (torch.float32, torch.float64, torch.bfloat16):
-            sums = bucket_sums(torch, torch.tensor(g, dtype=dtype), torch.tensor(m, dtype=dtype)).tolist()
-            rel = 1e-12 if dtype == torch.float64 else (1e-5 if dtype == torch.float32 else 2e-2)
-            for got, want in zip(sums[:3], (acc.gg, acc.mm, acc.gm)):
-                self.assertAlmostEqual(got, want, delta=rel * max(1.0, abs(want)))
+            sums = bucket_sums(torch, torch.tensor(g, dtype=dtype), torch.tensor(m, dtype=dtype),
+                               torch.tensor(ref, dtype=torch.float32)).tolist()
+            rel = 1e-7 if dtype == torch.float64 else (1e-5 if dtype == torch.float32 else 2e-2)
+            want = (acc.gg, acc.mm, acc.gm, acc.agree, acc.l1, acc.ge, acc.ee)
+            for got, w in zip(sums, want):
+                self.assertAlmostEqual(got, w, delta=rel * max(1.0, abs(w)))
             self.assertEqual(sums[3], acc.agree)
+            no_ref = bucket_sums(torch, torch.tensor(g, dtype=dtype), torch.tensor(m, dtype=dtype)).tolist()
+            self.assertEqual(no_ref[5:], [0.0, 0.0])
+
+    @unittest.skipIf(torch is None, "torch is not importable")
+    def test_the_reference_follows_the_mean_and_survives_a_nan_step(self):
+        class Bucket:
+            def __init__(self, buf, params):
+                self.buf, self.params = buf, params
+
+            def index(self):
+                return 0
+
+            def buffer(self):
+                return self.buf
+
+            def parameters(self):
+                return self.params
+
+        params = [torch.zeros(2)]
+        records = []
+        hook = PoisonMonitorHook(run="job", host=None)
+        hook._world, hook._rank = 2, 0
+        hook.emit = lambda record, rank: records.append(record)
+        g = torch.tensor([1.0, 2.0, -1.0])
+        for step, mean in enumerate([g, g, torch.full((3,), float("nan")), g, -g]):
+            hook._accumulate(torch, g.clone(), mean, Bucket(mean, params))
+            hook.flush(step, 1.0, 0.1)
+        self.assertNotIn("cos_ref", records[0])  # no reference before the first step
+        self.assertAlmostEqual(records[1]["cos_ref"], 1.0, places=5)
+        self.assertAlmostEqual(records[3]["cos_ref"], 1.0, places=5)  # the NaN step did not stick
+        self.assertAlmostEqual(records[4]["cos_ref"], 1.0, places=5)  # r is from earlier steps
+        # A bucket rebuilt over other parameters restarts the reference.
+        hook._accumulate(torch, g.clone(), g, Bucket(g, [torch.zeros(2)]))
+        hook.flush(5, 1.0, 0.1)
+        self.assertNotIn("cos_ref", records[5])
+
+    def test_shape_and_reference_fields(self):
+        acc = ListAccumulator()
+        acc.add_bucket([3.0, -4.0], [1.0, 1.0], [-3.0, 4.0])  # the reference points the other way
+        record = record_from_sums("job", 0, 4, 5, 1.0, 0.1, acc.gg, acc.mm, acc.gm, acc.agree, acc.numel,
+                                  t=0.0, l1=acc.l1, ge=acc.ge, ee=acc.ee)
+        self.assertAlmostEqual(record["cos_ref"], -1.0)
+        self.assertAlmostEqual(record["l1_ratio"], 7.0 / (2 ** 0.5 * 5.0))
+        without = record_from_sums("job", 0, 4, 5, 1.0, 0.1, acc.gg, acc.mm, acc.gm, acc.agree, acc.numel, t=0.0)
+        self.assertNotIn("cos_ref", without)
+        self.assertNotIn("l1_ratio", without)
 
 
 if __name__ == "__main__":

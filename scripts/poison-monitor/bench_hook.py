@@ -7,7 +7,10 @@ hook's per-step flush: JSON + UDP datagram to a closed local port):
 - ``none``: DDP's built-in all-reduce (no hook), the reference;
 - ``allreduce``: a Python comm hook doing only the same all-reduce (the cost of any hook);
 - ``legacy``: the hook as it was before (float64 copies, four reductions per bucket);
-- ``fused``: ``mlsec_hook.PoisonMonitorHook`` (one product, three dots, one count per bucket).
+- ``noref``: ``mlsec_hook.PoisonMonitorHook(ref_beta=None)``: the fused sums without the
+  running reference (no ``cos_ref``);
+- ``fused``: ``mlsec_hook.PoisonMonitorHook`` as shipped (the fused sums, ``l1_ratio`` and the
+  running reference: one ``lerp_`` and two more dots per bucket).
 
     nice /work/venvs/torch/bin/python scripts/poison-monitor/bench_hook.py [--steps 400]
 
@@ -26,7 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "integrations", "pytorch"))
 
-MODES = ["none", "allreduce", "legacy", "fused"]
+MODES = ["none", "allreduce", "legacy", "noref", "fused"]
 
 
 def legacy_hook_class():
@@ -43,6 +46,7 @@ def legacy_hook_class():
                 (m * m).sum(),
                 (g * m).sum(),
                 ((torch.sign(g) == torch.sign(m)) & (g != 0)).double().sum(),
+                g.new_zeros(()), g.new_zeros(()), g.new_zeros(()),  # the fields it did not have
             ])
             self._acc = sums if self._acc is None else self._acc + sums
             self._numel += g.numel()
@@ -67,9 +71,10 @@ def worker(rank, mode, steps, port, udp_port, out):
     if mode == "allreduce":
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
         ddp.register_comm_hook(state=None, hook=default_hooks.allreduce_hook)
-    elif mode in ("legacy", "fused"):
+    elif mode in ("legacy", "noref", "fused"):
         cls = legacy_hook_class() if mode == "legacy" else PoisonMonitorHook
-        monitor = cls(run="bench", host="127.0.0.1", port=udp_port)
+        extra = {"ref_beta": None} if mode == "noref" else {}
+        monitor = cls(run="bench", host="127.0.0.1", port=udp_port, **extra)
         ddp.register_comm_hook(state=None, hook=monitor.hook)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
     x = torch.randn(64, 32)

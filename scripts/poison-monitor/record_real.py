@@ -10,7 +10,16 @@ Writes testdata/poison-monitor/real/<run>/ for every run below:
   never reads it: the replay (``mlsec_poison_monitor::replay``) uses it to inject attacks into
   the honest recording (scale, sign flip, noise, drift) with every rank's statistics
   recomputed consistently.
+- ``noise.txt``: per step and rank, the ``l1_ratio`` the rank's gradient would have with
+  Gaussian noise of 1x and 3x its norm added (a seeded draw per rank and step, computed on
+  the real gradient here): the shape statistic is not a function of the Gram matrix, so the
+  replay's noise attacks take it from this file instead of approximating it. (Scaling and
+  sign flips leave ``l1_ratio`` unchanged.)
 - ``meta.json``: the run's configuration, the torch version and the gradient size.
+
+The hook's records carry ``cos_ref`` (cosine to the running mean gradient, ``ref_beta`` 0.99)
+and ``l1_ratio`` since the hook computes them; the running reference is updated during the
+``skip`` steps of a resumed job too, as it would be in the job itself.
 
 Pinned: torch==2.15.0 (PyPI wheel, CPU), numpy 2.4.6, Python 3.11. Every run is seeded; gloo
 on CPU with one thread per rank. Run with the venv that has torch:
@@ -105,6 +114,18 @@ def make_task(torch, kind, seed=0):
     raise ValueError(kind)
 
 
+NOISE_SIGMAS = (1.0, 3.0)
+
+
+def noisy_l1_ratio(torch, g, sigma, rank, step):
+    """l1_ratio of g + n, n Gaussian with ||n|| = sigma ||g|| (seeded by rank and step)."""
+    gen = torch.Generator().manual_seed(1_000_003 * (rank + 1) + 7919 * step + int(10 * sigma))
+    u = torch.randn(g.numel(), generator=gen, dtype=torch.float64)
+    x = g + sigma * g.norm() * u / u.norm()
+    n2 = x.norm().item()
+    return x.abs().sum().item() / (math.sqrt(x.numel()) * n2) if n2 > 0 else 0.0
+
+
 def lr_at(cfg, step):
     base, total = cfg["lr"], cfg["skip"] + cfg["steps"]
     if cfg["sched"] == "const":
@@ -146,6 +167,7 @@ def worker(rank, cfg, out, port):
     shard = torch.arange(rank, x.shape[0], world)
     gen = torch.Generator().manual_seed(100 * rank + 17)
     pairs = [] if rank == 0 else None
+    noise_lines = []
     numel = sum(p.numel() for p in model.parameters())
     for step in range(cfg["skip"] + cfg["steps"]):
         for group in opt.param_groups:
@@ -162,6 +184,12 @@ def worker(rank, cfg, out, port):
         flat = torch.cat(monitor.locals).double()
         gathered = [torch.empty_like(flat) for _ in range(world)]
         dist.all_gather(gathered, flat)
+        noisy = torch.tensor([noisy_l1_ratio(torch, flat, sigma, rank, step) for sigma in NOISE_SIGMAS],
+                             dtype=torch.float64)
+        noisy_all = [torch.empty_like(noisy) for _ in range(world)]
+        dist.all_gather(noisy_all, noisy)
+        if rank == 0:
+            noise_lines.append("%d %s" % (step, " ".join("%.7g" % v for v in torch.cat(noisy_all).tolist())))
         if rank == 0:
             gram = torch.stack(gathered)
             norms = gram.norm(dim=1).clamp_min(1e-300)
@@ -174,6 +202,10 @@ def worker(rank, cfg, out, port):
         with open(os.path.join(out, "pairs.txt"), "w") as f:
             f.write("# cosines between the ranks' local gradients, pairs (i<j) row-major, per step\n")
             f.write("\n".join(pairs) + "\n")
+        with open(os.path.join(out, "noise.txt"), "w") as f:
+            f.write("# l1_ratio with Gaussian noise of %s x the gradient's norm added, per step: "
+                    "rank 0 (each sigma), rank 1, ...\n" % " and ".join("%g" % s for s in NOISE_SIGMAS))
+            f.write("\n".join(noise_lines) + "\n")
         with open(os.path.join(out, "numel"), "w") as f:
             f.write(str(numel))
     dist.barrier()

@@ -15,8 +15,9 @@ pub const DEFAULT_SCALE_WINDOW: f64 = 64.0;
 /// Default target: 1 false alarm per 10 000 rank-steps.
 pub const DEFAULT_FALSE_ALARM_RATE: f64 = 1e-4;
 
-/// Statistics charted per rank in a v1 record.
-pub const STATS_PER_RANK: usize = 5;
+/// Statistics charted per rank in a v1 record from the current hook (`loss`, `grad_norm`,
+/// `cos_mean`, `cos_loo`, `sign_agree`, `l1_ratio`, `cos_ref`).
+pub const STATS_PER_RANK: usize = 7;
 
 /// (threshold, false alarms per chart per step) on honest simulated streams, increasing `h`:
 /// 500 fresh-start runs (seeds 2000..2500) of 4 ranks × 300 steps, counted from step 0
@@ -31,10 +32,10 @@ pub const TABLE: &[(f64, f64)] = &[
     (16.0, 3.333e-7),
 ];
 
-/// The threshold for the default target with 5 statistics per rank (2 × 10⁻⁵ per chart-step:
-/// 11.52 interpolated). On the real-training recordings it gives no false alarm in 18 000
-/// rank-steps; h = 10 gives 4.
-pub const DEFAULT_THRESHOLD: f64 = 11.5;
+/// The threshold for the default target with 7 statistics per rank (1.43 × 10⁻⁵ per
+/// chart-step: 11.87 interpolated). Checked on the real-training recordings
+/// (`docs/poison-monitor.md`, Evaluation).
+pub const DEFAULT_THRESHOLD: f64 = 11.9;
 
 /// The threshold that keeps `rate` false alarms per rank-step when each rank has `stats`
 /// charts: interpolated in log-rate on the measured table at `rate / stats` per chart-step,

@@ -20,6 +20,10 @@ pub enum Stat {
     CosMean,
     CosLoo,
     SignAgree,
+    /// Optional v1 field: ‖g‖₁ / (√numel ‖g‖₂), the shape of the rank's gradient.
+    L1Ratio,
+    /// Optional v1 field: cosine to the running mean of the all-reduced gradients.
+    CosRef,
     /// 7-field record: L∞ norm of the rank's gradient.
     Linf,
     /// 7-field record: standard deviation of the rank's gradient entries.
@@ -28,7 +32,7 @@ pub enum Stat {
     Mean,
 }
 
-pub const N_STATS: usize = 8;
+pub const N_STATS: usize = 10;
 
 impl Stat {
     pub const ALL: [Stat; N_STATS] = [
@@ -37,6 +41,8 @@ impl Stat {
         Stat::CosMean,
         Stat::CosLoo,
         Stat::SignAgree,
+        Stat::L1Ratio,
+        Stat::CosRef,
         Stat::Linf,
         Stat::Std,
         Stat::Mean,
@@ -54,6 +60,8 @@ impl Stat {
             Stat::CosMean => "cos_mean",
             Stat::CosLoo => "cos_loo",
             Stat::SignAgree => "sign_agree",
+            Stat::L1Ratio => "l1_ratio",
+            Stat::CosRef => "cos_ref",
             Stat::Linf => "global_linf",
             Stat::Std => "std",
             Stat::Mean => "mean",
@@ -76,7 +84,8 @@ impl Stat {
             }
             // A zeroed gradient is an attack, not a missing value: map 0 far below any norm.
             Stat::GradNorm | Stat::Linf | Stat::Std => x.max(1e-30).ln(),
-            Stat::CosMean | Stat::CosLoo => x.clamp(-0.999_999, 0.999_999).atanh(),
+            Stat::L1Ratio => x.max(1e-30).ln(),
+            Stat::CosMean | Stat::CosLoo | Stat::CosRef => x.clamp(-0.999_999, 0.999_999).atanh(),
             Stat::SignAgree => {
                 let p = x.clamp(1e-6, 1.0 - 1e-6);
                 (p / (1.0 - p)).ln()
@@ -205,6 +214,8 @@ struct Raw {
     cos_mean: Option<Num>,
     cos_loo: Option<Num>,
     sign_agree: Option<Num>,
+    l1_ratio: Option<Num>,
+    cos_ref: Option<Num>,
     global_l2: Option<Num>,
     global_linf: Option<Num>,
     mean: Option<Num>,
@@ -328,6 +339,8 @@ fn from_raw(raw: Raw) -> Result<Record, RecordError> {
         put(Stat::CosLoo, raw.cos_loo, true)?;
         put(Stat::SignAgree, raw.sign_agree, true)?;
         put(Stat::Loss, raw.loss, false)?;
+        put(Stat::L1Ratio, raw.l1_ratio, false)?;
+        put(Stat::CosRef, raw.cos_ref, false)?;
         Schema::V1
     } else if raw.global_l2.is_some() {
         put(Stat::GradNorm, raw.global_l2, true)?;
@@ -371,7 +384,8 @@ fn check_range(stat: Stat, x: f64) -> Result<(), RecordError> {
     let ok = match stat {
         Stat::GradNorm | Stat::Linf | Stat::Std => x >= 0.0,
         // Cosines computed in float16/bfloat16 can overshoot 1 slightly.
-        Stat::CosMean | Stat::CosLoo => (-1.001..=1.001).contains(&x),
+        Stat::CosMean | Stat::CosLoo | Stat::CosRef => (-1.001..=1.001).contains(&x),
+        Stat::L1Ratio => (0.0..=1.001).contains(&x),
         Stat::SignAgree => (0.0..=1.0).contains(&x),
         Stat::Loss | Stat::Mean => true,
     };
@@ -403,6 +417,29 @@ mod tests {
         assert_eq!(r.value(Stat::Loss), Some(2.31));
         assert_eq!(r.value(Stat::Std), None);
         assert!(r.nonfinite.is_empty());
+    }
+
+    #[test]
+    fn the_shape_and_reference_fields_are_optional_and_range_checked() {
+        let r = parse_record(V1.as_bytes()).unwrap();
+        assert_eq!(
+            (r.value(Stat::L1Ratio), r.value(Stat::CosRef)),
+            (None, None)
+        );
+        let with = V1.replace(
+            "\"sign_agree\"",
+            "\"l1_ratio\":0.61,\"cos_ref\":-0.2,\"sign_agree\"",
+        );
+        let r = parse_record(with.as_bytes()).unwrap();
+        assert_eq!(r.value(Stat::L1Ratio), Some(0.61));
+        assert_eq!(r.value(Stat::CosRef), Some(-0.2));
+        for bad in ["\"l1_ratio\":1.5", "\"l1_ratio\":-0.1", "\"cos_ref\":-2"] {
+            let text = V1.replace("\"sign_agree\"", &format!("{bad},\"sign_agree\""));
+            assert!(
+                matches!(parse_record(text.as_bytes()), Err(RecordError::Bad(..))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -17,6 +17,20 @@
 //! matching signs of two jointly Gaussian vectors with that correlation (on the recordings the
 //! recorded sign agreement is within a few hundredths of it).
 //!
+//! Two statistics are not functions of the Gram matrix:
+//!
+//! - `l1_ratio` (‖g‖₁ / (√numel ‖g‖₂)) is unchanged by scaling and sign flips; for the noise
+//!   attacks the recorder computed it on the real gradient plus a seeded Gaussian draw of 1× and
+//!   3× its norm (`noise.txt`), and the replay takes that value (exact for that draw).
+//! - `cos_ref` (cosine to the running mean gradient r, an EMA with β = 0.99 of the all-reduced
+//!   gradients of the previous steps): the attacker's value is recomputed exactly for its own
+//!   gradient, `cos(c·g + ν, r) = (c·cos(g, r)·‖g‖ + ⟨ν, r⟩/‖r‖)/‖c·g + ν‖`. What is
+//!   approximated is r itself: the replay keeps the recorded reference, i.e. it leaves out the
+//!   attacker's own poisoned contributions to r since the attack started. Their weight after
+//!   k steps is (1 − 0.99ᵏ)/n of r (1.9 % after 10 steps of 4 ranks); they would pull r
+//!   towards the poisoned gradient and so make the attacker look slightly less different
+//!   (docs/poison-monitor.md gives the measured effect).
+//!
 //! What a replay does not model: the training's reaction to the poisoned update in later steps
 //! (the model the honest ranks see stays the recorded one) and a loss the attacker might fake.
 //! It measures what the detector sees of the attacker's own contribution, step by step.
@@ -52,6 +66,9 @@ pub struct Recording {
     pub numel: u64,
     /// Per step (increasing): the records by rank, and the pair cosines (i < j, row-major).
     pub steps: Vec<(Vec<Record>, Vec<f64>)>,
+    /// Per step (same order): `l1_ratio` of each rank's gradient with Gaussian noise of
+    /// [`NOISE_SIGMAS`] × its norm added, `[rank][sigma]` flattened (`noise.txt`).
+    pub noise: Vec<Vec<f64>>,
 }
 
 impl Recording {
@@ -84,6 +101,9 @@ fn invalid(path: &Path, line: usize, message: impl Into<String>) -> ReplayError 
         message: message.into(),
     }
 }
+
+/// The relative noise norms `noise.txt` holds, in its column order.
+pub const NOISE_SIGMAS: [f64; 2] = [1.0, 3.0];
 
 /// Loads one recording directory.
 pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
@@ -139,7 +159,36 @@ pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
         }
         pairs.insert(step, cos);
     }
+    let noise_path = dir.join("noise.txt");
+    let mut noise: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+    for (i, line) in read(&noise_path)?.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = line.split_ascii_whitespace();
+        let step: u64 = fields
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| invalid(&noise_path, i + 1, "no step"))?;
+        let values: Vec<f64> = fields
+            .map(|f| f.parse::<f64>().map(|v| v.clamp(0.0, 1.0)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid(&noise_path, i + 1, e.to_string()))?;
+        if values.len() != world * NOISE_SIGMAS.len() {
+            return Err(invalid(
+                &noise_path,
+                i + 1,
+                format!(
+                    "{} values, expected {}",
+                    values.len(),
+                    world * NOISE_SIGMAS.len()
+                ),
+            ));
+        }
+        noise.insert(step, values);
+    }
     let mut steps = Vec::with_capacity(by_step.len());
+    let mut noise_by_step = Vec::with_capacity(by_step.len());
     for (step, records) in by_step {
         let records: Option<Vec<Record>> = records.into_iter().collect();
         let records = records
@@ -148,6 +197,11 @@ pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
             .remove(&step)
             .ok_or_else(|| invalid(&pairs_path, 0, format!("no pair cosines for step {step}")))?;
         steps.push((records, cos));
+        noise_by_step.push(
+            noise.remove(&step).ok_or_else(|| {
+                invalid(&noise_path, 0, format!("no noise values for step {step}"))
+            })?,
+        );
     }
     let name = dir
         .file_name()
@@ -157,6 +211,7 @@ pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
         world,
         numel,
         steps,
+        noise: noise_by_step,
     })
 }
 
@@ -243,7 +298,7 @@ pub fn inject(
     let dim = rec.numel as f64;
     let mut rng = Rng::new(seed ^ 0x7265_706c_6179);
     let mut out = Vec::with_capacity(rec.steps.len() * n);
-    for (records, cos) in &rec.steps {
+    for ((records, cos), noisy) in rec.steps.iter().zip(&rec.noise) {
         let step = records[0].step;
         if step < start || a >= n {
             out.extend(records.iter().cloned());
@@ -276,7 +331,10 @@ pub fn inject(
             attacked[a][j] = v;
             attacked[j][a] = v;
         }
-        attacked[a][a] = norm[a] * norm[a] * (c * c + 2.0 * c * nu * eps[a] + nu * nu).max(0.0);
+        let self_sq = (c * c + 2.0 * c * nu * eps[a] + nu * nu).max(0.0);
+        attacked[a][a] = norm[a] * norm[a] * self_sq;
+        // ⟨u, r⟩/‖r‖ for the noise direction u, drawn like eps.
+        let eps_ref = rng.normal() / dim.sqrt();
         let (before, mm) = stats_from_gram(&gram);
         let (after, mm2) = stats_from_gram(&attacked);
         for (i, r) in records.iter().enumerate() {
@@ -296,6 +354,23 @@ pub fn inject(
                 (v + orthant_agreement(cm1) - orthant_agreement(cm0)).clamp(0.0, 1.0)
             });
             r.mean_norm = r.mean_norm.map(|v| v * ratio(mm, mm2));
+            if i == a {
+                let scale = self_sq.sqrt();
+                set(&mut r, Stat::CosRef, &|v| {
+                    if scale > 0.0 {
+                        ((c * v + nu * eps_ref) / scale).clamp(-1.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                });
+                if nu > 0.0 {
+                    let column = NOISE_SIGMAS.iter().position(|s| (*s - nu).abs() < 1e-9);
+                    if let Some(k) = column {
+                        let v = noisy[a * NOISE_SIGMAS.len() + k];
+                        set(&mut r, Stat::L1Ratio, &|_| v);
+                    }
+                }
+            }
             out.push(r);
         }
     }
@@ -362,11 +437,20 @@ pub struct AttackResult {
     /// Delay (steps from the attack's start to the first alarm) per trial; `None`: not caught
     /// before the recording ended.
     pub delays: Vec<Option<u64>>,
-    /// Trials whose first alarm at or after the start named the attacker.
+    /// Trials whose first alarm of the run (the `attribution = true` one) was at or after the
+    /// start and named the attacker. A false alarm earlier in the run spoils this.
     pub attributed: usize,
+    /// Trials whose first attack alarm at or after the start (the strongest of its step) named
+    /// the attacker, whatever alarmed before it.
+    pub attributed_at_start: usize,
     /// Trials in jobs of 3 or more ranks, and how many of those were attributed.
     pub trials_3plus: usize,
     pub attributed_3plus: usize,
+    /// Of those, how many were attributed by the first attack alarm from the start on.
+    pub attributed_at_start_3plus: usize,
+    /// By the attack's start ([`starts`]: 30 steps in, the middle, near the end): (trials,
+    /// caught within the target).
+    pub by_start: [(usize, usize); 3],
 }
 
 impl AttackResult {
@@ -383,12 +467,25 @@ impl AttackResult {
         d.get(d.len() / 2).copied().filter(|d| *d != u64::MAX)
     }
 
+    /// The longest delay; `None` when some trial was not caught at all.
     pub fn max_delay(&self) -> Option<u64> {
-        self.delays.iter().map(|d| d.unwrap_or(u64::MAX)).max()
+        self.delays
+            .iter()
+            .map(|d| d.unwrap_or(u64::MAX))
+            .max()
+            .filter(|d| *d != u64::MAX)
     }
 
     pub fn attribution_rate(&self) -> f64 {
         self.attributed as f64 / self.trials.max(1) as f64
+    }
+
+    pub fn attribution_rate_at_start(&self) -> f64 {
+        self.attributed_at_start as f64 / self.trials.max(1) as f64
+    }
+
+    pub fn attribution_rate_at_start_3plus(&self) -> f64 {
+        self.attributed_at_start_3plus as f64 / self.trials_3plus.max(1) as f64
     }
 
     pub fn attribution_rate_3plus(&self) -> f64 {
@@ -425,8 +522,11 @@ pub fn evaluate(
         trials: 0,
         delays: Vec::new(),
         attributed: 0,
+        attributed_at_start: 0,
         trials_3plus: 0,
         attributed_3plus: 0,
+        attributed_at_start_3plus: 0,
+        by_start: [(0, 0); 3],
     };
     let horizon = target.max(10) + 10;
     for (ri, rec) in recordings.iter().enumerate() {
@@ -434,21 +534,36 @@ pub fn evaluate(
         let stride = n.div_ceil(8).max(1);
         for attacker in (0..n).step_by(stride as usize) {
             for start in starts(rec, horizon) {
+                // 0: 30 steps in, 1: the middle, 2: near the end (as `starts` defines them).
+                let k = if start == rec.first_step() + 30 {
+                    0
+                } else if start == rec.first_step() + rec.steps.len() as u64 / 2 {
+                    1
+                } else {
+                    2
+                };
                 let seed = (ri as u64) << 32 | u64::from(attacker) << 16 | start;
                 let alarms = detect(inject(rec, attack, attacker, start, seed), config);
                 out.trials += 1;
                 let first = alarms
                     .iter()
                     .find(|a| is_attack_alarm(a) && a.step >= start);
-                out.delays.push(first.map(|a| a.step - start));
+                let delay = first.map(|a| a.step - start);
+                out.delays.push(delay);
+                let phase = &mut out.by_start[k];
+                phase.0 += 1;
+                phase.1 += usize::from(delay.is_some_and(|d| d <= target));
                 let attributed = alarms
                     .iter()
                     .find(|a| a.first)
                     .is_some_and(|a| a.step >= start && a.rank == attacker);
                 out.attributed += usize::from(attributed);
+                let at_start = first.is_some_and(|a| a.rank == attacker);
+                out.attributed_at_start += usize::from(at_start);
                 if n >= 3 {
                     out.trials_3plus += 1;
                     out.attributed_3plus += usize::from(attributed);
+                    out.attributed_at_start_3plus += usize::from(at_start);
                 }
             }
         }

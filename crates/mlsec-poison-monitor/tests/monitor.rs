@@ -286,6 +286,8 @@ fn identical_workers_do_not_alarm_but_a_spike_does() {
             Some(0.9),
             Some(0.8),
             Some(0.7),
+            Some(0.6),
+            Some(0.5),
             None,
             None,
             None,

@@ -49,10 +49,14 @@ fn caught(r: &replay::AttackResult) -> f64 {
 }
 
 #[test]
-fn boosting_and_loud_noise_are_caught_within_10_steps_and_attributed() {
+fn boosting_and_noise_are_caught_within_10_steps_and_attributed() {
+    // Noise of the gradient's own size moves `l1_ratio` by 5–18 cross-rank sds per step (the
+    // recorded gradients are far from flat; Gaussian noise is flat), so it is caught as fast as
+    // the loud attacks.
     for attack in [
         ReplayAttack::Scale(5.0),
         ReplayAttack::Scale(-5.0),
+        ReplayAttack::Noise(1.0),
         ReplayAttack::Noise(3.0),
     ] {
         let r = evaluate(attack, 10);
@@ -64,10 +68,10 @@ fn boosting_and_loud_noise_are_caught_within_10_steps_and_attributed() {
             r.delays
         );
         assert!(
-            r.attribution_rate() >= 0.95,
+            r.attribution_rate_at_start() >= 0.95,
             "{}: attribution {:.1} %",
             attack.name(),
-            100.0 * r.attribution_rate()
+            100.0 * r.attribution_rate_at_start()
         );
     }
 }
@@ -83,31 +87,34 @@ fn a_slow_drift_is_caught_within_100_steps() {
     );
     // With 2 ranks a drift does not depart from the rank's own recent level: the pair is
     // alarmed, the naming is a coin toss. With 3 or more the cross-section names the drifter.
+    // (The first attack alarm from the drift's start on; the run's first alarm can be the one
+    // false alarm of `mlp-w8-sgd-b256`, before its later starts.)
     assert!(
-        r.attribution_rate_3plus() >= 0.95,
+        r.attribution_rate_at_start_3plus() >= 0.95,
         "{:.1} %",
-        100.0 * r.attribution_rate_3plus()
+        100.0 * r.attribution_rate_at_start_3plus()
     );
 }
 
 #[test]
-fn sign_flip_and_quiet_noise_fall_short_as_documented() {
-    // In these recordings the ranks' gradients are noise-dominated after the first tens of
-    // steps (mean pairwise cosine 0.0–0.1): flipping or half-drowning one rank's gradient
-    // moves its statistics by about one cross-rank sd per step, so within 10 steps only about
-    // half are caught (docs/poison-monitor.md, Evaluation). This guards the measured level.
-    for (attack, floor) in [
-        (ReplayAttack::SignFlip, 0.35),
-        (ReplayAttack::Noise(1.0), 0.45),
-    ] {
-        let r = evaluate(attack, 10);
-        assert!(
-            caught(&r) >= floor,
-            "{}: {:.1} % caught within 10 steps",
-            attack.name(),
-            100.0 * caught(&r)
-        );
-    }
+fn sign_flips_are_caught_while_training_has_a_direction_and_fall_short_at_its_noise_floor() {
+    // `cos_ref` (cosine to the running mean gradient) turns a flipped rank negative while the
+    // gradients share a direction over ~100 steps: early in the recordings. At the noise floor
+    // (later, and the CNN throughout) a flipped gradient is distributed like an honest one, so
+    // within 10 steps only part is caught (docs/poison-monitor.md, Evaluation). This guards the
+    // measured levels.
+    let r = evaluate(ReplayAttack::SignFlip, 10);
+    let (early, caught_early) = r.by_start[0];
+    assert!(
+        caught_early as f64 >= 0.8 * early as f64,
+        "from step 30: {caught_early} of {early}"
+    );
+    assert!(caught(&r) >= 0.55, "{:.1} % caught", 100.0 * caught(&r));
+    assert!(
+        r.attribution_rate_at_start() >= 0.65,
+        "{:.1} %",
+        100.0 * r.attribution_rate_at_start()
+    );
 }
 
 #[test]
@@ -144,6 +151,33 @@ fn a_neutral_injection_reproduces_the_recording() {
         }
     }
     assert!(after < before - 10.0, "{after} vs {before}");
+    // ... and turns its cosine to the running mean gradient around; `l1_ratio` is unchanged.
+    for (f, r) in flipped
+        .iter()
+        .zip(rec.records())
+        .filter(|(f, _)| f.rank == 1 && f.step >= start)
+    {
+        if let (Some(x), Some(y)) = (f.value(Stat::CosRef), r.value(Stat::CosRef)) {
+            assert!((x + y).abs() < 1e-9, "{x} {y}");
+        }
+        assert_eq!(f.value(Stat::L1Ratio), r.value(Stat::L1Ratio));
+    }
+    // Noise takes the attacker's `l1_ratio` from what the recorder measured with real noise.
+    let noisy = replay::inject(rec, ReplayAttack::Noise(1.0), 1, start, 3);
+    let (k, _) = rec
+        .steps
+        .iter()
+        .enumerate()
+        .find(|(_, (r, _))| r[0].step == start)
+        .unwrap();
+    let at_start = noisy
+        .iter()
+        .find(|r| r.rank == 1 && r.step == start)
+        .unwrap();
+    assert_eq!(
+        at_start.value(Stat::L1Ratio),
+        Some(rec.noise[k][replay::NOISE_SIGMAS.len()])
+    );
 }
 
 #[test]

@@ -10,10 +10,21 @@ it), accumulates per step and without any extra communication:
 - ``cos_loo``: cosine to the leave-one-out mean of the other ranks, from ||g||^2, ||m||^2,
   <g, m> and the world size n: m_loo = (n m - g) / (n - 1)
 - ``sign_agree``: fraction of coordinates whose sign matches the mean's
+- ``l1_ratio``: ||g||_1 / (sqrt(numel) ||g||_2), the shape of this rank's gradient (1 for a
+  flat gradient, sqrt(2/pi) = 0.80 for Gaussian noise, lower for real gradients, whose scale
+  differs from layer to layer); invariant to scaling and sign flips, moved by added noise
+- ``cos_ref``: cosine between this rank's gradient and the *running* mean gradient, an
+  exponential moving average (``ref_beta``, default 0.99: about 100 steps) of the all-reduced
+  gradients of the previous steps. It is the same reference for every rank and, unlike the
+  mean of one step, its noise has averaged out: while training follows a direction, a rank
+  whose gradient points against it (a sign flip) has a negative ``cos_ref``. Absent on a step
+  where the reference was (re)started (the first step, or after DDP rebuilt its buckets).
 
 Per bucket the hook costs one copy of the bucket (the all-reduce works in place), one
-element-wise product, three BLAS dot products and one count, written into a preallocated
-device tensor: no Python loop over elements, no host synchronisation until ``flush``.
+element-wise product, five BLAS dot products, an absolute sum, one count and one in-place
+``lerp_`` of the reference (a float32 buffer the size of the gradient, kept per bucket; pass
+``ref_beta=None`` to do without it and ``cos_ref``), written into a preallocated device tensor:
+no Python loop over elements, no host synchronisation until ``flush``.
 
 ``flush(step, loss, lr)`` writes one JSON line per step (``worker_<rank>.jsonl`` in
 ``log_dir``) and sends the same record as one UDP datagram to ``mlsec poison-monitor listen``;
@@ -86,8 +97,13 @@ def cosines_from_dots(gg, mm, gm, n):
     return cos_mean, cos(g_mloo, gg, mloo_sq)
 
 
-def record_from_sums(run, rank, world, step, loss, lr, gg, mm, gm, agree, numel, layers=None, t=None):
-    """The v1 record (a dict) from the accumulated sums of one step."""
+def record_from_sums(run, rank, world, step, loss, lr, gg, mm, gm, agree, numel, layers=None, t=None,
+                     l1=None, ge=None, ee=None):
+    """The v1 record (a dict) from the accumulated sums of one step.
+
+    ``l1`` is ||g||_1; ``ge`` and ``ee`` are <g, r> and ||r||^2 for the running reference r
+    (``cos_ref`` is written only when ``ee`` > 0).
+    """
     cos_mean, cos_loo = cosines_from_dots(gg, mm, gm, world)
     record = {
         "v": 1,
@@ -104,6 +120,10 @@ def record_from_sums(run, rank, world, step, loss, lr, gg, mm, gm, agree, numel,
         "cos_loo": cos_loo,
         "sign_agree": (agree / numel) if numel else 0.0,
     }
+    if l1 is not None and numel and gg > 0:
+        record["l1_ratio"] = min(1.0, l1 / math.sqrt(numel * gg))
+    if ee is not None and ge is not None and ee > 0 and gg > 0:
+        record["cos_ref"] = max(-1.0, min(1.0, ge / math.sqrt(gg * ee)))
     if gg != gg or mm != mm or gm != gm:  # NaN anywhere: report it, it is the signal
         record["grad_norm"] = float("nan") if gg != gg else record["grad_norm"]
         record["cos_mean"] = float("nan")
@@ -126,25 +146,33 @@ class ListAccumulator:
         self.reset()
 
     def reset(self):
-        self.gg = self.mm = self.gm = 0.0
+        self.gg = self.mm = self.gm = self.l1 = self.ge = self.ee = 0.0
         self.agree = 0
         self.numel = 0
 
-    def add_bucket(self, local, mean):
-        for g, m in zip(local, mean):
+    def add_bucket(self, local, mean, ref=None):
+        ref = ref if ref is not None else [0.0] * len(local)
+        for g, m, r in zip(local, mean, ref):
             self.gg += g * g
             self.mm += m * m
             self.gm += g * m
+            self.l1 += abs(g)
+            self.ge += g * r
+            self.ee += r * r
             if g * m > 0:  # same sign, both non-zero
                 self.agree += 1
         self.numel += len(local)
 
 
-def bucket_sums(torch, local, mean):
-    """(||g||^2, ||m||^2, <g,m>, sign matches) of one bucket as one 4-vector on the device.
+def bucket_sums(torch, local, mean, ref=None):
+    """(||g||^2, ||m||^2, <g,m>, sign matches, ||g||_1, <g,r>, ||r||^2) of one bucket as one
+    7-vector on the device; ``ref`` is the bucket's running reference (float32) or None (0, 0).
 
-    ``g * m > 0`` is "same sign and both non-zero" in one comparison. Half-precision buckets are
-    summed in float32 (their squares overflow float16).
+    The sign matches (``g * m > 0``: same sign, both non-zero) are counted from s = sign(g * m)
+    as (sum(s) + <s, s>) / 2, a sum and a dot: on CPU that is 2-4x cheaper than summing the
+    boolean ``g * m > 0`` (exact in float32 up to 2^24 elements per bucket; DDP's default 25 MB
+    bucket holds 6.5 M float32). Half-precision buckets are summed in float32 (their squares
+    overflow float16).
     """
     g = local.reshape(-1)
     m = mean.reshape(-1)
@@ -152,20 +180,33 @@ def bucket_sums(torch, local, mean):
         g = g.float()
         m = m.float()
     prod = g * m
-    return torch.stack((torch.dot(g, g), torch.dot(m, m), prod.sum(), (prod > 0).sum().to(g.dtype)))
+    gm = prod.sum()
+    if ref is None:
+        zero = g.new_zeros(())
+        ge = ee = zero
+    else:
+        r = ref.to(g.dtype)
+        ge = torch.dot(g, r)
+        ee = torch.dot(r, r)
+    sign = prod.sign_()  # prod is summed first, then reused in place
+    return torch.stack((torch.dot(g, g), torch.dot(m, m), gm, (sign.sum() + torch.dot(sign, sign)) * 0.5,
+                        g.abs().sum(), ge, ee))
 
 
 class PoisonMonitorHook:
     """DDP communication hook: all-reduce (mean) plus per-rank statistics, one record per step."""
 
     def __init__(self, run="run", log_dir=None, host="127.0.0.1", port=5454, key=None,
-                 process_group=None, per_bucket=False):
+                 process_group=None, per_bucket=False, ref_beta=0.99):
         self.run = str(run)
         self.log_dir = log_dir
         self.address = (host, int(port)) if host else None
         self.key = key.rstrip() if isinstance(key, (bytes, bytearray)) else (key.encode().rstrip() if key else None)
         self.process_group = process_group
         self.per_bucket = per_bucket
+        self.ref_beta = ref_beta
+        self._refs = {}  # bucket index -> (signature, float32 running mean of the all-reduced bucket)
+        self._ref_restarted = False
         self._sock = None
         self._file = None
         self._acc = None
@@ -207,8 +248,36 @@ class PoisonMonitorHook:
 
         return fut.then(done)
 
+    def _reference(self, torch, mean, bucket):
+        """This bucket's running reference before this step, or None when it (re)starts.
+
+        DDP rebuilds its buckets after the first step (and may again): a reference is kept
+        only while the bucket holds the same parameters (first and last storage, count).
+        """
+        if self.ref_beta is None:
+            return None
+        params = bucket.parameters()
+        signature = (mean.numel(), len(params), params[0].data_ptr(), params[-1].data_ptr()) if params else None
+        index = bucket.index()
+        kept = self._refs.get(index)
+        if kept is not None and kept[0] == signature:
+            return kept[1]
+        self._refs[index] = (signature, torch.zeros(mean.numel(), dtype=torch.float32, device=mean.device))
+        self._ref_restarted = True
+        return None
+
     def _accumulate(self, torch, local, mean, bucket):
-        sums = bucket_sums(torch, local, mean)
+        ref = None
+        try:
+            ref = self._reference(torch, mean, bucket)
+        except Exception:
+            self._ref_restarted = True
+        sums = bucket_sums(torch, local, mean, ref)
+        if self.ref_beta is not None and bucket.index() in self._refs:
+            # A non-finite mean (an AMP overflow step the scaler skips, or a NaN rank) must not
+            # stay in the reference for good: it enters as zeros.
+            m = torch.nan_to_num(mean.reshape(-1).float(), nan=0.0, posinf=0.0, neginf=0.0)
+            self._refs[bucket.index()][1].lerp_(m, 1.0 - self.ref_beta)
         if self._acc is None:
             self._acc = sums.to(torch.float64)
         else:
@@ -228,6 +297,7 @@ class PoisonMonitorHook:
         self._acc = None
         self._numel = 0
         self._layers = {}
+        self._ref_restarted = False
 
     def flush(self, step, loss, lr):
         """Writes and sends this step's record; never raises."""
@@ -241,10 +311,12 @@ class PoisonMonitorHook:
     def _flush(self, step, loss, lr):
         if self._acc is None:
             return
-        gg, mm, gm, agree = self._acc.tolist()  # the one host synchronisation per step
+        gg, mm, gm, agree, l1, ge, ee = self._acc.tolist()  # the one host synchronisation per step
         layers = {k: math.sqrt(float(v)) for k, v in self._layers.items()} if self._layers else None
+        with_ref = self.ref_beta is not None and not self._ref_restarted
         record = record_from_sums(self.run, self._rank, self._world, int(step), loss, lr, gg, mm, gm,
-                                  agree, self._numel, layers)
+                                  agree, self._numel, layers, l1=l1, ge=ge if with_ref else None,
+                                  ee=ee if with_ref else None)
         self.emit(record, self._rank)
 
     def emit(self, record, rank):

@@ -59,23 +59,29 @@ fn real_training(bench: &mut Bench) -> Result<()> {
         honest.rank_steps
     );
     println!(
-        "| attack | trials | caught within goal | goal (steps) | median delay | worst delay | attribution (all) | attribution (≥ 3 ranks) |\n|---|---|---|---|---|---|---|---|"
+        "| attack | trials | caught within goal | goal (steps) | median delay | worst delay | attributed: first alarm from the start (all / ≥ 3 ranks) | attributed: first alarm of the run (all / ≥ 3 ranks) | caught: from step 30 / middle / end |\n|---|---|---|---|---|---|---|---|---|"
     );
     let mut trials = 0;
     for (attack, target) in replay::GOALS {
         let r = replay::evaluate(&recordings, *attack, *target, &config);
         trials += r.trials;
         let delay = |d: Option<u64>| d.map_or_else(|| "not caught".to_owned(), |d| d.to_string());
+        let phase = |(n, c): (usize, usize)| format!("{:.0} %", 100.0 * c as f64 / n.max(1) as f64);
         println!(
-            "| {} | {} | {:.1} % | ≤ {} | {} | {} | {:.1} % | {:.1} % |",
+            "| {} | {} | {:.1} % | ≤ {} | {} | {} | {:.1} % / {:.1} % | {:.1} % / {:.1} % | {} / {} / {} |",
             attack.name(),
             r.trials,
             100.0 * r.caught_within_target() as f64 / r.trials.max(1) as f64,
             target,
             delay(r.median_delay()),
             delay(r.max_delay()),
+            100.0 * r.attribution_rate_at_start(),
+            100.0 * r.attribution_rate_at_start_3plus(),
             100.0 * r.attribution_rate(),
             100.0 * r.attribution_rate_3plus(),
+            phase(r.by_start[0]),
+            phase(r.by_start[1]),
+            phase(r.by_start[2]),
         );
     }
     bench.row(Row {
