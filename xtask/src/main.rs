@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: the project's development tasks.
 //!
-//! - `ci`: the README's test command, the default build (fmt check, unused dependencies, clippy
-//!   with `-D warnings`, the whole test suite, the Python hook's tests, the wheel)
+//! - `ci`: the README's test command, the default build (the whole test suite, the Python
+//!   hook's tests, the wheel)
+//! - `lint`: fmt check, unused dependencies, clippy with `-D warnings` (before every commit)
 //! - `ci-torch`: the second command: the `torch` feature with PyTorch installed into the target
 //!   dir, and the poison monitor's live DDP test (`.ci/run` runs both)
 //! - `wheel`: build the Python wheel and check it in a fresh venv (part of `ci`)
@@ -49,6 +50,7 @@ fn run() -> Result<()> {
         .collect();
     match task {
         "ci" => ci(),
+        "lint" => lint(),
         "ci-torch" => torch::ci(),
         "wheel" => wheel::ci(),
         "testdata" => testdata::run(&names, check),
@@ -75,7 +77,7 @@ fn run() -> Result<()> {
         bench::MEASURE_TASK => bench::measure_main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci | ci-torch | wheel | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | deps | bench [NAME...] | realworld [--release] [--mlsec BIN] [--report FILE.json] [NAME...]>"
+                "usage: cargo xtask <ci | lint | ci-torch | wheel | testdata [--check] [NAME...] | codegen [--check] | docs [--check] | deps | bench [NAME...] | realworld [--release] [--mlsec BIN] [--report FILE.json] [NAME...]>"
             );
             Ok(())
         }
@@ -105,24 +107,45 @@ fn cargo(args: &[&str]) -> Result<()> {
 /// `cargo ARGS` in the workspace root with extra environment variables.
 fn cargo_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<()> {
     eprintln!("$ cargo {}", args.join(" "));
+    let started = std::time::Instant::now();
     let status = Command::new(env!("CARGO"))
         .args(args)
         .envs(env.iter().copied())
         .current_dir(root())
         .status()
         .context("cannot run cargo")?;
+    eprintln!(
+        "xtask: `cargo {}` took {:.0} s",
+        args.first().copied().unwrap_or_default(),
+        started.elapsed().as_secs_f64()
+    );
     if !status.success() {
         bail!("`cargo {}` failed ({status})", args.join(" "));
     }
     Ok(())
 }
 
-/// The README's test command, the default build: formatting, lints, then every test in the
-/// workspace (which includes the `--check` of generated fixtures and docs), the Python hook's
-/// tests, the wheel installed into a fresh venv, and, when `MLSEC_CI_REALWORLD=1` and the
-/// package index is reachable, the real-world corpus (`realworld`). The `torch` feature is
-/// `ci-torch`, CI's second command.
+/// The README's test command, the default build: every test in the workspace (which includes
+/// the `--check` of generated fixtures and docs), the Python hook's tests, the wheel installed
+/// into a fresh venv, and, when `MLSEC_CI_REALWORLD=1` and the package index is reachable, the
+/// real-world corpus (`realworld`). Lints are `lint`; the `torch` feature is `ci-torch`.
 fn ci() -> Result<()> {
+    let started = std::time::Instant::now();
+    python_tests()?;
+    cargo(&["test", "--workspace", "--doc"])?;
+    cargo(&["test", "--workspace", "--all-targets"])?;
+    wheel::ci()?;
+    realworld::ci()?;
+    eprintln!(
+        "xtask: ci passed in {:.0} s (lints: cargo xtask lint; the `torch` feature and the live DDP test: cargo xtask ci-torch)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Formatting, unused dependencies and clippy with `-D warnings`: what must pass before a
+/// commit, beside the tests. CI runs it first (`.ci/run`).
+fn lint() -> Result<()> {
     let started = std::time::Instant::now();
     cargo(&["fmt", "--all", "--", "--check"])?;
     deps::run()?;
@@ -134,13 +157,8 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    python_tests()?;
-    cargo(&["test", "--workspace", "--doc"])?;
-    cargo(&["test", "--workspace", "--all-targets"])?;
-    wheel::ci()?;
-    realworld::ci()?;
     eprintln!(
-        "xtask: ci passed in {:.0} s (the `torch` feature and the live DDP test: cargo xtask ci-torch)",
+        "xtask: lint passed in {:.0} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
