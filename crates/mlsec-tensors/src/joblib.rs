@@ -639,7 +639,9 @@ pub fn sniff_compression(data: &[u8]) -> Option<&'static str> {
 pub enum Failure {
     /// The input ends inside a stream.
     Truncated,
-    /// The decoded data would exceed the limit (a decompression bomb, or a limit set too low).
+    /// The decoded data would exceed the limit (a decompression bomb, or a limit set too low),
+    /// or an .xz/.lzma stream asks for a dictionary larger than the decoder may allocate (then
+    /// nothing may have been decoded yet; the message says "memory").
     Limit,
     /// The stream is malformed (bad header, checksum, code).
     Invalid,

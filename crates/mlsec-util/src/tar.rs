@@ -189,10 +189,11 @@ pub fn parse(data: &[u8]) -> Result<TarArchive, TarError> {
     let mut long_name: Option<String> = None;
     loop {
         if pos >= data.len() {
-            // No end-of-archive marker: Python's tarfile accepts this too.
+            // No end-of-archive marker: Python's tarfile accepts this too. The last member's
+            // padding may be cut short, so the archive ends where the data does.
             return Ok(TarArchive {
                 entries,
-                end: pos as u64,
+                end: pos.min(data.len()) as u64,
                 missing_end_marker: true,
             });
         }
@@ -470,5 +471,18 @@ mod tests {
         bad[0] = b'Q';
         let err = Stream::new().push(&bad, &mut |_| true).unwrap_err();
         assert!(err.0.contains("checksum"), "{err}");
+    }
+
+    /// Found by the `tar` fuzz target: a last member whose padding is cut short gave an
+    /// archive `end` past the input.
+    #[test]
+    fn cut_padding_ends_the_archive_at_the_data() {
+        let full = write(&[("a.txt", b"hello")]);
+        // The header and the member's 5 bytes, without the padding and the end marker.
+        let t = &full[..BLOCK + 5];
+        let a = parse(t).unwrap();
+        assert_eq!(a.entries.len(), 1);
+        assert_eq!(a.end, t.len() as u64);
+        assert!(a.missing_end_marker);
     }
 }
