@@ -915,3 +915,75 @@ fn trailing_bytes_after_a_single_load_pickle_are_a_note() {
         r.notes
     );
 }
+
+/// A state dict pickled as `OrderedDict([[name, tensor], ...])` (list pairs, as older
+/// pickles and some custom savers write it, instead of SETITEMS) keeps its tensor names, and
+/// `--convert-safetensors` writes exactly the model's key set with the same data.
+#[test]
+fn list_pair_state_dicts_convert_to_the_models_keys() {
+    use mlsec_tensors::write::{PickleWriter, f32_bytes, torch_zip};
+    let names = ["encoder.weight", "head.bias"];
+    let data = [vec![1.0f32, -2.0, 3.5, 0.25], vec![0.5f32, -0.5]];
+    let shapes: [&[i64]; 2] = [&[2, 2], &[2]];
+    let mut p = PickleWriter::new();
+    p.proto(2).global("collections", "OrderedDict");
+    p.raw(b"]").mark(); // the list of pairs, then its items
+    for (i, name) in names.iter().enumerate() {
+        p.raw(b"]").mark().str(name); // one pair: [name, tensor]
+        p.global("torch._utils", "_rebuild_tensor_v2").mark();
+        p.mark()
+            .str("storage")
+            .global("torch", "FloatStorage")
+            .str(&i.to_string())
+            .str("cpu")
+            .int(data[i].len() as i64)
+            .tuple()
+            .persid();
+        p.int(0).mark();
+        for &d in shapes[i] {
+            p.int(d);
+        }
+        p.tuple().mark();
+        let strides: &[i64] = if shapes[i].len() == 2 { &[2, 1] } else { &[1] };
+        for &s in strides {
+            p.int(s);
+        }
+        p.tuple()
+            .newfalse()
+            .global("collections", "OrderedDict")
+            .empty_tuple()
+            .reduce()
+            .tuple()
+            .reduce();
+        p.raw(b"e"); // APPENDS: the pair is [name, tensor]
+    }
+    p.raw(b"e").raw(b"\x85").reduce().stop(); // OrderedDict((pairs,))
+    let storages: Vec<(String, Vec<u8>)> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i.to_string(), f32_bytes(v)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("pairs.pt");
+    std::fs::write(&model, torch_zip("pairs", &p.finish(), &storages)).unwrap();
+
+    let mut args = Args::new(vec![model]);
+    args.convert_safetensors = true;
+    let report = scan(args);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(
+        report.findings.iter().all(|f| f.severity < Severity::Low),
+        "{:?}",
+        report.findings
+    );
+    let bytes = std::fs::read(dir.path().join("pairs.safetensors")).unwrap();
+    let st = mlsec_tensors::safetensors::parse(&bytes).unwrap();
+    let keys: BTreeSet<&str> = st.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(keys, names.into_iter().collect());
+    for (i, name) in names.iter().enumerate() {
+        let t = st.tensors.iter().find(|t| t.name == *name).unwrap();
+        let start = (st.data_start + t.begin) as usize;
+        let got = &bytes[start..(st.data_start + t.end) as usize];
+        assert_eq!(got, f32_bytes(&data[i]).as_slice(), "{name}");
+    }
+}
