@@ -326,13 +326,20 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
         .filter(|&c| c <= MAX_ELEMENTS)
         .ok_or_else(|| format!("sizes {dims:?} are too large"))?;
     // ScalarType of torch/_export/serde/schema.py.
-    let width: u64 = match dtype {
-        1 | 2 | 12 => 1,
-        3 | 6 | 13 => 2,
-        4 | 7 => 4,
-        5 | 8 => 8,
+    use mlsec_tensors::dtype::DType;
+    let element = match dtype {
+        1 | 12 => DType::U8,
+        2 => DType::I8,
+        3 => DType::I16,
+        4 => DType::I32,
+        5 => DType::I64,
+        6 => DType::F16,
+        7 => DType::F32,
+        8 => DType::F64,
+        13 => DType::BF16,
         other => return Err(format!("dtype {other} is not supported")),
     };
+    let width = element.size() as u64;
     let name = format!("{dir}{path}");
     let entry = zip
         .entries
@@ -393,70 +400,21 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
     }
     let at = |i: u64| &bytes[(i * width) as usize..((i + 1) * width) as usize];
     let dims: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
-    Ok(match dtype {
-        7 => TensorData::f32(
-            dims,
-            index
-                .iter()
-                .map(|&i| f32::from_le_bytes(at(i).try_into().unwrap_or_default()))
-                .collect(),
-        ),
-        8 => TensorData::f32(
-            dims,
-            index
-                .iter()
-                .map(|&i| f64::from_le_bytes(at(i).try_into().unwrap_or_default()) as f32)
-                .collect(),
-        ),
-        6 => TensorData::f32(
-            dims,
-            index
-                .iter()
-                .map(|&i| {
-                    let b = at(i);
-                    half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
-                })
-                .collect(),
-        ),
-        13 => TensorData::f32(
-            dims,
-            index
-                .iter()
-                .map(|&i| {
-                    let b = at(i);
-                    half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
-                })
-                .collect(),
-        ),
-        5 => TensorData::i64(
+    let value = |i: &u64| mlsec_tensors::dtype::element_f64(element, at(*i));
+    Ok(match element {
+        // i64 is read exactly (an f64 would round values above 2^53).
+        DType::I64 => TensorData::i64(
             dims,
             index
                 .iter()
                 .map(|&i| i64::from_le_bytes(at(i).try_into().unwrap_or_default()))
                 .collect(),
         ),
-        4 => TensorData::i64(
-            dims,
-            index
-                .iter()
-                .map(|&i| i64::from(i32::from_le_bytes(at(i).try_into().unwrap_or_default())))
-                .collect(),
-        ),
-        3 => TensorData::i64(
-            dims,
-            index
-                .iter()
-                .map(|&i| {
-                    let b = at(i);
-                    i64::from(i16::from_le_bytes([b[0], b[1]]))
-                })
-                .collect(),
-        ),
-        2 => TensorData::i64(
-            dims,
-            index.iter().map(|&i| i64::from(at(i)[0] as i8)).collect(),
-        ),
-        _ => TensorData::i64(dims, index.iter().map(|&i| i64::from(at(i)[0])).collect()),
+        // Every other integer type is exact in f64.
+        DType::U8 | DType::I8 | DType::I16 | DType::I32 => {
+            TensorData::i64(dims, index.iter().map(|i| value(i) as i64).collect())
+        }
+        _ => TensorData::f32(dims, index.iter().map(|i| value(i) as f32).collect()),
     })
 }
 
