@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mlsec_tensors::gguf::{self, Value};
+use mlsec_formats::gguf::{self, Value};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(g) = gguf::parse(data) else { return };

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mlsec_tensors::hdf5::{self, Element, Limits};
+use mlsec_formats::hdf5::{self, Element, Limits};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits {
@@ -45,5 +45,5 @@ fuzz_target!(|data: &[u8]| {
             _ => {}
         }
     }
-    mlsec_tensors::load::hdf5_tensors(data, &limits, &mut |_| {}, &mut |_| {}, &mut |_| {});
+    mlsec_formats::load::hdf5_tensors(data, &limits, &mut |_| {}, &mut |_| {}, &mut |_| {});
 });

@@ -3,13 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mlsec_tensors::joblib;
-use mlsec_tensors::pickle::Machine;
+use mlsec_formats::joblib;
+use mlsec_pickle::Machine;
 
 const LIMIT: usize = 1 << 20;
 
 fn arrays(data: &[u8]) {
-    let mut m = Machine::new(data, 0);
+    let mut m = mlsec_formats::joblib::machine(data, 0);
     m.run_all();
     for a in joblib::arrays(&m).into_iter().flatten() {
         assert!(a.data.start <= a.data.end && a.data.end as usize <= data.len());

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mlsec_tensors::npy::{self, NpyBody};
+use mlsec_formats::npy::{self, NpyBody};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(npy) = npy::parse(data) {

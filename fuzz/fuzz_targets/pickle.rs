@@ -3,11 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mlsec_tensors::pickle::Machine;
-use mlsec_tensors::torch;
+use mlsec_formats::torch;
 
 fuzz_target!(|data: &[u8]| {
-    let mut m = Machine::new(data, 0);
+    let mut m = mlsec_formats::joblib::machine(data, 0);
     m.run_all();
     // Every stream ends with a root or an error, never neither.
     for stream in &m.streams {

@@ -4,8 +4,8 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = mlsec_tensors::safetensors::sniff(data);
-    if let Ok(st) = mlsec_tensors::safetensors::parse(data) {
+    let _ = mlsec_formats::safetensors::sniff(data);
+    if let Ok(st) = mlsec_formats::safetensors::parse(data) {
         // Every accepted tensor lies inside the file and matches its dtype and shape.
         for t in &st.tensors {
             assert!(t.begin <= t.end);

@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let mut seen = 0usize;
     let visited = mlsec_checkpoint::visit_tensors(data, "f", &opts, &mut |v| {
         assert_eq!(
-            v.shape.iter().try_fold(v.dtype.size() as u64, |a, &d| a.checked_mul(d)),
+            v.shape
+                .iter()
+                .try_fold(v.dtype.size() as u64, |a, &d| a.checked_mul(d)),
             Some(v.bytes.len() as u64)
         );
         seen += 1;

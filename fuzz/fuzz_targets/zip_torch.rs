@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mlsec_checkpoint::scan::{Options, Scanner};
-use mlsec_tensors::zip::{ZipArchive, ZipLimits};
+use mlsec_formats::zip::{ZipArchive, ZipLimits};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(archive) = ZipArchive::parse(data, ZipLimits::default()) {

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mlsec_export_guard::fingerprint::sha256_hex;
-use mlsec_tensors::sniff::{Format, sniff};
-use mlsec_tensors::zip::{ZipArchive, ZipLimits};
+use mlsec_formats::sniff::{Format, sniff};
+use mlsec_formats::zip::{ZipArchive, ZipLimits};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -545,8 +545,8 @@ fn select(name: &str, bytes: &[u8]) -> Option<(Tool, String)> {
             return Some((Tool::Checkpoint, format!("name: {file_name}.{ext}")));
         }
         // zlib and gzip streams are expanded (bounded) to see what they hold.
-        if let Some(c @ ("zlib" | "gzip")) = mlsec_tensors::load::joblib_compression(bytes)
-            && let Ok(inner) = mlsec_tensors::joblib::decompress(bytes, MAX_SNIFF_EXPAND)
+        if let Some(c @ ("zlib" | "gzip")) = mlsec_formats::load::joblib_compression(bytes)
+            && let Ok(inner) = mlsec_formats::joblib::decompress(bytes, MAX_SNIFF_EXPAND)
         {
             let f = sniff(&inner);
             if matches!(f, Format::Pickle | Format::Npy) {
@@ -979,7 +979,7 @@ mod tests {
         assert!(select("saved_models/nmp/saved_model.pb", proto).is_none());
         assert!(select("saved_models/nmp.pb", proto).is_some());
         // A zip under a non-model extension (an xlsx test file) is not a model.
-        let xlsx = mlsec_tensors::zip::ZipWriter::new().finish();
+        let xlsx = mlsec_testkit::ZipWriter::new().finish();
         assert!(select("book.xlsx", &xlsx).is_none());
     }
 

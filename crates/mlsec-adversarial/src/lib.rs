@@ -227,7 +227,7 @@ fn shown(p: &Path) -> String {
 
 /// Loads a model, explaining formats the runtime cannot run.
 pub fn load_model(path: &Path) -> Result<Box<dyn Model>, String> {
-    use mlsec_tensors::sniff::{self, Format};
+    use mlsec_formats::sniff::{self, Format};
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use mlsec_core::{Finding, Location, Pointer, Severity};
-use mlsec_tensors::pickle::{CallKind, Machine, Node, NodeId};
+use mlsec_pickle::{CallKind, Machine, Node, NodeId};
 
 use crate::policy::{self, Profile};
 use crate::rules;
@@ -114,13 +114,13 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
     let mut called: HashSet<usize> = HashSet::new();
     for event in &m.events {
         match event {
-            mlsec_tensors::pickle::Event::Call { node } => {
+            mlsec_pickle::Event::Call { node } => {
                 let Node::Obj(obj) = m.node(*node) else {
                     continue;
                 };
                 audit_call(m, profile, site, obj, &mut called, &mut out);
             }
-            mlsec_tensors::pickle::Event::DynamicImport {
+            mlsec_pickle::Event::DynamicImport {
                 offset,
                 module,
                 name,
@@ -137,7 +137,7 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
                     .with_evidence("name", name.as_deref().unwrap_or("<computed>")),
                 );
             }
-            mlsec_tensors::pickle::Event::Frame { offset, anomaly } => {
+            mlsec_pickle::Event::Frame { offset, anomaly } => {
                 out.findings.push(
                     site.finding(
                         &rules::PICKLE_FRAME_ANOMALY,
@@ -147,7 +147,7 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
                     .with_evidence("opcode", "FRAME"),
                 );
             }
-            mlsec_tensors::pickle::Event::Build {
+            mlsec_pickle::Event::Build {
                 offset,
                 target,
                 attribute,
@@ -269,7 +269,7 @@ struct Target {
 
 fn import_target(m: &Machine<'_>, i: usize) -> Target {
     let import = &m.imports[i];
-    let (module, _) = mlsec_tensors::pickle::fix_name(&import.module, &import.name);
+    let (module, _) = mlsec_pickle::fix_name(&import.module, &import.name);
     Target {
         dotted: import.dotted(),
         module: module.to_owned(),
@@ -324,7 +324,7 @@ fn audit_call(
     m: &Machine<'_>,
     profile: Profile,
     site: &Site,
-    obj: &mlsec_tensors::pickle::Obj,
+    obj: &mlsec_pickle::Obj,
     called: &mut HashSet<usize>,
     out: &mut Audit,
 ) {
@@ -464,7 +464,7 @@ fn audit_call(
     }
 }
 
-fn indirect(m: &Machine<'_>, site: &Site, obj: &mlsec_tensors::pickle::Obj, out: &mut Audit) {
+fn indirect(m: &Machine<'_>, site: &Site, obj: &mlsec_pickle::Obj, out: &mut Audit) {
     // Calling a plain value (a string, a number) fails at load time; nothing runs.
     if !matches!(
         m.node(obj.callee),

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mlsec_tensors::dtype::DType;
-use mlsec_tensors::safetensors;
+use mlsec_formats::dtype::DType;
+use mlsec_formats::safetensors;
 
 use crate::scan::{Options, visit_tensors};
 

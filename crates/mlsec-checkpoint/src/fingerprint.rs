@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules;
 use crate::scan::TensorRecord;
-use mlsec_tensors::stats;
+use mlsec_formats::stats;
 
 pub const FORMAT: &str = "mlsec-fingerprint";
 

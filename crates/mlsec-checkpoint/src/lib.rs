@@ -4,7 +4,7 @@
 //! or a tar, numpy `.npy`/`.npz`, joblib raw or compressed, safetensors, HDF5: Keras `.h5`,
 //! `save_weights` files and the weights of a `.keras`; ONNX and GGUF are recognised and
 //! reported as not checked). Pickles go through a static emulation of CPython's unpickler
-//! ([`mlsec_tensors::pickle`]) and every import and call is judged against the allowlist of
+//! ([`mlsec_pickle`]) and every import and call is judged against the allowlist of
 //! the file's format ([`policy`]). Tensors are reconstructed from the pickle (or read from
 //! HDF5 datasets and joblib arrays) and checked for non-finite values, huge weights and
 //! outliers, fingerprinted, compared with a reference, and optionally converted to
@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, bail};
 use mlsec_core::{Context, Report, Rule, ScanError, Table};
-use mlsec_tensors::zip::ZipLimits;
+use mlsec_formats::zip::ZipLimits;
 use mlsec_util::walk::{Event, Flow, Skip, Walk};
 
 pub use scan::{FileResult, Options, visit_tensors};
@@ -114,7 +114,7 @@ fn walk(root: &Path, out: &mut Vec<Target>, report: &mut Report) {
     Walk::new(root).run(|event| {
         match event {
             Event::File(entry) => out.push(Target {
-                explicit: mlsec_tensors::sniff::model_extension(&entry.path),
+                explicit: mlsec_formats::sniff::model_extension(&entry.path),
                 path: entry.path.clone(),
                 rel: entry.rel.clone(),
                 named: false,
@@ -321,7 +321,7 @@ fn is_companion_target(targets: &[Target], i: usize) -> bool {
     else {
         return false;
     };
-    mlsec_tensors::joblib::companion_of(name).is_some_and(|main| {
+    mlsec_formats::joblib::companion_of(name).is_some_and(|main| {
         let main = dir.join(main);
         targets.iter().any(|o| o.path == main)
     })
@@ -370,7 +370,7 @@ fn scan_target(
     reference: Option<&fingerprint::Reference>,
 ) -> (FileResult, Vec<String>) {
     let mut notes = Vec::new();
-    let data = match mlsec_tensors::sniff::read_file(&target.path) {
+    let data = match mlsec_formats::sniff::read_file(&target.path) {
         Ok(d) => d,
         Err(e) => {
             let mut r = FileResult {

@@ -278,7 +278,7 @@ pub fn allowed(profile: Profile, dotted: &str) -> bool {
         return true;
     }
     if let Some(n) = dotted.strip_prefix("torch.") {
-        let storage = |s: &str| mlsec_tensors::dtype::DType::from_torch_storage(s).is_some();
+        let storage = |s: &str| mlsec_formats::dtype::DType::from_torch_storage(s).is_some();
         if TORCH_DTYPES.contains(&n)
             || (n.ends_with("Storage") && !n.contains('.') && storage(n))
             // Legacy tensor types (`torch.FloatTensor`), named by the tar format.

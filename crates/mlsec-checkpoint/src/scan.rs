@@ -5,20 +5,20 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use mlsec_core::{Finding, Location, Pointer, ScanError, Span};
-use mlsec_tensors::dtype::DType;
-use mlsec_tensors::legacy;
-pub use mlsec_tensors::load::TensorView;
-use mlsec_tensors::load::{self, ViewError, cut, swap_bytes, torch_layout};
-use mlsec_tensors::pickle::Machine;
-use mlsec_tensors::sniff::{Format, sniff};
-use mlsec_tensors::torch::{TensorRef, collect_tensors, is_legacy_magic};
-use mlsec_tensors::zip::{ZipAnomaly, ZipArchive, ZipError, ZipLimits};
-use mlsec_tensors::{gguf, npy, safetensors};
+use mlsec_formats::dtype::DType;
+use mlsec_formats::legacy;
+pub use mlsec_formats::load::TensorView;
+use mlsec_formats::load::{self, ViewError, cut, swap_bytes, torch_layout};
+use mlsec_formats::sniff::{Format, sniff};
+use mlsec_formats::torch::{TensorRef, collect_tensors, is_legacy_magic};
+use mlsec_formats::zip::{ZipAnomaly, ZipArchive, ZipError, ZipLimits};
+use mlsec_formats::{gguf, npy, safetensors};
+use mlsec_pickle::Machine;
 
 use crate::audit::{Site, audit, infer_profile};
 use crate::policy::Profile;
 use crate::rules;
-use mlsec_tensors::stats::{self, Stats};
+use mlsec_formats::stats::{self, Stats};
 
 /// A storage's bytes and its file offset.
 type Storage<'s> = (Cow<'s, [u8]>, u64);
@@ -152,12 +152,12 @@ impl<'o> Scanner<'o> {
         let format = sniff(data);
         self.out.format = format.name().to_owned();
         if matches!(format, Format::Unknown | Format::Onnx)
-            && let Some(what) = mlsec_tensors::unscanned::recognise(data, &self.out.file)
+            && let Some(what) = mlsec_formats::unscanned::recognise(data, &self.out.file)
         {
             return self.not_scanned(what, "");
         }
         match format {
-            Format::Pickle if mlsec_tensors::zip::has_eocd(data) => {
+            Format::Pickle if mlsec_formats::zip::has_eocd(data) => {
                 // A pickle/zip polyglot: pickle loaders read the head, zip readers the rest.
                 let head = ZipArchive::parse(data, self.opts.zip_limits)
                     .ok()
@@ -189,7 +189,7 @@ impl<'o> Scanner<'o> {
 
     /// A whole-file compressed joblib dump (`joblib.dump(..., compress=...)`, or a plain pickle
     /// written through a compressor, which `joblib.load` reads the same way): expanded under
-    /// the zip member size limit ([`mlsec_tensors::joblib::expand`]), then audited and read
+    /// the zip member size limit ([`mlsec_formats::joblib::expand`]), then audited and read
     /// like a raw joblib pickle. A stream that fails part-way is an error, and what it decoded
     /// before is still audited (the loader unpickles those bytes). Offsets are in the expanded
     /// stream (`member_offset` evidence), located at the start of the file. A file that only
@@ -197,8 +197,8 @@ impl<'o> Scanner<'o> {
     fn scan_compressed_joblib(&mut self, data: &[u8], compression: &str, explicit: bool) {
         self.out.format = format!("joblib-{compression}");
         let limit = usize::try_from(self.opts.zip_limits.max_member_size).unwrap_or(usize::MAX);
-        let expanded = mlsec_tensors::joblib::expand(data, limit);
-        let pickle = mlsec_tensors::pickle::looks_like_pickle(&expanded.data);
+        let expanded = mlsec_formats::joblib::expand(data, limit);
+        let pickle = mlsec_formats::sniff::looks_like_pickle(&expanded.data);
         if !pickle && !explicit {
             self.out.skipped = true;
             return;
@@ -227,7 +227,7 @@ impl<'o> Scanner<'o> {
             anchor: 0,
             nested: Vec::new(),
         };
-        let mut m = Machine::new(&expanded.data, 0);
+        let mut m = mlsec_formats::joblib::machine(&expanded.data, 0);
         m.run_all();
         self.out.format = load::compressed_format(&m, compression);
         if let Some(m) = self.finish_pickle(m, &site, 0, None) {
@@ -237,14 +237,14 @@ impl<'o> Scanner<'o> {
     }
 
     /// The arrays an old joblib file (joblib < 0.10) keeps in companion files next to it
-    /// ([`mlsec_tensors::joblib::companions`]), read from the file's directory the way joblib
+    /// ([`mlsec_formats::joblib::companions`]), read from the file's directory the way joblib
     /// reads them: an `NDArrayWrapper`'s `.npy` like any `.npy` (an object array is a pickle
     /// that numpy unpickles), a `ZNDArrayWrapper`'s zfile as the raw elements of the dtype and
     /// shape in the pickle. A name that leaves the directory (`..`, an absolute path, a
     /// symlink out) and a missing companion are errors naming it. Findings and errors about a
     /// companion's content are located in the companion file.
     fn joblib_companions(&mut self, m: &Machine<'_>, site: &Site, depth: usize) {
-        use mlsec_tensors::joblib::{self, Body, CompanionKind};
+        use mlsec_formats::joblib::{self, Body, CompanionKind};
         for c in joblib::companions(m) {
             let c = match c {
                 Ok(c) => c,
@@ -339,7 +339,7 @@ impl<'o> Scanner<'o> {
                                 data: 0..e.data.len() as u64,
                             };
                             // Swapped to little-endian and C order as joblib arrays are.
-                            let cm = Machine::new(&e.data, 0);
+                            let cm = mlsec_formats::joblib::machine(&e.data, 0);
                             if let Some(bytes) = a.elements(&cm) {
                                 self.record_all(vec![TensorView {
                                     name: name.clone(),
@@ -427,7 +427,7 @@ impl<'o> Scanner<'o> {
         profile: Option<Profile>,
     ) -> Option<Machine<'d>> {
         let base = if site.mapped { site.anchor } else { 0 };
-        let mut m = Machine::new(data, base);
+        let mut m = mlsec_formats::joblib::machine(data, base);
         m.run_all();
         self.finish_pickle(m, site, depth, profile)
     }
@@ -564,7 +564,7 @@ impl<'o> Scanner<'o> {
     fn scan_raw_pickle(&mut self, data: &[u8], site: &Site, depth: usize) {
         // Legacy torch.save: magic, protocol, sys_info, the object, storage keys, storages.
         // The magic-number stream is 14 bytes: probe only the head.
-        let mut probe = Machine::new(&data[..data.len().min(64)], 0);
+        let mut probe = mlsec_formats::joblib::machine(&data[..data.len().min(64)], 0);
         let first = probe.run_stream(0);
         if first.error.is_none() && first.root.is_some_and(|r| is_legacy_magic(&probe, r)) {
             self.out.format = "torch-legacy".into();
@@ -574,7 +574,7 @@ impl<'o> Scanner<'o> {
         let Some(m) = self.scan_pickle(data, site, depth, None) else {
             return;
         };
-        if infer_profile(&m) == Profile::Joblib || !m.joblib_array_nodes.is_empty() {
+        if infer_profile(&m) == Profile::Joblib || !m.inline_nodes.is_empty() {
             self.out.format = "joblib".into();
             self.joblib_arrays(&m, site);
             self.joblib_companions(&m, site, depth);
@@ -582,7 +582,7 @@ impl<'o> Scanner<'o> {
     }
 
     fn scan_legacy(&mut self, data: &[u8], site: &Site, depth: usize) {
-        let mut m = Machine::new(data, 0);
+        let mut m = mlsec_formats::joblib::machine(data, 0);
         let mut pos = 0;
         for _ in 0..5 {
             let s = m.run_stream(pos);
@@ -655,7 +655,7 @@ impl<'o> Scanner<'o> {
     /// Objects that cannot be read, external links and truncation are errors; data without
     /// numbers (strings) is a note.
     fn scan_hdf5(&mut self, data: &[u8], site: &Site) {
-        use mlsec_tensors::hdf5::{self, AttrValue};
+        use mlsec_formats::hdf5::{self, AttrValue};
         // Offsets in `data` as this site's offsets (file offsets when mapped).
         let at = |o: u64| if site.mapped { site.anchor + o } else { o };
         let prefix = site
@@ -769,7 +769,7 @@ impl<'o> Scanner<'o> {
             for (i, item) in items.iter().enumerate() {
                 if !(object
                     || item.first() == Some(&0x80)
-                    || mlsec_tensors::pickle::looks_like_pickle(item))
+                    || mlsec_formats::sniff::looks_like_pickle(item))
                 {
                     continue;
                 }
@@ -780,7 +780,7 @@ impl<'o> Scanner<'o> {
                     anchor: site.span(at(info.offset)),
                     nested: site.nested.clone(),
                 };
-                let mut m = Machine::new(item, 0);
+                let mut m = mlsec_formats::joblib::machine(item, 0);
                 m.run_all();
                 // A row PyTables must unpickle and we cannot parse is an error.
                 self.finish_pickle_with(m, &inner, 0, None, object);
@@ -841,11 +841,11 @@ impl<'o> Scanner<'o> {
     fn hdf5_attribute(
         &mut self,
         path: &str,
-        a: &mlsec_tensors::hdf5::Attribute,
+        a: &mlsec_formats::hdf5::Attribute,
         site: &Site,
         offset: u64,
     ) {
-        use mlsec_tensors::hdf5::AttrValue;
+        use mlsec_formats::hdf5::AttrValue;
         let outer = site
             .member
             .as_ref()
@@ -869,7 +869,7 @@ impl<'o> Scanner<'o> {
                 a.scalar && string && !a.utf8 && raw.ends_with(b".") && raw.as_slice() != b"0.";
             let looks = raw.first() == Some(&0x80)
                 || raw.ends_with(b".")
-                || mlsec_tensors::pickle::looks_like_pickle(raw);
+                || mlsec_formats::sniff::looks_like_pickle(raw);
             if !(pytables || looks) {
                 continue;
             }
@@ -891,7 +891,7 @@ impl<'o> Scanner<'o> {
                 readings.push(&raw[..nul]);
             }
             for bytes in readings {
-                let mut m = Machine::new(bytes, 0);
+                let mut m = mlsec_formats::joblib::machine(bytes, 0);
                 m.run_all();
                 self.finish_pickle_with(m, &inner, 0, None, false);
             }
@@ -900,7 +900,7 @@ impl<'o> Scanner<'o> {
     /// A tar archive: the legacy `torch.save` layout (`sys_info`, `pickle`, `storages`,
     /// `tensors`) with tensor reconstruction, and every other member scanned by content.
     fn scan_tar(&mut self, data: &[u8], site: &Site, depth: usize) {
-        let archive = match mlsec_tensors::tar::parse(data) {
+        let archive = match mlsec_formats::tar::parse(data) {
             Ok(a) => a,
             Err(e) => {
                 self.error(format!("{e}"), Some(site.span(0)));
@@ -921,14 +921,14 @@ impl<'o> Scanner<'o> {
                 .find(|e| e.is_file() && e.name == name)
         };
         // Pickle offsets inside a member: file offsets when the member is mapped in the file.
-        let member_base = |e: &mlsec_tensors::tar::TarEntry| {
+        let member_base = |e: &mlsec_formats::tar::TarEntry| {
             if site.mapped {
                 site.anchor + e.data_offset
             } else {
                 0
             }
         };
-        let member_site = |e: &mlsec_tensors::tar::TarEntry| {
+        let member_site = |e: &mlsec_formats::tar::TarEntry| {
             let mut s = site.clone();
             s.member = Some(match &site.member {
                 Some(outer) => format!("{outer}/{}", e.name),
@@ -992,16 +992,16 @@ impl<'o> Scanner<'o> {
             }
             let bytes = e.data(data);
             let s = member_site(e);
-            if mlsec_tensors::pickle::looks_like_pickle(bytes) {
+            if mlsec_formats::sniff::looks_like_pickle(bytes) {
                 recognised = true;
                 self.scan_pickle(bytes, &s, depth, profile);
             } else if bytes.starts_with(npy::MAGIC) {
                 recognised = true;
                 self.scan_npy(bytes, &s, depth, &e.name);
-            } else if mlsec_tensors::zip::is_zip(bytes) && depth < MAX_NESTING {
+            } else if mlsec_formats::zip::is_zip(bytes) && depth < MAX_NESTING {
                 recognised = true;
                 self.scan_zip(bytes, &s, depth + 1);
-            } else if mlsec_tensors::tar::is_tar(bytes) && depth < MAX_NESTING {
+            } else if mlsec_formats::tar::is_tar(bytes) && depth < MAX_NESTING {
                 recognised = true;
                 self.scan_tar(bytes, &s, depth + 1);
             }
@@ -1041,7 +1041,7 @@ impl<'o> Scanner<'o> {
         ok.then_some(parsed.value)
     }
 
-    fn tensor_problems(&mut self, problems: &[mlsec_tensors::torch::TensorProblem]) {
+    fn tensor_problems(&mut self, problems: &[mlsec_formats::torch::TensorProblem]) {
         for p in problems {
             self.error(
                 format!("tensor `{}`: {}", p.name, p.message),
@@ -1554,7 +1554,7 @@ impl<'o> Scanner<'o> {
                 Err(err) => self.error(err.to_string(), Some(site.span(at(e.local_offset)))),
             }
         }
-        let member_site = |e: &mlsec_tensors::zip::ZipEntry| {
+        let member_site = |e: &mlsec_formats::zip::ZipEntry| {
             let mut s = site.clone();
             s.member = Some(match &site.member {
                 Some(outer) => format!("{outer}/{}", e.name),
@@ -1664,7 +1664,7 @@ impl<'o> Scanner<'o> {
                     self.out.format = "npz".into();
                 }
                 self.scan_npy(bytes, &s, depth, &e.name);
-            } else if mlsec_tensors::pickle::looks_like_pickle(bytes) {
+            } else if mlsec_formats::sniff::looks_like_pickle(bytes) {
                 recognised = true;
                 let profile = if prefix.is_some() {
                     Some(member_profile)
@@ -1672,7 +1672,7 @@ impl<'o> Scanner<'o> {
                     None
                 };
                 self.scan_pickle(bytes, &s, depth, profile);
-            } else if mlsec_tensors::zip::is_zip(bytes) && depth < MAX_NESTING {
+            } else if mlsec_formats::zip::is_zip(bytes) && depth < MAX_NESTING {
                 recognised = true;
                 self.scan_zip(bytes, &s, depth + 1);
             } else if sniff(bytes) == Format::Hdf5 {
@@ -1811,8 +1811,8 @@ impl Scanner<'_> {
 /// PyTables and pandas data) holds data, where NaN marks missing values and magnitudes are
 /// whatever was measured.
 pub fn keras_weights(
-    root: &[mlsec_tensors::hdf5::Attribute],
-    walk: &mlsec_tensors::hdf5::Walk,
+    root: &[mlsec_formats::hdf5::Attribute],
+    walk: &mlsec_formats::hdf5::Walk,
 ) -> bool {
     const KERAS: [&str; 5] = [
         "model_config",

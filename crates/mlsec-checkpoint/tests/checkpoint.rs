@@ -209,7 +209,7 @@ fn keras_h5_config_attributes_are_walked_with_the_keras_rules() {
     );
     // Located at the `model_config` attribute message, which names the attribute.
     let data = std::fs::read(fixtures().join("malicious/keras-lambda.h5")).unwrap();
-    let root = mlsec_tensors::hdf5::root_group(&data).unwrap();
+    let root = mlsec_formats::hdf5::root_group(&data).unwrap();
     let attr = root
         .attributes
         .iter()
@@ -226,12 +226,12 @@ fn keras_h5_config_attributes_are_walked_with_the_keras_rules() {
     assert_eq!(weights.format, "hdf5");
     assert!(weights.findings.is_empty(), "{:?}", weights.findings);
     assert!(weights.errors.is_empty(), "{:?}", weights.errors);
-    let got: Vec<(&str, mlsec_tensors::dtype::DType, u64)> = weights
+    let got: Vec<(&str, mlsec_formats::dtype::DType, u64)> = weights
         .tensors
         .iter()
         .map(|t| (t.name.as_str(), t.dtype, t.stats.count))
         .collect();
-    use mlsec_tensors::dtype::DType;
+    use mlsec_formats::dtype::DType;
     assert_eq!(
         got,
         [
@@ -285,7 +285,7 @@ fn legacy_tar_checkpoints_are_scanned_and_reconstructed() {
     // Reference: the first storage's 24 bytes, found independently in the `storages` member
     // after its element count (6).
     let data = std::fs::read(fixtures().join("clean/legacy-tar.pt")).unwrap();
-    let tar = mlsec_tensors::tar::parse(&data).unwrap();
+    let tar = mlsec_formats::tar::parse(&data).unwrap();
     let st = tar
         .entries
         .iter()
@@ -309,7 +309,7 @@ fn legacy_tar_checkpoints_are_scanned_and_reconstructed() {
         .unwrap();
     assert_eq!(f.location.pointer, Some(Pointer::Member("sys_info".into())));
     let bad_data = std::fs::read(fixtures().join("malicious/legacy-tar.pt")).unwrap();
-    let bad_tar = mlsec_tensors::tar::parse(&bad_data).unwrap();
+    let bad_tar = mlsec_formats::tar::parse(&bad_data).unwrap();
     let sys = bad_tar
         .entries
         .iter()
@@ -323,7 +323,7 @@ fn legacy_tar_checkpoints_are_scanned_and_reconstructed() {
     );
 
     // A legacy tar inside another tar is read the same way.
-    let outer = mlsec_tensors::tar::write(&[("README", b"hello"), ("inner.pt", &data)]);
+    let outer = mlsec_formats::tar::write(&[("README", b"hello"), ("inner.pt", &data)]);
     let nested = scan_bytes(&outer, "outer.tar", &Options::default());
     assert!(nested.errors.is_empty(), "{:?}", nested.errors);
     let shas: Vec<&str> = nested
@@ -342,7 +342,7 @@ fn legacy_tar_checkpoints_are_scanned_and_reconstructed() {
 #[test]
 fn legacy_tar_members_mutated_byte_by_byte_never_panic() {
     let data = std::fs::read(fixtures().join("clean/legacy-tar.pt")).unwrap();
-    let tar = mlsec_tensors::tar::parse(&data).unwrap();
+    let tar = mlsec_formats::tar::parse(&data).unwrap();
     for e in &tar.entries {
         for i in e.data_offset..e.data_offset + e.size {
             for x in [0x00, 0xff, 0x7f] {
@@ -392,7 +392,7 @@ fn tensors_are_reconstructed_with_tied_storage() {
     assert_eq!(fc2.stats.sha256, head.stats.sha256);
     // The hash is of the storage member's bytes.
     let data = std::fs::read(fixtures().join("clean/model.pt")).unwrap();
-    let z = mlsec_tensors::zip::ZipArchive::parse(&data, Default::default()).unwrap();
+    let z = mlsec_formats::zip::ZipArchive::parse(&data, Default::default()).unwrap();
     let e = z.entries.iter().find(|e| e.name == "model/data/0").unwrap();
     let member = z.read(e).unwrap();
     use sha2::Digest;
@@ -565,7 +565,7 @@ fn conversion_writes_verified_safetensors() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let out = dir.path().join("model.safetensors");
     let bytes = std::fs::read(&out).unwrap();
-    let st = mlsec_tensors::safetensors::parse(&bytes).unwrap();
+    let st = mlsec_formats::safetensors::parse(&bytes).unwrap();
     assert_eq!(st.tensors.len(), 5);
     assert!(st.anomalies.is_empty());
     assert_eq!(st.metadata["tied_weights"], "fc2.weight=head.weight");
@@ -608,7 +608,7 @@ fn legacy_tar_checkpoints_convert_with_tied_weights() {
     let report = scan(args);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let bytes = std::fs::read(dir.path().join("old.safetensors")).unwrap();
-    let st = mlsec_tensors::safetensors::parse(&bytes).unwrap();
+    let st = mlsec_formats::safetensors::parse(&bytes).unwrap();
     assert_eq!(st.tensors.len(), 3);
     assert_eq!(st.metadata["tied_weights"], "fc.weight=head.weight");
     let converted = scan_bytes(&bytes, "old.safetensors", &Options::default());
@@ -705,11 +705,11 @@ fn mutated_fixtures_never_panic() {
     }
 }
 
-/// `mlsec_tensors::load` (used by `inspect`) and the scanner walk containers separately:
+/// `mlsec_formats::load` (used by `inspect`) and the scanner walk containers separately:
 /// on every clean fixture with tensors they must yield the same tensors, byte for byte.
 #[test]
 fn the_shared_loader_reads_the_same_tensors_as_the_scanner() {
-    use mlsec_tensors::zip::ZipLimits;
+    use mlsec_formats::zip::ZipLimits;
     type Seen = Vec<(String, String, Vec<u64>, Vec<u8>)>;
     let files = [
         "clean/array.npy",
@@ -733,7 +733,7 @@ fn the_shared_loader_reads_the_same_tensors_as_the_scanner() {
         });
         assert!(result.errors.is_empty(), "{rel}: {:?}", result.errors);
         let mut loaded: Seen = Vec::new();
-        let l = mlsec_tensors::load::visit(&data, ZipLimits::default(), &mut |v| {
+        let l = mlsec_formats::load::visit(&data, ZipLimits::default(), &mut |v| {
             loaded.push((
                 v.name.clone(),
                 format!("{:?}", v.dtype),
@@ -756,7 +756,7 @@ fn the_shared_loader_reads_the_same_tensors_as_the_scanner() {
 /// known-safe reconstructors are not reported at all.
 #[test]
 fn third_party_classes_are_info_and_dangerous_functions_are_not() {
-    use mlsec_tensors::write::PickleWriter;
+    use mlsec_testkit::PickleWriter;
     let pickle = |module: &str, name: &str| {
         let mut p = PickleWriter::new();
         p.proto(2)
@@ -842,7 +842,7 @@ fn torchscript_code_is_checked_for_native_ops_and_file_reads() {
 /// and the next offsets, so the output of a large pickle stays readable.
 #[test]
 fn repeated_calls_of_one_global_are_one_finding() {
-    use mlsec_tensors::write::PickleWriter;
+    use mlsec_testkit::PickleWriter;
     let mut p = PickleWriter::new();
     p.proto(2).mark();
     for _ in 0..50 {
@@ -864,8 +864,8 @@ fn repeated_calls_of_one_global_are_one_finding() {
 /// Batch-norm statistics and optimizer state are not judged as weights; the weights are.
 #[test]
 fn weight_rules_skip_running_statistics_and_optimizer_state() {
-    use mlsec_tensors::dtype::DType;
-    use mlsec_tensors::write::{TensorSpec, f32_bytes, torch_state_dict_pickle, torch_zip};
+    use mlsec_formats::dtype::DType;
+    use mlsec_testkit::{TensorSpec, f32_bytes, torch_state_dict_pickle, torch_zip};
     let spec = |name: &str, key: &str| TensorSpec {
         name: name.into(),
         dtype: DType::F32,
@@ -903,7 +903,7 @@ fn weight_rules_skip_running_statistics_and_optimizer_state() {
 #[test]
 fn trailing_bytes_after_a_single_load_pickle_are_a_note() {
     let body = b"\x80\x02]q\x00(K\x01K\x02e.\n";
-    let data = mlsec_tensors::npy::write("|O8", &[2], body);
+    let data = mlsec_formats::npy::write("|O8", &[2], body);
     let r = scan_bytes(&data, "old.npy", &Options::default());
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert!(r.findings.is_empty(), "{:?}", r.findings);
@@ -921,7 +921,7 @@ fn trailing_bytes_after_a_single_load_pickle_are_a_note() {
 /// `--convert-safetensors` writes exactly the model's key set with the same data.
 #[test]
 fn list_pair_state_dicts_convert_to_the_models_keys() {
-    use mlsec_tensors::write::{PickleWriter, f32_bytes, torch_zip};
+    use mlsec_testkit::{PickleWriter, f32_bytes, torch_zip};
     let names = ["encoder.weight", "head.bias"];
     let data = [vec![1.0f32, -2.0, 3.5, 0.25], vec![0.5f32, -0.5]];
     let shapes: [&[i64]; 2] = [&[2, 2], &[2]];
@@ -977,7 +977,7 @@ fn list_pair_state_dicts_convert_to_the_models_keys() {
         report.findings
     );
     let bytes = std::fs::read(dir.path().join("pairs.safetensors")).unwrap();
-    let st = mlsec_tensors::safetensors::parse(&bytes).unwrap();
+    let st = mlsec_formats::safetensors::parse(&bytes).unwrap();
     let keys: BTreeSet<&str> = st.tensors.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(keys, names.into_iter().collect());
     for (i, name) in names.iter().enumerate() {

@@ -43,7 +43,7 @@ fn clean_model_has_statistics_and_a_note_for_quantized_tensors() {
     // ggml order [16, 8] is numpy shape [8, 16].
     assert_eq!(r.tensors[0].shape, [8, 16]);
     assert_eq!(r.tensors[0].stats.count, 128);
-    assert_eq!(r.tensors[2].dtype, mlsec_tensors::dtype::DType::BF16);
+    assert_eq!(r.tensors[2].dtype, mlsec_formats::dtype::DType::BF16);
     assert!(r.tensors[1].stats.mean > 0.9 && r.tensors[1].stats.mean < 1.1);
     assert_eq!(r.notes.len(), 1);
     assert!(r.notes[0].contains("1 quantized GGUF tensor(s) not summarised (1 Q8_0)"));

@@ -178,12 +178,12 @@ fn data_arrays_are_not_judged_as_weights_but_keras_weights_are() {
     let mut data = read("plain_data.h5");
     let name = b"measurements";
     assert!(data.windows(name.len()).any(|w| w == name));
-    let keras = mlsec_tensors::hdf5::write_file(
+    let keras = mlsec_formats::hdf5::write_file(
         false,
         &[("keras_version", "2.15.0", false)],
         &[(
             "w",
-            mlsec_tensors::dtype::DType::F64,
+            mlsec_formats::dtype::DType::F64,
             &[2],
             &[f64::NAN.to_le_bytes(), 1.0f64.to_le_bytes()].concat(),
         )],
@@ -195,12 +195,12 @@ fn data_arrays_are_not_judged_as_weights_but_keras_weights_are() {
         r.findings
     );
     // And without it, the same dataset is data.
-    let plain = mlsec_tensors::hdf5::write_file(
+    let plain = mlsec_formats::hdf5::write_file(
         false,
         &[],
         &[(
             "w",
-            mlsec_tensors::dtype::DType::F64,
+            mlsec_formats::dtype::DType::F64,
             &[2],
             &[f64::NAN.to_le_bytes(), 1.0f64.to_le_bytes()].concat(),
         )],

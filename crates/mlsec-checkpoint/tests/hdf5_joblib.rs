@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use mlsec_checkpoint::{Args, FileResult, Options, run, scan_bytes, visit_tensors};
 use mlsec_core::{Context, ExitStatus, Pointer, Policy, Report, Span};
-use mlsec_tensors::dtype::element_f64;
-use mlsec_tensors::hdf5::{self, Layout, Limits};
-use mlsec_tensors::zip::ZipLimits;
+use mlsec_formats::dtype::element_f64;
+use mlsec_formats::hdf5::{self, Layout, Limits};
+use mlsec_formats::zip::ZipLimits;
 use serde_json::Value;
 
 fn testdata(rel: &str) -> PathBuf {
@@ -61,9 +61,9 @@ fn weights_only_v108() -> Vec<u8> {
 }
 
 /// A tensor's sum from its statistics against the reference. Single-precision tensors are
-/// accumulated in `f32` within 1024-element blocks (`mlsec_tensors::stats`), so the bound
+/// accumulated in `f32` within 1024-element blocks (`mlsec_formats::stats`), so the bound
 /// is float32 rounding of every term, not of the total.
-fn close_sum(s: &mlsec_tensors::stats::Stats, want: f64, ctx: &str) {
+fn close_sum(s: &mlsec_formats::stats::Stats, want: f64, ctx: &str) {
     let got = s.mean * s.count as f64;
     let tol = 1e-9 * want.abs().max(1.0) + 1e-6 * s.count as f64 * s.max_abs;
     assert!((got - want).abs() <= tol, "{ctx}: {got} != {want}");
@@ -340,7 +340,7 @@ fn keras_zip_weights_member_is_read() {
     let h5 = read("hdf5/latest.h5");
     let config = br#"{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": []}}"#;
     for deflate in [false, true] {
-        let mut z = mlsec_tensors::zip::ZipWriter::new();
+        let mut z = mlsec_testkit::ZipWriter::new();
         z.add("metadata.json", br#"{"keras_version": "3.3.3"}"#, false, 0);
         z.add("config.json", config, true, 0);
         z.add("model.weights.h5", &h5, deflate, 0);
@@ -359,7 +359,7 @@ fn keras_zip_weights_member_is_read() {
         let (at, header) = contiguous(&h5, "/many/w03");
         let mut bad = h5.clone();
         bad[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-        let mut z = mlsec_tensors::zip::ZipWriter::new();
+        let mut z = mlsec_testkit::ZipWriter::new();
         z.add("metadata.json", br#"{"keras_version": "3.3.3"}"#, false, 0);
         z.add("config.json", config, true, 0);
         z.add("model.weights.h5", &bad, deflate, 0);
@@ -368,7 +368,7 @@ fn keras_zip_weights_member_is_read() {
         let f = only_finding(&r.findings, "CKPT030");
         assert_eq!(f.location.pointer, Some(Pointer::Tensor("many/w03".into())));
         if !deflate {
-            let member = mlsec_tensors::zip::ZipArchive::parse(&keras, ZipLimits::default())
+            let member = mlsec_formats::zip::ZipArchive::parse(&keras, ZipLimits::default())
                 .unwrap()
                 .entries
                 .into_iter()
@@ -397,7 +397,7 @@ fn scanned_all(data: &[u8]) -> Seen {
 
 fn load_all(data: &[u8]) -> (Seen, Vec<String>, String) {
     let mut out: Seen = Vec::new();
-    let l = mlsec_tensors::load::visit(data, ZipLimits::default(), &mut |v| {
+    let l = mlsec_formats::load::visit(data, ZipLimits::default(), &mut |v| {
         out.push((
             v.name.clone(),
             format!("{:?}", v.dtype),
@@ -553,9 +553,9 @@ fn joblib_arrays_are_tensors_with_the_dumped_values() {
 fn planted_values_in_joblib_arrays_are_found() {
     // `weights` (<f4, 4x3): element 7 set to NaN, in the raw pickle.
     let data = read("joblib/model_p5.joblib");
-    let mut m = mlsec_tensors::pickle::Machine::new(&data, 0);
+    let mut m = mlsec_formats::joblib::machine(&data, 0);
     m.run_all();
-    let a = mlsec_tensors::joblib::arrays(&m)
+    let a = mlsec_formats::joblib::arrays(&m)
         .into_iter()
         .flatten()
         .find(|a| a.path.as_deref() == Some("weights"))
@@ -609,7 +609,7 @@ fn h5_weights_convert_to_safetensors_and_fingerprint() {
     let report = scan(args);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let bytes = std::fs::read(dir.path().join("weights.safetensors")).unwrap();
-    let st = mlsec_tensors::safetensors::parse(&bytes).unwrap();
+    let st = mlsec_formats::safetensors::parse(&bytes).unwrap();
     assert_eq!(st.tensors.len(), 17);
     let converted = scan_bytes(&bytes, "weights.safetensors", &Options::default());
     let original = scan_bytes(&weights_only_v108(), "weights.h5", &Options::default());

@@ -299,7 +299,7 @@ fn both_traversals_agree_on_every_joblib_format() {
     for name in names {
         let data = std::fs::read(testdata(&name)).unwrap();
         let r = scan_bytes(&data, &name, &Options::default());
-        let l = mlsec_tensors::load::visit(&data, Default::default(), &mut |_| {});
+        let l = mlsec_formats::load::visit(&data, Default::default(), &mut |_| {});
         assert_eq!(l.format, r.format, "{name}");
         assert_eq!(l.tensors, r.tensors.len(), "{name}");
     }

@@ -1,5 +1,5 @@
 //! Per-tensor digests of checkpoints (name, dtype, shape and bytes), read with the shared
-//! loader (`mlsec_tensors::load`): safetensors, PyTorch zip and legacy files, numpy, HDF5 and
+//! loader (`mlsec_formats::load`): safetensors, PyTorch zip and legacy files, numpy, HDF5 and
 //! joblib, never executed. The digest of a tensor does not depend on its container, so the
 //! same weights converted from `.pt` to `.safetensors` keep their digests.
 
@@ -8,8 +8,8 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::DigestError;
-use mlsec_tensors::sniff::{Format, sniff};
-use mlsec_tensors::zip::ZipLimits;
+use mlsec_formats::sniff::{Format, sniff};
+use mlsec_formats::zip::ZipLimits;
 use sha2::{Digest, Sha256};
 
 use mlsec_util::hex::encode as hex;
@@ -38,7 +38,7 @@ pub fn tensor_digests(path: &Path) -> Result<BTreeMap<String, String>, DigestErr
     let bytes = mlsec_onnx::read_any(path)?;
     let mut out = BTreeMap::new();
     let mut duplicate = None;
-    let loaded = mlsec_tensors::load::visit(&bytes, ZipLimits::default(), &mut |v| {
+    let loaded = mlsec_formats::load::visit(&bytes, ZipLimits::default(), &mut |v| {
         let shape = serde_json::to_string(&v.shape).expect("a list of integers");
         let mut h = Sha256::new();
         h.update(v.dtype.safetensors_name().as_bytes());

@@ -415,7 +415,7 @@ fn torch_checkpoints_get_per_tensor_digests_equal_to_safetensors_ones() {
     let st = dir.path().join("model.safetensors");
     let bytes = std::fs::read(&pt).unwrap();
     let mut views = Vec::new();
-    mlsec_tensors::load::visit(&bytes, Default::default(), &mut |v| {
+    mlsec_formats::load::visit(&bytes, Default::default(), &mut |v| {
         views.push((v.name, v.dtype, v.shape, v.bytes.into_owned()));
     });
     let refs: Vec<_> = views
@@ -424,7 +424,7 @@ fn torch_checkpoints_get_per_tensor_digests_equal_to_safetensors_ones() {
         .collect();
     std::fs::write(
         &st,
-        mlsec_tensors::safetensors::write(&refs, &Default::default()),
+        mlsec_formats::safetensors::write(&refs, &Default::default()),
     )
     .unwrap();
     let report = record(

@@ -9,8 +9,8 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
 use mlsec_core::{Context, Finding, Location, Report, ScanError, Table};
+use mlsec_formats::sniff::{Format, sniff};
 use mlsec_runtime::{Model, OnnxModel};
-use mlsec_tensors::sniff::{Format, sniff};
 use serde_json::json;
 
 use crate::error::LoadError;

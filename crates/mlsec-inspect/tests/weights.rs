@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use mlsec_core::{Context, Pointer, Report};
+use mlsec_formats::dtype::DType;
 use mlsec_inspect::{Args, Check};
-use mlsec_tensors::dtype::DType;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -106,7 +106,7 @@ fn evidence_says_where_and_why() {
 fn statistics_match_a_direct_computation() {
     let path = fixture("clean.safetensors");
     let bytes = std::fs::read(&path).unwrap();
-    let st = mlsec_tensors::safetensors::parse(&bytes).unwrap();
+    let st = mlsec_formats::safetensors::parse(&bytes).unwrap();
     let t = st
         .tensors
         .iter()

@@ -1,16 +1,16 @@
 //! Inputs to run a model on (labelled for `adversarial`, unlabelled probes for `inspect`):
 //! `.npz` (keys configurable), `.safetensors`, or a folder of `.npy` files, read with the shared
-//! readers of `mlsec-tensors` (zip with bomb limits, `.npy` headers, safetensors headers). Every
+//! readers of `mlsec-formats` (zip with bomb limits, `.npy` headers, safetensors headers). Every
 //! malformed file is an error naming what is wrong; sizes are checked against the file before
 //! anything is allocated.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mlsec_tensors::dtype::{DType, element_f64};
-use mlsec_tensors::npy::{self, NpyBody};
-use mlsec_tensors::safetensors;
-use mlsec_tensors::zip::{ZipArchive, ZipLimits};
+use mlsec_formats::dtype::{DType, element_f64};
+use mlsec_formats::npy::{self, NpyBody};
+use mlsec_formats::safetensors;
+use mlsec_formats::zip::{ZipArchive, ZipLimits};
 use sha2::{Digest, Sha256};
 
 /// Inputs (flattened per sample) and integer labels.

@@ -29,10 +29,10 @@ use sha2::{Digest, Sha256};
 /// zip's central directory only. An ordinary `torch.save` state dict is a zip without `code/`:
 /// weights only, nothing to run. Any build can ask; only the `torch` feature can run one.
 pub fn is_torchscript(path: &Path) -> bool {
-    let Ok(bytes) = mlsec_tensors::sniff::read_file(path) else {
+    let Ok(bytes) = mlsec_formats::sniff::read_file(path) else {
         return false;
     };
-    mlsec_tensors::zip::ZipArchive::parse(&bytes, mlsec_tensors::zip::ZipLimits::default())
+    mlsec_formats::zip::ZipArchive::parse(&bytes, mlsec_formats::zip::ZipLimits::default())
         .is_ok_and(|z| z.entries.iter().any(|e| e.name.contains("/code/")))
 }
 

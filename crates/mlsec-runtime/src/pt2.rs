@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ir::{Attr, Graph, Node, TensorData, ValueInfo};
 use crate::{OnnxModel, RuntimeError};
-use mlsec_tensors::zip::{ZipArchive, ZipLimits};
+use mlsec_formats::zip::{ZipArchive, ZipLimits};
 
 /// The ATen ops (`torch.ops.` prefix removed, overload kept) the front end translates.
 pub const SUPPORTED_ATEN_OPS: &[&str] = &[
@@ -148,7 +148,7 @@ pub fn is_pt2_bytes(bytes: &[u8]) -> bool {
 
 /// Whether `path` is a `torch.export` archive, by content.
 pub fn is_pt2(path: &Path) -> bool {
-    mlsec_tensors::sniff::read_file(path).is_ok_and(|b| is_pt2_bytes(&b))
+    mlsec_formats::sniff::read_file(path).is_ok_and(|b| is_pt2_bytes(&b))
 }
 
 /// Loads a `.pt2` archive as a model; every error names the file.
@@ -157,7 +157,7 @@ pub fn load(path: &Path) -> Result<OnnxModel, RuntimeError> {
         file: path.display().to_string(),
         message: e.to_string(),
     };
-    let bytes = mlsec_tensors::sniff::read_file(path).map_err(|e| RuntimeError::Archive {
+    let bytes = mlsec_formats::sniff::read_file(path).map_err(|e| RuntimeError::Archive {
         file: path.display().to_string(),
         message: format!("cannot read: {e}"),
     })?;
@@ -326,7 +326,7 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
         .filter(|&c| c <= MAX_ELEMENTS)
         .ok_or_else(|| format!("sizes {dims:?} are too large"))?;
     // ScalarType of torch/_export/serde/schema.py.
-    use mlsec_tensors::dtype::DType;
+    use mlsec_formats::dtype::DType;
     let element = match dtype {
         1 | 12 => DType::U8,
         2 => DType::I8,
@@ -400,7 +400,7 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
     }
     let at = |i: u64| &bytes[(i * width) as usize..((i + 1) * width) as usize];
     let dims: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
-    let value = |i: &u64| mlsec_tensors::dtype::element_f64(element, at(*i));
+    let value = |i: &u64| mlsec_formats::dtype::element_f64(element, at(*i));
     Ok(match element {
         // i64 is read exactly (an f64 would round values above 2^53).
         DType::I64 => TensorData::i64(

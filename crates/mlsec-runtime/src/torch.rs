@@ -30,7 +30,7 @@ impl std::fmt::Debug for TorchScriptModel {
 
 impl TorchScriptModel {
     pub fn load(path: &Path) -> Result<TorchScriptModel, RuntimeError> {
-        let bytes = mlsec_tensors::sniff::read_file(path)
+        let bytes = mlsec_formats::sniff::read_file(path)
             .map_err(|e| RuntimeError::Model(format!("cannot read {}: {e}", path.display())))?;
         let mut module = tch::CModule::load(path).map_err(torch_err)?;
         module.set_eval();

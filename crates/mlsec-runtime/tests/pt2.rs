@@ -149,7 +149,8 @@ fn batch_size_is_dynamic() {
 
 /// Rewrites one member of a fixture archive (stored, uncompressed) and returns the new bytes.
 fn with_member(archive: &str, member: &str, f: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
-    use mlsec_tensors::zip::{ZipArchive, ZipLimits, ZipWriter};
+    use mlsec_formats::zip::{ZipArchive, ZipLimits};
+    use mlsec_testkit::ZipWriter;
     let bytes = std::fs::read(dir().join(archive)).unwrap();
     let zip = ZipArchive::parse(&bytes, ZipLimits::default()).unwrap();
     let mut w = ZipWriter::new();

@@ -36,7 +36,7 @@ fn floats(v: &Values) -> Vec<f64> {
 
 /// A float64 member of an npz, at full precision (`read_npz` gives f32).
 fn f64s(npz: &[u8], key: &str) -> Vec<f64> {
-    use mlsec_tensors::zip::{ZipArchive, ZipLimits};
+    use mlsec_formats::zip::{ZipArchive, ZipLimits};
     let zip = ZipArchive::parse(npz, ZipLimits::default()).unwrap();
     let entry = zip
         .entries
@@ -44,7 +44,7 @@ fn f64s(npz: &[u8], key: &str) -> Vec<f64> {
         .find(|e| e.name == format!("{key}.npy"))
         .unwrap();
     let member = zip.read(entry).unwrap();
-    let npy = mlsec_tensors::npy::parse(&member.bytes).unwrap();
+    let npy = mlsec_formats::npy::parse(&member.bytes).unwrap();
     assert_eq!(npy.descr, "<f8", "{key}");
     member.bytes[npy.data_offset..]
         .chunks_exact(8)

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mlsec_tensors::dtype::DType;
-use mlsec_tensors::write::{TensorSpec, torch_state_dict_pickle, torch_zip};
-use mlsec_tensors::zip::ZipWriter;
+use mlsec_formats::dtype::DType;
+use mlsec_testkit::ZipWriter;
+use mlsec_testkit::{TensorSpec, torch_state_dict_pickle, torch_zip};
 use serde_json::Value;
 
 /// Generous cap on the child's peak RSS: every hostile file here is a few MB at most.
@@ -545,7 +545,7 @@ fn checkpoint_legacy_tar_truncated_at_every_boundary() {
 #[test]
 fn checkpoint_hdf5_data_truncated_at_many_cuts() {
     // ~70 KB of files: every 11th byte keeps the scan inside the watchdog; the reader's own
-    // tests (`crates/mlsec-checkpoint/tests/hdf5_data.rs`, mlsec-tensors' hdf5 mutations) cut
+    // tests (`crates/mlsec-checkpoint/tests/hdf5_data.rs`, mlsec-formats' hdf5 mutations) cut
     // more densely in-process.
     truncations_every(
         11,

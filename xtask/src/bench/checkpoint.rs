@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use mlsec_tensors::dtype::DType;
-use mlsec_tensors::write::{PickleWriter, TensorSpec, torch_state_dict_pickle, torch_zip};
+use mlsec_formats::dtype::DType;
+use mlsec_testkit::{PickleWriter, TensorSpec, torch_state_dict_pickle, torch_zip};
 
 use super::{Bench, Row};
 

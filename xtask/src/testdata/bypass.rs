@@ -10,9 +10,9 @@
 use std::path::Path;
 
 use anyhow::Result;
-use mlsec_tensors::npy;
-use mlsec_tensors::write::{PickleWriter, torch_zip};
-use mlsec_tensors::zip::ZipWriter;
+use mlsec_formats::npy;
+use mlsec_testkit::ZipWriter;
+use mlsec_testkit::{PickleWriter, torch_zip};
 
 /// (fixture, loader that runs it, whether the loader runs the payload)
 pub const MANIFEST: &[(&str, &str, bool)] = &[

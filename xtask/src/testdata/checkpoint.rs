@@ -7,16 +7,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
-use mlsec_tensors::dtype::DType;
-use mlsec_tensors::hdf5;
-use mlsec_tensors::npy;
-use mlsec_tensors::safetensors;
-use mlsec_tensors::write::{
+use mlsec_formats::dtype::DType;
+use mlsec_formats::hdf5;
+use mlsec_formats::npy;
+use mlsec_formats::safetensors;
+use mlsec_formats::zip::{ZipArchive, ZipLimits};
+use mlsec_testkit::ZipWriter;
+use mlsec_testkit::{
     PickleWriter, TensorSpec, f32_bytes, torch_state_dict_pickle, torch_state_dict_pickle_with,
     torch_zip,
 };
-use mlsec_tensors::zip::ZipWriter;
-use mlsec_tensors::zip::{ZipArchive, ZipLimits};
 
 /// Deterministic pseudo-random weights, roughly N(0, scale).
 pub fn weights(n: usize, seed: u64, scale: f32) -> Vec<f32> {
@@ -188,7 +188,7 @@ fn legacy_tar(sys_info: &[u8]) -> Vec<u8> {
         }
         p.setitems();
     });
-    mlsec_tensors::tar::write(&[
+    mlsec_formats::tar::write(&[
         ("sys_info", sys_info),
         ("pickle", &pickle),
         ("storages", &storages),
@@ -199,7 +199,7 @@ fn legacy_tar(sys_info: &[u8]) -> Vec<u8> {
 fn legacy_torch() -> Vec<u8> {
     let mut out = Vec::new();
     // Magic number as a protocol-2 LONG1.
-    let magic: u128 = mlsec_tensors::torch::LEGACY_MAGIC;
+    let magic: u128 = mlsec_formats::torch::LEGACY_MAGIC;
     let mut p = PickleWriter::new();
     p.proto(2)
         .raw(&[0x8a, 10])

@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-use mlsec_tensors::npy;
-use mlsec_tensors::zip::ZipWriter;
+use mlsec_formats::npy;
+use mlsec_testkit::ZipWriter;
 
 fn write(out: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
     let path = out.join(rel);

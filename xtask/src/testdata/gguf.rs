@@ -1,5 +1,5 @@
 //! Fixtures for `mlsec checkpoint` on GGUF (llama.cpp) files, written byte by byte with
-//! `mlsec_tensors::gguf::write`: a small clean model, the same model carrying the chat
+//! `mlsec_formats::gguf::write`: a small clean model, the same model carrying the chat
 //! templates of real models (benign) and Jinja template-injection payloads (the
 //! CVE-2024-34359 class; they only ever run `echo`), and broken or lying files.
 //! `scripts/gguf/check_fixtures.py` reads them back with the `gguf` Python package and renders
@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-use mlsec_tensors::gguf::{WriteTensor, WriteValue, write};
-use mlsec_tensors::write::f32_bytes;
+use mlsec_formats::gguf::{WriteTensor, WriteValue, write};
+use mlsec_testkit::f32_bytes;
 
 use super::checkpoint::weights;
 

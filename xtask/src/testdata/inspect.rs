@@ -22,9 +22,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
-use mlsec_tensors::dtype::DType;
-use mlsec_tensors::safetensors;
-use mlsec_tensors::write::{TensorSpec, f32_bytes, torch_state_dict_pickle, torch_zip};
+use mlsec_formats::dtype::DType;
+use mlsec_formats::safetensors;
+use mlsec_testkit::{TensorSpec, f32_bytes, torch_state_dict_pickle, torch_zip};
 
 use super::checkpoint::weights;
 

@@ -1,5 +1,5 @@
 //! The `weights` check: every tensor of the model's weight files, read by the shared reader
-//! (`mlsec_tensors::load`, ONNX initializers through `mlsec-onnx`), never executed.
+//! (`mlsec_formats::load`, ONNX initializers through `mlsec-onnx`), never executed.
 //!
 //! Per tensor: NaN/Inf, robust outliers, dead and duplicated rows, and a statistics row (dtype,
 //! shape, mean, std, min, max, sparsity, kurtosis, spectral norm). Across tensors: each weight
@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use mlsec_core::{Finding, Location, Pointer, Report, ScanError, Table};
-use mlsec_tensors::dtype::DType;
-use mlsec_tensors::sniff::{Format, sniff};
-use mlsec_tensors::stats::{self, Stats};
-use mlsec_tensors::zip::ZipLimits;
+use mlsec_formats::dtype::DType;
+use mlsec_formats::sniff::{Format, sniff};
+use mlsec_formats::stats::{self, Stats};
+use mlsec_formats::zip::ZipLimits;
 use mlsec_util::stats::upper_median;
 use serde_json::json;
 
@@ -101,7 +101,7 @@ pub fn check(model: &Path, jobs: usize, report: &mut Report) -> Vec<Summary> {
         } else if f.format == Format::Zip && mlsec_runtime::pt2::is_pt2_bytes(blob) {
             pt2_items(i, f, blob, &mut items, report);
         } else {
-            let loaded = mlsec_tensors::load::visit(blob, ZipLimits::default(), &mut |v| {
+            let loaded = mlsec_formats::load::visit(blob, ZipLimits::default(), &mut |v| {
                 items.push(Item {
                     file: i,
                     name: v.name,

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use mlsec_tensors::dtype::{DType, bf16_to_f32, element_f64, f16_to_f32};
+use mlsec_formats::dtype::{DType, bf16_to_f32, element_f64, f16_to_f32};
 
 /// What the rows of a 2-D (or higher, flattened after the first axis) weight show.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 //! the subclass, shape, order and dtype; right after the wrapper's BUILD, the array's bytes
 //! follow in the stream (after a one-byte padding length and that many pad bytes when the
 //! state has `numpy_array_alignment_bytes`), or, for `dtype=object`, a whole nested pickle.
-//! The pickle machine ([`crate::pickle::Machine`]) skips those regions as joblib's unpickler
+//! The pickle machine ([`mlsec_pickle::Machine`]) skips those regions as joblib's unpickler
 //! reads them; this module turns them into array descriptions with their byte ranges.
 //!
 //! Nothing is unpickled: the description comes from the simulated nodes only.
@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use crate::dtype::DType;
-use crate::pickle::{Machine, Node, NodeId};
+use mlsec_pickle::{Inline, InlineError, Machine, Node, NodeId};
 
 /// What the bytes of a joblib array are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +79,80 @@ impl JoblibArray {
     }
 }
 
+/// The pickle machine as model loaders run it: joblib's unpickler reads the array of each
+/// `NumpyArrayWrapper` from the stream right after its BUILD ([`inline_rule`]), and any
+/// pickle may be loaded with `joblib.load`, so every machine of this workspace reads them.
+pub fn machine(data: &[u8], base: u64) -> Machine<'_> {
+    Machine::new(data, base).with_inline(inline_rule)
+}
+
+/// joblib's `NumpyArrayWrapper`: after its BUILD, joblib's unpickler reads the array from the
+/// file (raw bytes after an optional alignment pad, or a whole nested pickle for object
+/// arrays) and parsing resumes after it. Emulated so joblib files parse as joblib reads them.
+pub fn inline_rule(
+    m: &Machine<'_>,
+    inst: NodeId,
+    state: NodeId,
+) -> Result<Option<Inline>, InlineError> {
+    let Node::Obj(obj) = m.node(inst) else {
+        return Ok(None);
+    };
+    if m.global_name(obj.callee).as_deref() != Some("joblib.numpy_pickle.NumpyArrayWrapper") {
+        return Ok(None);
+    }
+    let err = |s: String| InlineError(s);
+    let Node::Dict(pairs) = m.node(state) else {
+        return Err(err("NumpyArrayWrapper state is not a dict".into()));
+    };
+    let mut shape = None;
+    let mut dtype = None;
+    let mut aligned = false;
+    for &(k, v) in pairs {
+        match m.str_of(k) {
+            Some("shape") => {
+                shape = m.seq_of(v).and_then(|s| {
+                    s.iter()
+                        .map(|&d| m.int_of(d).and_then(|d| u64::try_from(d).ok()))
+                        .try_fold(1u64, |a, d| a.checked_mul(d?))
+                });
+            }
+            Some("dtype") => {
+                dtype = match m.node(v) {
+                    Node::Obj(d) => m
+                        .seq_of(d.args)
+                        .and_then(|a| a.first().copied())
+                        .and_then(|a| m.str_of(a).map(str::to_owned)),
+                    _ => None,
+                };
+            }
+            Some("numpy_array_alignment_bytes") => aligned = true,
+            _ => {}
+        }
+    }
+    let (Some(numel), Some(dtype)) = (shape, dtype) else {
+        return Err(err("NumpyArrayWrapper state lacks shape or dtype".into()));
+    };
+    if crate::npy::is_object_code(&dtype) {
+        return Ok(Some(Inline::Pickle));
+    }
+    let code = dtype.trim_start_matches(['<', '>', '|', '=']);
+    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+    let len = digits
+        .parse::<u64>()
+        .map_err(|_| err(format!("unsupported joblib dtype `{dtype}`")))
+        .and_then(|item| {
+            let unicode = if code.starts_with('U') { 4 } else { 1 };
+            numel
+                .checked_mul(item)
+                .and_then(|n| n.checked_mul(unicode))
+                .ok_or_else(|| err("joblib array size overflows".into()))
+        });
+    Ok(Some(Inline::Raw {
+        len,
+        padded: aligned,
+    }))
+}
+
 /// Reorders column-major elements into row-major order.
 fn fortran_to_c(src: &[u8], shape: &[u64], es: usize) -> Vec<u8> {
     let rank = shape.len();
@@ -117,9 +191,9 @@ pub struct JoblibError {
 /// (`Machine::run_all`); a stream that failed may have stopped before some arrays.
 pub fn arrays(m: &Machine) -> Vec<Result<JoblibArray, JoblibError>> {
     let paths = paths(m);
-    m.joblib_array_nodes
+    m.inline_nodes
         .iter()
-        .zip(&m.joblib_arrays)
+        .zip(&m.inline_data)
         .map(|(&node, &(start, end))| {
             let path = paths.get(&node).cloned();
             describe(m, node, start, end)
@@ -177,7 +251,7 @@ fn describe(m: &Machine, node: NodeId, start: usize, end: usize) -> Result<Jobli
         Some("C") | None => false,
         Some(o) => return Err(format!("unknown array order `{o}`")),
     };
-    let object = crate::pickle::is_object_dtype(&descr);
+    let object = crate::npy::is_object_code(&descr);
     let descr = if object { "|O".to_owned() } else { descr };
     let body = if object {
         Body::Object
@@ -260,7 +334,7 @@ fn numpy_descr(m: &Machine, id: NodeId) -> Result<String, String> {
 
 /// Paths of the wrappers reachable from each stream's result (first path wins).
 fn paths(m: &Machine) -> HashMap<NodeId, String> {
-    paths_of(m, &m.joblib_array_nodes.iter().copied().collect())
+    paths_of(m, &m.inline_nodes.iter().copied().collect())
 }
 
 /// Paths of the `wanted` nodes reachable from each stream's result (first path wins).
@@ -427,7 +501,7 @@ fn companion(m: &Machine, node: NodeId, zipped: bool) -> Result<Companion, Strin
     };
     // Attributes: __init__ arguments first, then what BUILD sets.
     let mut attrs: HashMap<&str, NodeId> = HashMap::new();
-    use crate::pickle::CallKind;
+    use mlsec_pickle::CallKind;
     if matches!(obj.kind, CallKind::Reduce | CallKind::Inst | CallKind::Obj) {
         let names: &[&str] = if zipped {
             &["filename", "init_args", "state"]
@@ -480,7 +554,7 @@ fn companion(m: &Machine, node: NodeId, zipped: bool) -> Result<Companion, Strin
             .collect::<Option<Vec<u64>>>()
             .ok_or("shape holds a value that is not a non-negative integer")?;
         let descr = numpy_descr(m, *dtype)?;
-        let body = if crate::pickle::is_object_dtype(&descr) {
+        let body = if crate::npy::is_object_code(&descr) {
             Body::Object
         } else {
             match DType::from_numpy(&descr) {

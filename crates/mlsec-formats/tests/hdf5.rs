@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use mlsec_tensors::dtype::{DType, element_f64};
-use mlsec_tensors::hdf5::{self, AttrValue, Layout, Limits};
+use mlsec_formats::dtype::{DType, element_f64};
+use mlsec_formats::hdf5::{self, AttrValue, Layout, Limits};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -647,7 +647,7 @@ type Read = (String, DType, Vec<u64>, f64);
 /// Tensors, problems and notes of `load::hdf5_tensors`.
 fn data_tensors(data: &[u8]) -> (Vec<Read>, Vec<String>, Vec<String>) {
     let (mut tensors, mut problems, mut notes) = (Vec::new(), Vec::new(), Vec::new());
-    mlsec_tensors::load::hdf5_tensors(
+    mlsec_formats::load::hdf5_tensors(
         data,
         &Limits::default(),
         &mut |v| {

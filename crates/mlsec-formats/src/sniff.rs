@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{npy, pickle, safetensors, zip};
+use crate::{npy, safetensors, zip};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -54,7 +54,7 @@ pub fn sniff(data: &[u8]) -> Format {
     if safetensors::sniff(data) {
         return Format::Safetensors;
     }
-    if pickle::looks_like_pickle(data) {
+    if looks_like_pickle(data) {
         return Format::Pickle;
     }
     if looks_like_onnx(data) {
@@ -153,4 +153,22 @@ pub fn read_file(path: &Path) -> std::io::Result<FileBytes> {
     // does. This is the only `unsafe` in the reader.
     let map = unsafe { memmap2::Mmap::map(&file)? };
     Ok(FileBytes::Mapped(map))
+}
+
+/// Whether `data` plausibly starts a pickle: PROTO 0..=5, or a protocol 0/1 stream that
+/// parses to its first STOP, or that runs out of bytes after importing something (a truncated
+/// stream still imports and calls what comes before the cut).
+pub fn looks_like_pickle(data: &[u8]) -> bool {
+    match data {
+        [0x80, p, ..] if *p <= 5 => return data.len() > 2,
+        [first, ..] if b"(}]cNIJKLSVXUTGF)l".contains(first) => {}
+        _ => return false,
+    }
+    let limit = data.len().min(1 << 20);
+    let mut m = crate::joblib::machine(&data[..limit], 0);
+    let s = m.run_stream(0);
+    match &s.error {
+        None => s.end >= 2,
+        Some(e) => e.is_truncation() && limit == data.len() && !m.imports.is_empty(),
+    }
 }

@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 
 use crate::dtype::DType;
-use crate::pickle::{Machine, Node, NodeId};
 use crate::torch::{TensorRef, collect_persistent_ids};
+use mlsec_pickle::{Machine, Node, NodeId};
 
 /// Byte ranges `(start, len)` of storages by key, relative to the buffer they were read from.
 pub type Storages = HashMap<String, (usize, usize)>;
@@ -96,7 +96,7 @@ pub fn pickle_storages(
 /// The legacy tar `storages` member. `base` is the member's offset in the file (for pickle
 /// offsets); storage ranges are relative to the member.
 pub fn tar_storages(bytes: &[u8], base: u64) -> Parsed<'_, Storages> {
-    let mut m = Machine::new(bytes, base);
+    let mut m = crate::joblib::machine(bytes, base);
     let mut out = Storages::new();
     let mut sizes: HashMap<String, usize> = HashMap::new();
     let mut issue = None;
@@ -194,7 +194,7 @@ pub fn tar_tensors<'d>(
     base: u64,
     storages: &Storages,
 ) -> Parsed<'d, Vec<TensorRef>> {
-    let mut m = Machine::new(bytes, base);
+    let mut m = crate::joblib::machine(bytes, base);
     let mut out = Vec::new();
     let mut issue = None;
     let s = m.run_stream(0);

@@ -3,8 +3,7 @@
 //! `torch._utils._rebuild_tensor_v2` and `('storage', torch.FloatStorage, key, 'cpu', n)`
 //! persistent ids, in a 64-byte-aligned stored zip under one prefix).
 
-use crate::dtype::DType;
-use crate::zip::ZipWriter;
+use mlsec_formats::dtype::DType;
 
 /// Emits pickle opcodes.
 #[derive(Debug, Default, Clone)]
@@ -269,4 +268,85 @@ pub fn torch_zip(prefix: &str, pickle: &[u8], storages: &[(String, Vec<u8>)]) ->
 /// Little-endian bytes of `f32` values.
 pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A minimal zip writer (stored and deflated members), used by fixture generators and tests.
+#[derive(Default)]
+pub struct ZipWriter {
+    pub out: Vec<u8>,
+    central: Vec<u8>,
+    count: u16,
+}
+
+impl ZipWriter {
+    pub fn new() -> ZipWriter {
+        ZipWriter::default()
+    }
+
+    /// Adds a member; `deflate` compresses it. `align` pads data to that many bytes like
+    /// PyTorch's writer (0 for none).
+    pub fn add(&mut self, name: &str, data: &[u8], deflate: bool, align: usize) {
+        let crc = crc32fast::hash(data);
+        let body = if deflate {
+            miniz_oxide::deflate::compress_to_vec(data, 6)
+        } else {
+            data.to_vec()
+        };
+        let offset = self.out.len() as u32;
+        let mut extra = Vec::new();
+        if align > 0 {
+            let unpadded = self.out.len() + 30 + name.len() + 4;
+            let pad = (align - unpadded % align) % align;
+            extra.extend_from_slice(&0x4246u16.to_le_bytes()); // "FB", as PyTorch writes
+            extra.extend_from_slice(&(pad as u16).to_le_bytes());
+            extra.extend(std::iter::repeat_n(b'Z', pad));
+        }
+        let method: u16 = if deflate { 8 } else { 0 };
+        let header = |sig: &[u8], central: bool| {
+            let mut h = Vec::new();
+            h.extend_from_slice(sig);
+            if central {
+                h.extend_from_slice(&20u16.to_le_bytes());
+            }
+            h.extend_from_slice(&20u16.to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes()); // flags
+            h.extend_from_slice(&method.to_le_bytes());
+            h.extend_from_slice(&0u32.to_le_bytes()); // time/date
+            h.extend_from_slice(&crc.to_le_bytes());
+            h.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            h
+        };
+        let mut local = header(b"PK\x03\x04", false);
+        local.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        local.extend_from_slice(name.as_bytes());
+        local.extend_from_slice(&extra);
+        self.out.extend_from_slice(&local);
+        self.out.extend_from_slice(&body);
+        let mut central = header(b"PK\x01\x02", true);
+        central.extend_from_slice(&0u16.to_le_bytes()); // extra
+        central.extend_from_slice(&0u16.to_le_bytes()); // comment
+        central.extend_from_slice(&0u16.to_le_bytes()); // disk
+        central.extend_from_slice(&0u16.to_le_bytes()); // internal attrs
+        central.extend_from_slice(&0u32.to_le_bytes()); // external attrs
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+        self.central.extend_from_slice(&central);
+        self.count += 1;
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        let cd_offset = self.out.len() as u32;
+        self.out.extend_from_slice(&self.central);
+        self.out.extend_from_slice(b"PK\x05\x06");
+        self.out.extend_from_slice(&[0; 4]);
+        self.out.extend_from_slice(&self.count.to_le_bytes());
+        self.out.extend_from_slice(&self.count.to_le_bytes());
+        self.out
+            .extend_from_slice(&(self.central.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(&cd_offset.to_le_bytes());
+        self.out.extend_from_slice(&0u16.to_le_bytes());
+        self.out
+    }
 }

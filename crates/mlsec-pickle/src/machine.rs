@@ -1,450 +1,8 @@
-//! A static emulation of CPython's `_pickle` unpickler.
-//!
-//! Nothing is imported or called: every object the real unpickler would build is a node in an
-//! arena, and every import, call, persistent load and attribute assignment the real unpickler
-//! would perform is recorded as an [`Event`] with the byte offset of its opcode. The semantics
-//! follow `Modules/_pickle.c` (3.11), not `pickletools`: any opcode is accepted whatever the
-//! declared protocol, text integers are parsed like `PyOS_strtol`, the stack has a fence at the
-//! last MARK, and parsing continues after STOP when another stream follows.
-//!
-//! FRAME is where real unpicklers disagree, so the machine reads frames the way one chosen
-//! loader does ([`ReadMode`]): CPython's C unpickler over a byte string (`pickle.loads`), the C
-//! unpickler over a stream without `peek()` (`pickle.load(io.BytesIO(..))`, which is how
-//! `torch.load` reads `data.pkl`), or the pure-Python `pickle._Unpickler` (joblib). Whatever the
-//! mode, every place where a conforming pickler's framing is broken (an operand straddling the
-//! end of its frame, a FRAME inside a frame, a frame longer than the data) is recorded as an
-//! [`Event::Frame`]: the interpretations differ only after such a point, so a caller that sees
-//! one runs the other modes too ([`interpretations`]).
-//!
-//! Work and memory are bounded: every node comes from an input byte (at most a few per
-//! opcode), memo indices are bounded by the input size, and [`Limits`] caps the rest.
+//! The machine: one buffer, its streams, and the opcode loop.
 
-use std::fmt;
-
-/// Index of a node in [`Machine::nodes`].
-pub type NodeId = u32;
-
-/// Caps on the work one pickle may cause.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Maximum number of nodes (objects) the stream may create.
-    pub max_nodes: usize,
-    /// Maximum number of streams (STOP-separated) read from one buffer.
-    pub max_streams: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_nodes: 32 << 20,
-            max_streams: 64,
-        }
-    }
-}
-
-/// Which real unpickler's reading of FRAME the machine follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadMode {
-    /// C `pickle.loads(data)`: the whole input is one buffer; FRAME only checks that the frame's
-    /// bytes are present, and operands read across frame ends.
-    Bytes,
-    /// C `pickle.load(stream)` on a stream without `peek()` (`io.BytesIO`; `torch.load`): FRAME
-    /// reads the frame into the buffer, and an operand or line that does not fit in what is left
-    /// of it drops the rest of the frame and is read from the stream after the frame.
-    Stream,
-    /// The pure-Python `pickle._Unpickler` (joblib): an operand crossing a frame end and a
-    /// FRAME inside an unfinished frame are errors, but a frame longer than the data is read
-    /// as the rest of the data.
-    Python,
-}
-
-impl ReadMode {
-    pub const ALL: [ReadMode; 3] = [ReadMode::Bytes, ReadMode::Stream, ReadMode::Python];
-
-    /// The loader this mode stands for, for messages.
-    pub fn loader(self) -> &'static str {
-        match self {
-            ReadMode::Bytes => "pickle.loads",
-            ReadMode::Stream => "pickle.load(stream) / torch.load",
-            ReadMode::Python => "pickle._Unpickler / joblib.load",
-        }
-    }
-}
-
-/// Framing that no conforming pickler writes; where the loaders' readings diverge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FrameAnomaly {
-    /// An operand or text line starts inside the frame ending at `frame_end` and goes past it.
-    Straddle { frame_end: u64 },
-    /// FRAME while `left` bytes of the current frame were still unread.
-    Nested { left: u64 },
-    /// FRAME declares `declared` bytes where only `available` remain.
-    Overlong { declared: u64, available: u64 },
-    /// STOP while `left` bytes of the current frame were unread: a loader reading from a
-    /// stream starts the next `load` after the frame, one reading bytes right after STOP.
-    StopInFrame { left: u64 },
-    /// joblib array data read while `left` bytes of the current frame were unread (joblib
-    /// reads array bytes from the file, after the frame).
-    ArrayInFrame { left: u64 },
-}
-
-impl fmt::Display for FrameAnomaly {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FrameAnomaly::Straddle { frame_end } => write!(
-                f,
-                "an operand crosses the end of its frame at byte {frame_end}: `pickle.loads` reads across, `torch.load` drops the rest of the frame"
-            ),
-            FrameAnomaly::Nested { left } => write!(
-                f,
-                "a FRAME starts while {left} bytes of the current frame are unread"
-            ),
-            FrameAnomaly::Overlong {
-                declared,
-                available,
-            } => write!(
-                f,
-                "a FRAME declares {declared} bytes but only {available} follow: the C unpickler stops, joblib's reads on"
-            ),
-            FrameAnomaly::StopInFrame { left } => write!(
-                f,
-                "STOP leaves {left} bytes of its frame unread: the next `pickle.load` on a stream skips them"
-            ),
-            FrameAnomaly::ArrayInFrame { left } => write!(
-                f,
-                "joblib array data starts while {left} bytes of the frame are unread"
-            ),
-        }
-    }
-}
-
-/// Bytes of a `bytes`/`bytearray`/legacy `str` object: a range of the input or decoded text.
-#[derive(Debug, Clone)]
-pub enum Blob {
-    Span(usize, usize),
-    Owned(Vec<u8>),
-}
-
-/// How an object was produced by a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallKind {
-    Reduce,
-    Inst,
-    Obj,
-    NewObj,
-    NewObjEx,
-    /// `inst.__setstate__(state)` where `__setstate__` was planted by an earlier BUILD.
-    Build,
-    /// `append`/`extend`/`__setitem__`/`add` on something that is not a list/dict/set.
-    Method,
-}
-
-impl CallKind {
-    pub fn opcode(self) -> &'static str {
-        match self {
-            CallKind::Reduce => "REDUCE",
-            CallKind::Inst => "INST",
-            CallKind::Obj => "OBJ",
-            CallKind::NewObj => "NEWOBJ",
-            CallKind::NewObjEx => "NEWOBJ_EX",
-            CallKind::Build => "BUILD",
-            CallKind::Method => "SETITEM/APPEND",
-        }
-    }
-}
-
-/// The result of a call the real unpickler would make.
-#[derive(Debug, Clone)]
-pub struct Obj {
-    pub callee: NodeId,
-    pub args: NodeId,
-    pub kind: CallKind,
-    pub offset: u64,
-    /// Items set with SETITEM(S) (for dict-like results such as `OrderedDict`).
-    pub items: Vec<(NodeId, NodeId)>,
-    /// Items added with APPEND(S)/ADDITEMS.
-    pub list: Vec<NodeId>,
-    /// The last BUILD state.
-    pub state: Option<NodeId>,
-    /// A callable planted as `__setstate__` by a BUILD state.
-    pub planted_setstate: Option<NodeId>,
-}
-
-/// One object the real unpickler would build.
-#[derive(Debug, Clone)]
-pub enum Node {
-    None,
-    Bool(bool),
-    Int(i64),
-    /// Little-endian two's complement.
-    BigInt(Vec<u8>),
-    Float(f64),
-    Str(String),
-    Bytes(Blob),
-    ByteArray(Blob),
-    Tuple(Vec<NodeId>),
-    List(Vec<NodeId>),
-    Dict(Vec<(NodeId, NodeId)>),
-    Set(Vec<NodeId>),
-    FrozenSet(Vec<NodeId>),
-    /// An imported attribute; index into [`Machine::imports`].
-    Global(usize),
-    /// What `persistent_load(pid)` returns.
-    PersId {
-        pid: NodeId,
-        offset: u64,
-    },
-    Obj(Box<Obj>),
-    /// An import whose operands were not constant strings.
-    DynamicGlobal {
-        offset: u64,
-    },
-}
-
-/// An import performed by GLOBAL, STACK_GLOBAL or INST.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Import {
-    pub module: String,
-    pub name: String,
-    pub offset: u64,
-    pub opcode: &'static str,
-}
-
-impl Import {
-    /// `module.name` as Python 3 imports it: CPython's unpickler maps Python 2 names
-    /// ([`fix_name`]). Applied whatever the protocol, so that a name that only resolves with a
-    /// compatibility package installed (`future` provides `__builtin__`) is still judged as
-    /// what it would import.
-    pub fn dotted(&self) -> String {
-        let (module, name) = fix_name(&self.module, &self.name);
-        format!("{module}.{name}")
-    }
-}
-
-/// The Python 3 `(module, name)` CPython's unpickler imports for a Python 2 `(module, name)`
-/// (`fix_imports=True`): first the renamed names (`__builtin__.xrange` is `builtins.range`),
-/// then the renamed modules. The tables are those of CPython 3.11's `_compat_pickle`.
-pub fn fix_name<'s>(module: &'s str, name: &'s str) -> (&'s str, &'s str) {
-    if let Some(fixed) = fixed_name(module, name) {
-        return fixed;
-    }
-    (fix_module(module), name)
-}
-
-fn fixed_name<'s>(module: &str, name: &'s str) -> Option<(&'s str, &'s str)> {
-    const EXCEPTIONS: &[&str] = &[
-        "ArithmeticError",
-        "AssertionError",
-        "AttributeError",
-        "BaseException",
-        "BufferError",
-        "BytesWarning",
-        "DeprecationWarning",
-        "EOFError",
-        "EnvironmentError",
-        "Exception",
-        "FloatingPointError",
-        "FutureWarning",
-        "GeneratorExit",
-        "IOError",
-        "ImportError",
-        "ImportWarning",
-        "IndentationError",
-        "IndexError",
-        "KeyError",
-        "KeyboardInterrupt",
-        "LookupError",
-        "MemoryError",
-        "NameError",
-        "NotImplementedError",
-        "OSError",
-        "OverflowError",
-        "PendingDeprecationWarning",
-        "ReferenceError",
-        "RuntimeError",
-        "RuntimeWarning",
-        "StopIteration",
-        "SyntaxError",
-        "SyntaxWarning",
-        "SystemError",
-        "SystemExit",
-        "TabError",
-        "TargetScopeError",
-        "TypeError",
-        "UnboundLocalError",
-        "UnicodeDecodeError",
-        "UnicodeEncodeError",
-        "UnicodeError",
-        "UnicodeTranslateError",
-        "UnicodeWarning",
-        "UserWarning",
-        "ValueError",
-        "Warning",
-        "ZeroDivisionError",
-    ];
-    const MP_EXCEPTIONS: &[&str] = &[
-        "AuthenticationError",
-        "BufferTooShort",
-        "ProcessError",
-        "TimeoutError",
-    ];
-    let fixed = match (module, name) {
-        ("__builtin__", "xrange") => ("builtins", "range"),
-        ("__builtin__", "reduce") => ("functools", "reduce"),
-        ("__builtin__", "intern") => ("sys", "intern"),
-        ("__builtin__", "unichr") => ("builtins", "chr"),
-        ("__builtin__", "unicode" | "basestring") => ("builtins", "str"),
-        ("__builtin__", "long") => ("builtins", "int"),
-        ("itertools", "izip") => ("builtins", "zip"),
-        ("itertools", "imap") => ("builtins", "map"),
-        ("itertools", "ifilter") => ("builtins", "filter"),
-        ("itertools", "ifilterfalse") => ("itertools", "filterfalse"),
-        ("itertools", "izip_longest") => ("itertools", "zip_longest"),
-        ("UserDict", "IterableUserDict" | "UserDict") => ("collections", "UserDict"),
-        ("UserList", "UserList") => ("collections", "UserList"),
-        ("UserString", "UserString") => ("collections", "UserString"),
-        ("whichdb", "whichdb") => ("dbm", "whichdb"),
-        ("_socket", "fromfd") => ("socket", "fromfd"),
-        ("socket", "_socketobject") => ("socket", "SocketType"),
-        ("_multiprocessing", "Connection") => ("multiprocessing.connection", "Connection"),
-        ("multiprocessing.process", "Process") => ("multiprocessing.context", "Process"),
-        ("multiprocessing.forking", "Popen") => ("multiprocessing.popen_fork", "Popen"),
-        ("urllib", "ContentTooShortError") => ("urllib.error", "ContentTooShortError"),
-        (
-            "urllib",
-            "getproxies" | "pathname2url" | "url2pathname" | "urlcleanup" | "urlopen"
-            | "urlretrieve",
-        ) => ("urllib.request", name),
-        ("urllib", "quote_plus" | "quote" | "unquote_plus" | "unquote" | "urlencode") => {
-            ("urllib.parse", name)
-        }
-        ("urllib2", "HTTPError" | "URLError") => ("urllib.error", name),
-        ("exceptions", "StandardError") => ("builtins", "Exception"),
-        ("exceptions", n) if EXCEPTIONS.contains(&n) => ("builtins", name),
-        ("multiprocessing", n) if MP_EXCEPTIONS.contains(&n) => ("multiprocessing.context", name),
-        _ => return None,
-    };
-    Some(fixed)
-}
-
-/// Python 2 module names CPython's unpickler maps to Python 3 ones (`_compat_pickle`'s
-/// `IMPORT_MAPPING`). `exceptions` is not in it: names outside [`fix_name`]'s table fail to
-/// import, but are judged as `builtins` ones to stay on the safe side.
-pub fn fix_module(module: &str) -> &str {
-    match module {
-        "__builtin__" | "exceptions" => "builtins",
-        "copy_reg" => "copyreg",
-        "Queue" => "queue",
-        "SocketServer" => "socketserver",
-        "ConfigParser" => "configparser",
-        "repr" => "reprlib",
-        "tkFileDialog" | "FileDialog" => "tkinter.filedialog",
-        "tkSimpleDialog" | "SimpleDialog" => "tkinter.simpledialog",
-        "tkColorChooser" => "tkinter.colorchooser",
-        "tkCommonDialog" => "tkinter.commondialog",
-        "Dialog" => "tkinter.dialog",
-        "Tkdnd" => "tkinter.dnd",
-        "tkFont" => "tkinter.font",
-        "tkMessageBox" => "tkinter.messagebox",
-        "ScrolledText" => "tkinter.scrolledtext",
-        "Tkconstants" => "tkinter.constants",
-        "Tix" => "tkinter.tix",
-        "ttk" => "tkinter.ttk",
-        "Tkinter" => "tkinter",
-        "markupbase" => "_markupbase",
-        "_winreg" => "winreg",
-        "thread" => "_thread",
-        "dummy_thread" => "_dummy_thread",
-        "dbhash" => "dbm.bsd",
-        "dumbdbm" => "dbm.dumb",
-        "dbm" => "dbm.ndbm",
-        "gdbm" => "dbm.gnu",
-        "xmlrpclib" => "xmlrpc.client",
-        "SimpleXMLRPCServer" | "DocXMLRPCServer" => "xmlrpc.server",
-        "httplib" => "http.client",
-        "htmlentitydefs" => "html.entities",
-        "HTMLParser" => "html.parser",
-        "Cookie" => "http.cookies",
-        "cookielib" => "http.cookiejar",
-        "BaseHTTPServer" | "SimpleHTTPServer" | "CGIHTTPServer" => "http.server",
-        "test.test_support" => "test.support",
-        "commands" => "subprocess",
-        "urlparse" => "urllib.parse",
-        "robotparser" => "urllib.robotparser",
-        "urllib2" => "urllib.request",
-        "anydbm" | "whichdb" => "dbm",
-        "_abcoll" => "collections.abc",
-        "cPickle" => "pickle",
-        "_elementtree" => "xml.etree.ElementTree",
-        "UserDict" | "UserList" | "UserString" => "collections",
-        "StringIO" | "cStringIO" => "io",
-        other => other,
-    }
-}
-
-/// Something the real unpickler would do that matters for security.
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// Import of `imports[index]`.
-    Import { index: usize },
-    /// STACK_GLOBAL whose module or name is not a constant string.
-    DynamicImport {
-        offset: u64,
-        module: Option<String>,
-        name: Option<String>,
-    },
-    /// A call; the node is the [`Node::Obj`] it produced.
-    Call { node: NodeId },
-    /// `persistent_load(pid)`.
-    PersistentLoad { node: NodeId, offset: u64 },
-    /// Framing no pickler writes; see [`FrameAnomaly`].
-    Frame { offset: u64, anomaly: FrameAnomaly },
-    /// BUILD whose state plants a dunder attribute (`__setstate__`, `__reduce__`, ...) on an
-    /// object, or BUILD that assigns attributes of an imported object (monkeypatching).
-    Build {
-        offset: u64,
-        target: NodeId,
-        attribute: String,
-    },
-}
-
-/// Why a stream could not be read, with the offset of the failing opcode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PickleError {
-    pub offset: u64,
-    pub message: String,
-}
-
-/// How every truncation error message starts (CPython's own wording).
-const TRUNCATED: &str = "pickle data was truncated";
-
-impl PickleError {
-    /// The stream ran out of bytes (rather than holding something invalid).
-    pub fn is_truncation(&self) -> bool {
-        self.message.starts_with(TRUNCATED)
-    }
-}
-
-impl fmt::Display for PickleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at byte {}", self.message, self.offset)
-    }
-}
-
-impl std::error::Error for PickleError {}
-
-/// One STOP-terminated stream.
-#[derive(Debug, Clone)]
-pub struct Stream {
-    pub start: usize,
-    /// Offset just past STOP (or where parsing failed).
-    pub end: usize,
-    /// Highest PROTO seen (0 when none).
-    pub protocol: u8,
-    /// The value STOP returned.
-    pub root: Option<NodeId>,
-    pub error: Option<PickleError>,
-}
+use crate::text::*;
+use crate::trace::*;
+use crate::{R, TRUNCATED};
 
 /// The simulated unpickler over one buffer. `base` is added to every reported offset.
 pub struct Machine<'a> {
@@ -454,10 +12,13 @@ pub struct Machine<'a> {
     pub imports: Vec<Import>,
     pub events: Vec<Event>,
     pub streams: Vec<Stream>,
-    /// Byte ranges joblib reads as array data (relative to `data`).
-    pub joblib_arrays: Vec<(usize, usize)>,
-    /// The `NumpyArrayWrapper` node of each entry of `joblib_arrays` (same index).
-    pub joblib_array_nodes: Vec<NodeId>,
+    /// Byte ranges the loader reads from the stream itself, outside the opcodes ([`Inline`]),
+    /// relative to `data`: joblib's array data.
+    pub inline_data: Vec<(usize, usize)>,
+    /// The object after whose BUILD each entry of `inline_data` was read (same index).
+    pub inline_nodes: Vec<NodeId>,
+    /// Which BUILDs are followed by inline data, for the loader modelled.
+    inline: Option<InlineRule>,
     /// Attributes BUILD assigned, by (object, name): what `getattr` on them would return.
     attributes: std::collections::HashMap<(NodeId, String), NodeId>,
     limits: Limits,
@@ -482,8 +43,6 @@ const FALSE_ID: NodeId = 2;
 const EMPTY_TUPLE_ID: NodeId = 3;
 const NO_MEMO: NodeId = NodeId::MAX;
 
-type R<T> = Result<T, String>;
-
 impl<'a> Machine<'a> {
     pub fn new(data: &'a [u8], base: u64) -> Machine<'a> {
         Machine::with_limits(data, base, Limits::default())
@@ -507,8 +66,9 @@ impl<'a> Machine<'a> {
             imports: Vec::new(),
             events: Vec::new(),
             streams: Vec::new(),
-            joblib_arrays: Vec::new(),
-            joblib_array_nodes: Vec::new(),
+            inline_data: Vec::new(),
+            inline_nodes: Vec::new(),
+            inline: None,
             attributes: std::collections::HashMap::new(),
             limits,
             mode,
@@ -521,6 +81,12 @@ impl<'a> Machine<'a> {
             memo_filled: 0,
             proto: 0,
         }
+    }
+
+    /// The same machine, reading the inline data `rule` says follows a BUILD ([`Inline`]).
+    pub fn with_inline(mut self, rule: InlineRule) -> Machine<'a> {
+        self.inline = Some(rule);
+        self
     }
 
     /// Reads one stream starting at `start`; returns it (also pushed on `streams`).
@@ -582,6 +148,7 @@ impl<'a> Machine<'a> {
             .filter(|&mode| mode != self.mode)
             .map(|mode| {
                 let mut m = Machine::with_mode(self.data, self.base, self.limits, mode);
+                m.inline = self.inline;
                 let first = self.streams.first().map_or(0, |s| s.start);
                 let mut start = first;
                 while start < self.data.len() && m.streams.len() < self.streams.len().max(1) {
@@ -1504,115 +1071,69 @@ impl<'a> Machine<'a> {
                 obj.planted_setstate = planted;
             }
         }
-        self.joblib_array(inst, state)
+        self.inline_read(inst, state)
     }
 
-    /// joblib's `NumpyArrayWrapper`: right after its BUILD, joblib's unpickler reads the array
-    /// from the file (raw bytes after an optional alignment pad, or a whole nested pickle for
-    /// object arrays) and parsing resumes after it. Emulated so joblib files parse as joblib
-    /// reads them; the array region is recorded in `joblib_arrays`.
-    fn joblib_array(&mut self, inst: NodeId, state: NodeId) -> R<()> {
-        let Node::Obj(obj) = self.node(inst) else {
+    /// Data the loader reads from the stream right after this BUILD ([`InlineRule`]): read
+    /// as the loader reads it, and parsing resumes after it; the region is recorded in
+    /// `inline_data`.
+    fn inline_read(&mut self, inst: NodeId, state: NodeId) -> R<()> {
+        let Some(rule) = self.inline else {
             return Ok(());
         };
-        if self.global_name(obj.callee).as_deref() != Some("joblib.numpy_pickle.NumpyArrayWrapper")
-        {
+        let Some(inline) = rule(self, inst, state).map_err(|e| e.0)? else {
             return Ok(());
-        }
-        let Node::Dict(pairs) = self.node(state) else {
-            return Err("NumpyArrayWrapper state is not a dict".into());
         };
-        let mut shape = None;
-        let mut dtype = None;
-        let mut aligned = false;
-        for &(k, v) in pairs {
-            match self.str_of(k) {
-                Some("shape") => {
-                    shape = self.seq_of(v).and_then(|s| {
-                        s.iter()
-                            .map(|&d| self.int_of(d).and_then(|d| u64::try_from(d).ok()))
-                            .try_fold(1u64, |a, d| a.checked_mul(d?))
-                    });
-                }
-                Some("dtype") => {
-                    dtype = match self.node(v) {
-                        Node::Obj(d) => self
-                            .seq_of(d.args)
-                            .and_then(|a| a.first().copied())
-                            .and_then(|a| self.str_of(a).map(str::to_owned)),
-                        _ => None,
-                    };
-                }
-                Some("numpy_array_alignment_bytes") => aligned = true,
-                _ => {}
-            }
-        }
-        let (Some(numel), Some(dtype)) = (shape, dtype) else {
-            return Err("NumpyArrayWrapper state lacks shape or dtype".into());
-        };
-        // joblib reads the array from the file, which is past the whole frame.
+        // The loader reads the data from the file, which is past the whole frame.
         if let Some((_, end)) = self.frame
             && self.pos < end
         {
             let left = (end - self.pos) as u64;
-            self.frame_anomaly(FrameAnomaly::ArrayInFrame { left });
+            self.frame_anomaly(FrameAnomaly::InlineInFrame { left });
             if self.mode == ReadMode::Python {
                 return Err("joblib array data inside a pickle frame".into());
             }
         }
         self.frame = None;
         let start = self.pos;
-        if is_object_dtype(&dtype) {
-            // A complete pickle stream of the array follows, read by a fresh unpickler.
-            let saved = (
-                std::mem::take(&mut self.stack),
-                std::mem::take(&mut self.marks),
-                std::mem::take(&mut self.memo),
-                self.memo_filled,
-                self.proto,
-                self.op_start,
-            );
-            self.memo_filled = 0;
-            let result = self.run_inner();
-            (
-                self.stack,
-                self.marks,
-                self.memo,
-                self.memo_filled,
-                self.proto,
-                self.op_start,
-            ) = saved;
-            result?;
-        } else {
-            if aligned {
-                let pad = self.u8()? as usize;
-                self.take(pad)?;
+        match inline {
+            Inline::Pickle => {
+                // A complete pickle stream follows, read by a fresh unpickler.
+                let saved = (
+                    std::mem::take(&mut self.stack),
+                    std::mem::take(&mut self.marks),
+                    std::mem::take(&mut self.memo),
+                    self.memo_filled,
+                    self.proto,
+                    self.op_start,
+                );
+                self.memo_filled = 0;
+                let result = self.run_inner();
+                (
+                    self.stack,
+                    self.marks,
+                    self.memo,
+                    self.memo_filled,
+                    self.proto,
+                    self.op_start,
+                ) = saved;
+                result?;
             }
-            let code = dtype.trim_start_matches(['<', '>', '|', '=']);
-            let digits: String = code.chars().filter(char::is_ascii_digit).collect();
-            let mut item: u64 = digits
-                .parse()
-                .map_err(|_| format!("unsupported joblib dtype `{dtype}`"))?;
-            if code.starts_with('U') {
-                item *= 4;
+            Inline::Raw { len, padded } => {
+                if padded {
+                    let pad = self.u8()? as usize;
+                    self.take(pad)?;
+                }
+                let n = self
+                    .len_u64(len.map_err(|e| e.0)?)
+                    .map_err(|_| format!("{TRUNCATED} (joblib array data)"))?;
+                self.take(n)?;
             }
-            let n = numel
-                .checked_mul(item)
-                .ok_or("joblib array size overflows")?;
-            let n = self
-                .len_u64(n)
-                .map_err(|_| format!("{TRUNCATED} (joblib array data)"))?;
-            self.take(n)?;
         }
-        self.joblib_arrays.push((start, self.pos));
-        self.joblib_array_nodes.push(inst);
+        self.inline_data.push((start, self.pos));
+        self.inline_nodes.push(inst);
         Ok(())
     }
-}
-
-/// Whether a numpy dtype code is the object type, under any spelling numpy accepts.
-pub fn is_object_dtype(descr: &str) -> bool {
-    crate::npy::is_object_code(descr)
 }
 
 fn pairs(items: Vec<NodeId>) -> R<Vec<(NodeId, NodeId)>> {
@@ -1620,256 +1141,6 @@ fn pairs(items: Vec<NodeId>) -> R<Vec<(NodeId, NodeId)>> {
         return Err("odd number of items for DICT/SETITEMS".into());
     }
     Ok(items.chunks(2).map(|c| (c[0], c[1])).collect())
-}
-
-/// Result of parsing a protocol-0 integer.
-#[derive(Debug, PartialEq, Eq)]
-pub enum IntText {
-    Small(i64),
-    Big,
-}
-
-/// Parses the INT opcode's text the way `_pickle.load_int` does: C `strtol(s, &end, 0)`
-/// (leading whitespace, sign, `0x` hex, leading-`0` octal), and when that does not consume
-/// the whole line or overflows, Python's `int(s, 0)` (`0o`/`0b` prefixes, `_` separators).
-pub fn parse_int_opcode(line: &[u8]) -> Option<IntText> {
-    if let Some(v) = c_strtol(line) {
-        return Some(IntText::Small(v));
-    }
-    parse_py_int(line)
-}
-
-/// C `strtol(s, &end, 0)` that must consume the whole input without overflow.
-fn c_strtol(line: &[u8]) -> Option<i64> {
-    let mut i = 0;
-    while i < line.len() && matches!(line[i], b' ' | b'\t' | b'\x0b' | b'\x0c' | b'\r') {
-        i += 1;
-    }
-    let neg = match line.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let rest = &line[i..];
-    let (radix, digits) = if rest.len() > 2
-        && rest[0] == b'0'
-        && matches!(rest[1], b'x' | b'X')
-        && rest[2].is_ascii_hexdigit()
-    {
-        (16, &rest[2..])
-    } else if rest.first() == Some(&b'0') {
-        (8, rest)
-    } else {
-        (10, rest)
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &b in digits {
-        let d = char::from(b).to_digit(radix)?;
-        v = v.checked_mul(i64::from(radix))?.checked_add(i64::from(d))?;
-    }
-    Some(if neg { -v } else { v })
-}
-
-/// Python's `int(s, 0)`: surrounding whitespace, sign, `0x`/`0o`/`0b` prefixes, single `_`
-/// separators, no leading zeros on decimal numbers.
-pub fn parse_py_int(line: &[u8]) -> Option<IntText> {
-    let s = std::str::from_utf8(line).ok()?;
-    let t = s.trim_matches([' ', '\t', '\x0b', '\x0c', '\r', '\n']);
-    let (neg, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let lower = t.to_ascii_lowercase();
-    let (radix, digits) = if let Some(r) = lower.strip_prefix("0x") {
-        (16, r)
-    } else if let Some(r) = lower.strip_prefix("0o") {
-        (8, r)
-    } else if let Some(r) = lower.strip_prefix("0b") {
-        (2, r)
-    } else {
-        (10, lower.as_str())
-    };
-    let d = digits
-        .strip_prefix('_')
-        .filter(|_| radix != 10)
-        .unwrap_or(digits);
-    if d.starts_with('_') || d.ends_with('_') || d.contains("__") {
-        return None;
-    }
-    let digits = d.replace('_', "");
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    // Python rejects decimal literals with leading zeros ("007"), except all zeros.
-    if radix == 10
-        && digits.len() > 1
-        && digits.starts_with('0')
-        && digits.bytes().any(|b| b != b'0')
-    {
-        return None;
-    }
-    match i64::from_str_radix(&digits, radix) {
-        Ok(v) => Some(IntText::Small(if neg { -v } else { v })),
-        Err(_) => Some(IntText::Big),
-    }
-}
-
-fn parse_decimal(line: &[u8]) -> Option<u64> {
-    match parse_int_opcode(line)? {
-        IntText::Small(v) if v >= 0 => Some(v as u64),
-        _ => None,
-    }
-}
-
-fn parse_float(line: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(line).ok()?.trim_start();
-    match s.to_ascii_lowercase().as_str() {
-        "nan" | "+nan" | "-nan" => return Some(f64::NAN),
-        "inf" | "+inf" | "infinity" | "+infinity" => return Some(f64::INFINITY),
-        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
-        _ => {}
-    }
-    s.parse().ok()
-}
-
-/// The STRING opcode: a quoted Python 2 literal with backslash escapes.
-fn decode_string_opcode(line: &[u8]) -> R<Vec<u8>> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.len() < 2 || line[0] != line[line.len() - 1] || !matches!(line[0], b'\'' | b'"') {
-        return Err("the STRING opcode argument must be quoted".into());
-    }
-    decode_escapes(&line[1..line.len() - 1])
-}
-
-fn decode_escapes(s: &[u8]) -> R<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        let c = s[i];
-        i += 1;
-        if c != b'\\' {
-            out.push(c);
-            continue;
-        }
-        let Some(&e) = s.get(i) else {
-            return Err("trailing \\ in string".into());
-        };
-        i += 1;
-        match e {
-            b'\n' => {}
-            b'\\' => out.push(b'\\'),
-            b'\'' => out.push(b'\''),
-            b'"' => out.push(b'"'),
-            b'a' => out.push(7),
-            b'b' => out.push(8),
-            b'f' => out.push(12),
-            b'n' => out.push(b'\n'),
-            b'r' => out.push(b'\r'),
-            b't' => out.push(b'\t'),
-            b'v' => out.push(11),
-            b'0'..=b'7' => {
-                let mut v = u32::from(e - b'0');
-                for _ in 0..2 {
-                    match s.get(i) {
-                        Some(&d @ b'0'..=b'7') => {
-                            v = v * 8 + u32::from(d - b'0');
-                            i += 1;
-                        }
-                        _ => break,
-                    }
-                }
-                out.push((v & 0xff) as u8);
-            }
-            b'x' => {
-                let hex = s.get(i..i + 2).ok_or("invalid \\x escape")?;
-                let v = std::str::from_utf8(hex)
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or("invalid \\x escape")?;
-                out.push(v);
-                i += 2;
-            }
-            other => {
-                out.push(b'\\');
-                out.push(other);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `raw-unicode-escape`: bytes are Latin-1 except `\uXXXX` and `\UXXXXXXXX`.
-fn decode_raw_unicode_escape(s: &[u8]) -> R<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        let c = s[i];
-        if c == b'\\' && matches!(s.get(i + 1), Some(b'u' | b'U')) {
-            let n = if s[i + 1] == b'u' { 4 } else { 8 };
-            let hex = s.get(i + 2..i + 2 + n).ok_or("truncated \\uXXXX escape")?;
-            let v = std::str::from_utf8(hex)
-                .ok()
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .ok_or("truncated \\uXXXX escape")?;
-            out.push(char::from_u32(v).unwrap_or('\u{fffd}'));
-            i += 2 + n;
-        } else {
-            out.push(char::from(c));
-            i += 1;
-        }
-    }
-    Ok(out)
-}
-
-/// UTF-8 that is valid when surrogate code points are allowed (`surrogatepass`).
-fn utf8_surrogatepass_ok(b: &[u8]) -> bool {
-    let mut i = 0;
-    while i < b.len() {
-        match std::str::from_utf8(&b[i..]) {
-            Ok(_) => return true,
-            Err(e) => {
-                i += e.valid_up_to();
-                // ED A0..BF xx encodes U+D800..U+DFFF.
-                if b.get(i) == Some(&0xED)
-                    && b.get(i + 1).is_some_and(|c| (0xA0..=0xBF).contains(c))
-                    && b.get(i + 2).is_some_and(|c| (0x80..=0xBF).contains(c))
-                {
-                    i += 3;
-                } else {
-                    return false;
-                }
-            }
-        }
-    }
-    true
-}
-
-/// Whether `data` plausibly starts a pickle: PROTO 0..=5, or a protocol 0/1 stream that
-/// parses to its first STOP, or that runs out of bytes after importing something (a truncated
-/// stream still imports and calls what comes before the cut).
-pub fn looks_like_pickle(data: &[u8]) -> bool {
-    match data {
-        [0x80, p, ..] if *p <= 5 => return data.len() > 2,
-        [first, ..] if b"(}]cNIJKLSVXUTGF)l".contains(first) => {}
-        _ => return false,
-    }
-    let limit = data.len().min(1 << 20);
-    let mut m = Machine::new(&data[..limit], 0);
-    let s = m.run_stream(0);
-    match &s.error {
-        None => s.end >= 2,
-        Some(e) => e.is_truncation() && limit == data.len() && !m.imports.is_empty(),
-    }
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::dtype::DType;
-use crate::pickle::Machine;
 use crate::sniff::{Format, sniff};
 use crate::torch::{TensorRef, collect_tensors, is_legacy_magic};
 use crate::zip::{ZipArchive, ZipEntry, ZipLimits};
 use crate::{gguf, hdf5, joblib, legacy, npy, safetensors, tar};
+use mlsec_pickle::Machine;
 
 /// A tensor's bytes (little-endian, C-contiguous). Borrowed from the file's bytes where they
 /// lie there as they are (stored members, safetensors, legacy storages), so a visitor can keep
@@ -410,7 +410,7 @@ pub fn joblib_compression(data: &[u8]) -> Option<&'static str> {
 /// compressed (`pickle.dump` into `bz2.open(...)`), which `joblib.load` also reads.
 pub fn compressed_format(m: &Machine, compression: &str) -> String {
     let joblib = compression == "zfile"
-        || !m.joblib_array_nodes.is_empty()
+        || !m.inline_nodes.is_empty()
         || m.imports
             .iter()
             .any(|i| i.module.split('.').next() == Some("joblib"));
@@ -768,7 +768,7 @@ impl<'d> Loader<'d, '_> {
             self.out.problem(e.to_string(), Some(0));
         }
         let raw = expanded.data;
-        if !crate::pickle::looks_like_pickle(&raw) {
+        if !crate::sniff::looks_like_pickle(&raw) {
             if expanded.error.is_none() {
                 self.out.problem(
                     format!("{compression}-compressed data is not a pickle: no tensors read"),
@@ -777,10 +777,10 @@ impl<'d> Loader<'d, '_> {
             }
             return;
         }
-        let mut m = Machine::new(&raw, 0);
+        let mut m = crate::joblib::machine(&raw, 0);
         m.run_all();
         let companions = joblib_companion_problems(&m);
-        if m.joblib_array_nodes.is_empty() && companions.is_empty() {
+        if m.inline_nodes.is_empty() && companions.is_empty() {
             self.out.problem(
                 "pickle without joblib arrays (not a joblib file): no tensors read",
                 Some(0),
@@ -895,8 +895,8 @@ impl<'d> Loader<'d, '_> {
         &mut self,
         data: &'p [u8],
         what: &str,
-    ) -> Option<(Machine<'p>, crate::pickle::NodeId)> {
-        let mut m = Machine::new(data, 0);
+    ) -> Option<(Machine<'p>, mlsec_pickle::NodeId)> {
+        let mut m = crate::joblib::machine(data, 0);
         let s = m.run_stream(0);
         match (s.error, s.root) {
             (None, Some(root)) => Some((m, root)),
@@ -916,13 +916,13 @@ impl<'d> Loader<'d, '_> {
     }
 
     fn pickle(&mut self, data: &'d [u8]) {
-        let mut probe = Machine::new(&data[..data.len().min(64)], 0);
+        let mut probe = crate::joblib::machine(&data[..data.len().min(64)], 0);
         let first = probe.run_stream(0);
         if first.error.is_none() && first.root.is_some_and(|r| is_legacy_magic(&probe, r)) {
             self.out.format = "torch-legacy".into();
             return self.legacy(data);
         }
-        let mut m = Machine::new(data, 0);
+        let mut m = crate::joblib::machine(data, 0);
         m.run_all();
         let companions = joblib_companion_problems(&m);
         if !companions.is_empty() {
@@ -930,7 +930,7 @@ impl<'d> Loader<'d, '_> {
             self.out.problems.extend(companions);
             return;
         }
-        if m.joblib_array_nodes.is_empty() {
+        if m.inline_nodes.is_empty() {
             return self.out.problem(
                 "pickle without tensor storages or joblib arrays (not a torch.save or joblib file): no tensors read",
                 Some(0),
@@ -940,7 +940,7 @@ impl<'d> Loader<'d, '_> {
     }
 
     fn legacy(&mut self, data: &'d [u8]) {
-        let mut m = Machine::new(data, 0);
+        let mut m = crate::joblib::machine(data, 0);
         let mut pos = 0;
         for _ in 0..5 {
             let s = m.run_stream(pos);

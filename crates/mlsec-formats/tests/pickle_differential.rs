@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use mlsec_tensors::pickle::{Event, Limits, Machine, Node, ReadMode};
+use mlsec_pickle::{Event, Limits, Machine, Node, ReadMode};
 
 const LOADERS: &str = r#"
 import contextlib, io, json, pickle, sys
@@ -164,7 +164,8 @@ fn machine_matches_cpython_loaders_on_odd_frames() {
             (ReadMode::Stream, "stream"),
             (ReadMode::Python, "python"),
         ] {
-            let mut m = Machine::with_mode(data, 0, Limits::default(), mode);
+            let mut m = Machine::with_mode(data, 0, Limits::default(), mode)
+                .with_inline(mlsec_formats::joblib::inline_rule);
             m.run_stream(0);
             assert_eq!(
                 markers(&m),
@@ -174,7 +175,7 @@ fn machine_matches_cpython_loaders_on_odd_frames() {
             );
         }
         // The union a scan audits covers every loader.
-        let mut first = Machine::new(data, 0);
+        let mut first = mlsec_formats::joblib::machine(data, 0);
         first.run_all();
         let mut seen = markers(&first);
         for other in first.other_readings() {

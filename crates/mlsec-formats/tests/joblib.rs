@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use mlsec_tensors::dtype::element_f64;
-use mlsec_tensors::joblib::{self, Body, CompanionKind, Failure};
-use mlsec_tensors::pickle::{Event, Machine};
+use mlsec_formats::dtype::element_f64;
+use mlsec_formats::joblib::{self, Body, CompanionKind, Failure};
+use mlsec_pickle::Event;
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -40,7 +40,7 @@ fn every_array_matches_what_was_dumped() {
             }
             None => raw,
         };
-        let mut m = Machine::new(&data, 0);
+        let mut m = mlsec_formats::joblib::machine(&data, 0);
         m.run_all();
         assert!(m.streams.iter().all(|s| s.error.is_none()), "{name}");
         let mut got: Vec<_> = joblib::arrays(&m)
@@ -125,7 +125,7 @@ fn a_planted_call_in_an_object_array_is_seen() {
     // Replace the object array's nested pickle by one calling os.getcwd (harmless): the
     // machine must run it as the nested stream and record the import.
     let data = std::fs::read(dir().join("model_p5.joblib")).unwrap();
-    let mut m = Machine::new(&data, 0);
+    let mut m = mlsec_formats::joblib::machine(&data, 0);
     m.run_all();
     let obj = joblib::arrays(&m)
         .into_iter()
@@ -136,7 +136,7 @@ fn a_planted_call_in_an_object_array_is_seen() {
     let mut evil = data[..obj.data.start as usize].to_vec();
     evil.extend_from_slice(payload);
     evil.extend_from_slice(&data[obj.data.end as usize..]);
-    let mut m = Machine::new(&evil, 0);
+    let mut m = mlsec_formats::joblib::machine(&evil, 0);
     m.run_all();
     assert!(m.streams.iter().all(|s| s.error.is_none()));
     assert!(m.imports.iter().any(|i| i.dotted() == "os.getcwd"));
@@ -149,11 +149,11 @@ fn a_planted_call_in_an_object_array_is_seen() {
 #[test]
 fn truncated_and_mutated_files_give_errors_not_panics() {
     let data = std::fs::read(dir().join("model_p5.joblib")).unwrap();
-    let mut full = Machine::new(&data, 0);
+    let mut full = mlsec_formats::joblib::machine(&data, 0);
     full.run_all();
     let n = joblib::arrays(&full).len();
     for cut in 0..data.len() {
-        let mut m = Machine::new(&data[..cut], 0);
+        let mut m = mlsec_formats::joblib::machine(&data[..cut], 0);
         m.run_all();
         let arrays = joblib::arrays(&m);
         assert!(arrays.len() <= n);
@@ -176,7 +176,7 @@ fn truncated_and_mutated_files_give_errors_not_panics() {
         let mut d = data.clone();
         let at = (state % d.len() as u64) as usize;
         d[at] = (state >> 40) as u8;
-        let mut m = Machine::new(&d, 0);
+        let mut m = mlsec_formats::joblib::machine(&d, 0);
         m.run_all();
         for a in joblib::arrays(&m).into_iter().flatten() {
             assert!(a.data.start <= a.data.end && a.data.end as usize <= d.len());
@@ -366,7 +366,7 @@ fn companion_names_stay_in_the_directory() {
 fn old_wrappers_name_their_companions() {
     let old = dir().join("old");
     let data = std::fs::read(old.join("npy/model.pkl")).unwrap();
-    let mut m = Machine::new(&data, 0);
+    let mut m = mlsec_formats::joblib::machine(&data, 0);
     m.run_all();
     let mut c: Vec<_> = joblib::companions(&m)
         .into_iter()
@@ -392,7 +392,7 @@ fn old_wrappers_name_their_companions() {
     let raw = std::fs::read(old.join("zfile_companions/model.pkl")).unwrap();
     assert_eq!(joblib::sniff_compression(&raw), Some("zfile"));
     let data = joblib::decompress(&raw, 1 << 20).unwrap();
-    let mut m = Machine::new(&data, 0);
+    let mut m = mlsec_formats::joblib::machine(&data, 0);
     m.run_all();
     let c: Vec<_> = joblib::companions(&m)
         .into_iter()

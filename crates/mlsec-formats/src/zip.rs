@@ -691,87 +691,6 @@ impl<'a> ZipArchive<'a> {
     }
 }
 
-/// A minimal zip writer (stored and deflated members), used by fixture generators and tests.
-#[derive(Default)]
-pub struct ZipWriter {
-    pub out: Vec<u8>,
-    central: Vec<u8>,
-    count: u16,
-}
-
-impl ZipWriter {
-    pub fn new() -> ZipWriter {
-        ZipWriter::default()
-    }
-
-    /// Adds a member; `deflate` compresses it. `align` pads data to that many bytes like
-    /// PyTorch's writer (0 for none).
-    pub fn add(&mut self, name: &str, data: &[u8], deflate: bool, align: usize) {
-        let crc = crc32fast::hash(data);
-        let body = if deflate {
-            miniz_oxide::deflate::compress_to_vec(data, 6)
-        } else {
-            data.to_vec()
-        };
-        let offset = self.out.len() as u32;
-        let mut extra = Vec::new();
-        if align > 0 {
-            let unpadded = self.out.len() + 30 + name.len() + 4;
-            let pad = (align - unpadded % align) % align;
-            extra.extend_from_slice(&0x4246u16.to_le_bytes()); // "FB", as PyTorch writes
-            extra.extend_from_slice(&(pad as u16).to_le_bytes());
-            extra.extend(std::iter::repeat_n(b'Z', pad));
-        }
-        let method: u16 = if deflate { 8 } else { 0 };
-        let header = |sig: &[u8], central: bool| {
-            let mut h = Vec::new();
-            h.extend_from_slice(sig);
-            if central {
-                h.extend_from_slice(&20u16.to_le_bytes());
-            }
-            h.extend_from_slice(&20u16.to_le_bytes());
-            h.extend_from_slice(&0u16.to_le_bytes()); // flags
-            h.extend_from_slice(&method.to_le_bytes());
-            h.extend_from_slice(&0u32.to_le_bytes()); // time/date
-            h.extend_from_slice(&crc.to_le_bytes());
-            h.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            h.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            h
-        };
-        let mut local = header(b"PK\x03\x04", false);
-        local.extend_from_slice(&(extra.len() as u16).to_le_bytes());
-        local.extend_from_slice(name.as_bytes());
-        local.extend_from_slice(&extra);
-        self.out.extend_from_slice(&local);
-        self.out.extend_from_slice(&body);
-        let mut central = header(b"PK\x01\x02", true);
-        central.extend_from_slice(&0u16.to_le_bytes()); // extra
-        central.extend_from_slice(&0u16.to_le_bytes()); // comment
-        central.extend_from_slice(&0u16.to_le_bytes()); // disk
-        central.extend_from_slice(&0u16.to_le_bytes()); // internal attrs
-        central.extend_from_slice(&0u32.to_le_bytes()); // external attrs
-        central.extend_from_slice(&offset.to_le_bytes());
-        central.extend_from_slice(name.as_bytes());
-        self.central.extend_from_slice(&central);
-        self.count += 1;
-    }
-
-    pub fn finish(mut self) -> Vec<u8> {
-        let cd_offset = self.out.len() as u32;
-        self.out.extend_from_slice(&self.central);
-        self.out.extend_from_slice(b"PK\x05\x06");
-        self.out.extend_from_slice(&[0; 4]);
-        self.out.extend_from_slice(&self.count.to_le_bytes());
-        self.out.extend_from_slice(&self.count.to_le_bytes());
-        self.out
-            .extend_from_slice(&(self.central.len() as u32).to_le_bytes());
-        self.out.extend_from_slice(&cd_offset.to_le_bytes());
-        self.out.extend_from_slice(&0u16.to_le_bytes());
-        self.out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -782,39 +701,5 @@ mod tests {
         assert_eq!(cp437(b"\x82.npy"), "é.npy");
         assert_eq!(cp437(b"\x80\x9b\xe1\xff"), "Ç¢ß\u{a0}");
         assert_eq!(CP437_HIGH.chars().count(), 128);
-    }
-
-    #[test]
-    fn roundtrip_and_anomalies() {
-        let mut w = ZipWriter::new();
-        w.add("a/data.pkl", b"\x80\x02N.", false, 64);
-        w.add("a/data/0", &[7u8; 5000], true, 0);
-        let zip = w.finish();
-        let z = ZipArchive::parse(&zip, ZipLimits::default()).unwrap();
-        assert!(z.anomalies.is_empty(), "{:?}", z.anomalies);
-        assert_eq!(z.entries.len(), 2);
-        assert_eq!(z.entries[0].data_offset % 64, 0);
-        let m = z.read(&z.entries[1]).unwrap();
-        assert!(m.crc_ok);
-        assert_eq!(m.bytes.len(), 5000);
-
-        let mut pre = b"#!/bin/sh\n".to_vec();
-        pre.extend_from_slice(&zip);
-        pre.extend_from_slice(b"tail");
-        let z = ZipArchive::parse(&pre, ZipLimits::default()).unwrap();
-        assert!(z.anomalies.contains(&ZipAnomaly::PrependedData { len: 10 }));
-        assert!(matches!(
-            z.anomalies[0],
-            ZipAnomaly::TrailingData { len: 4, .. }
-        ));
-        assert_eq!(&z.read(&z.entries[0]).unwrap().bytes[..], b"\x80\x02N.");
-
-        let strict = ZipLimits {
-            max_ratio: 10,
-            ..ZipLimits::default()
-        };
-        let z = ZipArchive::parse(&zip, strict).unwrap();
-        assert!(matches!(z.read(&z.entries[1]), Err(ZipError::Bomb { .. })));
-        assert!(ZipArchive::parse(&zip[..zip.len() - 3], ZipLimits::default()).is_err());
     }
 }

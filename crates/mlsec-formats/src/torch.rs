@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use crate::dtype::DType;
-use crate::pickle::{Machine, Node, NodeId};
+use mlsec_pickle::{Machine, Node, NodeId};
 
 /// The magic number of the legacy (pre-zip) `torch.save` format, as the first pickle.
 pub const LEGACY_MAGIC: u128 = 0x1950a86a20f9469cfc6c;
@@ -447,7 +447,7 @@ mod tests {
     fn ordered_dict_from_list_pairs_keeps_the_keys() {
         // OrderedDict([['lin0.weight', 1], ['lin1.weight', 2]]), protocol 2.
         let data = b"\x80\x02ccollections\nOrderedDict\n]](X\x0b\x00\x00\x00lin0.weightK\x01ea](X\x0b\x00\x00\x00lin1.weightK\x02ea\x85R.";
-        let mut m = Machine::new(data, 0);
+        let mut m = crate::joblib::machine(data, 0);
         m.run_all();
         let root = m.streams[0].root.expect("parses");
         let Node::Obj(o) = m.node(root) else { panic!() };
@@ -457,7 +457,7 @@ mod tests {
         assert_eq!(keys, ["lin0.weight", "lin1.weight"]);
         // A plain list of tensors is not a list of pairs.
         let data = b"\x80\x02]K\x01a.";
-        let mut m = Machine::new(data, 0);
+        let mut m = crate::joblib::machine(data, 0);
         m.run_all();
         assert!(key_value_pairs(&m, m.streams[0].root.unwrap()).is_none());
     }

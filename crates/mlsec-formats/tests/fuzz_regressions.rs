@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use mlsec_tensors::pickle::Machine;
-use mlsec_tensors::torch;
+use mlsec_formats::torch;
+use mlsec_pickle::Machine;
 
 /// The committed crashers of one fuzz target, sorted by name.
 fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -28,7 +28,7 @@ fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// What the `pickle` fuzz target does: every stream, then the tensor walk on each root.
 fn pickle_target(data: &[u8]) -> (Machine<'_>, Vec<torch::TensorProblem>) {
-    let mut m = Machine::new(data, 0);
+    let mut m = mlsec_formats::joblib::machine(data, 0);
     m.run_all();
     let mut problems = Vec::new();
     let roots: Vec<_> = m.streams.iter().filter_map(|s| s.root).collect();
@@ -71,7 +71,7 @@ fn a_dag_of_shared_references_stops_the_tensor_walk_with_a_problem() {
 /// What the `hdf5` fuzz target does: the walk, every object's attributes, every dataset's
 /// elements, compound fields and variable-length items, then the shared loader.
 fn hdf5_target(data: &[u8]) {
-    use mlsec_tensors::hdf5::{self, Element, Limits};
+    use mlsec_formats::hdf5::{self, Element, Limits};
     let limits = Limits {
         max_dataset_bytes: 64 << 20,
         max_chunk_bytes: 16 << 20,
@@ -112,7 +112,7 @@ fn hdf5_target(data: &[u8]) {
             _ => {}
         }
     }
-    mlsec_tensors::load::hdf5_tensors(data, &limits, &mut |_| {}, &mut |_| {}, &mut |_| {});
+    mlsec_formats::load::hdf5_tensors(data, &limits, &mut |_| {}, &mut |_| {}, &mut |_| {});
 }
 
 #[test]
@@ -130,9 +130,9 @@ fn hdf5_regressions_end_as_a_result_or_an_error() {
             .find(|(p, _)| p.ends_with(name))
             .expect("committed regression");
         let mut problems = Vec::new();
-        mlsec_tensors::load::hdf5_tensors(
+        mlsec_formats::load::hdf5_tensors(
             data,
-            &mlsec_tensors::hdf5::Limits::default(),
+            &mlsec_formats::hdf5::Limits::default(),
             &mut |_| {},
             &mut |p| problems.push(p.message),
             &mut |_| {},
