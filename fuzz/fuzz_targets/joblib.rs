@@ -4,7 +4,6 @@
 
 use libfuzzer_sys::fuzz_target;
 use mlsec_formats::joblib;
-use mlsec_pickle::Machine;
 
 const LIMIT: usize = 1 << 20;
 

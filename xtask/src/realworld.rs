@@ -545,7 +545,7 @@ fn select(name: &str, bytes: &[u8]) -> Option<(Tool, String)> {
             return Some((Tool::Checkpoint, format!("name: {file_name}.{ext}")));
         }
         // zlib and gzip streams are expanded (bounded) to see what they hold.
-        if let Some(c @ ("zlib" | "gzip")) = mlsec_formats::load::joblib_compression(bytes)
+        if let Some(c @ ("zlib" | "gzip")) = mlsec_formats::joblib::sniff_compression(bytes)
             && let Ok(inner) = mlsec_formats::joblib::decompress(bytes, MAX_SNIFF_EXPAND)
         {
             let f = sniff(&inner);

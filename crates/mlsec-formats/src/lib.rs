@@ -25,4 +25,5 @@ pub mod stats;
 pub mod tar;
 pub mod torch;
 pub mod unscanned;
+pub mod walk;
 pub mod zip;

@@ -1,21 +1,23 @@
-//! Every tensor of a model file, whatever its container, for readers that want the weights
-//! rather than a security verdict (`mlsec inspect`). `mlsec checkpoint` walks the same
-//! containers with its own traversal, because it audits every pickle and member on the way;
-//! both cut tensors with [`cut`] and read the layouts with the same functions, and both take
-//! HDF5 datasets from [`hdf5_tensors`] and joblib arrays from [`joblib_tensors`].
+//! Tensors: views cut from their storages ([`cut`]), the tensor readers of each layout
+//! ([`hdf5_tensors`], [`joblib_tensors`], [`gguf_tensors`]) that the traversal
+//! ([`crate::walk`]) uses, and [`visit`]: every tensor of a file, for readers that want the
+//! weights rather than a security verdict (`mlsec inspect`, export-guard's digests, the
+//! runtime's data files). `visit` is a visitor of the one traversal that keeps the tensors and
+//! turns everything that kept some from being read into problems.
 //!
 //! Pickles are emulated to find tensor records, never loaded: no code runs. A file's pickles
 //! are not judged here; run `mlsec checkpoint` for that.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use mlsec_pickle::Machine;
 
 use crate::dtype::DType;
-use crate::sniff::{Format, sniff};
-use crate::torch::{TensorRef, collect_tensors, is_legacy_magic};
+use crate::torch::TensorRef;
+use crate::walk::{BadView, Entry, Payload, Pickle, Tensors, Visitor, Walker};
 use crate::zip::{ZipArchive, ZipEntry, ZipLimits};
-use crate::{gguf, hdf5, joblib, legacy, npy, safetensors, tar};
-use mlsec_pickle::Machine;
+use crate::{gguf, hdf5, joblib};
 
 /// A tensor's bytes (little-endian, C-contiguous). Borrowed from the file's bytes where they
 /// lie there as they are (stored members, safetensors, legacy storages), so a visitor can keep
@@ -92,9 +94,6 @@ pub fn swap_bytes(bytes: &[u8], size: usize) -> Vec<u8> {
     }
     v
 }
-
-/// A storage's bytes and its offset in the file.
-type Storage<'s> = (Cow<'s, [u8]>, u64);
 
 /// Where a PyTorch zip keeps things: `<prefix>data.pkl`, `<prefix>data/<key>`.
 pub struct TorchLayout<'z> {
@@ -206,55 +205,33 @@ impl Loaded {
 }
 
 /// Hands every tensor of the file's bytes to `visit`, whatever the container (sniffed by
-/// content). Bounded by the file: zip members under `limits`, strided views capped.
+/// content), through the one traversal ([`crate::walk`]). Bounded by the file: zip members
+/// under `limits`, strided views capped.
 pub fn visit<'d>(
     data: &'d [u8],
     limits: ZipLimits,
     visit: &mut dyn FnMut(TensorView<'d>),
 ) -> Loaded {
-    let mut l = Loader {
-        limits,
+    let mut c = Collector {
+        file: data,
         out: Loaded::default(),
         visit,
     };
-    let format = sniff(data);
-    l.out.format = format.name().to_owned();
-    match format {
-        Format::Safetensors => l.safetensors(data),
-        Format::Npy => l.npy(Cow::Borrowed(data), "array", 0),
-        Format::Zip => l.zip(data),
-        Format::Pickle => l.pickle(data),
-        Format::Tar => l.tar(data),
-        Format::Onnx => l.out.problem(
-            "ONNX model: its initializers are read by the ONNX decoder, not this reader",
-            None,
-        ),
-        Format::Hdf5 => {
-            if is_keras_h5(data) {
-                l.out.format = "keras-h5".into();
-            }
-            l.hdf5(Cow::Borrowed(data), "", 0);
-        }
-        Format::Gguf => l.gguf(data),
-        Format::Unknown => match joblib_compression(data) {
-            Some(c) => l.compressed_joblib(data, c),
-            None => l.out.problem(
-                "unrecognised file format: not a model file this tool reads",
-                None,
+    let mut w = Walker::new(&mut c, "", limits);
+    w.walk(data, true);
+    let format = std::mem::take(&mut w.format);
+    let mut out = c.out;
+    out.format = format;
+    if out.tensors == 0 && out.problems.is_empty() {
+        out.problem(
+            format!(
+                "no tensors read: the {} file holds none this reader decodes",
+                out.format
             ),
-        },
+            None,
+        );
     }
-    l.out
-}
-
-/// Whether an HDF5 file is a Keras model (`model_config` or `training_config` root
-/// attribute), as `mlsec checkpoint` names it.
-pub fn is_keras_h5(data: &[u8]) -> bool {
-    hdf5::root_group(data).is_ok_and(|r| {
-        r.attributes
-            .iter()
-            .any(|a| a.name == "model_config" || a.name == "training_config")
-    })
+    out
 }
 
 /// The HDF5 limits that go with the zip limits: one dataset decodes to at most the largest
@@ -418,29 +395,6 @@ pub fn compressed_format(m: &Machine, compression: &str) -> String {
     format!("{kind}-{compression}")
 }
 
-/// The arrays of an old joblib file (joblib < 0.10) that live in companion files: each is a
-/// problem for a reader that has only the file's bytes (`visit`). `mlsec checkpoint` reads
-/// them from the file's directory.
-pub fn joblib_companion_problems(m: &Machine) -> Vec<Problem> {
-    joblib::companions(m)
-        .into_iter()
-        .map(|c| match c {
-            Ok(c) => Problem {
-                message: format!(
-                    "joblib array {}: stored in the companion file `{}` (joblib < 0.10 format), which this reader does not open: not read",
-                    c.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("(unreachable)"),
-                    c.file
-                ),
-                offset: Some(c.offset),
-            },
-            Err(e) => Problem {
-                message: e.to_string(),
-                offset: None,
-            },
-        })
-        .collect()
-}
-
 /// The numeric arrays of a joblib pickle run by `m` (`Machine::run_all`), named by their path
 /// in the pickled object (`[0].coef_`, `nested[1].inner`), or `array#i` (the i-th array of the
 /// file) when the path is unknown or empty, at the file offset of their elements. Arrays whose
@@ -502,545 +456,139 @@ pub fn joblib_tensors<'a>(
     skipped
 }
 
-struct Loader<'d, 'v> {
-    limits: ZipLimits,
+/// Keeps the tensors of a walk and turns everything that kept tensors from being read into
+/// problems. Pickles are not audited and their payloads not followed.
+struct Collector<'d, 'v> {
+    file: &'d [u8],
     out: Loaded,
     visit: &'v mut dyn FnMut(TensorView<'d>),
 }
 
-/// A view of `bytes`, borrowed from the file when `bytes` is, else copied.
-fn borrowed<'d>(bytes: &Cow<'d, [u8]>, range: std::ops::Range<usize>) -> Cow<'d, [u8]> {
-    match bytes {
-        Cow::Borrowed(b) => Cow::Borrowed(&b[range]),
-        Cow::Owned(v) => Cow::Owned(v[range].to_vec()),
+/// `bytes` with the file's lifetime when they lie in the file (stored members, safetensors,
+/// legacy storages), else copied.
+fn rebase<'d>(file: &'d [u8], bytes: Cow<'_, [u8]>) -> Cow<'d, [u8]> {
+    if let Cow::Borrowed(b) = &bytes {
+        let (start, base) = (b.as_ptr() as usize, file.as_ptr() as usize);
+        if start >= base && start - base + b.len() <= file.len() {
+            let at = start - base;
+            return Cow::Borrowed(&file[at..at + b.len()]);
+        }
     }
+    Cow::Owned(bytes.into_owned())
 }
 
-impl<'d> Loader<'d, '_> {
-    fn emit(&mut self, view: TensorView<'d>) {
-        self.out.tensors += 1;
-        (self.visit)(view);
-    }
-
-    /// GGUF: every plain tensor; a parse error, a tensor whose data is not in the file and
-    /// quantized tensors (not decoded) are problems, since a fingerprint or a conversion
-    /// without them is incomplete.
-    fn gguf(&mut self, data: &'d [u8]) {
-        let g = match gguf::parse(data) {
-            Ok(g) => g,
-            Err(e) => return self.out.problem(e.to_string(), Some(e.offset)),
-        };
-        for t in &g.tensors {
-            if g.data_range(t, data.len() as u64).is_none() {
-                self.out.problem(
-                    format!(
-                        "GGUF tensor `{}`: its data is not inside the file: not read",
-                        t.name
-                    ),
-                    None,
-                );
-            }
-        }
-        let mut views = Vec::new();
-        let quantized = gguf_tensors(data, &g, &mut |v| views.push(v));
-        for v in views {
-            self.emit(v);
-        }
-        if !quantized.is_empty() {
-            let n: usize = quantized.values().sum();
-            let kinds: Vec<String> = quantized.iter().map(|(k, v)| format!("{v} {k}")).collect();
+impl Visitor for Collector<'_, '_> {
+    fn pickle(&mut self, p: Pickle<'_, '_>) -> Vec<Payload> {
+        let m = p.machine;
+        // Bytes after a complete first stream that do not start a pickle are never read by a
+        // single load; any other stream that fails keeps its tensors from being read.
+        let failed = m.streams.iter().enumerate().find_map(|(i, st)| {
+            let e = st.error.as_ref()?;
+            let trailing = i > 0 && e.offset == m.base + st.start as u64;
+            (!trailing).then_some(e)
+        });
+        if let Some(e) = failed.filter(|_| p.parse_errors) {
             self.out.problem(
-                format!(
-                    "{n} quantized GGUF tensor(s) not decoded ({}): only F32, F16, BF16, F64 and integer tensors are read",
-                    kinds.join(", ")
-                ),
-                None,
+                format!("{}cannot parse pickle: {}", p.site.prefix(), e.message),
+                Some(p.site.span(e.offset)),
             );
         }
+        Vec::new()
     }
 
-    fn safetensors(&mut self, data: &'d [u8]) {
-        let st = match safetensors::parse(data) {
-            Ok(st) => st,
-            Err(e) => return self.out.problem(e.to_string(), Some(0)),
-        };
-        for a in &st.anomalies {
-            let what = if a.name.is_empty() {
-                String::new()
-            } else {
-                format!("tensor `{}`: ", a.name)
-            };
-            self.out
-                .problem(format!("safetensors header: {what}{}", a.message), Some(8));
-        }
-        for t in &st.tensors {
-            let s = (st.data_start + t.begin) as usize;
-            let e = (st.data_start + t.end) as usize;
-            self.emit(TensorView {
-                name: t.name.clone(),
-                dtype: t.dtype,
-                shape: t.shape.clone(),
-                bytes: Cow::Borrowed(&data[s..e]),
-                offset: s as u64,
-                storage: None,
+    fn tensors(&mut self, views: Vec<TensorView<'_>>, _: Tensors<'_>) {
+        for v in views {
+            self.out.tensors += 1;
+            (self.visit)(TensorView {
+                bytes: rebase(self.file, v.bytes),
+                name: v.name,
+                dtype: v.dtype,
+                shape: v.shape,
+                offset: v.offset,
+                storage: v.storage,
             });
         }
     }
 
-    /// A `.npy` (a file, or an `.npz` member at `offset`).
-    fn npy(&mut self, data: Cow<'d, [u8]>, name: &str, offset: u64) {
-        let parsed = match npy::parse(&data) {
-            Ok(p) => p,
-            Err(e) => return self.out.problem(format!("{name}: {e}"), Some(offset)),
-        };
-        let body = borrowed(&data, parsed.data_offset..data.len());
-        match parsed.body {
-            npy::NpyBody::Object => self.out.problem(
-                format!("{name}: object array (a pickle), not numbers: not read"),
-                Some(offset),
-            ),
-            // Strings, dates, structured records: data, not weights.
-            npy::NpyBody::Records { .. } => {}
-            npy::NpyBody::Array { dtype, big_endian } => {
-                let bytes = if big_endian {
-                    Cow::Owned(swap_bytes(&body, dtype.size()))
-                } else {
-                    body
-                };
-                self.emit(TensorView {
-                    name: name.strip_suffix(".npy").unwrap_or(name).to_owned(),
-                    dtype,
-                    shape: parsed.shape.clone(),
-                    bytes,
-                    offset: offset + parsed.data_offset as u64,
-                    storage: None,
-                });
+    fn entry(&mut self, e: Entry<'_>) {
+        match e {
+            Entry::Problem { message, span } | Entry::NotNumbers { message, span } => {
+                self.out.problem(message, span)
             }
-        }
-    }
-
-    fn zip(&mut self, data: &'d [u8]) {
-        let z = match ZipArchive::parse(data, self.limits) {
-            Ok(z) => z,
-            Err(e) => return self.out.problem(e.to_string(), Some(0)),
-        };
-        if let Some(layout) = torch_layout(&z) {
-            self.out.format = if layout.torchscript {
-                "torchscript"
-            } else {
-                "torch-zip"
-            }
-            .into();
-            return self.torch_zip(&z, &layout);
-        }
-        let mut found = false;
-        let keras = z.entries.iter().any(|e| e.name == "config.json")
-            && z.entries
-                .iter()
-                .any(|e| e.name == "model.weights.h5" || e.name == "metadata.json");
-        for e in &z.entries {
-            let bytes = match z.read(e) {
-                Ok(m) => m.bytes,
-                Err(err) => {
-                    self.out.problem(err.to_string(), Some(e.local_offset));
-                    continue;
-                }
-            };
-            if bytes.starts_with(npy::MAGIC) {
-                found = true;
-                self.out.format = "npz".into();
-                self.npy(bytes, &e.name, e.data_offset);
-            } else if sniff(&bytes) == Format::Hdf5 {
-                // Keras 3 `.keras`: `model.weights.h5`.
-                found = true;
-                let at = if e.method == 0 {
-                    e.data_offset
-                } else {
-                    e.local_offset
-                };
-                self.hdf5(bytes, &format!("{}: ", e.name), at);
-            }
-        }
-        if keras {
-            self.out.format = "keras".into();
-        }
-        if !found {
-            self.out.problem(
-                "zip archive without PyTorch data.pkl, .npy or HDF5 members: no tensors read",
+            Entry::NotScanned { what, hint } => self
+                .out
+                .problem(format!("not scanned: {what}: not read{hint}"), None),
+            Entry::Unrecognised => self.out.problem(
+                "unrecognised file format: not a model file this tool reads",
                 None,
-            );
-        }
-    }
-
-    /// The datasets of an HDF5 file (or zip member, `what` naming it, at file offset `at`):
-    /// views stay borrowed from the file when `data` is.
-    fn hdf5(&mut self, data: Cow<'d, [u8]>, what: &str, at: u64) {
-        let limits = hdf5_limits(self.limits);
-        let mut problems = Vec::new();
-        let stored = matches!(data, Cow::Borrowed(_));
-        let offset = |o: u64| if stored { at + o } else { at };
-        match data {
-            Cow::Borrowed(d) => hdf5_tensors(
-                d,
-                &limits,
-                &mut |v| {
-                    let offset = offset(v.offset);
-                    self.emit(TensorView { offset, ..v });
-                },
-                &mut |p| problems.push(p),
-                // Data without numbers (strings) holds no tensors: nothing to report here.
-                &mut |_| {},
             ),
-            Cow::Owned(d) => hdf5_tensors(
-                &d,
-                &limits,
-                &mut |v| {
-                    self.emit(TensorView {
-                        offset: offset(v.offset),
-                        bytes: Cow::Owned(v.bytes.into_owned()),
-                        name: v.name,
-                        dtype: v.dtype,
-                        shape: v.shape,
-                        storage: v.storage,
-                    });
-                },
-                &mut |p| problems.push(p),
-                &mut |_| {},
-            ),
-        }
-        for p in problems {
-            self.out
-                .problem(format!("{what}{}", p.message), p.offset.map(offset));
-        }
-    }
-
-    /// The arrays of a joblib pickle run by `m`; `conv` turns their bytes into the file's
-    /// lifetime (borrowed when `m` reads the file itself, copied when it reads a decompressed
-    /// buffer, whose offsets are not file offsets: `in_file` false puts them at 0). Parse
-    /// errors and arrays that are not numbers are problems.
-    fn joblib<'p>(
-        &mut self,
-        m: &Machine<'p>,
-        in_file: bool,
-        conv: impl Fn(Cow<'p, [u8]>) -> Cow<'d, [u8]>,
-    ) {
-        let at = |o: u64| if in_file { o } else { 0 };
-        self.out.format = "joblib".into();
-        for s in &m.streams {
-            if let Some(e) = &s.error {
-                self.out.problem(
-                    format!("cannot parse pickle: {}", e.message),
-                    Some(at(e.offset)),
-                );
+            Entry::BadView { tensor, why, .. } => {
+                let message = match why {
+                    BadView::Missing => format!(
+                        "storage `{}` of tensor `{}` is missing",
+                        tensor.storage_key, tensor.name
+                    ),
+                    BadView::OutOfBounds { .. } => format!(
+                        "tensor `{}` reaches outside its storage `{}`",
+                        tensor.name, tensor.storage_key
+                    ),
+                    BadView::TooLarge { numel } => format!(
+                        "tensor `{}`: strided view of {numel} elements is too large to read",
+                        tensor.name
+                    ),
+                };
+                self.out.problem(message, Some(tensor.offset));
             }
-        }
-        let mut problems = Vec::new();
-        let mut skipped = joblib_tensors(
-            m,
-            &mut |v| {
-                let bytes = conv(v.bytes);
-                self.emit(TensorView {
-                    name: v.name,
-                    dtype: v.dtype,
-                    shape: v.shape,
-                    bytes,
-                    offset: at(v.offset),
-                    storage: v.storage,
-                });
-            },
-            &mut |p| problems.push(p),
-        );
-        problems.append(&mut skipped);
-        for p in &mut problems {
-            p.offset = p.offset.map(at);
-        }
-        self.out.problems.extend(problems);
-    }
-
-    /// A whole-file compressed joblib dump (or compressed plain pickle): expanded under the
-    /// zip member size limit, then read as a joblib pickle (offsets are in the expanded
-    /// stream). A stream that fails part-way is a problem, and what it decoded is still read.
-    fn compressed_joblib(&mut self, data: &[u8], compression: &str) {
-        let limit = usize::try_from(self.limits.max_member_size).unwrap_or(usize::MAX);
-        let expanded = joblib::expand(data, limit);
-        self.out.format = format!("joblib-{compression}");
-        if let Some(e) = &expanded.error {
-            self.out.problem(e.to_string(), Some(0));
-        }
-        let raw = expanded.data;
-        if !crate::sniff::looks_like_pickle(&raw) {
-            if expanded.error.is_none() {
-                self.out.problem(
-                    format!("{compression}-compressed data is not a pickle: no tensors read"),
-                    Some(0),
-                );
-            }
-            return;
-        }
-        let mut m = crate::joblib::machine(&raw, 0);
-        m.run_all();
-        let companions = joblib_companion_problems(&m);
-        if m.inline_nodes.is_empty() && companions.is_empty() {
-            self.out.problem(
-                "pickle without joblib arrays (not a joblib file): no tensors read",
-                Some(0),
-            );
-        }
-        self.joblib(&m, false, |b| Cow::Owned(b.into_owned()));
-        for mut p in companions {
-            p.offset = Some(0);
-            self.out.problems.push(p);
-        }
-        self.out.format = compressed_format(&m, compression);
-    }
-
-    fn torch_zip(&mut self, z: &ZipArchive<'d>, layout: &TorchLayout<'_>) {
-        let read = |e: &ZipEntry| z.read(e).map(|m| m.bytes);
-        let pkl = match read(layout.pickle) {
-            Ok(b) => b,
-            Err(e) => {
-                return self
-                    .out
-                    .problem(e.to_string(), Some(layout.pickle.local_offset));
-            }
-        };
-        let big = layout
-            .byteorder
-            .and_then(|e| read(e).ok())
-            .is_some_and(|b| b.as_ref() == b"big");
-        let Some((m, root)) = self.run_pickle(&pkl, &layout.pickle.name) else {
-            return;
-        };
-        let (tensors, problems) = collect_tensors(&m, root);
-        for p in problems {
-            self.out
-                .problem(format!("tensor `{}`: {}", p.name, p.message), None);
-        }
-        let by_name: HashMap<&str, &ZipEntry> =
-            z.entries.iter().map(|e| (e.name.as_str(), e)).collect();
-        let mut storages: HashMap<&str, Option<Storage<'d>>> = HashMap::new();
-        for t in &tensors {
-            if storages.contains_key(t.storage_key.as_str()) {
-                continue;
-            }
-            let member = format!("{}data/{}", layout.prefix, t.storage_key);
-            let storage = match by_name.get(member.as_str()).map(|e| (read(e), e)) {
-                None => {
+            // Quantized tensors and tensors outside the file are missing from what was read.
+            Entry::Gguf { gguf } => {
+                for a in &gguf.anomalies {
+                    if a.kind == gguf::AnomalyKind::OutOfBounds {
+                        self.out
+                            .problem(format!("GGUF: {}", a.message), Some(a.offset));
+                    }
+                }
+                let mut quantized: BTreeMap<String, usize> = BTreeMap::new();
+                for t in gguf
+                    .tensors
+                    .iter()
+                    .filter(|t| t.ggml_type.dtype().is_none())
+                {
+                    *quantized.entry(t.ggml_type.name()).or_default() += 1;
+                }
+                if !quantized.is_empty() {
+                    let n: usize = quantized.values().sum();
+                    let kinds: Vec<String> =
+                        quantized.iter().map(|(k, v)| format!("{v} {k}")).collect();
                     self.out.problem(
-                        format!("storage `{member}` of tensor `{}` is missing", t.name),
+                        format!(
+                            "{n} quantized GGUF tensor(s) not decoded ({}): only F32, F16, BF16, F64 and integer tensors are read",
+                            kinds.join(", ")
+                        ),
                         None,
                     );
-                    None
                 }
-                Some((Err(err), e)) => {
-                    self.out.problem(err.to_string(), Some(e.local_offset));
-                    None
+            }
+            Entry::Safetensors { st } => {
+                for a in &st.anomalies {
+                    let what = if a.name.is_empty() {
+                        String::new()
+                    } else {
+                        format!("tensor `{}`: ", a.name)
+                    };
+                    self.out
+                        .problem(format!("safetensors header: {what}{}", a.message), Some(8));
                 }
-                Some((Ok(b), e)) if big => {
-                    Some((Cow::Owned(swap_bytes(&b, t.dtype.size())), e.data_offset))
-                }
-                Some((Ok(b), e)) => Some((b, e.data_offset)),
-            };
-            storages.insert(&t.storage_key, storage);
-        }
-        self.views(&tensors, |key| storages.get(key).and_then(|s| s.as_ref()));
-    }
-
-    /// Cuts every tensor from its storage; `storage(key)` gives its bytes and file offset.
-    /// Views of a storage borrowed from the file stay borrowed; others are copied.
-    fn views<'s>(
-        &mut self,
-        tensors: &[TensorRef],
-        storage: impl Fn(&str) -> Option<&'s Storage<'d>>,
-    ) where
-        'd: 's,
-    {
-        for t in tensors {
-            let Some((bytes, _)) = storage(&t.storage_key) else {
-                continue; // already reported
-            };
-            let view = match bytes {
-                Cow::Borrowed(b) => cut(t, b),
-                Cow::Owned(v) => cut(t, v).map(|c| Cow::Owned(c.into_owned())),
-            };
-            match view {
-                Ok(view) => self.emit(TensorView {
-                    name: t.name.clone(),
-                    dtype: t.dtype,
-                    shape: t.shape.clone(),
-                    bytes: view,
-                    offset: t.offset,
-                    storage: Some((t.storage_key.clone(), t.storage_offset)),
-                }),
-                Err(ViewError::OutOfBounds { .. }) => self.out.problem(
-                    format!(
-                        "tensor `{}` reaches outside its storage `{}`",
-                        t.name, t.storage_key
-                    ),
-                    Some(t.offset),
-                ),
-                Err(ViewError::TooLarge { numel }) => self.out.problem(
-                    format!(
-                        "tensor `{}`: strided view of {numel} elements is too large to read",
-                        t.name
-                    ),
-                    Some(t.offset),
-                ),
             }
+            Entry::Bomb { .. }
+            | Entry::Note(_)
+            | Entry::Zip { .. }
+            | Entry::CrcMismatch { .. }
+            | Entry::TrailingData { .. }
+            | Entry::Code { .. }
+            | Entry::KerasConfig { .. }
+            | Entry::Skipped { .. }
+            | Entry::Companion(_) => {}
         }
-    }
-
-    /// Runs the first pickle stream of `data`; its root, or a problem.
-    fn run_pickle<'p>(
-        &mut self,
-        data: &'p [u8],
-        what: &str,
-    ) -> Option<(Machine<'p>, mlsec_pickle::NodeId)> {
-        let mut m = crate::joblib::machine(data, 0);
-        let s = m.run_stream(0);
-        match (s.error, s.root) {
-            (None, Some(root)) => Some((m, root)),
-            (Some(e), _) => {
-                self.out.problem(
-                    format!("{what}: cannot parse pickle: {}", e.message),
-                    Some(e.offset),
-                );
-                None
-            }
-            (None, None) => {
-                self.out
-                    .problem(format!("{what}: pickle has no value"), None);
-                None
-            }
-        }
-    }
-
-    fn pickle(&mut self, data: &'d [u8]) {
-        let mut probe = crate::joblib::machine(&data[..data.len().min(64)], 0);
-        let first = probe.run_stream(0);
-        if first.error.is_none() && first.root.is_some_and(|r| is_legacy_magic(&probe, r)) {
-            self.out.format = "torch-legacy".into();
-            return self.legacy(data);
-        }
-        let mut m = crate::joblib::machine(data, 0);
-        m.run_all();
-        let companions = joblib_companion_problems(&m);
-        if !companions.is_empty() {
-            self.joblib(&m, true, |b| b);
-            self.out.problems.extend(companions);
-            return;
-        }
-        if m.inline_nodes.is_empty() {
-            return self.out.problem(
-                "pickle without tensor storages or joblib arrays (not a torch.save or joblib file): no tensors read",
-                Some(0),
-            );
-        }
-        self.joblib(&m, true, |b| b);
-    }
-
-    fn legacy(&mut self, data: &'d [u8]) {
-        let mut m = crate::joblib::machine(data, 0);
-        let mut pos = 0;
-        for _ in 0..5 {
-            let s = m.run_stream(pos);
-            if let Some(e) = s.error {
-                return self.out.problem(
-                    format!("cannot parse pickle: {}", e.message),
-                    Some(e.offset),
-                );
-            }
-            pos = s.end;
-        }
-        let (Some(root), Some(keys_root)) = (m.streams[3].root, m.streams[4].root) else {
-            return self
-                .out
-                .problem("legacy torch checkpoint without an object", None);
-        };
-        let (tensors, problems) = collect_tensors(&m, root);
-        for p in problems {
-            self.out.problem(
-                format!("tensor `{}`: {}", p.name, p.message),
-                Some(p.offset),
-            );
-        }
-        let keys: Vec<String> = m
-            .seq_of(keys_root)
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(|&k| m.str_of(k).map(str::to_owned))
-            .collect();
-        match legacy::pickle_storages(data, pos, &keys, &tensors) {
-            Ok((storages, _)) => {
-                let storages: HashMap<&str, Storage<'d>> = storages
-                    .iter()
-                    .map(|(k, &(off, len))| {
-                        (
-                            k.as_str(),
-                            (Cow::Borrowed(&data[off..off + len]), off as u64),
-                        )
-                    })
-                    .collect();
-                self.views(&tensors, |key| storages.get(key))
-            }
-            Err(p) => self.out.problem(p.message, Some(p.offset as u64)),
-        }
-    }
-
-    fn tar(&mut self, data: &'d [u8]) {
-        let archive = match tar::parse(data) {
-            Ok(a) => a,
-            Err(e) => return self.out.problem(e.to_string(), Some(0)),
-        };
-        if archive.missing_end_marker {
-            self.out.problem(
-                "tar: no end-of-archive marker after the last member: the archive may be truncated",
-                Some(archive.end),
-            );
-        }
-        let member = |name: &str| {
-            archive
-                .entries
-                .iter()
-                .rev()
-                .find(|e| e.is_file() && e.name == name)
-        };
-        let (Some(storages), Some(tensors), Some(pickle)) =
-            (member("storages"), member("tensors"), member("pickle"))
-        else {
-            return self
-                .out
-                .problem("tar archive without the legacy torch members (storages, tensors, pickle): no tensors read", None);
-        };
-        self.out.format = "torch-legacy-tar".into();
-        let st_bytes = storages.data(data);
-        let st = legacy::tar_storages(st_bytes, storages.data_offset);
-        if let Some(p) = &st.problem {
-            return self.out.problem(
-                format!("storages: {}", p.message),
-                Some(storages.data_offset + p.offset as u64),
-            );
-        }
-        let mut ts = legacy::tar_tensors(tensors.data(data), tensors.data_offset, &st.value);
-        if let Some(p) = &ts.problem {
-            return self.out.problem(
-                format!("tensors: {}", p.message),
-                Some(tensors.data_offset + p.offset as u64),
-            );
-        }
-        let Some((m, root)) = self.run_pickle(pickle.data(data), "pickle") else {
-            return;
-        };
-        legacy::tar_names(&m, root, &mut ts.value);
-        let by_key: HashMap<&str, Storage<'d>> = st
-            .value
-            .iter()
-            .map(|(k, &(off, len))| {
-                let bytes = Cow::Borrowed(&st_bytes[off..off + len]);
-                (k.as_str(), (bytes, storages.data_offset + off as u64))
-            })
-            .collect();
-        self.views(&ts.value, |key| by_key.get(key));
     }
 }
 
@@ -1093,7 +641,7 @@ mod tests {
         let mut n = 0;
         let l = visit(b"hello world", ZipLimits::default(), &mut |_| n += 1);
         assert_eq!((n, l.problems.len()), (0, 1));
-        let st = safetensors::write(
+        let st = crate::safetensors::write(
             &[("w".to_string(), DType::F32, vec![2], &[0u8; 8][..])],
             &Default::default(),
         );

@@ -172,3 +172,15 @@ pub fn looks_like_pickle(data: &[u8]) -> bool {
         Some(e) => e.is_truncation() && limit == data.len() && !m.imports.is_empty(),
     }
 }
+
+/// Whether a file is a Keras model saved as JSON (`model.to_json()`): an object with
+/// `class_name` and `config`, and `keras_version` or `backend`. Only the first 64 KiB are looked
+/// at for the keys; the whole file is parsed when they are there.
+pub fn is_keras_json(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(64 << 10)];
+    let text = String::from_utf8_lossy(head);
+    text.trim_start().starts_with('{')
+        && text.contains("\"class_name\"")
+        && text.contains("\"config\"")
+        && (text.contains("\"keras_version\"") || text.contains("\"backend\""))
+}
