@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use mlsec_adversarial::attacks::{self, Goal, Noise, Pgd, Setup};
 use mlsec_adversarial::data::Values;
 use mlsec_runtime::OnnxModel;
-use mlsec_runtime::data::read_npz;
+use mlsec_runtime::data::arrays;
 
 const MODELS: [&str; 4] = ["digits_cnn", "pool_skip", "odd_pool", "resnet_stem"];
 /// torchattacks' settings in the script.
@@ -44,7 +44,7 @@ fn fgsm_and_pgd_match_torchattacks_on_max_pool_architectures() {
     for name in MODELS {
         let model = OnnxModel::load(&dir().join(format!("{name}.onnx"))).unwrap();
         let bytes = std::fs::read(dir().join(format!("{name}.npz"))).unwrap();
-        let a = read_npz(&bytes, &["x", "y", "pgd_unit", "fgsm", "pgd"]).unwrap();
+        let a = arrays(&bytes, &["x", "y", "pgd_unit", "fgsm", "pgd"]).unwrap();
         let x = floats(&a["x"].values);
         let Values::Int(y) = a["y"].values.clone() else {
             panic!("labels are ints")

@@ -73,7 +73,7 @@ impl JoblibArray {
             }
         }
         if self.fortran_order && self.shape.iter().filter(|&&d| d > 1).count() > 1 {
-            out = Cow::Owned(fortran_to_c(&out, &self.shape, es));
+            out = Cow::Owned(crate::load::fortran_to_c(&out, &self.shape, es));
         }
         Some(out)
     }
@@ -151,31 +151,6 @@ pub fn inline_rule(
         len,
         padded: aligned,
     }))
-}
-
-/// Reorders column-major elements into row-major order.
-fn fortran_to_c(src: &[u8], shape: &[u64], es: usize) -> Vec<u8> {
-    let rank = shape.len();
-    let mut out = Vec::with_capacity(src.len());
-    // Fortran strides (in elements) of each dimension.
-    let mut fstride = vec![1usize; rank];
-    for d in 1..rank {
-        fstride[d] = fstride[d - 1] * shape[d - 1] as usize;
-    }
-    let mut idx = vec![0u64; rank];
-    for _ in 0..src.len() / es {
-        let f: usize = (0..rank).map(|d| idx[d] as usize * fstride[d]).sum();
-        out.extend_from_slice(&src[f * es..f * es + es]);
-        // Next C index: the last dimension varies fastest.
-        for d in (0..rank).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    out
 }
 
 /// A wrapper whose state could not be understood.

@@ -84,6 +84,31 @@ fn gather(t: &TensorRef, storage: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Reorders column-major elements into row-major order.
+pub fn fortran_to_c(src: &[u8], shape: &[u64], es: usize) -> Vec<u8> {
+    let rank = shape.len();
+    let mut out = Vec::with_capacity(src.len());
+    // Fortran strides (in elements) of each dimension.
+    let mut fstride = vec![1usize; rank];
+    for d in 1..rank {
+        fstride[d] = fstride[d - 1].saturating_mul(shape[d - 1] as usize);
+    }
+    let mut idx = vec![0u64; rank];
+    for _ in 0..src.len() / es {
+        let f: usize = (0..rank).map(|d| idx[d] as usize * fstride[d]).sum();
+        out.extend_from_slice(&src[f * es..f * es + es]);
+        // Next C index: the last dimension varies fastest.
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
 /// Reverses the bytes of every `size`-byte element (big-endian data to little-endian).
 pub fn swap_bytes(bytes: &[u8], size: usize) -> Vec<u8> {
     let mut v = bytes.to_vec();
@@ -190,9 +215,12 @@ pub struct Loaded {
     pub format: String,
     /// Tensors handed to the visitor.
     pub tensors: usize,
-    /// Every part that could not be read. Never empty when a file yields no tensor for a
-    /// reason other than holding none.
+    /// Every part that could not be read, and every array read that holds no numbers
+    /// (object arrays, strings). Never empty when a file yields no tensor for a reason other
+    /// than holding none.
     pub problems: Vec<Problem>,
+    /// Whether each problem is only an array without numbers (same index as `problems`).
+    not_numbers: Vec<bool>,
 }
 
 impl Loaded {
@@ -201,6 +229,17 @@ impl Loaded {
             message: message.into(),
             offset,
         });
+        self.not_numbers.push(false);
+    }
+
+    /// The problems that are parts of the file not read (corrupt, truncated, unsupported),
+    /// leaving out arrays that were read but hold no numbers.
+    pub fn unreadable(&self) -> impl Iterator<Item = &Problem> {
+        self.problems
+            .iter()
+            .zip(&self.not_numbers)
+            .filter(|(_, skip)| !**skip)
+            .map(|(p, _)| p)
     }
 }
 
@@ -512,12 +551,17 @@ impl Visitor for Collector<'_, '_> {
 
     fn entry(&mut self, e: Entry<'_>) {
         match e {
-            Entry::Problem { message, span } | Entry::NotNumbers { message, span } => {
-                self.out.problem(message, span)
+            Entry::Problem { message, span } => self.out.problem(message, span),
+            Entry::NotNumbers { message, span } => {
+                self.out.problem(message, span);
+                if let Some(last) = self.out.not_numbers.last_mut() {
+                    *last = true;
+                }
             }
-            Entry::NotScanned { what, hint } => self
-                .out
-                .problem(format!("not scanned: {what}: not read{hint}"), None),
+            Entry::NotScanned { what, .. } => self.out.problem(
+                format!("{what}: not a format this reader reads tensors from"),
+                None,
+            ),
             Entry::Unrecognised => self.out.problem(
                 "unrecognised file format: not a model file this tool reads",
                 None,
@@ -579,10 +623,16 @@ impl Visitor for Collector<'_, '_> {
                         .problem(format!("safetensors header: {what}{}", a.message), Some(8));
                 }
             }
+            Entry::CrcMismatch { entry, .. } => self.out.problem(
+                format!(
+                    "member `{}` does not match its CRC-32: its data is corrupt",
+                    entry.name
+                ),
+                None,
+            ),
             Entry::Bomb { .. }
             | Entry::Note(_)
             | Entry::Zip { .. }
-            | Entry::CrcMismatch { .. }
             | Entry::TrailingData { .. }
             | Entry::Code { .. }
             | Entry::KerasConfig { .. }

@@ -812,7 +812,13 @@ impl<'v, V: Visitor> Walker<'v, V> {
                 continue;
             };
             let object = objects.contains(&info.offset);
+            // Rows that reference the same heap object are the same bytes: walked once, at
+            // the first row (a few compressed bytes can repeat one reference millions of times).
+            let mut seen: HashSet<(usize, usize)> = HashSet::new();
             for (i, item) in items.iter().enumerate() {
+                if !item.is_empty() && !seen.insert((item.as_ptr() as usize, item.len())) {
+                    continue;
+                }
                 if !(object || item.first() == Some(&0x80) || looks_like_pickle(item)) {
                     continue;
                 }
@@ -1148,11 +1154,18 @@ impl<'v, V: Visitor> Walker<'v, V> {
             // Strings, dates, structured records: read and size-checked, no numbers.
             npy::NpyBody::Records { .. } => {}
             npy::NpyBody::Array { dtype, big_endian } => {
-                let bytes: Cow<'_, [u8]> = if big_endian {
+                let mut bytes: Cow<'_, [u8]> = if big_endian {
                     Cow::Owned(swap_bytes(body, dtype.size()))
                 } else {
                     Cow::Borrowed(body)
                 };
+                // Tensors are C order, as numpy indexes them.
+                if parsed.fortran_order
+                    && !bytes.is_empty()
+                    && parsed.shape.iter().filter(|&&d| d > 1).count() > 1
+                {
+                    bytes = Cow::Owned(load::fortran_to_c(&bytes, &parsed.shape, dtype.size()));
+                }
                 let name = name.strip_suffix(".npy").unwrap_or(name).to_owned();
                 let view = TensorView {
                     name,

@@ -406,7 +406,7 @@ fn models_that_cannot_run_are_errors_not_clean() {
         (
             digits_model(),
             with_data(digits_model().with_extension("onnx"), 32),
-            "unknown data format",
+            "ONNX model: not a format this reader reads tensors from",
         ),
         (
             digits_model(),

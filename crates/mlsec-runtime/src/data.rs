@@ -1,16 +1,15 @@
-//! Inputs to run a model on (labelled for `adversarial`, unlabelled probes for `inspect`):
-//! `.npz` (keys configurable), `.safetensors`, or a folder of `.npy` files, read with the shared
-//! readers of `mlsec-formats` (zip with bomb limits, `.npy` headers, safetensors headers). Every
-//! malformed file is an error naming what is wrong; sizes are checked against the file before
-//! anything is allocated.
+//! Inputs to run a model on (labelled for `adversarial`, unlabelled probes for `inspect`): any
+//! file the one traversal reads ([`mlsec_formats::load::visit`]: `.npz`, `.npy`,
+//! `.safetensors`, HDF5, a torch or joblib file of arrays; sniffed by content, keys
+//! configurable), or a folder of `{key}.npy` files. Every malformed file is an error naming what
+//! is wrong; sizes are checked against the file before anything is allocated.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use mlsec_formats::dtype::{DType, element_f64};
-use mlsec_formats::npy::{self, NpyBody};
-use mlsec_formats::safetensors;
-use mlsec_formats::zip::{ZipArchive, ZipLimits};
+use mlsec_formats::sniff::{Format, sniff};
+use mlsec_formats::zip::ZipLimits;
 use sha2::{Digest, Sha256};
 
 /// Inputs (flattened per sample) and integer labels.
@@ -150,15 +149,19 @@ pub fn load_inputs(path: &Path, x_key: &str) -> Result<Inputs, String> {
     })
 }
 
+/// Whether `path` is one `.npy` file (by content): the whole file is one array.
 fn is_single_npy(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(16);
     !path.is_dir()
-        && path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+        && std::fs::File::open(path)
+            .and_then(|f| f.take(16).read_to_end(&mut head))
+            .is_ok()
+        && sniff(&head) == Format::Npy
 }
 
-/// Reads the arrays `keys` from a .npz, a .safetensors or a folder of `{key}.npy` files.
+/// Reads the arrays `keys` from a folder of `{key}.npy` files, or from any file the traversal
+/// reads.
 fn read_arrays(path: &Path, keys: &[&str]) -> Result<BTreeMap<String, Array>, String> {
     if path.is_dir() {
         let mut arrays = BTreeMap::new();
@@ -170,19 +173,7 @@ fn read_arrays(path: &Path, keys: &[&str]) -> Result<BTreeMap<String, Array>, St
         }
         return Ok(arrays);
     }
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let bytes = read_bounded(path)?;
-    match ext.as_str() {
-        "npz" => read_npz(&bytes, keys),
-        "safetensors" => read_safetensors(&bytes, keys),
-        _ => Err(
-            "unknown data format: expected .npz, .safetensors, or a folder of .npy files".into(),
-        ),
-    }
+    arrays(&read_bounded(path)?, keys)
 }
 
 fn into_dataset(x: Array, y: Array) -> Result<Dataset, String> {
@@ -248,54 +239,60 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-/// Reads the members `{key}.npy` of an npz (zip) archive, through the shared zip reader (bounded
-/// inflate, zip-bomb limits, CRC checked).
-pub fn read_npz(bytes: &[u8], keys: &[&str]) -> Result<BTreeMap<String, Array>, String> {
+/// The arrays named `keys` of a file's bytes (a `.npz` member `x.npy` is `x`), through the one
+/// traversal: sniffed by content, zip members under the bomb limits and CRC-checked, big-endian
+/// and Fortran-order arrays converted. A file that could not be read fully (a corrupt member,
+/// truncation) and an array that cannot be decoded are errors naming what is wrong; a missing
+/// key is for the caller to report.
+pub fn arrays(bytes: &[u8], keys: &[&str]) -> Result<BTreeMap<String, Array>, String> {
     let limits = ZipLimits {
         max_member_size: MAX_DATA_BYTES,
         ..ZipLimits::default()
     };
-    let archive = ZipArchive::parse(bytes, limits)
-        .map_err(|e| format!("{e} (an .npz is a zip of .npy files)"))?;
     let mut out = BTreeMap::new();
-    for entry in &archive.entries {
-        let key = entry.name.strip_suffix(".npy").unwrap_or(&entry.name);
-        if !keys.contains(&key) {
-            continue;
+    let mut bad = None;
+    let loaded = mlsec_formats::load::visit(bytes, limits, &mut |v| {
+        if !keys.contains(&v.name.as_str()) || out.contains_key(&v.name) || bad.is_some() {
+            return;
         }
-        let member = archive.read(entry).map_err(|e| e.to_string())?;
-        if !member.crc_ok {
-            return Err(format!(
-                "member `{}`: CRC mismatch (corrupt archive)",
-                entry.name
-            ));
+        match decode(v.dtype, &v.bytes, &v.shape) {
+            Ok(a) => {
+                out.insert(v.name, a);
+            }
+            Err(e) => bad = Some(format!("`{}`: {e}", v.name)),
         }
-        let array =
-            parse_npy(&member.bytes).map_err(|e| format!("member `{}`: {e}", entry.name))?;
-        out.insert(key.to_owned(), array);
+    });
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    // A part that could not be read (a corrupt member, a truncated file) may be the data.
+    if let Some(p) = loaded.unreadable().next() {
+        return Err(format!("{} ({} file)", p.message, loaded.format));
+    }
+    if let Some(p) = loaded
+        .problems
+        .first()
+        .filter(|_| keys.iter().any(|k| !out.contains_key(*k)))
+    {
+        return Err(format!("{} ({} file)", p.message, loaded.format));
     }
     Ok(out)
 }
 
-/// Parses a `.npy` file (format versions 1-3, C order) through the shared header reader.
+/// Reads a `.npy` file's array.
 pub fn parse_npy(b: &[u8]) -> Result<Array, String> {
-    let parsed = npy::parse(b).map_err(|e| e.to_string())?;
-    let NpyBody::Array { dtype, big_endian } = parsed.body else {
-        return Err("object arrays (pickles) are not loaded as data".into());
-    };
-    if big_endian && dtype.size() > 1 {
-        return Err(format!(
-            "big-endian dtype `{}` is not supported",
-            parsed.descr
-        ));
+    if sniff(b) != Format::Npy {
+        return Err("not an .npy file".into());
     }
-    let shape = &parsed.shape;
-    if parsed.fortran_order && shape.iter().filter(|&&d| d > 1).count() > 1 {
-        return Err(
-            "Fortran-order arrays are not supported; save with np.ascontiguousarray".into(),
-        );
+    let mut found = None;
+    let loaded = mlsec_formats::load::visit(b, ZipLimits::default(), &mut |v| {
+        found = Some(decode(v.dtype, &v.bytes, &v.shape));
+    });
+    match (found, loaded.problems.first()) {
+        (Some(a), _) => a,
+        (None, Some(p)) => Err(p.message.clone()),
+        (None, None) => Err("the .npy file holds no array".into()),
     }
-    decode(dtype, &b[parsed.data_offset..], shape)
 }
 
 /// Converts raw little-endian elements to inputs (floats) or labels (integers).
@@ -326,27 +323,4 @@ fn decode(dtype: DType, data: &[u8], shape: &[u64]) -> Result<Array, String> {
         .map(|&d| usize::try_from(d).map_err(|_| "dimension too large".to_owned()))
         .collect::<Result<_, _>>()?;
     Ok(Array { shape, values })
-}
-
-/// Reads tensors `keys` from a safetensors file, through the shared header reader.
-pub fn read_safetensors(bytes: &[u8], keys: &[&str]) -> Result<BTreeMap<String, Array>, String> {
-    let st = safetensors::parse(bytes).map_err(|e| e.to_string())?;
-    if let Some(anomaly) = st.anomalies.first() {
-        return Err(format!("tensor `{}`: {}", anomaly.name, anomaly.message));
-    }
-    let body = &bytes[st.data_start as usize..];
-    let mut out = BTreeMap::new();
-    for tensor in st
-        .tensors
-        .iter()
-        .filter(|t| keys.contains(&t.name.as_str()))
-    {
-        let data = body
-            .get(tensor.begin as usize..tensor.end as usize)
-            .ok_or_else(|| format!("tensor `{}`: data outside the file", tensor.name))?;
-        let array = decode(tensor.dtype, data, &tensor.shape)
-            .map_err(|e| format!("tensor `{}`: {e}", tensor.name))?;
-        out.insert(tensor.name.clone(), array);
-    }
-    Ok(out)
 }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mlsec_runtime::data::{Values, read_npz};
+use mlsec_runtime::data::{Values, arrays};
 use mlsec_runtime::loss::ce_gradient;
 use mlsec_runtime::{DType, Device, Model, OnnxModel, RuntimeError, Tensor, pt2};
 
@@ -44,7 +44,7 @@ fn floats(v: &Values) -> Vec<f64> {
 
 fn reference(name: &str) -> Reference {
     let bytes = std::fs::read(dir().join(format!("{name}.npz"))).unwrap();
-    let a = read_npz(&bytes, &["x", "y", "logits32", "grad32"]).unwrap();
+    let a = arrays(&bytes, &["x", "y", "logits32", "grad32"]).unwrap();
     let Values::Float(x) = &a["x"].values else {
         panic!("x is not float")
     };

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use mlsec_runtime::data::{Values, read_npz};
+use mlsec_runtime::data::{Values, arrays};
 use mlsec_runtime::{Device, Model, Tensor, loss_gradient, pt2};
 use serde_json::Value;
 
@@ -51,7 +51,7 @@ fn every_op_archive_matches_pytorch() {
             .map(|k| format!("{case}_{k}"))
             .collect();
         let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let a = read_npz(&npz, &key_refs).unwrap();
+        let a = arrays(&npz, &key_refs).unwrap();
         let x = &a[&keys[0]];
         let r = &a[&keys[1]];
         let model = pt2::load(&dir().join(format!("{archive}.pt2")))

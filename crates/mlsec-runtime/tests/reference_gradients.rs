@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mlsec_runtime::data::{Values, read_npz};
+use mlsec_runtime::data::{Values, arrays};
 use mlsec_runtime::loss::ce_gradient;
 use mlsec_runtime::{DType, Device, OnnxModel, Tensor};
 
@@ -34,7 +34,7 @@ fn floats(v: &Values) -> Vec<f64> {
     }
 }
 
-/// A float64 member of an npz, at full precision (`read_npz` gives f32).
+/// A float64 member of an npz, at full precision (`arrays` gives f32).
 fn f64s(npz: &[u8], key: &str) -> Vec<f64> {
     use mlsec_formats::zip::{ZipArchive, ZipLimits};
     let zip = ZipArchive::parse(npz, ZipLimits::default()).unwrap();
@@ -55,7 +55,7 @@ fn f64s(npz: &[u8], key: &str) -> Vec<f64> {
 fn reference(name: &str) -> Reference {
     let bytes = std::fs::read(dir().join(format!("{name}.npz"))).unwrap();
     let keys = ["x", "y", "logits32", "grad32"];
-    let a = read_npz(&bytes, &keys).unwrap();
+    let a = arrays(&bytes, &keys).unwrap();
     let x = match &a["x"].values {
         Values::Float(v) => v.clone(),
         Values::Int(_) => panic!("x is not float"),

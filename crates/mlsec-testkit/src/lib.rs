@@ -350,3 +350,18 @@ impl ZipWriter {
         self.out
     }
 }
+
+/// A version-1 `.npy` file: the header dict as given (`{'descr': '<f4', 'fortran_order': False,
+/// 'shape': (2, 3), }`), padded to 64 bytes as numpy pads it, then `data`.
+pub fn npy(header_dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = header_dict.to_owned();
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&u16::try_from(h.len()).unwrap().to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out
+}

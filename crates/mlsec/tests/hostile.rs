@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mlsec_formats::dtype::DType;
-use mlsec_testkit::ZipWriter;
 use mlsec_testkit::{TensorSpec, torch_state_dict_pickle, torch_zip};
+use mlsec_testkit::{ZipWriter, npy};
 use serde_json::Value;
 
 /// Generous cap on the child's peak RSS: every hostile file here is a few MB at most.
@@ -327,19 +327,6 @@ fn tensor(name: &str, shape: Vec<u64>, key: &str, numel: u64) -> TensorSpec {
 
 fn f32_zeros(n: usize) -> Vec<u8> {
     vec![0u8; n * 4]
-}
-
-fn npy(header_dict: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = header_dict.to_owned();
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&u16::try_from(h.len()).unwrap().to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(data);
-    out
 }
 
 fn safetensors(header: &str, data: &[u8]) -> Vec<u8> {
