@@ -11,7 +11,7 @@ use mlsec_util::hex::encode as hex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::error::StatementError;
+use crate::error::{ProvenanceError, StatementError};
 use crate::lint::{self, LintOutcome};
 use crate::rules::{artifact_digest_mismatch, provenance_chain_broken};
 
@@ -89,7 +89,7 @@ pub struct RecordInput<'a> {
 }
 
 /// Hashes and lints a stage's artifacts, writes its statement, and returns the lint findings.
-pub fn record(input: &RecordInput<'_>, report: &mut Report) -> anyhow::Result<()> {
+pub fn record(input: &RecordInput<'_>, report: &mut Report) -> Result<(), ProvenanceError> {
     let out_dir = parent_dir(input.attestation);
     let mut subjects: Vec<Value> = Vec::new();
     let mut byproducts: Vec<Value> = Vec::new();
@@ -195,17 +195,21 @@ pub fn record(input: &RecordInput<'_>, report: &mut Report) -> anyhow::Result<()
     }
     report.scanned += subjects.len() as u64;
     if failed {
-        anyhow::bail!(
-            "not writing {}: some artifacts could not be read",
-            input.attestation.display()
-        );
+        return Err(ProvenanceError::ArtifactsUnreadable(
+            input.attestation.to_owned(),
+        ));
     }
     let mut deps: Vec<Value> = Vec::new();
     if let Some(prev) = input.from {
-        let bytes = std::fs::read(prev)
-            .map_err(|e| anyhow::anyhow!("cannot read --from {}: {e}", prev.display()))?;
-        let statement = parse_statement(&bytes)
-            .map_err(|e| anyhow::anyhow!("--from {}: {e}", prev.display()))?;
+        let bytes = std::fs::read(prev).map_err(|error| ProvenanceError::ReadPrevious {
+            path: prev.to_owned(),
+            error,
+        })?;
+        let statement =
+            parse_statement(&bytes).map_err(|error| ProvenanceError::PreviousStatement {
+                path: prev.to_owned(),
+                error,
+            })?;
         let prev_dir = parent_dir(prev);
         let prev_stage = stage_of(&statement);
         for s in statement["subject"].as_array().into_iter().flatten() {
@@ -243,11 +247,13 @@ pub fn record(input: &RecordInput<'_>, report: &mut Report) -> anyhow::Result<()
     });
     let mut text = serde_json::to_vec_pretty(&statement)?;
     if let Some(key) = input.sign_key {
-        text = crate::dsse::sign(&text, key)?;
+        text = crate::dsse::sign(&text, key).map_err(ProvenanceError::Sign)?;
     }
     text.push(b'\n');
-    std::fs::write(input.attestation, &text)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", input.attestation.display()))?;
+    std::fs::write(input.attestation, &text).map_err(|error| ProvenanceError::Write {
+        path: input.attestation.to_owned(),
+        error,
+    })?;
     report.tables.push(Table {
         title: format!(
             "stage {} recorded in {}",
@@ -344,12 +350,14 @@ pub fn verify(
     artifacts: &[PathBuf],
     verify_key: Option<&Path>,
     report: &mut Report,
-) -> anyhow::Result<()> {
-    let bytes = std::fs::read(attestation)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", attestation.display()))?;
+) -> Result<(), ProvenanceError> {
+    let bytes = std::fs::read(attestation).map_err(|error| ProvenanceError::ReadStatement {
+        path: attestation.to_owned(),
+        error,
+    })?;
     if let Some(key) = verify_key {
         if !key.is_file() {
-            anyhow::bail!("cannot read --verify-key {}", key.display());
+            return Err(ProvenanceError::VerifyKey(key.to_owned()));
         }
         if let Err(e) = crate::dsse::verify(&bytes, key) {
             report
