@@ -1,6 +1,8 @@
 //! Why an attestation, envelope or checkpoint could not be used. The messages end up in
 //! findings and warnings, so each variant says what was wrong in one lowercase phrase.
 
+use std::path::PathBuf;
+
 use crate::provenance::{PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE};
 
 /// A DSSE envelope that cannot be opened or verified.
@@ -54,4 +56,41 @@ pub enum DigestError {
     DuplicateName(String),
     #[error("no tensors in this {0} file")]
     Empty(String),
+}
+
+/// Why `record` or `verify` could not do its job (an error, not a finding). The underlying
+/// error is part of the message, not a `source`, so a chain printed with `{err:#}` says it
+/// once.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvenanceError {
+    #[error("not writing {}: some artifacts could not be read", .0.display())]
+    ArtifactsUnreadable(PathBuf),
+    #[error("cannot read --from {}: {error}", path.display())]
+    ReadPrevious {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("--from {}: {error}", path.display())]
+    PreviousStatement {
+        path: PathBuf,
+        error: StatementError,
+    },
+    #[error("cannot read {}: {error}", path.display())]
+    ReadStatement {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot read --verify-key {}", .0.display())]
+    VerifyKey(PathBuf),
+    #[error("cannot write {}: {error}", path.display())]
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// Serialising a statement or a lint report.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Signing with `--sign-key` (the key unreadable or not a P-256 private key).
+    #[error(transparent)]
+    Sign(anyhow::Error),
 }

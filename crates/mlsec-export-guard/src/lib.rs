@@ -1,12 +1,25 @@
 //! `mlsec export-guard`: ONNX graph lint and an in-toto/SLSA provenance chain across export
 //! stages.
 //!
-//! - `lint`: decodes each model with `mlsec-onnx` (bounded, memory-mapped, unknown fields
-//!   reported) and walks every scope: external data, domains and opsets, backdoor-shaped
-//!   dataflow, dead elements, metadata and dims; also computes the structural fingerprint and
-//!   the weights hash.
-//! - `record` / `verify`: one statement per stage, chained by digest.
-//! - `diff`: fingerprint, op and per-tensor differences between two models.
+//! - `lint` ([`lint`]): decodes each model with `mlsec-onnx` (bounded, memory-mapped, unknown
+//!   fields reported), then
+//!   1. builds one context per model, `rules::Cx`: every scope and tensor ([`model`]),
+//!      the external data references resolved once (`external`), the main graph with
+//!      model-local functions inlined, its dataflow facts (`dataflow`) and what each selection
+//!      chooses between (`selection`);
+//!   2. runs the rule table, `rules::LINT_CHECKS`: one `(rule, check)` entry per rule, the check
+//!      living in the rule's own file under `src/rules/`;
+//!   3. returns the findings with the structural fingerprint and the weights hash
+//!      ([`fingerprint`]).
+//! - `record` / `verify` ([`provenance`]): one statement per stage, chained by digest. `verify`
+//!   walks the chain and calls the decisions of EXPG021/EXPG022 in their rule files.
+//! - `diff`: both models linted, their differences computed once (`diff::DiffCx`), then the
+//!   `rules::DIFF_CHECKS` table (EXPG023, EXPG024).
+//!
+//! To add a lint rule: a file under `src/rules/` with `declare_rule!` and
+//! `fn check(cx: &Cx, out: &mut Vec<Finding>)`, an entry in `rules::ALL` and
+//! `rules::LINT_CHECKS`, a fixture in `xtask/src/testdata/export_guard.rs`, `cargo xtask docs`.
+//! Analysis more than one rule needs goes into the context, computed once.
 //!
 //! Nothing under inspection is executed. The only process this crate starts is the user's own
 //! `--command` in the one-shot form, and only when the ONNX file does not exist yet.
@@ -16,6 +29,7 @@ mod dataflow;
 mod diff;
 mod dsse;
 pub mod error;
+mod external;
 pub mod fingerprint;
 pub mod lint;
 mod manifest;
@@ -23,6 +37,7 @@ mod model;
 pub mod ops;
 pub mod provenance;
 pub mod rules;
+mod selection;
 
 use std::path::{Path, PathBuf};
 

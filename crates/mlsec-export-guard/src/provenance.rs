@@ -5,14 +5,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
-use mlsec_core::{Finding, Location, Pointer, Report, ScanError, Table};
+use mlsec_core::{Location, Pointer, Report, ScanError, Table};
+use mlsec_onnx::OnnxError;
 use mlsec_util::hex::encode as hex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::error::StatementError;
+use crate::error::{ProvenanceError, StatementError};
 use crate::lint::{self, LintOutcome};
-use crate::rules::{ARTIFACT_DIGEST_MISMATCH, PROVENANCE_CHAIN_BROKEN};
+use crate::rules::{artifact_digest_mismatch, provenance_chain_broken};
 
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
@@ -21,7 +22,7 @@ pub const BUILDER_ID: &str = "https://github.com/mlsec/mlsec/export-guard";
 /// The DSSE payload type of an in-toto statement.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// Annotation key saying what a subject or dependency is.
-const KIND: &str = "mlsec.kind";
+pub(crate) const KIND: &str = "mlsec.kind";
 /// Chains longer than this are refused (also stops cycles).
 const MAX_CHAIN: usize = 64;
 
@@ -88,7 +89,7 @@ pub struct RecordInput<'a> {
 }
 
 /// Hashes and lints a stage's artifacts, writes its statement, and returns the lint findings.
-pub fn record(input: &RecordInput<'_>, report: &mut Report) -> anyhow::Result<()> {
+pub fn record(input: &RecordInput<'_>, report: &mut Report) -> Result<(), ProvenanceError> {
     let out_dir = parent_dir(input.attestation);
     let mut subjects: Vec<Value> = Vec::new();
     let mut byproducts: Vec<Value> = Vec::new();
@@ -113,16 +114,13 @@ pub fn record(input: &RecordInput<'_>, report: &mut Report) -> anyhow::Result<()
                 .map(|(p, _, _)| file_sha256(p))
                 .collect::<Vec<_>>()
         });
-        let lints: Vec<(PathBuf, Result<LintOutcome, String>)> = input
+        let lints: Vec<(PathBuf, Result<LintOutcome, OnnxError>)> = input
             .artifacts
             .iter()
             .filter(|a| is_onnx(a))
             .map(|a| {
                 let display = a.display().to_string();
-                (
-                    a.clone(),
-                    lint::lint_file(a, &display).map_err(|e| format!("{e:#}")),
-                )
+                (a.clone(), lint::lint_file(a, &display))
             })
             .collect();
         (hashing.join().unwrap_or_default(), lints)
@@ -189,23 +187,29 @@ pub fn record(input: &RecordInput<'_>, report: &mut Report) -> anyhow::Result<()
             }
             Err(e) => {
                 failed = true;
-                report.errors.push(ScanError::new(display, e));
+                report
+                    .errors
+                    .push(ScanError::new(display, format!("{e:#}")));
             }
         }
     }
     report.scanned += subjects.len() as u64;
     if failed {
-        anyhow::bail!(
-            "not writing {}: some artifacts could not be read",
-            input.attestation.display()
-        );
+        return Err(ProvenanceError::ArtifactsUnreadable(
+            input.attestation.to_owned(),
+        ));
     }
     let mut deps: Vec<Value> = Vec::new();
     if let Some(prev) = input.from {
-        let bytes = std::fs::read(prev)
-            .map_err(|e| anyhow::anyhow!("cannot read --from {}: {e}", prev.display()))?;
-        let statement = parse_statement(&bytes)
-            .map_err(|e| anyhow::anyhow!("--from {}: {e}", prev.display()))?;
+        let bytes = std::fs::read(prev).map_err(|error| ProvenanceError::ReadPrevious {
+            path: prev.to_owned(),
+            error,
+        })?;
+        let statement =
+            parse_statement(&bytes).map_err(|error| ProvenanceError::PreviousStatement {
+                path: prev.to_owned(),
+                error,
+            })?;
         let prev_dir = parent_dir(prev);
         let prev_stage = stage_of(&statement);
         for s in statement["subject"].as_array().into_iter().flatten() {
@@ -243,11 +247,13 @@ pub fn record(input: &RecordInput<'_>, report: &mut Report) -> anyhow::Result<()
     });
     let mut text = serde_json::to_vec_pretty(&statement)?;
     if let Some(key) = input.sign_key {
-        text = crate::dsse::sign(&text, key)?;
+        text = crate::dsse::sign(&text, key).map_err(ProvenanceError::Sign)?;
     }
     text.push(b'\n');
-    std::fs::write(input.attestation, &text)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", input.attestation.display()))?;
+    std::fs::write(input.attestation, &text).map_err(|error| ProvenanceError::Write {
+        path: input.attestation.to_owned(),
+        error,
+    })?;
     report.tables.push(Table {
         title: format!(
             "stage {} recorded in {}",
@@ -327,7 +333,7 @@ pub fn parse_statement(bytes: &[u8]) -> Result<Value, StatementError> {
     Ok(value)
 }
 
-fn stage_of(statement: &Value) -> String {
+pub(crate) fn stage_of(statement: &Value) -> String {
     statement["predicate"]["buildDefinition"]["externalParameters"]["stage"]
         .as_str()
         .unwrap_or("?")
@@ -344,22 +350,19 @@ pub fn verify(
     artifacts: &[PathBuf],
     verify_key: Option<&Path>,
     report: &mut Report,
-) -> anyhow::Result<()> {
-    let bytes = std::fs::read(attestation)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", attestation.display()))?;
+) -> Result<(), ProvenanceError> {
+    let bytes = std::fs::read(attestation).map_err(|error| ProvenanceError::ReadStatement {
+        path: attestation.to_owned(),
+        error,
+    })?;
     if let Some(key) = verify_key {
         if !key.is_file() {
-            anyhow::bail!("cannot read --verify-key {}", key.display());
+            return Err(ProvenanceError::VerifyKey(key.to_owned()));
         }
         if let Err(e) = crate::dsse::verify(&bytes, key) {
-            report.findings.push(
-                Finding::new(
-                    &PROVENANCE_CHAIN_BROKEN,
-                    Location::file(attestation.display().to_string()),
-                    format!("DSSE signature does not verify with {}: {e}", key.display()),
-                )
-                .with_evidence("key", key.display()),
-            );
+            report
+                .findings
+                .push(provenance_chain_broken::bad_signature(attestation, key, &e));
         }
     }
     let mut rows = Vec::new();
@@ -382,18 +385,12 @@ pub fn verify(
                     rows.push(vec![stage_of(&statement), display, "ok".into(), d]);
                 }
                 Ok(d) => {
-                    report.findings.push(
-                        Finding::new(
-                            &ARTIFACT_DIGEST_MISMATCH,
-                            Location::file(&display),
-                            format!(
-                                "artifact is not covered by stage {} of {}",
-                                stage_of(&statement),
-                                attestation.display()
-                            ),
-                        )
-                        .with_evidence("sha256", &d),
-                    );
+                    report.findings.push(artifact_digest_mismatch::not_covered(
+                        &display,
+                        &stage_of(&statement),
+                        attestation,
+                        &d,
+                    ));
                     rows.push(vec![stage_of(&statement), display, "NOT COVERED".into(), d]);
                 }
             }
@@ -421,20 +418,18 @@ fn verify_one(
     depth: usize,
 ) -> Option<Value> {
     let display = path.display().to_string();
-    let chain_broken =
-        |message: String| Finding::new(&PROVENANCE_CHAIN_BROKEN, Location::file(&display), message);
     if depth > MAX_CHAIN || !seen.insert(path.canonicalize().unwrap_or_else(|_| path.to_owned())) {
-        report.findings.push(chain_broken(
-            "the chain is cyclic or longer than 64 stages".into(),
-        ));
+        report
+            .findings
+            .push(provenance_chain_broken::cyclic_or_too_long(&display));
         return None;
     }
     let statement = match parse_statement(bytes) {
         Ok(s) => s,
         Err(e) => {
-            report.findings.push(chain_broken(format!(
-                "not an in-toto SLSA provenance statement: {e}"
-            )));
+            report
+                .findings
+                .push(provenance_chain_broken::not_a_statement(&display, &e));
             return None;
         }
     };
@@ -448,11 +443,9 @@ fn verify_one(
     for s in statement["subject"].as_array().into_iter().flatten() {
         let name = s["name"].as_str().unwrap_or_default();
         let Some(expected) = sha_of(s) else {
-            report.findings.push(Finding::new(
-                &PROVENANCE_CHAIN_BROKEN,
-                at(name),
-                "subject has no sha256 digest",
-            ));
+            report
+                .findings
+                .push(provenance_chain_broken::subject_without_digest(at(name)));
             continue;
         };
         let file = dir.join(name);
@@ -465,32 +458,13 @@ fn verify_one(
                 rows.push(vec![stage.clone(), name.to_owned(), "ok".into(), actual]);
             }
             Ok(actual) => {
-                let mut finding = Finding::new(
-                    &ARTIFACT_DIGEST_MISMATCH,
+                report.findings.push(artifact_digest_mismatch::changed(
                     at(name),
-                    format!("{name} changed since stage {stage} was recorded"),
-                )
-                .with_evidence("stage", &stage)
-                .with_evidence("expected_sha256", expected)
-                .with_evidence("actual_sha256", &actual);
-                if let (Some(old), Ok(new)) = (
+                    (name, &stage),
+                    (expected, &actual),
                     s["annotations"]["mlsec.tensors"].as_object(),
-                    crate::checkpoint::tensor_digests(&file),
-                ) {
-                    let mut changed: Vec<&str> = old
-                        .iter()
-                        .filter(|(k, v)| new.get(*k).map(String::as_str) != v.as_str())
-                        .map(|(k, _)| k.as_str())
-                        .collect();
-                    changed.extend(
-                        new.keys()
-                            .map(String::as_str)
-                            .filter(|k| !old.contains_key(*k)),
-                    );
-                    changed.truncate(20);
-                    finding = finding.with_evidence("changed_tensors", changed.join(", "));
-                }
-                report.findings.push(finding);
+                    || crate::checkpoint::tensor_digests(&file).ok(),
+                ));
                 rows.push(vec![
                     stage.clone(),
                     name.to_owned(),
@@ -499,15 +473,12 @@ fn verify_one(
                 ]);
             }
             Err(e) => {
-                report.findings.push(
-                    Finding::new(
-                        &ARTIFACT_DIGEST_MISMATCH,
-                        at(name),
-                        format!("{name} of stage {stage} is missing: {e}"),
-                    )
-                    .with_evidence("stage", &stage)
-                    .with_evidence("expected_sha256", expected),
-                );
+                report.findings.push(artifact_digest_mismatch::missing(
+                    at(name),
+                    (name, &stage),
+                    expected,
+                    &e,
+                ));
                 rows.push(vec![
                     stage.clone(),
                     name.to_owned(),
@@ -527,14 +498,13 @@ fn verify_one(
             let canon = ext.canonicalize().unwrap_or_else(|_| ext.clone());
             if !recorded.contains_key(&canon) {
                 let rel = relative_to(&dir, &ext);
-                report.findings.push(
-                    Finding::new(
-                        &ARTIFACT_DIGEST_MISMATCH,
+                report
+                    .findings
+                    .push(artifact_digest_mismatch::unrecorded_external(
                         at(&rel),
-                        format!("{name} now references external data {rel} that stage {stage} did not record"),
-                    )
-                    .with_evidence("stage", &stage),
-                );
+                        (name, &stage),
+                        &rel,
+                    ));
                 rows.push(vec![
                     stage.clone(),
                     rel,
@@ -559,53 +529,30 @@ fn verify_one(
         let prev_bytes = match std::fs::read(&file) {
             Ok(b) => b,
             Err(e) => {
-                report.findings.push(
-                    chain_broken(format!("previous statement {name} is missing: {e}"))
-                        .with_evidence("stage", &stage),
-                );
+                report
+                    .findings
+                    .push(provenance_chain_broken::previous_missing(
+                        &display,
+                        (name, &stage),
+                        &e,
+                    ));
                 continue;
             }
         };
         let actual = crate::fingerprint::sha256_hex(&prev_bytes);
         if actual != expected {
-            report.findings.push(
-                Finding::new(
-                    &PROVENANCE_CHAIN_BROKEN,
+            report
+                .findings
+                .push(provenance_chain_broken::previous_changed(
                     at(name),
-                    format!("previous statement {name} changed after stage {stage} was recorded"),
-                )
-                .with_evidence("expected_sha256", expected)
-                .with_evidence("actual_sha256", &actual),
-            );
+                    (name, &stage),
+                    (expected, &actual),
+                ));
         }
         let Some(prev) = verify_one(&file, &prev_bytes, report, rows, seen, depth + 1) else {
             continue;
         };
-        let prev_digests: BTreeSet<&str> = prev["subject"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(sha_of)
-            .collect();
-        for d in deps
-            .iter()
-            .filter(|d| d["annotations"][KIND] != "previous-statement")
-        {
-            let dep_name = d["name"].as_str().unwrap_or_default();
-            if !sha_of(d).is_some_and(|s| prev_digests.contains(s)) {
-                report.findings.push(
-                    Finding::new(
-                        &PROVENANCE_CHAIN_BROKEN,
-                        at(dep_name),
-                        format!(
-                            "input {dep_name} of stage {stage} is not an output of stage {}",
-                            stage_of(&prev)
-                        ),
-                    )
-                    .with_evidence("stage", &stage),
-                );
-            }
-        }
+        provenance_chain_broken::check_inputs(&deps, (&stage, &prev), at, &mut report.findings);
     }
     Some(statement)
 }

@@ -1,3 +1,7 @@
+use mlsec_core::Finding;
+
+use super::{Cx, unresolved_locations};
+
 mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags external data files that are symbolic links or have more than one hard link.
@@ -8,4 +12,8 @@ mlsec_core::declare_rule! {
     /// ## Remediation
     /// Copy the data into the model directory as a regular file and re-record the provenance.
     pub static EXTERNAL_DATA_LINK = "EXPG002", "external-data-link", High;
+}
+
+pub(crate) fn check(cx: &Cx, out: &mut Vec<Finding>) {
+    unresolved_locations(cx, &EXTERNAL_DATA_LINK, out);
 }

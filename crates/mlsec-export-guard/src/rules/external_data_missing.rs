@@ -1,3 +1,7 @@
+use mlsec_core::Finding;
+
+use super::{Cx, unresolved_locations};
+
 mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags tensors whose external data file does not exist or is not a regular file.
@@ -8,4 +12,8 @@ mlsec_core::declare_rule! {
     /// Ship every external data file with the model and record them all with `mlsec export-guard
     /// record`.
     pub static EXTERNAL_DATA_MISSING = "EXPG003", "external-data-missing", Medium;
+}
+
+pub(crate) fn check(cx: &Cx, out: &mut Vec<Finding>) {
+    unresolved_locations(cx, &EXTERNAL_DATA_MISSING, out);
 }

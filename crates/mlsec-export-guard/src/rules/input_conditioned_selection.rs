@@ -1,3 +1,10 @@
+use mlsec_core::{Finding, Severity};
+
+use super::{Cx, node_label};
+use crate::dataflow::Trace;
+use crate::ops;
+use crate::selection::describe_alternatives;
+
 mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags selections (`Where`, `If`, soft multiplexers built from comparisons) whose condition
@@ -27,4 +34,76 @@ mlsec_core::declare_rule! {
     /// Inspect the condition's slice and the alternatives listed in the evidence; a legitimate
     /// model rarely overrides its learned output on raw input values near its outputs.
     pub static INPUT_CONDITIONED_SELECTION = "EXPG012", "input-conditioned-selection", High;
+}
+
+pub(crate) fn check(cx: &Cx, out: &mut Vec<Finding>) {
+    let Some(g) = &cx.graph else { return };
+    for (i, n) in g.std_nodes() {
+        let Some(sel) = &g.selections[i] else {
+            continue;
+        };
+        let Some(trace) = sel
+            .condition_trace
+            .as_ref()
+            .filter(|_| sel.overrides_trunk || sel.gated_trunk_free)
+        else {
+            continue;
+        };
+        let op = n.node.op_type();
+        let dist = g.facts.to_output[i];
+        let (score, reasons) = score(trace, op, dist);
+        if score < 0.6 {
+            continue;
+        }
+        let severity = if score >= 0.8 {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
+        let mut slice: Vec<String> = trace.ops.clone();
+        slice.truncate(12);
+        out.push(
+            Finding::new(
+                &INPUT_CONDITIONED_SELECTION,
+                cx.node_at(&n.path),
+                format!(
+                    "{op} {}selects on a condition computed from raw input `{}` (score {score:.2})",
+                    node_label(n.node),
+                    trace.input
+                ),
+            )
+            .with_severity(severity)
+            .with_evidence("score", format!("{score:.2}"))
+            .with_evidence("reasons", reasons.join("; "))
+            .with_evidence("condition_slice", slice.join(" <- "))
+            .with_evidence("alternatives", describe_alternatives(&sel.alternatives))
+            .with_evidence(
+                "distance_to_output",
+                dist.map_or("none".to_owned(), |d| d.to_string()),
+            ),
+        );
+    }
+}
+
+/// The score and its reasons: 0.4 for reaching the input, +0.25 for a comparison (on the way
+/// or the selection itself), +0.15 for a reduction, +0.2 within two hops of an output.
+fn score(trace: &Trace, op: &str, dist: Option<usize>) -> (f64, Vec<String>) {
+    let mut score = 0.4;
+    let mut reasons = vec![format!(
+        "condition reaches raw input `{}` without passing the trunk",
+        trace.input
+    )];
+    if trace.comparisons > 0 || ops::is_comparison(op) {
+        score += 0.25;
+        reasons.push(format!("{} comparison(s) on the way", trace.comparisons));
+    }
+    if trace.reductions > 0 {
+        score += 0.15;
+        reasons.push(format!("{} reduction(s) on the way", trace.reductions));
+    }
+    if dist.is_some_and(|d| d <= 2) {
+        score += 0.2;
+        reasons.push(format!("{} hop(s) from a graph output", dist.unwrap_or(0)));
+    }
+    (f64::min(score, 1.0), reasons)
 }
