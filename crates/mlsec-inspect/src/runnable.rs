@@ -1,6 +1,10 @@
 //! The checks that run the model: `activations` (per-layer statistics, exploding/collapsing
 //! layers, trigger-like units) and `fgsm` (prediction flips under one FGSM step).
 //!
+//! Each check measures once (`activations::collect`, `fgsm::run`), then its rule table
+//! (`rules::ACTIVATION_CHECKS`, `rules::FGSM_CHECKS`) decides on what it measured; the
+//! findings of one check are in the report before the next one runs.
+//!
 //! Only the model the user names is run, on probes from `--data` or synthetic ones. A model
 //! that cannot be loaded or run is a `ScanError` naming the file and the problem, never a
 //! clean result.
@@ -8,7 +12,7 @@
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
-use mlsec_core::{Context, Finding, Location, Report, ScanError, Table};
+use mlsec_core::{Context, Report, ScanError, Table};
 use mlsec_runtime::{Model, OnnxModel};
 use mlsec_tensors::sniff::{Format, sniff};
 use serde_json::json;
@@ -16,7 +20,8 @@ use serde_json::json;
 use crate::error::LoadError;
 pub use crate::probe::Kind;
 use crate::probe::{self, ProbeRequest};
-use crate::{activations, fgsm, rules};
+use crate::rules::{self, ActivationsCx, FgsmCx};
+use crate::{activations, fgsm};
 
 /// What the runnable checks need from the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,8 +219,17 @@ fn run_checks(path: &Path, file: &str, opts: &RunOptions, report: &mut Report, c
                 let progress = |done, total| ctx.events.progress(done, total);
                 match activations::collect(model, &layers, &probes, &progress) {
                     Ok(stats) => {
-                        let out = activations::analyse(file, &layers, &stats, &probes);
-                        report.findings.extend(out.findings);
+                        let cx = ActivationsCx {
+                            file,
+                            layers: &layers,
+                            stats: &stats,
+                            probes: probes.len(),
+                            input_rms: activations::input_rms(&probes),
+                        };
+                        for (_, check) in rules::ACTIVATION_CHECKS {
+                            check(&cx, &mut report.findings);
+                        }
+                        let out = activations::analyse(&layers, &stats);
                         report.tables.push(out.table);
                         report.data.insert("activations".into(), out.data);
                     }
@@ -235,7 +249,13 @@ fn run_checks(path: &Path, file: &str, opts: &RunOptions, report: &mut Report, c
         }
         let progress = |done, total| ctx.events.progress(done, total);
         match fgsm::run(model, &probes, opts.eps, &progress) {
-            Ok(r) => fgsm_report(file, &r, report),
+            Ok(r) => {
+                fgsm_report(&r, report);
+                let cx = FgsmCx { file, result: &r };
+                for (_, check) in rules::FGSM_CHECKS {
+                    check(&cx, &mut report.findings);
+                }
+            }
             Err(e) => report
                 .errors
                 .push(ScanError::new(file, format!("fgsm: {e}"))),
@@ -243,7 +263,8 @@ fn run_checks(path: &Path, file: &str, opts: &RunOptions, report: &mut Report, c
     }
 }
 
-fn fgsm_report(file: &str, r: &fgsm::FgsmResult, report: &mut Report) {
+/// The `fgsm` table and JSON data.
+fn fgsm_report(r: &fgsm::FgsmResult, report: &mut Report) {
     let rate = r.flip_rate();
     report.tables.push(Table {
         title: "fgsm".into(),
@@ -267,28 +288,7 @@ fn fgsm_report(file: &str, r: &fgsm::FgsmResult, report: &mut Report) {
             "eps": r.eps,
             "step": r.step,
             "range": r.range.map(|(lo, hi)| [lo, hi]),
-            "threshold": fgsm::FRAGILE_FLIP_RATE,
+            "threshold": rules::FRAGILE_FLIP_RATE,
         }),
     );
-    if r.n > 0 && rate >= fgsm::FRAGILE_FLIP_RATE {
-        report.findings.push(
-            Finding::new(
-                &rules::FGSM_FRAGILE,
-                Location::file(file),
-                format!(
-                    "one FGSM step of {} flips {} of {} predictions ({:.1} %)",
-                    r.eps,
-                    r.flipped,
-                    r.n,
-                    100.0 * rate
-                ),
-            )
-            .with_evidence("probes", r.n)
-            .with_evidence("flipped", r.flipped)
-            .with_evidence("flip_rate", format!("{rate:.4}"))
-            .with_evidence("threshold", fgsm::FRAGILE_FLIP_RATE)
-            .with_evidence("eps", r.eps)
-            .with_evidence("step", r.step),
-        );
-    }
 }
