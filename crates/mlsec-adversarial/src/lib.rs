@@ -2,6 +2,19 @@
 //! and real labelled data, with model sanity checks, gradient-masking rules, and a baseline
 //! gate (McNemar's exact test on paired per-sample outcomes).
 //!
+//! The flow ([`run`], then `execute`): resolve the settings (flags, else the `--baseline`
+//! record, else defaults) and refuse a comparison that would be meaningless; load the model
+//! and data; then measure once and decide after, in three phases, each followed by its rule
+//! table (`rules/`, one rule per file with the check that decides it):
+//!
+//! 1. clean predictions, then the model checks ([`checks::run`]) → `rules::MODEL_CHECKS`;
+//! 2. every attack at every budget ([`attacks`]), then a PGD whose ε is the whole input range
+//!    ([`checks::unbounded`]) → `rules::SANITY_CHECKS`;
+//! 3. the baseline, written or compared with ([`baseline::compare`]) → `rules::BASELINE_CHECKS`.
+//!
+//! Findings, the robustness and parameter tables, `report.data["adversarial"]` and the HTML
+//! page (`--report`) make up the [`Report`].
+//!
 //! Runs are reproducible: every random choice (PGD starts, random targets) comes from
 //! `--seed` and the sample's index only.
 
@@ -511,9 +524,10 @@ struct Run<'a> {
     prior: &'a Prior,
 }
 
-/// One evaluation: measure, then decide. Each step below computes once; after each phase its
-/// rules run over what it measured (`rules::MODEL_CHECKS`, `SANITY_CHECKS`, `BASELINE_CHECKS`),
-/// so the findings of a finished phase stay in the report if a later step fails.
+/// One evaluation: measure, then decide. Each step computes once; after each of the three
+/// phases its rule table runs over what the phase measured (`rules::MODEL_CHECKS`,
+/// `SANITY_CHECKS`, `BASELINE_CHECKS`), so a finished phase's findings stay in the report
+/// when a later step fails. `--no-checks` skips the first two phases' measurements and rules.
 fn execute(
     run: &Run<'_>,
     ctx: &Context,
@@ -522,80 +536,112 @@ fn execute(
     data: &data::Dataset,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let (args, settings) = (run.args, run.settings);
-    let model_file = shown(&args.model);
-    let n = data.len();
-    let (lo, hi) = (setup.lo, setup.hi);
-
+    let args = run.args;
     let clean = clean_predictions(setup, data, args.batch_size)?;
-
-    // Phase 1: the model checks, before any attack (skipped with --no-checks).
-    let mut check_json = json!({});
+    let checks = if args.no_checks {
+        None
+    } else {
+        Some(model_checks(run, ctx, setup, data, &clean, report)?)
+    };
+    let aim = aim(run.settings, &clean, data);
+    let results = attack_all(run, ctx, setup, data, &aim, clean.accuracy, report)?;
     if !args.no_checks {
-        ctx.events
-            .status("checking the model (determinism, batch independence, logits, gradients)");
-        let checks = checks::run(setup, &data.x, &data.y, &clean.correct)?;
-        let cx = ModelCx {
-            file: &model_file,
-            checks: &checks,
-        };
-        for (_, check) in rules::MODEL_CHECKS {
-            check(&cx, &mut report.findings);
-        }
-        check_json = serde_json::to_value(&checks)?;
+        sanity_checks(run, setup, data, &aim, &results, report)?;
     }
-
-    // Phase 2: the attacks, then the gradient-masking rules on their results.
-    let (goal, targets) = targets(settings, &clean, data);
-    // Targeted: a point whose target is its own label cannot be attacked meaningfully.
-    let attacked: Vec<bool> = (0..n)
-        .map(|i| clean.correct[i] && (goal == Goal::Untargeted || targets[i] != data.y[i]))
-        .collect();
-    let results = attack_all(
-        run,
-        ctx,
-        setup,
-        data,
-        &Targets {
-            goal,
-            targets: &targets,
-            attacked: &attacked,
-            clean_accuracy: clean.accuracy,
-        },
-        report,
-    )?;
-    if !args.no_checks {
-        let unbounded = checks::unbounded(setup, &data.x, &data.y, &attacked, &results)?;
-        let cx = SanityCx {
-            file: &model_file,
-            results: &results,
-            unbounded: unbounded.as_ref(),
-        };
-        for (_, check) in rules::SANITY_CHECKS {
-            check(&cx, &mut report.findings);
-        }
-    }
-
-    report.tables.push(table(&results, n, lo, hi));
-    report.tables.push(params_table(args, settings));
-
-    // Phase 3: the baseline, written or compared with (then its rules).
+    report
+        .tables
+        .push(table(&results, data.len(), setup.lo, setup.hi));
+    report.tables.push(params_table(args, run.settings));
     let current = Baseline {
         schema: baseline::SCHEMA.into(),
         model_sha256: model.digest().into(),
         data: run.data_ref.clone(),
-        settings: settings.clone(),
+        settings: run.settings.clone(),
         results: results
             .iter()
             .map(|r| Entry::new(r.key.clone(), &r.robust))
             .collect(),
     };
-    let params = serde_json::to_value(settings)?;
-    let gate = match (&args.baseline, run.prior) {
+    let params = serde_json::to_value(run.settings)?;
+    let gate = baseline_gate(run, &current, report);
+    report.data.insert(
+        "adversarial".into(),
+        json!({
+            "model": shown(&args.model),
+            "model_sha256": model.digest(),
+            "data": run.data_file,
+            "data_sha256": current.data.sha256,
+            "samples": data.len(),
+            "input_range": [setup.lo, setup.hi],
+            "clean_accuracy": clean.accuracy,
+            "params": params,
+            "checks": checks.unwrap_or_else(|| json!({})),
+            "results": results,
+            "baseline": gate,
+        }),
+    );
+    if let Some(path) = &args.report {
+        write_html(path, run, data.len(), clean.accuracy, &results, report);
+    }
+    Ok(())
+}
+
+/// Phase 1: the model checks before any attack, and their rules. Returns what they measured
+/// (for `report.data`).
+fn model_checks(
+    run: &Run<'_>,
+    ctx: &Context,
+    setup: &Setup<'_>,
+    data: &data::Dataset,
+    clean: &Clean,
+    report: &mut Report,
+) -> anyhow::Result<serde_json::Value> {
+    ctx.events
+        .status("checking the model (determinism, batch independence, logits, gradients)");
+    let checks = checks::run(setup, &data.x, &data.y, &clean.correct)?;
+    let file = shown(&run.args.model);
+    let cx = ModelCx {
+        file: &file,
+        checks: &checks,
+    };
+    for (_, check) in rules::MODEL_CHECKS {
+        check(&cx, &mut report.findings);
+    }
+    Ok(serde_json::to_value(&checks)?)
+}
+
+/// Phase 2, after the attacks: the unbounded PGD, and the gradient-masking rules.
+fn sanity_checks(
+    run: &Run<'_>,
+    setup: &Setup<'_>,
+    data: &data::Dataset,
+    aim: &Aim,
+    results: &[ResultRow],
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let unbounded = checks::unbounded(setup, &data.x, &data.y, &aim.attacked, results)?;
+    let file = shown(&run.args.model);
+    let cx = SanityCx {
+        file: &file,
+        results,
+        unbounded: unbounded.as_ref(),
+    };
+    for (_, check) in rules::SANITY_CHECKS {
+        check(&cx, &mut report.findings);
+    }
+    Ok(())
+}
+
+/// Phase 3: writes the baseline, or compares with it and runs the baseline rules. Returns
+/// `report.data["adversarial"]["baseline"]`.
+fn baseline_gate(run: &Run<'_>, current: &Baseline, report: &mut Report) -> serde_json::Value {
+    let args = run.args;
+    match (&args.baseline, run.prior) {
         (Some(path), Prior::Found(before)) if !args.update_baseline => {
-            let comparisons = compare_with_baseline(path, before, &current, report);
+            let comparisons = compare_with_baseline(path, before, current, report);
+            let file = shown(&args.model);
             let cx = GateCx {
-                file: &model_file,
+                file: &file,
                 comparisons: &comparisons,
                 alpha: args.alpha,
                 tolerance: args.tolerance,
@@ -606,43 +652,34 @@ fn execute(
             }
             gate_json(path, before, &comparisons)
         }
-        (Some(path), _) => write_baseline(path, &current, report),
+        (Some(path), _) => write_baseline(path, current, report),
         (None, _) => json!(null),
-    };
-
-    report.data.insert(
-        "adversarial".into(),
-        json!({
-            "model": model_file,
-            "model_sha256": model.digest(),
-            "data": run.data_file,
-            "data_sha256": current.data.sha256,
-            "samples": n,
-            "input_range": [lo, hi],
-            "clean_accuracy": clean.accuracy,
-            "params": params,
-            "checks": check_json,
-            "results": results,
-            "baseline": gate,
-        }),
-    );
-    if let Some(path) = &args.report {
-        let page = html::render(
-            &model_file,
-            &run.data_file,
-            n,
-            clean.accuracy,
-            &results,
-            &report.findings,
-        );
-        if let Err(e) = std::fs::write(path, page) {
-            report.errors.push(ScanError::new(
-                shown(path),
-                format!("cannot write the HTML report: {e}"),
-            ));
-        }
     }
-    Ok(())
+}
+
+/// `--report`: the HTML page with the curves and the findings so far.
+fn write_html(
+    path: &Path,
+    run: &Run<'_>,
+    n: usize,
+    clean_accuracy: f64,
+    results: &[ResultRow],
+    report: &mut Report,
+) {
+    let page = html::render(
+        &shown(&run.args.model),
+        &run.data_file,
+        n,
+        clean_accuracy,
+        results,
+        &report.findings,
+    );
+    if let Err(e) = std::fs::write(path, page) {
+        report.errors.push(ScanError::new(
+            shown(path),
+            format!("cannot write the HTML report: {e}"),
+        ));
+    }
 }
 
 /// The model's clean predictions.
@@ -683,8 +720,16 @@ fn clean_predictions(
     })
 }
 
-/// The goal and each sample's target class (its label when untargeted).
-fn targets(settings: &Settings, clean: &Clean, data: &data::Dataset) -> (Goal, Vec<i64>) {
+/// What every attack is aimed at.
+struct Aim {
+    goal: Goal,
+    /// Per sample: the target class (the label when untargeted).
+    targets: Vec<i64>,
+    /// The points attacked: correctly classified (and, targeted, not already the target).
+    attacked: Vec<bool>,
+}
+
+fn aim(settings: &Settings, clean: &Clean, data: &data::Dataset) -> Aim {
     let goal = if settings.targeted.is_some() {
         Goal::Targeted
     } else {
@@ -710,16 +755,15 @@ fn targets(settings: &Settings, clean: &Clean, data: &data::Dataset) -> (Goal, V
             })
             .collect(),
     };
-    (goal, targets)
-}
-
-/// What every attack is aimed at.
-struct Targets<'a> {
-    goal: Goal,
-    targets: &'a [i64],
-    /// The points attacked: correctly classified (and, targeted, not already the target).
-    attacked: &'a [bool],
-    clean_accuracy: f64,
+    // Targeted: a point whose target is its own label cannot be attacked meaningfully.
+    let attacked: Vec<bool> = (0..data.len())
+        .map(|i| clean.correct[i] && (goal == Goal::Untargeted || targets[i] != data.y[i]))
+        .collect();
+    Aim {
+        goal,
+        targets,
+        attacked,
+    }
 }
 
 /// Runs every attack at every budget: one [`ResultRow`] each, in order (the CW distances go
@@ -729,13 +773,13 @@ fn attack_all(
     ctx: &Context,
     setup: &Setup<'_>,
     data: &data::Dataset,
-    aim: &Targets<'_>,
+    aim: &Aim,
+    clean_accuracy: f64,
     report: &mut Report,
 ) -> anyhow::Result<Vec<ResultRow>> {
     let settings = run.settings;
     let n = data.len();
-    let (goal, targets, attacked) = (aim.goal, aim.targets, aim.attacked);
-    let clean_accuracy = aim.clean_accuracy;
+    let (goal, targets, attacked) = (aim.goal, &aim.targets[..], &aim.attacked[..]);
     let eps = &settings.epsilon;
     let mut results: Vec<ResultRow> = Vec::new();
     let units = settings

@@ -6,9 +6,9 @@
 //!
 //! | phase | context | rules |
 //! |---|---|---|
-//! | model checks, before any attack ([`crate::checks::run`]) | [`ModelCx`] | ADV004, ADV005, ADV003, ADV009 |
-//! | sanity, after the attacks ([`crate::checks::unbounded`]) | [`SanityCx`] | ADV006, ADV007, ADV008 |
-//! | baseline gate ([`crate::baseline::compare`]) | [`GateCx`] | ADV001, ADV002 |
+//! | model checks, before any attack (`crate::checks::run`) | `ModelCx` | ADV004, ADV005, ADV003, ADV009 |
+//! | sanity, after the attacks (`crate::checks::unbounded`) | `SanityCx` | ADV006, ADV007, ADV008 |
+//! | baseline gate (`crate::baseline::compare`) | `GateCx` | ADV001, ADV002 |
 //!
 //! A phase's findings are in the report before the next phase runs, so an attack that fails
 //! later never hides what the model checks found.

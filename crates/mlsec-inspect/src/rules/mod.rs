@@ -2,16 +2,16 @@
 //! check that decides it (thresholds, message, evidence).
 //!
 //! The checks measure first and decide after: `weights` summarises every tensor once
-//! ([`crate::weights`]), `activations` collects each layer's statistics over the probes once
-//! ([`crate::activations`]), `fgsm` runs its step once ([`crate::fgsm`]). Each then runs its
+//! (`crate::weights`), `activations` collects each layer's statistics over the probes once
+//! (`crate::activations`), `fgsm` runs its step once (`crate::fgsm`). Each then runs its
 //! rule table over a context built from what it measured:
 //!
 //! | measured by | context | rules |
 //! |---|---|---|
-//! | `weights`, tensor by tensor | [`Summary`] | INSP001, INSP002, INSP003, INSP004 |
-//! | `weights`, across tensors | [`WeightsCx`] | INSP005 |
-//! | `activations` | [`ActivationsCx`] | INSP010, INSP012, INSP011, INSP014 |
-//! | `fgsm` | [`FgsmCx`] | INSP020 |
+//! | `weights`, tensor by tensor | `Summary` | INSP001, INSP002, INSP003, INSP004 |
+//! | `weights`, across tensors | `WeightsCx` | INSP005 |
+//! | `activations` | `ActivationsCx` | INSP010, INSP012, INSP011, INSP014 |
+//! | `fgsm` | `FgsmCx` | INSP020 |
 
 use std::collections::{BTreeMap, HashSet};
 
