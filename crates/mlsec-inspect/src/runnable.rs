@@ -205,61 +205,92 @@ fn run_checks(path: &Path, file: &str, opts: &RunOptions, report: &mut Report, c
         }),
     );
     if opts.activations {
-        const ONLY_ONNX: &str =
-            "intermediate outputs are only available for ONNX models; export to ONNX";
-        match graph {
-            None if opts.by_default => report
-                .warnings
-                .push(format!("{file}: activations skipped: {ONLY_ONNX}")),
-            None => report
-                .errors
-                .push(ScanError::new(file, format!("activations: {ONLY_ONNX}"))),
-            Some(graph) => {
-                let layers = activations::layers(graph, &model.input().name);
-                let progress = |done, total| ctx.events.progress(done, total);
-                match activations::collect(model, &layers, &probes, &progress) {
-                    Ok(stats) => {
-                        let cx = ActivationsCx {
-                            file,
-                            layers: &layers,
-                            stats: &stats,
-                            probes: probes.len(),
-                            input_rms: activations::input_rms(&probes),
-                        };
-                        for (_, check) in rules::ACTIVATION_CHECKS {
-                            check(&cx, &mut report.findings);
-                        }
-                        let out = activations::analyse(&layers, &stats);
-                        report.tables.push(out.table);
-                        report.data.insert("activations".into(), out.data);
-                    }
-                    Err(e) => report
-                        .errors
-                        .push(ScanError::new(file, format!("activations: {e}"))),
-                }
-            }
-        }
+        activations_check(file, model, graph, &probes, opts, report, ctx);
     }
     if opts.fgsm {
-        if probes.integer {
-            report.warnings.push(format!(
-                "{file}: fgsm skipped: text models take token ids, which FGSM cannot perturb"
-            ));
+        fgsm_check(file, model, &probes, opts, report, ctx);
+    }
+}
+
+/// The `activations` check: collect every layer's statistics once, then
+/// `rules::ACTIVATION_CHECKS` decide; the table and `report.data["activations"]` follow.
+fn activations_check(
+    file: &str,
+    model: &dyn Model,
+    graph: Option<&mlsec_runtime::ir::Graph>,
+    probes: &probe::Probes,
+    opts: &RunOptions,
+    report: &mut Report,
+    ctx: &Context,
+) {
+    const ONLY_ONNX: &str =
+        "intermediate outputs are only available for ONNX models; export to ONNX";
+    let Some(graph) = graph else {
+        if opts.by_default {
+            report
+                .warnings
+                .push(format!("{file}: activations skipped: {ONLY_ONNX}"));
+        } else {
+            report
+                .errors
+                .push(ScanError::new(file, format!("activations: {ONLY_ONNX}")));
+        }
+        return;
+    };
+    let layers = activations::layers(graph, &model.input().name);
+    let progress = |done, total| ctx.events.progress(done, total);
+    let stats = match activations::collect(model, &layers, probes, &progress) {
+        Ok(stats) => stats,
+        Err(e) => {
+            report
+                .errors
+                .push(ScanError::new(file, format!("activations: {e}")));
             return;
         }
-        let progress = |done, total| ctx.events.progress(done, total);
-        match fgsm::run(model, &probes, opts.eps, &progress) {
-            Ok(r) => {
-                fgsm_report(&r, report);
-                let cx = FgsmCx { file, result: &r };
-                for (_, check) in rules::FGSM_CHECKS {
-                    check(&cx, &mut report.findings);
-                }
+    };
+    let cx = ActivationsCx {
+        file,
+        layers: &layers,
+        stats: &stats,
+        probes: probes.len(),
+        input_rms: activations::input_rms(probes),
+    };
+    for (_, check) in rules::ACTIVATION_CHECKS {
+        check(&cx, &mut report.findings);
+    }
+    let out = activations::analyse(&layers, &stats);
+    report.tables.push(out.table);
+    report.data.insert("activations".into(), out.data);
+}
+
+/// The `fgsm` check: one step once; the table and `report.data["fgsm"]`, then
+/// `rules::FGSM_CHECKS` decide.
+fn fgsm_check(
+    file: &str,
+    model: &dyn Model,
+    probes: &probe::Probes,
+    opts: &RunOptions,
+    report: &mut Report,
+    ctx: &Context,
+) {
+    if probes.integer {
+        report.warnings.push(format!(
+            "{file}: fgsm skipped: text models take token ids, which FGSM cannot perturb"
+        ));
+        return;
+    }
+    let progress = |done, total| ctx.events.progress(done, total);
+    match fgsm::run(model, probes, opts.eps, &progress) {
+        Ok(r) => {
+            fgsm_report(&r, report);
+            let cx = FgsmCx { file, result: &r };
+            for (_, check) in rules::FGSM_CHECKS {
+                check(&cx, &mut report.findings);
             }
-            Err(e) => report
-                .errors
-                .push(ScanError::new(file, format!("fgsm: {e}"))),
         }
+        Err(e) => report
+            .errors
+            .push(ScanError::new(file, format!("fgsm: {e}"))),
     }
 }
 
