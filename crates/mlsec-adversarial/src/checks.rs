@@ -1,19 +1,15 @@
-//! Cheap model checks before attacking, and the sanity (gradient-masking) rules after.
+//! The measurements the model-check and sanity rules decide on: cheap model checks before
+//! attacking ([`run`]), and a PGD whose ε is the whole input range after ([`unbounded`]).
+//! The decisions are in `crate::rules`.
 
-use mlsec_core::{Finding, Location, Pointer};
 use mlsec_runtime::RuntimeError;
 use serde::Serialize;
 
 use crate::ResultRow;
 use crate::attacks::{self, Goal, Noise, Pgd, Setup};
-use crate::rules;
 
 /// Samples used by the determinism and batch-independence checks.
 pub const CHECK_SAMPLES: usize = 64;
-/// Share of correctly classified samples with an all-zero input gradient that fires ADV009.
-pub const ZERO_GRADIENT_SHARE: f64 = 0.05;
-/// Accuracy under a PGD whose ε is the whole input range above which ADV008 fires.
-pub const UNBOUNDED_ACCURACY: f64 = 0.10;
 /// Samples attacked by the unbounded PGD check.
 pub const UNBOUNDED_SAMPLES: usize = 200;
 
@@ -98,170 +94,58 @@ pub fn run(
     })
 }
 
-impl Checks {
-    pub fn findings(&self, file: &str) -> Vec<Finding> {
-        let loc = || Location::file(file).with_pointer(Pointer::Field("output".into()));
-        let mut out = Vec::new();
-        if !self.deterministic {
-            out.push(
-                Finding::new(
-                    &rules::MODEL_NONDETERMINISTIC,
-                    loc(),
-                    format!(
-                        "two identical forward passes differ by up to {:.3e}",
-                        self.repeat_max_diff
-                    ),
-                )
-                .with_evidence("max_diff", self.repeat_max_diff)
-                .with_evidence("samples", self.samples),
-            );
-        }
-        if !self.batch_independent {
-            out.push(
-                Finding::new(
-                    &rules::MODEL_BATCH_DEPENDENT,
-                    loc(),
-                    format!(
-                        "outputs depend on the rest of the batch (f(x[:k]) and f(x)[:k] differ by up to {:.3e})",
-                        self.batch_max_diff
-                    ),
-                )
-                .with_evidence("max_diff", self.batch_max_diff)
-                .with_evidence("samples", self.samples),
-            );
-        }
-        if self.probabilities {
-            out.push(
-                Finding::new(
-                    &rules::MODEL_OUTPUTS_PROBABILITIES,
-                    loc(),
-                    "the model outputs probabilities (rows in [0, 1] summing to 1), not logits",
-                )
-                .with_evidence("samples", self.samples),
-            );
-        }
-        if self.zero_gradient_share > ZERO_GRADIENT_SHARE {
-            out.push(
-                Finding::new(
-                    &rules::ZERO_INPUT_GRADIENTS,
-                    Location::file(file).with_pointer(Pointer::Field("input".into())),
-                    format!(
-                        "the input gradient is exactly zero for {} of {} correctly classified samples",
-                        self.zero_gradient_samples, self.correct_samples
-                    ),
-                )
-                .with_evidence("share", format!("{:.3}", self.zero_gradient_share))
-                .with_evidence("threshold", ZERO_GRADIENT_SHARE),
-            );
-        }
-        out
-    }
+/// What the PGD whose ε is the whole input range left (ADV008 decides on it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unbounded {
+    /// ε: the width of the input range.
+    pub eps: f32,
+    /// Samples attacked (the first [`UNBOUNDED_SAMPLES`] attacked ones).
+    pub samples: usize,
+    /// Share of them still correctly classified.
+    pub accuracy: f64,
 }
 
-/// Gradient-masking signals in the results, plus a PGD whose ε is the whole input range.
-pub fn sanity(
+/// Attacks the first attacked samples with a PGD whose ε is the whole input range; `None`
+/// when no FGSM/PGD result is there to sanity-check or no sample is attacked.
+pub fn unbounded(
     setup: &Setup<'_>,
     x: &[f32],
     y: &[i64],
     attacked: &[bool],
     results: &[ResultRow],
-    file: &str,
-) -> Result<Vec<Finding>, RuntimeError> {
-    let loc = |key: &str| Location::file(file).with_pointer(Pointer::Field(key.to_owned()));
-    let robust_count = |r: &ResultRow| r.robust.iter().filter(|&&b| b).count();
-    let mut out = Vec::new();
-    for pgd in results.iter().filter(|r| r.attack == "pgd") {
-        if let Some(fgsm) = results
-            .iter()
-            .find(|r| r.attack == "fgsm" && r.budget == pgd.budget)
-            && robust_count(pgd) > robust_count(fgsm) + 1
-        {
-            out.push(
-                Finding::new(
-                    &rules::PGD_WEAKER_THAN_FGSM,
-                    loc(&pgd.key),
-                    format!(
-                        "pgd leaves {:.1}% accuracy at ε={} where fgsm leaves {:.1}%",
-                        pgd.robust_accuracy * 100.0,
-                        pgd.budget,
-                        fgsm.robust_accuracy * 100.0
-                    ),
-                )
-                .with_evidence("pgd_accuracy", format!("{:.4}", pgd.robust_accuracy))
-                .with_evidence("fgsm_accuracy", format!("{:.4}", fgsm.robust_accuracy)),
-            );
-        }
-    }
-    for attack in ["fgsm", "pgd"] {
-        let curve: Vec<&ResultRow> = results.iter().filter(|r| r.attack == attack).collect();
-        for pair in curve.windows(2) {
-            if pair[1].robust_accuracy > pair[0].robust_accuracy + 0.01 {
-                out.push(
-                    Finding::new(
-                        &rules::ACCURACY_NOT_DECREASING,
-                        loc(&pair[1].key),
-                        format!(
-                            "{attack} accuracy rises from {:.1}% at ε={} to {:.1}% at ε={}",
-                            pair[0].robust_accuracy * 100.0,
-                            pair[0].budget,
-                            pair[1].robust_accuracy * 100.0,
-                            pair[1].budget
-                        ),
-                    )
-                    .with_evidence(
-                        "smaller_eps_accuracy",
-                        format!("{:.4}", pair[0].robust_accuracy),
-                    )
-                    .with_evidence(
-                        "larger_eps_accuracy",
-                        format!("{:.4}", pair[1].robust_accuracy),
-                    ),
-                );
-            }
-        }
-    }
-    if results
+) -> Result<Option<Unbounded>, RuntimeError> {
+    if !results
         .iter()
         .any(|r| r.attack == "fgsm" || r.attack == "pgd")
     {
-        // Attack the first attacked samples with ε = the whole range.
-        let mut subset = attacked.to_vec();
-        let mut kept = 0;
-        for s in subset.iter_mut() {
-            if *s {
-                kept += 1;
-                *s = kept <= UNBOUNDED_SAMPLES;
-            }
-        }
-        if kept > 0 {
-            let eps = setup.hi - setup.lo;
-            let p = Pgd {
-                eps,
-                steps: 10,
-                alpha: 2.5 * eps / 10.0,
-                restarts: 1,
-                noise: Noise::Seeded(0),
-                early_stop: true,
-            };
-            let o = attacks::pgd(setup, x, y, &subset, y, Goal::Untargeted, &p)?;
-            let total = subset.iter().filter(|&&s| s).count();
-            let robust = o.robust.iter().filter(|&&r| r).count();
-            let acc = robust as f64 / total.max(1) as f64;
-            if acc > UNBOUNDED_ACCURACY {
-                out.push(
-                    Finding::new(
-                        &rules::UNBOUNDED_ATTACK_FAILS,
-                        loc(&format!("pgd@{eps}")),
-                        format!(
-                            "{:.1}% of {total} samples stay correct under pgd with ε={eps} (the whole input range)",
-                            acc * 100.0
-                        ),
-                    )
-                    .with_evidence("accuracy", format!("{acc:.4}"))
-                    .with_evidence("threshold", UNBOUNDED_ACCURACY),
-                );
-            }
+        return Ok(None);
+    }
+    let mut subset = attacked.to_vec();
+    let mut kept = 0;
+    for s in subset.iter_mut() {
+        if *s {
+            kept += 1;
+            *s = kept <= UNBOUNDED_SAMPLES;
         }
     }
-    Ok(out)
+    if kept == 0 {
+        return Ok(None);
+    }
+    let eps = setup.hi - setup.lo;
+    let p = Pgd {
+        eps,
+        steps: 10,
+        alpha: 2.5 * eps / 10.0,
+        restarts: 1,
+        noise: Noise::Seeded(0),
+        early_stop: true,
+    };
+    let o = attacks::pgd(setup, x, y, &subset, y, Goal::Untargeted, &p)?;
+    let total = subset.iter().filter(|&&s| s).count();
+    let robust = o.robust.iter().filter(|&&r| r).count();
+    Ok(Some(Unbounded {
+        eps,
+        samples: total,
+        accuracy: robust as f64 / total.max(1) as f64,
+    }))
 }

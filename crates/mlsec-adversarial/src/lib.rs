@@ -2,6 +2,19 @@
 //! and real labelled data, with model sanity checks, gradient-masking rules, and a baseline
 //! gate (McNemar's exact test on paired per-sample outcomes).
 //!
+//! The flow ([`run`], then `execute`): resolve the settings (flags, else the `--baseline`
+//! record, else defaults) and refuse a comparison that would be meaningless; load the model
+//! and data; then measure once and decide after, in three phases, each followed by its rule
+//! table (`rules/`, one rule per file with the check that decides it):
+//!
+//! 1. clean predictions, then the model checks ([`checks::run`]) → `rules::MODEL_CHECKS`;
+//! 2. every attack at every budget ([`attacks`]), then a PGD whose ε is the whole input range
+//!    ([`checks::unbounded`]) → `rules::SANITY_CHECKS`;
+//! 3. the baseline, written or compared with ([`baseline::compare`]) → `rules::BASELINE_CHECKS`.
+//!
+//! Findings, the robustness and parameter tables, `report.data["adversarial"]` and the HTML
+//! page (`--report`) make up the [`Report`].
+//!
 //! Runs are reproducible: every random choice (PGD starts, random targets) comes from
 //! `--seed` and the sample's index only.
 
@@ -18,12 +31,13 @@ pub use mlsec_runtime::data;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mlsec_core::{Context, Finding, Location, Pointer, Report, Rule, ScanError, Severity, Table};
+use mlsec_core::{Context, Report, Rule, ScanError, Table};
 use mlsec_runtime::{Model, OnnxModel};
 use serde_json::json;
 
 use attacks::{Cw, Goal, Noise, Pgd, Setup};
-use baseline::{Baseline, Entry};
+use baseline::{Baseline, Comparison, Entry};
+use rules::{GateCx, ModelCx, SanityCx};
 use settings::{DataRef, Settings};
 
 /// Every rule this subcommand can report.
@@ -176,12 +190,23 @@ pub struct Args {
     pub no_checks: bool,
 }
 
-fn parse_range(s: &str) -> Result<(f32, f32), String> {
-    let (lo, hi) = s.split_once(',').ok_or("expected lo,hi")?;
-    let lo: f32 = lo.trim().parse().map_err(|e| format!("{e}"))?;
-    let hi: f32 = hi.trim().parse().map_err(|e| format!("{e}"))?;
+/// Why `--input-range` cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RangeError {
+    #[error("expected lo,hi")]
+    NoComma,
+    #[error(transparent)]
+    Number(#[from] std::num::ParseFloatError),
+    #[error("expected finite lo < hi")]
+    Order,
+}
+
+fn parse_range(s: &str) -> Result<(f32, f32), RangeError> {
+    let (lo, hi) = s.split_once(',').ok_or(RangeError::NoComma)?;
+    let lo: f32 = lo.trim().parse()?;
+    let hi: f32 = hi.trim().parse()?;
     if lo >= hi || !lo.is_finite() || !hi.is_finite() {
-        return Err("expected finite lo < hi".into());
+        return Err(RangeError::Order);
     }
     Ok((lo, hi))
 }
@@ -225,8 +250,46 @@ fn shown(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// How to make a model `adversarial` can run from PyTorch.
+const EXPORT: &str = "export the model with \
+    `torch.export.save(torch.export.export(model.eval(), (example_input,)), \"model.pt2\")` \
+    or to ONNX with `torch.onnx.export(model.eval(), example_input, \"model.onnx\")`";
+
+/// Why a model cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read the model: {0}")]
+    Read(#[source] std::io::Error),
+    /// A `torch.export` archive the `.pt2` front end refused (shown without the file name,
+    /// which the report gives).
+    #[error("{}", without_file(.0))]
+    Pt2(mlsec_runtime::RuntimeError),
+    #[error("cannot run the TorchScript module: {0}; {EXPORT}", EXPORT = EXPORT)]
+    TorchScript(mlsec_runtime::RuntimeError),
+    #[error(
+        "a TorchScript module: running it needs a build with the `torch` feature (scripts/setup-libtorch.sh); or {EXPORT}",
+        EXPORT = EXPORT
+    )]
+    NeedsTorch,
+    #[error(
+        "a PyTorch state dict (weights only, no architecture) cannot be run: {EXPORT}",
+        EXPORT = EXPORT
+    )]
+    StateDict,
+    #[error(transparent)]
+    Onnx(mlsec_runtime::RuntimeError),
+}
+
+/// A runtime error without the file name an archive error starts with.
+fn without_file(e: &mlsec_runtime::RuntimeError) -> String {
+    match e {
+        mlsec_runtime::RuntimeError::Archive { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Loads a model, explaining formats the runtime cannot run.
-pub fn load_model(path: &Path) -> Result<Box<dyn Model>, String> {
+pub fn load_model(path: &Path) -> Result<Box<dyn Model>, LoadError> {
     use mlsec_formats::sniff::{self, Format};
     let ext = path
         .extension()
@@ -236,47 +299,34 @@ pub fn load_model(path: &Path) -> Result<Box<dyn Model>, String> {
     let mut head = Vec::with_capacity(4096);
     std::fs::File::open(path)
         .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head))
-        .map_err(|e| format!("cannot read the model: {e}"))?;
+        .map_err(LoadError::Read)?;
     // By content; the extension only breaks the tie when the content says nothing.
     let pytorch = match sniff::sniff(&head) {
         Format::Zip | Format::Pickle | Format::Safetensors | Format::Tar => true,
         Format::Unknown => matches!(ext.as_str(), "pt" | "pth" | "bin" | "ckpt" | "safetensors"),
         _ => false,
     };
-    const EXPORT: &str = "export the model with \
-        `torch.export.save(torch.export.export(model.eval(), (example_input,)), \"model.pt2\")` \
-        or to ONNX with `torch.onnx.export(model.eval(), example_input, \"model.onnx\")`";
     // A torch.export archive runs natively (the runtime's .pt2 front end).
     if pytorch && mlsec_runtime::pt2::is_pt2(path) {
         return mlsec_runtime::pt2::load(path)
             .map(|m| Box::new(m) as Box<dyn Model>)
-            // The report names the file already.
-            .map_err(|e| match e {
-                mlsec_runtime::RuntimeError::Archive { message, .. } => message,
-                other => format!("{other:#}"),
-            });
+            .map_err(LoadError::Pt2);
     }
     if pytorch && mlsec_runtime::is_torchscript(path) {
         #[cfg(feature = "torch")]
         return match mlsec_runtime::torch::TorchScriptModel::load(path) {
             Ok(m) => Ok(Box::new(m)),
-            Err(e) => Err(format!(
-                "cannot run the TorchScript module: {e:#}; {EXPORT}"
-            )),
+            Err(e) => Err(LoadError::TorchScript(e)),
         };
         #[cfg(not(feature = "torch"))]
-        return Err(format!(
-            "a TorchScript module: running it needs a build with the `torch` feature (scripts/setup-libtorch.sh); or {EXPORT}"
-        ));
+        return Err(LoadError::NeedsTorch);
     }
     if pytorch {
-        return Err(format!(
-            "a PyTorch state dict (weights only, no architecture) cannot be run: {EXPORT}"
-        ));
+        return Err(LoadError::StateDict);
     }
     OnnxModel::load(path)
         .map(|m| Box::new(m) as Box<dyn Model>)
-        .map_err(|e| format!("{e:#}"))
+        .map_err(LoadError::Onnx)
 }
 
 /// A `--baseline` file as found before the run.
@@ -361,8 +411,10 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
 
     let model = match load_model(&args.model) {
         Ok(m) => m,
-        Err(message) => {
-            report.errors.push(ScanError::new(model_file, message));
+        Err(e) => {
+            report
+                .errors
+                .push(ScanError::new(model_file, e.to_string()));
             return Ok(report);
         }
     };
@@ -472,6 +524,10 @@ struct Run<'a> {
     prior: &'a Prior,
 }
 
+/// One evaluation: measure, then decide. Each step computes once; after each of the three
+/// phases its rule table runs over what the phase measured (`rules::MODEL_CHECKS`,
+/// `SANITY_CHECKS`, `BASELINE_CHECKS`), so a finished phase's findings stay in the report
+/// when a later step fails. `--no-checks` skips the first two phases' measurements and rules.
 fn execute(
     run: &Run<'_>,
     ctx: &Context,
@@ -480,54 +536,217 @@ fn execute(
     data: &data::Dataset,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let (args, settings) = (run.args, run.settings);
-    let model_file = shown(&args.model);
-    let n = data.len();
-    let d = setup.dim();
-    let (lo, hi) = (setup.lo, setup.hi);
-    let loc =
-        |field: String| Location::file(model_file.clone()).with_pointer(Pointer::Field(field));
-
-    // Clean predictions (and the logits for least-likely targets).
-    let mut clean_logits = Vec::with_capacity(n);
-    for chunk in data.x.chunks(args.batch_size * d) {
-        clean_logits.extend(setup.logits(chunk)?);
+    let args = run.args;
+    let clean = clean_predictions(setup, data, args.batch_size)?;
+    let checks = if args.no_checks {
+        None
+    } else {
+        Some(model_checks(run, ctx, setup, data, &clean, report)?)
+    };
+    let aim = aim(run.settings, &clean, data);
+    let results = attack_all(run, ctx, setup, data, &aim, clean.accuracy, report)?;
+    if !args.no_checks {
+        sanity_checks(run, setup, data, &aim, &results, report)?;
     }
-    let classes = clean_logits.first().map_or(0, Vec::len);
+    report
+        .tables
+        .push(table(&results, data.len(), setup.lo, setup.hi));
+    report.tables.push(params_table(args, run.settings));
+    let current = Baseline {
+        schema: baseline::SCHEMA.into(),
+        model_sha256: model.digest().into(),
+        data: run.data_ref.clone(),
+        settings: run.settings.clone(),
+        results: results
+            .iter()
+            .map(|r| Entry::new(r.key.clone(), &r.robust))
+            .collect(),
+    };
+    let params = serde_json::to_value(run.settings)?;
+    let gate = baseline_gate(run, &current, report);
+    report.data.insert(
+        "adversarial".into(),
+        json!({
+            "model": shown(&args.model),
+            "model_sha256": model.digest(),
+            "data": run.data_file,
+            "data_sha256": current.data.sha256,
+            "samples": data.len(),
+            "input_range": [setup.lo, setup.hi],
+            "clean_accuracy": clean.accuracy,
+            "params": params,
+            "checks": checks.unwrap_or_else(|| json!({})),
+            "results": results,
+            "baseline": gate,
+        }),
+    );
+    if let Some(path) = &args.report {
+        write_html(path, run, data.len(), clean.accuracy, &results, report);
+    }
+    Ok(())
+}
+
+/// Phase 1: the model checks before any attack, and their rules. Returns what they measured
+/// (for `report.data`).
+fn model_checks(
+    run: &Run<'_>,
+    ctx: &Context,
+    setup: &Setup<'_>,
+    data: &data::Dataset,
+    clean: &Clean,
+    report: &mut Report,
+) -> anyhow::Result<serde_json::Value> {
+    ctx.events
+        .status("checking the model (determinism, batch independence, logits, gradients)");
+    let checks = checks::run(setup, &data.x, &data.y, &clean.correct)?;
+    let file = shown(&run.args.model);
+    let cx = ModelCx {
+        file: &file,
+        checks: &checks,
+    };
+    for (_, check) in rules::MODEL_CHECKS {
+        check(&cx, &mut report.findings);
+    }
+    Ok(serde_json::to_value(&checks)?)
+}
+
+/// Phase 2, after the attacks: the unbounded PGD, and the gradient-masking rules.
+fn sanity_checks(
+    run: &Run<'_>,
+    setup: &Setup<'_>,
+    data: &data::Dataset,
+    aim: &Aim,
+    results: &[ResultRow],
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let unbounded = checks::unbounded(setup, &data.x, &data.y, &aim.attacked, results)?;
+    let file = shown(&run.args.model);
+    let cx = SanityCx {
+        file: &file,
+        results,
+        unbounded: unbounded.as_ref(),
+    };
+    for (_, check) in rules::SANITY_CHECKS {
+        check(&cx, &mut report.findings);
+    }
+    Ok(())
+}
+
+/// Phase 3: writes the baseline, or compares with it and runs the baseline rules. Returns
+/// `report.data["adversarial"]["baseline"]`.
+fn baseline_gate(run: &Run<'_>, current: &Baseline, report: &mut Report) -> serde_json::Value {
+    let args = run.args;
+    match (&args.baseline, run.prior) {
+        (Some(path), Prior::Found(before)) if !args.update_baseline => {
+            let comparisons = compare_with_baseline(path, before, current, report);
+            let file = shown(&args.model);
+            let cx = GateCx {
+                file: &file,
+                comparisons: &comparisons,
+                alpha: args.alpha,
+                tolerance: args.tolerance,
+                baseline_model_sha256: &before.model_sha256,
+            };
+            for (_, check) in rules::BASELINE_CHECKS {
+                check(&cx, &mut report.findings);
+            }
+            gate_json(path, before, &comparisons)
+        }
+        (Some(path), _) => write_baseline(path, current, report),
+        (None, _) => json!(null),
+    }
+}
+
+/// `--report`: the HTML page with the curves and the findings so far.
+fn write_html(
+    path: &Path,
+    run: &Run<'_>,
+    n: usize,
+    clean_accuracy: f64,
+    results: &[ResultRow],
+    report: &mut Report,
+) {
+    let page = html::render(
+        &shown(&run.args.model),
+        &run.data_file,
+        n,
+        clean_accuracy,
+        results,
+        &report.findings,
+    );
+    if let Err(e) = std::fs::write(path, page) {
+        report.errors.push(ScanError::new(
+            shown(path),
+            format!("cannot write the HTML report: {e}"),
+        ));
+    }
+}
+
+/// The model's clean predictions.
+struct Clean {
+    /// Per sample (the least-likely targets read them).
+    logits: Vec<Vec<f32>>,
+    classes: usize,
+    correct: Vec<bool>,
+    accuracy: f64,
+}
+
+fn clean_predictions(
+    setup: &Setup<'_>,
+    data: &data::Dataset,
+    batch_size: usize,
+) -> anyhow::Result<Clean> {
+    let n = data.len();
+    let mut logits = Vec::with_capacity(n);
+    for chunk in data.x.chunks(batch_size * setup.dim()) {
+        logits.extend(setup.logits(chunk)?);
+    }
+    let classes = logits.first().map_or(0, Vec::len);
     if let Some(bad) = data.y.iter().find(|&&l| l as usize >= classes) {
         anyhow::bail!("label {bad} is out of range for a model with {classes} outputs");
     }
-    let preds: Vec<i64> = clean_logits
+    let correct: Vec<bool> = logits
         .iter()
         .map(|r| attacks::argmax(r, None))
+        .zip(&data.y)
+        .map(|(p, y)| p == *y)
         .collect();
-    let correct: Vec<bool> = preds.iter().zip(&data.y).map(|(p, y)| p == y).collect();
-    let clean_accuracy = share(&correct);
+    let accuracy = share(&correct);
+    Ok(Clean {
+        logits,
+        classes,
+        correct,
+        accuracy,
+    })
+}
 
-    let mut check_json = json!({});
-    if !args.no_checks {
-        ctx.events
-            .status("checking the model (determinism, batch independence, logits, gradients)");
-        let c = checks::run(setup, &data.x, &data.y, &correct)?;
-        report.findings.extend(c.findings(&model_file));
-        check_json = serde_json::to_value(&c)?;
-    }
+/// What every attack is aimed at.
+struct Aim {
+    goal: Goal,
+    /// Per sample: the target class (the label when untargeted).
+    targets: Vec<i64>,
+    /// The points attacked: correctly classified (and, targeted, not already the target).
+    attacked: Vec<bool>,
+}
 
+fn aim(settings: &Settings, clean: &Clean, data: &data::Dataset) -> Aim {
     let goal = if settings.targeted.is_some() {
         Goal::Targeted
     } else {
         Goal::Untargeted
     };
+    let classes = clean.classes;
     let targets: Vec<i64> = match settings.targeted {
         None => data.y.clone(),
-        Some(Targeted::LeastLikely) => clean_logits
+        Some(Targeted::LeastLikely) => clean
+            .logits
             .iter()
             .map(|r| {
                 let neg: Vec<f32> = r.iter().map(|v| -v).collect();
                 attacks::argmax(&neg, None)
             })
             .collect(),
-        Some(Targeted::Random) => (0..n)
+        Some(Targeted::Random) => (0..data.len())
             .map(|i| {
                 let u = attacks::unit_noise(settings.seed ^ 0x7A26_E7ED, 0, i, 1)[0];
                 let k = classes.saturating_sub(1).max(1);
@@ -537,27 +756,47 @@ fn execute(
             .collect(),
     };
     // Targeted: a point whose target is its own label cannot be attacked meaningfully.
-    let attacked: Vec<bool> = (0..n)
-        .map(|i| correct[i] && (goal == Goal::Untargeted || targets[i] != data.y[i]))
+    let attacked: Vec<bool> = (0..data.len())
+        .map(|i| clean.correct[i] && (goal == Goal::Untargeted || targets[i] != data.y[i]))
         .collect();
+    Aim {
+        goal,
+        targets,
+        attacked,
+    }
+}
 
+/// Runs every attack at every budget: one [`ResultRow`] each, in order (the CW distances go
+/// to `report.data["cw"]`).
+fn attack_all(
+    run: &Run<'_>,
+    ctx: &Context,
+    setup: &Setup<'_>,
+    data: &data::Dataset,
+    aim: &Aim,
+    clean_accuracy: f64,
+    report: &mut Report,
+) -> anyhow::Result<Vec<ResultRow>> {
+    let settings = run.settings;
+    let n = data.len();
+    let (goal, targets, attacked) = (aim.goal, &aim.targets[..], &aim.attacked[..]);
     let eps = &settings.epsilon;
-    let attacks_sorted = &settings.attacks;
     let mut results: Vec<ResultRow> = Vec::new();
-    let units = attacks_sorted
+    let units = settings
+        .attacks
         .iter()
         .map(|a| if *a == AttackKind::Cw { 1 } else { eps.len() })
         .sum::<usize>() as u64;
     let mut done = 0u64;
     let attacked_count = attacked.iter().filter(|&&a| a).count();
-    for &kind in attacks_sorted {
+    for &kind in &settings.attacks {
         match kind {
             AttackKind::Fgsm | AttackKind::Pgd => {
                 for &e in eps {
                     ctx.events.status(&format!("{} ε={e}", kind.name()));
                     let start = Instant::now();
                     let out = if kind == AttackKind::Fgsm {
-                        attacks::fgsm(setup, &data.x, &data.y, &attacked, &targets, goal, e)?
+                        attacks::fgsm(setup, &data.x, &data.y, attacked, targets, goal, e)?
                     } else {
                         let p = Pgd {
                             eps: e,
@@ -567,7 +806,7 @@ fn execute(
                             noise: Noise::Seeded(settings.seed),
                             early_stop: settings.early_stop,
                         };
-                        attacks::pgd(setup, &data.x, &data.y, &attacked, &targets, goal, &p)?
+                        attacks::pgd(setup, &data.x, &data.y, attacked, targets, goal, &p)?
                     };
                     let secs = start.elapsed().as_secs_f64();
                     results.push(ResultRow {
@@ -600,7 +839,7 @@ fn execute(
                     confidence: settings.cw.confidence,
                     abort_early: settings.early_stop,
                 };
-                let out = attacks::cw(setup, &data.x, &data.y, &attacked, &targets, goal, &p)?;
+                let out = attacks::cw(setup, &data.x, &data.y, attacked, targets, goal, &p)?;
                 let secs = start.elapsed().as_secs_f64();
                 let found: Vec<f32> = out.l2.iter().flatten().copied().collect();
                 let med_l2 = median(found.clone());
@@ -641,73 +880,7 @@ fn execute(
             }
         }
     }
-
-    if !args.no_checks {
-        report.findings.extend(checks::sanity(
-            setup,
-            &data.x,
-            &data.y,
-            &attacked,
-            &results,
-            &model_file,
-        )?);
-    }
-
-    report.tables.push(table(&results, n, lo, hi));
-    report.tables.push(params_table(args, settings));
-
-    let current = Baseline {
-        schema: baseline::SCHEMA.into(),
-        model_sha256: model.digest().into(),
-        data: run.data_ref.clone(),
-        settings: settings.clone(),
-        results: results
-            .iter()
-            .map(|r| Entry::new(r.key.clone(), &r.robust))
-            .collect(),
-    };
-    let params = serde_json::to_value(settings)?;
-    let gate = match (&args.baseline, run.prior) {
-        (Some(path), Prior::Found(before)) if !args.update_baseline => {
-            baseline_gate(args, path, before, &current, report, &loc)
-        }
-        (Some(path), _) => write_baseline(path, &current, report),
-        (None, _) => json!(null),
-    };
-
-    report.data.insert(
-        "adversarial".into(),
-        json!({
-            "model": model_file,
-            "model_sha256": model.digest(),
-            "data": run.data_file,
-            "data_sha256": current.data.sha256,
-            "samples": n,
-            "input_range": [lo, hi],
-            "clean_accuracy": clean_accuracy,
-            "params": params,
-            "checks": check_json,
-            "results": results,
-            "baseline": gate,
-        }),
-    );
-    if let Some(path) = &args.report {
-        let page = html::render(
-            &model_file,
-            &run.data_file,
-            n,
-            clean_accuracy,
-            &results,
-            &report.findings,
-        );
-        if let Err(e) = std::fs::write(path, page) {
-            report.errors.push(ScanError::new(
-                shown(path),
-                format!("cannot write the HTML report: {e}"),
-            ));
-        }
-    }
-    Ok(())
+    Ok(results)
 }
 
 /// Writes `current` as the baseline (it was missing, or `--update-baseline`).
@@ -743,17 +916,16 @@ fn write_baseline(path: &Path, current: &Baseline, report: &mut Report) -> serde
 }
 
 /// Compares this run's per-sample outcomes with the baseline's (data and settings were
-/// checked to match before the attacks ran).
-fn baseline_gate(
-    args: &Args,
+/// checked to match before the attacks ran); a result the baseline lacks, or cannot be
+/// compared with, is an error.
+fn compare_with_baseline(
     path: &Path,
     before: &Baseline,
     current: &Baseline,
     report: &mut Report,
-    loc: &dyn Fn(String) -> Location,
-) -> serde_json::Value {
+) -> Vec<Comparison> {
     let file = shown(path);
-    let mut rows = Vec::new();
+    let mut comparisons = Vec::new();
     for now in &current.results {
         let Some(old) = before.results.iter().find(|e| e.key == now.key) else {
             report.errors.push(ScanError::new(
@@ -762,63 +934,28 @@ fn baseline_gate(
             ));
             continue;
         };
-        let c = match baseline::compare(old, now) {
-            Ok(c) => c,
-            Err(e) => {
-                report
-                    .errors
-                    .push(ScanError::new(file.clone(), e.to_string()));
-                continue;
-            }
-        };
-        let delta = (c.after - c.before) * 100.0;
-        let significant = c.p_value < args.alpha;
-        let evidence = |f: Finding| {
-            f.with_evidence("baseline_accuracy", format!("{:.2}%", c.before * 100.0))
-                .with_evidence("accuracy", format!("{:.2}%", c.after * 100.0))
-                .with_evidence("lost", c.lost)
-                .with_evidence("gained", c.gained)
-                .with_evidence("p_value", format!("{:.3e}", c.p_value))
-                .with_evidence("alpha", args.alpha)
-                .with_evidence("tolerance_points", args.tolerance)
-                .with_evidence("baseline_model_sha256", &before.model_sha256)
-        };
-        if -delta > args.tolerance && significant {
-            report.findings.push(evidence(Finding::new(
-                &rules::ROBUSTNESS_REGRESSION,
-                loc(c.key.clone()),
-                format!(
-                    "robust accuracy under {} fell from {:.1}% to {:.1}% ({:+.1} points, McNemar p={:.2e})",
-                    c.key,
-                    c.before * 100.0,
-                    c.after * 100.0,
-                    delta,
-                    c.p_value
-                ),
-            )));
-        } else if delta > args.tolerance && significant {
-            report.findings.push(
-                evidence(Finding::new(
-                    &rules::ROBUSTNESS_IMPROVED,
-                    loc(c.key.clone()),
-                    format!(
-                        "robust accuracy under {} rose from {:.1}% to {:.1}% ({:+.1} points, McNemar p={:.2e})",
-                        c.key,
-                        c.before * 100.0,
-                        c.after * 100.0,
-                        delta,
-                        c.p_value
-                    ),
-                ))
-                .with_severity(Severity::Info),
-            );
+        match baseline::compare(old, now) {
+            Ok(c) => comparisons.push(c),
+            Err(e) => report
+                .errors
+                .push(ScanError::new(file.clone(), e.to_string())),
         }
-        rows.push(json!({
-            "key": c.key, "baseline_accuracy": c.before, "accuracy": c.after,
-            "lost": c.lost, "gained": c.gained, "p_value": c.p_value,
-        }));
     }
-    json!({"compared": file, "baseline_model_sha256": before.model_sha256, "results": rows})
+    comparisons
+}
+
+/// `report.data["adversarial"]["baseline"]` after a comparison.
+fn gate_json(path: &Path, before: &Baseline, comparisons: &[Comparison]) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = comparisons
+        .iter()
+        .map(|c| {
+            json!({
+                "key": c.key, "baseline_accuracy": c.before, "accuracy": c.after,
+                "lost": c.lost, "gained": c.gained, "p_value": c.p_value,
+            })
+        })
+        .collect();
+    json!({"compared": shown(path), "baseline_model_sha256": before.model_sha256, "results": rows})
 }
 
 fn pct(v: f64) -> String {

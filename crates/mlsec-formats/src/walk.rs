@@ -75,6 +75,16 @@ impl Site {
         if self.mapped { offset } else { self.anchor }
     }
 
+    /// An offset in the site's own buffer (a zip, a member's bytes) as an offset of this site:
+    /// shifted to a file offset when the buffer is mapped.
+    pub fn at(&self, buffer_offset: u64) -> u64 {
+        if self.mapped {
+            self.anchor + buffer_offset
+        } else {
+            buffer_offset
+        }
+    }
+
     /// `"<member>: "`, or nothing at the top of the file: the prefix of messages about it.
     pub fn prefix(&self) -> String {
         self.member
@@ -195,7 +205,11 @@ pub enum Entry<'a> {
         actual: u32,
     },
     /// A zip member that would inflate past the limits: not read.
-    Bomb { site: &'a Site, error: &'a ZipError },
+    Bomb {
+        site: &'a Site,
+        entry: &'a ZipEntry,
+        error: &'a ZipError,
+    },
     /// A tensor that could not be cut from its storage.
     BadView {
         site: &'a Site,
@@ -1275,7 +1289,11 @@ impl<'v, V: Visitor> Walker<'v, V> {
                     contents.insert(i, m.bytes);
                 }
                 Err(err @ ZipError::Bomb { .. }) => {
-                    self.visitor.entry(Entry::Bomb { site, error: &err });
+                    self.visitor.entry(Entry::Bomb {
+                        site,
+                        entry: e,
+                        error: &err,
+                    });
                     if let ZipError::Bomb { name, .. } = &err {
                         self.problem(
                             format!("member `{name}` was not inflated (zip bomb limits); its content is not checked"),

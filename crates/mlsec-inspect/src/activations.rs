@@ -1,6 +1,7 @@
 //! The `activations` check: runs the probes through the model, records statistics of every
 //! intermediate node output that depends on the input, and flags layers that explode or
-//! collapse and units with a backdoor-neuron signature.
+//! collapse and units with a backdoor-neuron signature (the decisions are the rules':
+//! `crate::rules::ACTIVATION_CHECKS`).
 //!
 //! Two passes over the probes: the first gathers moments, extremes, per-unit maxima and a
 //! per-sample projection (for constant outputs); the second fills 32-bin histograms over the
@@ -8,24 +9,19 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use mlsec_core::{Finding, Location, Pointer, Table};
+use mlsec_core::Table;
 use mlsec_runtime::ir::Graph;
 use mlsec_runtime::{DType, Model, Tensor};
 use serde_json::{Value, json};
 
 use crate::error::CheckError;
 use crate::probe::Probes;
-use crate::rules;
 
 /// Histogram bins per layer.
 pub const BINS: usize = 32;
 /// Samples per forward pass.
 pub const BATCH: usize = 16;
 
-/// A layer output is explosive when its RMS is at least this many times its inputs' RMS.
-pub const EXPLOSION_JUMP: f64 = 1e3;
-/// ... or at least this many times the model input's RMS (first layer to cross it).
-pub const EXPLOSION_TOTAL: f64 = 1e6;
 /// A layer is constant when its per-sample projections spread by at most this fraction of
 /// their magnitude.
 pub const CONSTANT_TOLERANCE: f64 = 1e-6;
@@ -42,48 +38,6 @@ pub const TRIGGER_MIN_SAMPLES: usize = 8;
 /// Per-probe unit maxima are kept for a layer only up to this many values (probes × units,
 /// 16 MiB); wider layers get every statistic but the trigger-unit search.
 pub const MAX_UNIT_VALUES: usize = 1 << 22;
-/// At most this many trigger-like units are reported per layer (the count is in evidence).
-const TRIGGER_MAX_PER_LAYER: usize = 5;
-
-/// Unary element-wise ops: a unit flagged in their input is not reported again in their output.
-const ELEMENTWISE: &[&str] = &[
-    "Relu",
-    "LeakyRelu",
-    "Sigmoid",
-    "Tanh",
-    "Gelu",
-    "Erf",
-    "Clip",
-    "Identity",
-    "Dropout",
-    "BatchNormalization",
-    "Abs",
-    "Neg",
-    "Exp",
-    "Cast",
-];
-
-/// Ops that only move values around: a unit of theirs is a unit upstream (or an input
-/// feature), so they are not searched for trigger-like units. Neither are normalised outputs
-/// (`Softmax`) and the model's outputs: a class that wins on one probe out of many is not a
-/// hidden trigger.
-const NO_TRIGGER_SEARCH: &[&str] = &[
-    "Flatten",
-    "Reshape",
-    "Transpose",
-    "Squeeze",
-    "Unsqueeze",
-    "Identity",
-    "Dropout",
-    "Slice",
-    "Concat",
-    "Gather",
-    "Cast",
-    "Pad",
-    "Softmax",
-    "LogSoftmax",
-];
-
 /// One intermediate value: the output of a node.
 #[derive(Debug, Clone)]
 pub struct Layer {
@@ -524,7 +478,8 @@ pub fn trigger_units(s: &Stats, n: usize) -> Vec<TriggerUnit> {
     out
 }
 
-fn fmt(v: f64) -> String {
+/// A statistic for people: 4 decimals, scientific outside [1e-3, 1e4), `-` for NaN.
+pub(crate) fn fmt(v: f64) -> String {
     if v.is_nan() {
         "-".into()
     } else if v == 0.0 {
@@ -540,27 +495,21 @@ fn finite_or_null(v: f64) -> Value {
     if v.is_finite() { json!(v) } else { Value::Null }
 }
 
-/// What the activations check produced.
+/// The model input's magnitude: the root mean square of the probes.
+pub fn input_rms(probes: &Probes) -> f64 {
+    let sq: f64 = probes.x.iter().map(|&v| f64::from(v).powi(2)).sum();
+    (sq / probes.x.len().max(1) as f64).sqrt()
+}
+
+/// The activations table and JSON data.
 pub struct Outcome {
-    pub findings: Vec<Finding>,
     pub table: Table,
     pub data: Value,
 }
 
-/// Turns statistics into findings, the table and the JSON data.
-pub fn analyse(
-    file: &str,
-    layers: &[Layer],
-    stats: &BTreeMap<String, Stats>,
-    probes: &Probes,
-) -> Outcome {
-    let n = probes.len();
-    let input_rms = {
-        let sq: f64 = probes.x.iter().map(|&v| f64::from(v).powi(2)).sum();
-        (sq / probes.x.len().max(1) as f64).sqrt()
-    };
-    let loc = |layer: &Layer| Location::file(file).with_pointer(Pointer::Node(layer.name.clone()));
-    let mut findings = Vec::new();
+/// Turns statistics into the table and the JSON data (the findings are the rules'
+/// business: `crate::rules::ACTIVATION_CHECKS`).
+pub fn analyse(layers: &[Layer], stats: &BTreeMap<String, Stats>) -> Outcome {
     let mut table = Table {
         title: "activations".into(),
         columns: [
@@ -578,17 +527,10 @@ pub fn analyse(
         rows: Vec::new(),
     };
     let mut data = Vec::new();
-    // Per value: reported states, so downstream layers that only inherit them stay quiet.
-    let mut non_finite: HashSet<&str> = HashSet::new();
-    let mut constant: HashSet<&str> = HashSet::new();
-    let mut exploded: HashSet<&str> = HashSet::new();
-    let mut flagged_units: HashMap<&str, HashSet<usize>> = HashMap::new();
-    let rms_of = |value: &str| stats.get(value).map(Stats::rms);
     for layer in layers {
         let Some(s) = stats.get(&layer.value) else {
             continue;
         };
-        let inherited = |set: &HashSet<&str>| layer.inputs.iter().any(|i| set.contains(i.as_str()));
         let shape = format!(
             "[{}]",
             std::iter::once("n".to_owned())
@@ -600,7 +542,7 @@ pub fn analyse(
         table.rows.push(vec![
             layer.name.clone(),
             layer.op.clone(),
-            shape.clone(),
+            shape,
             fmt(s.mean()),
             fmt(s.std()),
             fmt(s.max_abs),
@@ -623,140 +565,8 @@ pub fn analyse(
             "constant": s.constant(),
             "histogram": { "lo": lo, "hi": hi, "counts": s.histogram.to_vec() },
         }));
-
-        if s.non_finite > 0 {
-            if !inherited(&non_finite) {
-                findings.push(
-                    Finding::new(
-                        &rules::ACTIVATION_NON_FINITE,
-                        loc(layer),
-                        format!(
-                            "{} output has {} NaN/infinite values on finite probes",
-                            layer.op, s.non_finite
-                        ),
-                    )
-                    .with_evidence("op", &layer.op)
-                    .with_evidence("non_finite", s.non_finite)
-                    .with_evidence("values", s.count)
-                    .with_evidence("probes", n),
-                );
-            }
-            non_finite.insert(&layer.value);
-            continue;
-        }
-        if s.constant() {
-            if !inherited(&constant) {
-                findings.push(
-                    Finding::new(
-                        &rules::CONSTANT_ACTIVATION,
-                        loc(layer),
-                        format!("{} output is the same for all {n} probes", layer.op),
-                    )
-                    .with_evidence("op", &layer.op)
-                    .with_evidence("probes", n)
-                    .with_evidence("mean", fmt(s.mean()))
-                    .with_evidence("max_abs", fmt(s.max_abs)),
-                );
-            }
-            constant.insert(&layer.value);
-            continue;
-        }
-        let rms = s.rms();
-        let in_rms = layer
-            .inputs
-            .iter()
-            .map(|i| rms_of(i).unwrap_or(input_rms))
-            .fold(0f64, f64::max);
-        let jump = if in_rms > 0.0 { rms / in_rms } else { f64::NAN };
-        let total = if input_rms > 0.0 {
-            rms / input_rms
-        } else {
-            f64::NAN
-        };
-        let inputs_below = in_rms <= EXPLOSION_TOTAL * input_rms && !inherited(&exploded);
-        let by_jump = layer.op != "Reciprocal" && jump >= EXPLOSION_JUMP && rms >= input_rms;
-        let by_total = total >= EXPLOSION_TOTAL && inputs_below;
-        if by_jump || by_total {
-            findings.push(
-                Finding::new(
-                    &rules::ACTIVATION_EXPLOSION,
-                    loc(layer),
-                    format!(
-                        "{} output magnitude is {} times its input's ({} times the model input's)",
-                        layer.op,
-                        fmt(jump),
-                        fmt(total)
-                    ),
-                )
-                .with_evidence("op", &layer.op)
-                .with_evidence("rms", fmt(rms))
-                .with_evidence("input_rms", fmt(in_rms))
-                .with_evidence("model_input_rms", fmt(input_rms))
-                .with_evidence("jump", fmt(jump))
-                .with_evidence("jump_threshold", EXPLOSION_JUMP)
-                .with_evidence("growth", fmt(total))
-                .with_evidence("growth_threshold", EXPLOSION_TOTAL),
-            );
-            exploded.insert(&layer.value);
-        }
-        let units = if layer.is_output || NO_TRIGGER_SEARCH.contains(&layer.op.as_str()) {
-            Vec::new()
-        } else {
-            trigger_units(s, n)
-        };
-        let upstream: HashSet<usize> = if ELEMENTWISE.contains(&layer.op.as_str()) {
-            layer
-                .inputs
-                .iter()
-                .filter_map(|i| flagged_units.get(i.as_str()))
-                .flatten()
-                .copied()
-                .collect()
-        } else {
-            HashSet::new()
-        };
-        let mine = flagged_units.entry(&layer.value).or_default();
-        let fresh: Vec<&TriggerUnit> = units
-            .iter()
-            .filter(|t| !upstream.contains(&t.unit))
-            .collect();
-        for t in &units {
-            mine.insert(t.unit);
-        }
-        for t in fresh.iter().take(TRIGGER_MAX_PER_LAYER) {
-            let hot: Vec<String> = t.hot.iter().take(10).map(usize::to_string).collect();
-            findings.push(
-                Finding::new(
-                    &rules::TRIGGER_LIKE_UNIT,
-                    loc(layer),
-                    format!(
-                        "unit {} is silent on {} of {n} probes and fires {} times harder than its peers on {}",
-                        t.unit,
-                        n - t.hot.len(),
-                        fmt(t.peer_ratio),
-                        t.hot.len()
-                    ),
-                )
-                .with_evidence("unit", t.unit)
-                .with_evidence("op", &layer.op)
-                .with_evidence("hot_probes", hot.join(","))
-                .with_evidence("hot_count", t.hot.len())
-                .with_evidence("probes", n)
-                .with_evidence("median", fmt(t.median))
-                .with_evidence("mad", fmt(t.mad))
-                .with_evidence("hot_min", fmt(t.hot_min))
-                .with_evidence("peak", fmt(t.peak))
-                .with_evidence("robust_z", fmt(t.z))
-                .with_evidence("z_threshold", TRIGGER_Z)
-                .with_evidence("peer_ratio", fmt(t.peer_ratio))
-                .with_evidence("peer_ratio_threshold", TRIGGER_PEER_RATIO)
-                .with_evidence("peer_excursion", fmt(t.peer_excursion))
-                .with_evidence("flagged_units_in_layer", fresh.len()),
-            );
-        }
     }
     Outcome {
-        findings,
         table,
         data: Value::Array(data),
     }

@@ -11,8 +11,6 @@ use crate::probe::Probes;
 
 /// Probes per forward/backward pass.
 pub const BATCH: usize = 32;
-/// A flip rate at or above this is a finding (INSP020).
-pub const FRAGILE_FLIP_RATE: f64 = 0.5;
 
 /// The result of the probe.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,18 @@
 //! Three checks: `weights` reads every tensor of the model's files (any format `checkpoint`
 //! reads, a sharded safetensors folder, ONNX initializers) without running anything;
 //! `activations` and `fgsm` run the model the user names on probe inputs (`runnable`).
+//!
+//! Each check measures once, then its rule table decides (`rules/`, one rule per file with
+//! the check that decides it):
+//!
+//! - `weights`: every tensor summarised once ([`weights::Summary`]) → `rules::TENSOR_CHECKS`
+//!   tensor by tensor, then `rules::WEIGHTS_CHECKS` across tensors;
+//! - `activations`: each layer's statistics over the probes ([`activations::collect`]) →
+//!   `rules::ACTIVATION_CHECKS`;
+//! - `fgsm`: one FGSM step ([`fgsm::run`]) → `rules::FGSM_CHECKS`.
+//!
+//! The findings, the tables, `report.data` and the HTML page (`--report`) make up the
+//! [`Report`].
 
 pub mod activations;
 pub mod error;

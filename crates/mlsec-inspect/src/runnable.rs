@@ -1,6 +1,10 @@
 //! The checks that run the model: `activations` (per-layer statistics, exploding/collapsing
 //! layers, trigger-like units) and `fgsm` (prediction flips under one FGSM step).
 //!
+//! Each check measures once (`activations::collect`, `fgsm::run`), then its rule table
+//! (`rules::ACTIVATION_CHECKS`, `rules::FGSM_CHECKS`) decides on what it measured; the
+//! findings of one check are in the report before the next one runs.
+//!
 //! Only the model the user names is run, on probes from `--data` or synthetic ones. A model
 //! that cannot be loaded or run is a `ScanError` naming the file and the problem, never a
 //! clean result.
@@ -8,7 +12,7 @@
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
-use mlsec_core::{Context, Finding, Location, Report, ScanError, Table};
+use mlsec_core::{Context, Report, ScanError, Table};
 use mlsec_formats::sniff::{Format, sniff};
 use mlsec_runtime::{Model, OnnxModel};
 use serde_json::json;
@@ -16,7 +20,8 @@ use serde_json::json;
 use crate::error::LoadError;
 pub use crate::probe::Kind;
 use crate::probe::{self, ProbeRequest};
-use crate::{activations, fgsm, rules};
+use crate::rules::{self, ActivationsCx, FgsmCx};
+use crate::{activations, fgsm};
 
 /// What the runnable checks need from the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,50 +205,97 @@ fn run_checks(path: &Path, file: &str, opts: &RunOptions, report: &mut Report, c
         }),
     );
     if opts.activations {
-        const ONLY_ONNX: &str =
-            "intermediate outputs are only available for ONNX models; export to ONNX";
-        match graph {
-            None if opts.by_default => report
-                .warnings
-                .push(format!("{file}: activations skipped: {ONLY_ONNX}")),
-            None => report
-                .errors
-                .push(ScanError::new(file, format!("activations: {ONLY_ONNX}"))),
-            Some(graph) => {
-                let layers = activations::layers(graph, &model.input().name);
-                let progress = |done, total| ctx.events.progress(done, total);
-                match activations::collect(model, &layers, &probes, &progress) {
-                    Ok(stats) => {
-                        let out = activations::analyse(file, &layers, &stats, &probes);
-                        report.findings.extend(out.findings);
-                        report.tables.push(out.table);
-                        report.data.insert("activations".into(), out.data);
-                    }
-                    Err(e) => report
-                        .errors
-                        .push(ScanError::new(file, format!("activations: {e}"))),
-                }
-            }
-        }
+        activations_check(file, model, graph, &probes, opts, report, ctx);
     }
     if opts.fgsm {
-        if probes.integer {
-            report.warnings.push(format!(
-                "{file}: fgsm skipped: text models take token ids, which FGSM cannot perturb"
-            ));
-            return;
-        }
-        let progress = |done, total| ctx.events.progress(done, total);
-        match fgsm::run(model, &probes, opts.eps, &progress) {
-            Ok(r) => fgsm_report(file, &r, report),
-            Err(e) => report
-                .errors
-                .push(ScanError::new(file, format!("fgsm: {e}"))),
-        }
+        fgsm_check(file, model, &probes, opts, report, ctx);
     }
 }
 
-fn fgsm_report(file: &str, r: &fgsm::FgsmResult, report: &mut Report) {
+/// The `activations` check: collect every layer's statistics once, then
+/// `rules::ACTIVATION_CHECKS` decide; the table and `report.data["activations"]` follow.
+fn activations_check(
+    file: &str,
+    model: &dyn Model,
+    graph: Option<&mlsec_runtime::ir::Graph>,
+    probes: &probe::Probes,
+    opts: &RunOptions,
+    report: &mut Report,
+    ctx: &Context,
+) {
+    const ONLY_ONNX: &str =
+        "intermediate outputs are only available for ONNX models; export to ONNX";
+    let Some(graph) = graph else {
+        if opts.by_default {
+            report
+                .warnings
+                .push(format!("{file}: activations skipped: {ONLY_ONNX}"));
+        } else {
+            report
+                .errors
+                .push(ScanError::new(file, format!("activations: {ONLY_ONNX}")));
+        }
+        return;
+    };
+    let layers = activations::layers(graph, &model.input().name);
+    let progress = |done, total| ctx.events.progress(done, total);
+    let stats = match activations::collect(model, &layers, probes, &progress) {
+        Ok(stats) => stats,
+        Err(e) => {
+            report
+                .errors
+                .push(ScanError::new(file, format!("activations: {e}")));
+            return;
+        }
+    };
+    let cx = ActivationsCx {
+        file,
+        layers: &layers,
+        stats: &stats,
+        probes: probes.len(),
+        input_rms: activations::input_rms(probes),
+    };
+    for (_, check) in rules::ACTIVATION_CHECKS {
+        check(&cx, &mut report.findings);
+    }
+    let out = activations::analyse(&layers, &stats);
+    report.tables.push(out.table);
+    report.data.insert("activations".into(), out.data);
+}
+
+/// The `fgsm` check: one step once; the table and `report.data["fgsm"]`, then
+/// `rules::FGSM_CHECKS` decide.
+fn fgsm_check(
+    file: &str,
+    model: &dyn Model,
+    probes: &probe::Probes,
+    opts: &RunOptions,
+    report: &mut Report,
+    ctx: &Context,
+) {
+    if probes.integer {
+        report.warnings.push(format!(
+            "{file}: fgsm skipped: text models take token ids, which FGSM cannot perturb"
+        ));
+        return;
+    }
+    let progress = |done, total| ctx.events.progress(done, total);
+    match fgsm::run(model, probes, opts.eps, &progress) {
+        Ok(r) => {
+            fgsm_report(&r, report);
+            let cx = FgsmCx { file, result: &r };
+            for (_, check) in rules::FGSM_CHECKS {
+                check(&cx, &mut report.findings);
+            }
+        }
+        Err(e) => report
+            .errors
+            .push(ScanError::new(file, format!("fgsm: {e}"))),
+    }
+}
+
+/// The `fgsm` table and JSON data.
+fn fgsm_report(r: &fgsm::FgsmResult, report: &mut Report) {
     let rate = r.flip_rate();
     report.tables.push(Table {
         title: "fgsm".into(),
@@ -267,28 +319,7 @@ fn fgsm_report(file: &str, r: &fgsm::FgsmResult, report: &mut Report) {
             "eps": r.eps,
             "step": r.step,
             "range": r.range.map(|(lo, hi)| [lo, hi]),
-            "threshold": fgsm::FRAGILE_FLIP_RATE,
+            "threshold": rules::FRAGILE_FLIP_RATE,
         }),
     );
-    if r.n > 0 && rate >= fgsm::FRAGILE_FLIP_RATE {
-        report.findings.push(
-            Finding::new(
-                &rules::FGSM_FRAGILE,
-                Location::file(file),
-                format!(
-                    "one FGSM step of {} flips {} of {} predictions ({:.1} %)",
-                    r.eps,
-                    r.flipped,
-                    r.n,
-                    100.0 * rate
-                ),
-            )
-            .with_evidence("probes", r.n)
-            .with_evidence("flipped", r.flipped)
-            .with_evidence("flip_rate", format!("{rate:.4}"))
-            .with_evidence("threshold", fgsm::FRAGILE_FLIP_RATE)
-            .with_evidence("eps", r.eps)
-            .with_evidence("step", r.step),
-        );
-    }
 }

@@ -118,7 +118,7 @@ pub fn from_onnx(model: &proto::ModelProto, model_dir: &Path) -> Result<Graph, R
     for t in &graph.initializer {
         let name = t.name.clone().unwrap_or_default();
         let data = tensor_from_proto(t, model_dir)
-            .map_err(|message| RuntimeError::Model(format!("initializer `{name}`: {message}")))?;
+            .map_err(|e| RuntimeError::Model(format!("initializer `{name}`: {e}")))?;
         initializers.insert(name, data);
     }
     if !graph.sparse_initializer.is_empty() {
@@ -136,10 +136,10 @@ pub fn from_onnx(model: &proto::ModelProto, model_dir: &Path) -> Result<Graph, R
         let mut attrs = BTreeMap::new();
         for a in &n.attribute {
             let key = a.name.clone().unwrap_or_default();
-            let value = attr_from_proto(a, model_dir).map_err(|message| RuntimeError::Node {
+            let value = attr_from_proto(a, model_dir).map_err(|e| RuntimeError::Node {
                 node: name.clone(),
                 op: op_type.clone(),
-                message: format!("attribute `{key}`: {message}"),
+                message: format!("attribute `{key}`: {e}"),
             })?;
             attrs.insert(key, value);
         }
@@ -207,7 +207,32 @@ fn value_dims(info: &proto::ValueInfoProto) -> Option<Vec<Option<usize>>> {
     )
 }
 
-fn attr_from_proto(a: &proto::AttributeProto, model_dir: &Path) -> Result<Attr, String> {
+/// Why an ONNX tensor or attribute cannot be brought into the IR.
+#[derive(Debug, thiserror::Error)]
+pub enum TensorError {
+    #[error("invalid dims {0:?}")]
+    Dims(Vec<i64>),
+    #[error("{0} elements is more than the runtime accepts")]
+    TooLarge(u64),
+    #[error(transparent)]
+    Data(#[from] mlsec_onnx::tensor::DataError),
+    #[error("unknown data type {0}")]
+    UnknownType(i32),
+    /// The type's name (`mlsec_onnx::tensor::type_name`).
+    #[error("data type {0} is not supported by the runtime")]
+    Unsupported(String),
+    #[error("has {len} bytes of data, dims {dims:?} of {type_name} need {need}")]
+    Size {
+        len: usize,
+        dims: Vec<i64>,
+        type_name: String,
+        need: usize,
+    },
+    #[error("tensor attribute without a tensor")]
+    NoTensor,
+}
+
+fn attr_from_proto(a: &proto::AttributeProto, model_dir: &Path) -> Result<Attr, TensorError> {
     use proto::attribute_proto::AttributeType as A;
     let ty = a.r#type.and_then(|t| A::try_from(t).ok());
     Ok(match ty {
@@ -218,7 +243,7 @@ fn attr_from_proto(a: &proto::AttributeProto, model_dir: &Path) -> Result<Attr, 
         }
         Some(A::Tensor) => match &a.t {
             Some(t) => Attr::Tensor(tensor_from_proto(t, model_dir)?),
-            None => return Err("tensor attribute without a tensor".into()),
+            None => return Err(TensorError::NoTensor),
         },
         Some(A::Floats) => Attr::Floats(a.floats.clone()),
         Some(A::Ints) => Attr::Ints(a.ints.clone()),
@@ -232,38 +257,39 @@ fn attr_from_proto(a: &proto::AttributeProto, model_dir: &Path) -> Result<Attr, 
 }
 
 /// Decodes a tensor's data into f32 (floating types) or i64 (integer and bool types).
-pub fn tensor_from_proto(t: &proto::TensorProto, model_dir: &Path) -> Result<TensorData, String> {
+pub fn tensor_from_proto(
+    t: &proto::TensorProto,
+    model_dir: &Path,
+) -> Result<TensorData, TensorError> {
     use proto::tensor_proto::DataType as D;
     let count = mlsec_onnx::tensor::element_count(&t.dims)
-        .ok_or_else(|| format!("invalid dims {:?}", t.dims))?;
+        .ok_or_else(|| TensorError::Dims(t.dims.clone()))?;
     if count > MAX_ELEMENTS {
-        return Err(format!("{count} elements is more than the runtime accepts"));
+        return Err(TensorError::TooLarge(count));
     }
     let dims: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
     let count = count as usize;
     let data_type = t.data_type.unwrap_or_default();
-    let bytes = mlsec_onnx::tensor::tensor_bytes(t, model_dir).map_err(|e| e.to_string())?;
-    let dt = D::try_from(data_type).map_err(|_| format!("unknown data type {data_type}"))?;
+    let bytes = mlsec_onnx::tensor::tensor_bytes(t, model_dir)?;
+    let dt = D::try_from(data_type).map_err(|_| TensorError::UnknownType(data_type))?;
     let width = match dt {
         D::Float | D::Int32 | D::Uint32 => 4,
         D::Double | D::Int64 | D::Uint64 => 8,
         D::Int16 | D::Uint16 | D::Float16 | D::Bfloat16 => 2,
         D::Int8 | D::Uint8 | D::Bool => 1,
         _ => {
-            return Err(format!(
-                "data type {} is not supported by the runtime",
-                mlsec_onnx::tensor::type_name(data_type)
-            ));
+            return Err(TensorError::Unsupported(mlsec_onnx::tensor::type_name(
+                data_type,
+            )));
         }
     };
     if bytes.len() != count * width {
-        return Err(format!(
-            "has {} bytes of data, dims {:?} of {} need {}",
-            bytes.len(),
-            t.dims,
-            mlsec_onnx::tensor::type_name(data_type),
-            count * width
-        ));
+        return Err(TensorError::Size {
+            len: bytes.len(),
+            dims: t.dims.clone(),
+            type_name: mlsec_onnx::tensor::type_name(data_type),
+            need: count * width,
+        });
     }
     let chunks = bytes.chunks_exact(width);
     let values = match dt {

@@ -278,19 +278,58 @@ fn sizes(meta: &Value) -> Option<Vec<Option<i64>>> {
         .collect()
 }
 
+/// Why a stored weight or constant of a `.pt2` archive cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredTensorError {
+    #[error("is stored pickled (a tensor subclass or custom object), which mlsec never unpickles")]
+    Pickled,
+    #[error("has no path_name")]
+    NoPath,
+    #[error("has no tensor_meta")]
+    NoMeta,
+    #[error("has invalid sizes")]
+    Sizes,
+    #[error("has invalid strides")]
+    Strides,
+    #[error("has {sizes} sizes but {strides} strides")]
+    StrideCount { sizes: usize, strides: usize },
+    #[error("sizes {0:?} are too large")]
+    TooLarge(Vec<u64>),
+    #[error("dtype {0} is not supported")]
+    Dtype(i64),
+    #[error("member `{0}` is missing")]
+    Missing(String),
+    #[error("strides overflow")]
+    StrideOverflow,
+    #[error("member `{name}` has {size} bytes, its view needs {need}")]
+    Short { name: String, size: u64, need: u64 },
+    #[error(transparent)]
+    Read(#[from] mlsec_formats::zip::ZipError),
+    #[error("member `{0}` fails its CRC check")]
+    Crc(String),
+    #[error("sizes {dims:?} need more elements than member `{name}` stores ({size} bytes)")]
+    Broadcast {
+        dims: Vec<u64>,
+        name: String,
+        size: usize,
+    },
+}
+
 /// Reads one stored tensor (raw bytes, `tensor_meta` giving dtype, sizes, strides, offset).
-fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<TensorData, String> {
+fn stored_tensor(
+    zip: &ZipArchive<'_>,
+    dir: &str,
+    spec: &Value,
+) -> Result<TensorData, StoredTensorError> {
+    use StoredTensorError as E;
     if spec.get("use_pickle").and_then(Value::as_bool) == Some(true) {
-        return Err(
-            "is stored pickled (a tensor subclass or custom object), which mlsec never unpickles"
-                .into(),
-        );
+        return Err(E::Pickled);
     }
     let path = spec
         .get("path_name")
         .and_then(Value::as_str)
-        .ok_or("has no path_name")?;
-    let meta = spec.get("tensor_meta").ok_or("has no tensor_meta")?;
+        .ok_or(E::NoPath)?;
+    let meta = spec.get("tensor_meta").ok_or(E::NoMeta)?;
     let dtype = meta.get("dtype").and_then(Value::as_i64).unwrap_or(-1);
     let dims: Vec<u64> = sizes(meta)
         .and_then(|s| {
@@ -298,7 +337,7 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
                 .map(|d| d.and_then(|d| u64::try_from(d).ok()))
                 .collect()
         })
-        .ok_or("has invalid sizes")?;
+        .ok_or(E::Sizes)?;
     let strides: Vec<u64> = meta
         .get("strides")
         .and_then(Value::as_array)
@@ -307,13 +346,12 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
                 .map(|v| as_int(v).and_then(|d| u64::try_from(d).ok()))
                 .collect()
         })
-        .ok_or("has invalid strides")?;
+        .ok_or(E::Strides)?;
     if strides.len() != dims.len() {
-        return Err(format!(
-            "has {} sizes but {} strides",
-            dims.len(),
-            strides.len()
-        ));
+        return Err(E::StrideCount {
+            sizes: dims.len(),
+            strides: strides.len(),
+        });
     }
     let offset = meta
         .get("storage_offset")
@@ -324,7 +362,7 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
         .iter()
         .try_fold(1u64, |a, &d| a.checked_mul(d))
         .filter(|&c| c <= MAX_ELEMENTS)
-        .ok_or_else(|| format!("sizes {dims:?} are too large"))?;
+        .ok_or_else(|| E::TooLarge(dims.clone()))?;
     // ScalarType of torch/_export/serde/schema.py.
     use mlsec_formats::dtype::DType;
     let element = match dtype {
@@ -337,7 +375,7 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
         7 => DType::F32,
         8 => DType::F64,
         13 => DType::BF16,
-        other => return Err(format!("dtype {other} is not supported")),
+        other => return Err(E::Dtype(other)),
     };
     let width = element.size() as u64;
     let name = format!("{dir}{path}");
@@ -345,7 +383,7 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
         .entries
         .iter()
         .find(|e| e.name == name)
-        .ok_or_else(|| format!("member `{name}` is missing"))?;
+        .ok_or_else(|| E::Missing(name.clone()))?;
     // The last element's index, checked before reading.
     let last = if count == 0 {
         0
@@ -353,7 +391,7 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
         dims.iter()
             .zip(&strides)
             .try_fold(offset, |a, (&d, &s)| a.checked_add((d - 1).checked_mul(s)?))
-            .ok_or("strides overflow")?
+            .ok_or(E::StrideOverflow)?
     };
     let need = if count == 0 {
         0
@@ -361,29 +399,32 @@ fn stored_tensor(zip: &ZipArchive<'_>, dir: &str, spec: &Value) -> Result<Tensor
         (last + 1).saturating_mul(width)
     };
     if entry.size < need {
-        return Err(format!(
-            "member `{name}` has {} bytes, its view needs {need}",
-            entry.size
-        ));
+        return Err(E::Short {
+            name,
+            size: entry.size,
+            need,
+        });
     }
-    let m = zip.read(entry).map_err(|e| e.to_string())?;
+    let m = zip.read(entry)?;
     if !m.crc_ok {
-        return Err(format!("member `{name}` fails its CRC check"));
+        return Err(E::Crc(name));
     }
     let bytes: &[u8] = &m.bytes;
     if (bytes.len() as u64) < need {
-        return Err(format!(
-            "member `{name}` has {} bytes, its view needs {need}",
-            bytes.len()
-        ));
+        return Err(E::Short {
+            name,
+            size: bytes.len() as u64,
+            need,
+        });
     }
     // A view of more elements than its member stores (a broadcast, stride-0 tensor) is refused,
     // so what is allocated is bounded by the member's real size.
     if count.saturating_mul(width) > bytes.len() as u64 {
-        return Err(format!(
-            "sizes {dims:?} need more elements than member `{name}` stores ({} bytes)",
-            bytes.len()
-        ));
+        return Err(E::Broadcast {
+            dims,
+            name,
+            size: bytes.len(),
+        });
     }
     // Element indices of the view, row-major.
     let mut index = Vec::with_capacity(count as usize);

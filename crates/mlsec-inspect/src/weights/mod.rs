@@ -1,10 +1,11 @@
 //! The `weights` check: every tensor of the model's weight files, read by the shared reader
 //! (`mlsec_formats::load`, ONNX initializers through `mlsec-onnx`), never executed.
 //!
-//! Per tensor: NaN/Inf, robust outliers, dead and duplicated rows, and a statistics row (dtype,
-//! shape, mean, std, min, max, sparsity, kurtosis, spectral norm). Across tensors: each weight
-//! against its peers in the other numbered blocks. Tensors are summarised in parallel; the
-//! files are memory-mapped and tensors are read where they lie.
+//! Each tensor is summarised once ([`Summary`]: statistics, outlier count, dead and duplicated
+//! rows, spectral norm), in parallel; the files are memory-mapped and tensors are read where
+//! they lie. Then the rules decide: per tensor NaN/Inf, robust outliers, dead and duplicated
+//! rows; across tensors each weight against its peers in the other numbered blocks
+//! (`crate::rules`). The statistics also fill the `weights` table and `report.data["weights"]`.
 
 pub mod rows;
 
@@ -14,23 +15,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use mlsec_core::{Finding, Location, Pointer, Report, ScanError, Table};
+use mlsec_core::{Report, ScanError, Table};
 use mlsec_formats::dtype::DType;
 use mlsec_formats::sniff::{Format, sniff};
 use mlsec_formats::stats::{self, Stats};
 use mlsec_formats::zip::ZipLimits;
-use mlsec_util::stats::upper_median;
 use serde_json::json;
 
-use crate::rules;
+use crate::rules::{self, WeightsCx};
 pub use rows::Rows;
-
-/// Peers: at least this many tensors of one role, compared on a log scale.
-const PEER_MIN: usize = 4;
-/// Flag a tensor this many robust deviations (MAD of the logarithms) from its peers' median...
-const PEER_K: f64 = 8.0;
-/// ...and at least this factor away from it.
-const PEER_FACTOR: f64 = 2.0;
 
 /// One tensor's summary.
 #[derive(Debug, Clone)]
@@ -452,225 +445,17 @@ fn summarise(item: &Item<'_>, files: &[WeightFile]) -> Summary {
     }
 }
 
-fn location(s: &Summary) -> Location {
-    Location::file(&s.file).with_pointer(Pointer::Tensor(s.name.clone()))
-}
-
-/// `[i, j, ...]` of a flat index in `shape`.
-fn position(shape: &[u64], mut flat: u64) -> String {
-    let mut idx = vec![0u64; shape.len()];
-    for (d, &n) in shape.iter().enumerate().rev() {
-        if n > 0 {
-            idx[d] = flat % n;
-            flat /= n;
-        }
-    }
-    format!(
-        "[{}]",
-        idx.iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
-fn rows_list(rows: &[u64], total: u64) -> String {
-    let list: Vec<String> = rows.iter().map(u64::to_string).collect();
-    let more = total.saturating_sub(rows.len() as u64);
-    if more > 0 {
-        format!("{} and {more} more", list.join(", "))
-    } else {
-        list.join(", ")
-    }
-}
-
+/// Runs the weight rules: each tensor's own (`rules::TENSOR_CHECKS`, tensor by tensor in
+/// read order), then those that compare tensors (`rules::WEIGHTS_CHECKS`).
 fn findings(summaries: &[Summary], report: &mut Report) {
     for s in summaries {
-        let st = &s.stats;
-        if st.nan + st.inf > 0 {
-            report.findings.push(
-                Finding::new(
-                    &rules::WEIGHT_NON_FINITE,
-                    location(s),
-                    format!(
-                        "`{}` holds {} NaN and {} infinite values among {} weights",
-                        s.name, st.nan, st.inf, st.count
-                    ),
-                )
-                .with_evidence("nan", st.nan)
-                .with_evidence("inf", st.inf)
-                .with_evidence("count", st.count),
-            );
-        }
-        if st.outliers > 0 && st.robust_scale > 0.0 {
-            let value = if st.max.abs() >= st.min.abs() {
-                st.max
-            } else {
-                st.min
-            };
-            let deviations = (value - st.median).abs() / st.robust_scale;
-            let at = position(&s.shape, st.max_abs_index);
-            report.findings.push(
-                Finding::new(
-                    &rules::WEIGHT_OUTLIER,
-                    location(s),
-                    format!(
-                        "`{}`: {} more than {} robust deviations from the median; the largest, {} at {at}, is {:.0} deviations out (median {}, robust scale {})",
-                        s.name,
-                        if st.outliers == 1 { "1 weight lies".to_owned() } else { format!("{} weights lie", st.outliers) },
-                        stats::OUTLIER_K,
-                        num(value),
-                        deviations,
-                        num(st.median),
-                        num(st.robust_scale)
-                    ),
-                )
-                .with_evidence("outliers", st.outliers)
-                .with_evidence("largest", num(value))
-                .with_evidence("position", at)
-                .with_evidence("deviations", format!("{deviations:.0}"))
-                .with_evidence("median", num(st.median))
-                .with_evidence("robust_scale", num(st.robust_scale))
-                .with_evidence("threshold", format!("{} robust deviations", stats::OUTLIER_K)),
-            );
-        }
-        let Some(r) = &s.rows else { continue };
-        if r.zero_count > 0 && r.zero_count < r.rows {
-            report.findings.push(
-                Finding::new(
-                    &rules::DEAD_UNITS,
-                    location(s),
-                    format!(
-                        "`{}`: {} of {} units have all-zero weights (rows {})",
-                        s.name,
-                        r.zero_count,
-                        r.rows,
-                        rows_list(&r.zero, r.zero_count)
-                    ),
-                )
-                .with_evidence("zero_rows", r.zero_count)
-                .with_evidence("rows", r.rows)
-                .with_evidence("first", rows_list(&r.zero, r.zero_count)),
-            );
-        }
-        if r.duplicate_count > 0 {
-            let pairs: Vec<String> = r
-                .duplicates
-                .iter()
-                .map(|(row, first)| format!("{row} = {first}"))
-                .collect();
-            report.findings.push(
-                Finding::new(
-                    &rules::DUPLICATE_UNITS,
-                    location(s),
-                    format!(
-                        "`{}`: {} unit(s) repeat another unit's weights bit for bit (row {})",
-                        s.name,
-                        r.duplicate_count,
-                        pairs.join(", ")
-                    ),
-                )
-                .with_evidence("duplicates", r.duplicate_count)
-                .with_evidence("rows", pairs.join(", ")),
-            );
+        for (_, check) in rules::TENSOR_CHECKS {
+            check(s, &mut report.findings);
         }
     }
-    peer_findings(summaries, report);
-}
-
-/// The role of a tensor among numbered blocks: its name with every all-digit component
-/// replaced by `#` (`layers.12.mlp.fc1.weight` → `layers.#.mlp.fc1.weight`).
-fn role(name: &str) -> Option<String> {
-    let parts: Vec<&str> = name
-        .split('.')
-        .map(|c| {
-            if !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) {
-                "#"
-            } else {
-                c
-            }
-        })
-        .collect();
-    parts.contains(&"#").then(|| parts.join("."))
-}
-
-/// A statistic peers are compared on.
-type Measure = fn(&Summary) -> Option<f64>;
-
-fn peer_findings(summaries: &[Summary], report: &mut Report) {
-    let mut groups: BTreeMap<(String, &[u64]), Vec<&Summary>> = BTreeMap::new();
-    for s in summaries {
-        // Tensors already flagged for NaN or outliers have distorted statistics.
-        if s.stats.nan + s.stats.inf + s.stats.outliers > 0 || !s.dtype.is_float() {
-            continue;
-        }
-        // Peers have the same shape: a block that is wider on purpose is not compared.
-        if let Some(r) = role(&s.name) {
-            groups.entry((r, &s.shape)).or_default().push(s);
-        }
-    }
-    for ((role, shape), members) in groups {
-        if members.len() < PEER_MIN {
-            continue;
-        }
-        let measures: [(&str, Measure); 2] = [
-            ("std", |s| Some(s.stats.std)),
-            ("spectral_norm", |s| {
-                s.rows.as_ref().map(|r| r.spectral_norm)
-            }),
-        ];
-        let mut flagged: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for (measure, get) in measures {
-            let logs: Vec<(&Summary, f64)> = members
-                .iter()
-                .filter_map(|s| {
-                    get(s)
-                        .filter(|v| v.is_finite() && *v > 0.0)
-                        .map(|v| (*s, v.ln()))
-                })
-                .collect();
-            if logs.len() < PEER_MIN {
-                continue;
-            }
-            let mut values: Vec<f64> = logs.iter().map(|(_, l)| *l).collect();
-            // At least PEER_MIN values: the medians exist.
-            let median = upper_median(&mut values).unwrap_or(0.0);
-            let mut dev: Vec<f64> = values.iter().map(|l| (l - median).abs()).collect();
-            let scale = 1.4826 * upper_median(&mut dev).unwrap_or(0.0);
-            for (s, l) in &logs {
-                let d = (l - median).abs();
-                if d >= PEER_FACTOR.ln() && d > PEER_K * scale {
-                    flagged.entry(s.name.as_str()).or_default().push(format!(
-                        "{measure} {} vs a peer median of {} ({:.1}x {})",
-                        num(l.exp()),
-                        num(median.exp()),
-                        d.exp(),
-                        if *l > median { "higher" } else { "lower" }
-                    ));
-                }
-            }
-        }
-        for (name, what) in flagged {
-            let s = members.iter().find(|s| s.name == name).expect("member");
-            report.findings.push(
-                Finding::new(
-                    &rules::LAYER_STATISTICS_OUTLIER,
-                    location(s),
-                    format!(
-                        "`{name}` stands out among the {} tensors `{role}` of shape {shape:?}: {}",
-                        members.len(),
-                        what.join("; ")
-                    ),
-                )
-                .with_evidence("role", &role)
-                .with_evidence("peers", members.len())
-                .with_evidence("deviation", what.join("; "))
-                .with_evidence(
-                    "threshold",
-                    format!("{PEER_FACTOR}x and {PEER_K} robust deviations of the log"),
-                ),
-            );
-        }
+    let cx = WeightsCx { summaries };
+    for (_, check) in rules::WEIGHTS_CHECKS {
+        check(&cx, &mut report.findings);
     }
 }
 
@@ -778,14 +563,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roles_and_positions() {
-        assert_eq!(
-            role("model.layers.12.mlp.up_proj.weight").as_deref(),
-            Some("model.layers.#.mlp.up_proj.weight")
-        );
-        assert_eq!(role("conv.weight"), None);
-        assert_eq!(role("h.3.fc1.weight").as_deref(), Some("h.#.fc1.weight"));
-        assert_eq!(position(&[4, 3], 7), "[2, 1]");
+    fn numbers() {
         assert_eq!(num(0.012345), "0.01235");
         assert_eq!(num(40.0), "40.00");
         assert_eq!(num(1.5e-7), "1.500e-7");
