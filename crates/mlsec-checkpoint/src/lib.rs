@@ -20,6 +20,7 @@ pub mod keras;
 pub mod policy;
 pub mod rules;
 pub mod scan;
+pub mod site;
 pub mod torchscript;
 
 use std::path::{Path, PathBuf};

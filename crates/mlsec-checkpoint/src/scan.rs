@@ -12,12 +12,13 @@ use mlsec_tensors::load::{self, ViewError, cut, swap_bytes, torch_layout};
 use mlsec_tensors::pickle::Machine;
 use mlsec_tensors::sniff::{Format, sniff};
 use mlsec_tensors::torch::{TensorRef, collect_tensors, is_legacy_magic};
-use mlsec_tensors::zip::{ZipAnomaly, ZipArchive, ZipError, ZipLimits};
+use mlsec_tensors::zip::{ZipArchive, ZipError, ZipLimits};
 use mlsec_tensors::{gguf, npy, safetensors};
 
-use crate::audit::{Site, audit, infer_profile};
+use crate::audit::{audit, infer_profile};
 use crate::policy::Profile;
 use crate::rules;
+use crate::site::Site;
 use mlsec_tensors::stats::{self, Stats};
 
 /// A storage's bytes and its file offset.
@@ -500,18 +501,8 @@ impl<'o> Scanner<'o> {
             .extend(crate::audit::group(std::mem::take(&mut result.findings)));
         if let Some(err) = &failed {
             let local = err.offset - m.base;
-            if result.dangerous {
-                self.out.findings.push(
-                    site.finding(
-                        &rules::PICKLE_BROKEN_AFTER_CALL,
-                        err.offset,
-                        format!(
-                            "pickle stream breaks after calling code outside the allowlist: {}",
-                            err.message
-                        ),
-                    )
-                    .with_evidence("parse_error", &err.message),
-                );
+            if let Some(f) = rules::pickle_broken_after_call::check(result.dangerous, err, site) {
+                self.out.findings.push(f);
             } else if parse_errors {
                 let what = match &site.member {
                     Some(member) => format!("{member}: "),
@@ -620,20 +611,13 @@ impl<'o> Scanner<'o> {
                 return;
             }
         };
-        let pos = end;
-        if pos < data.len() {
-            self.out.findings.push(
-                site.finding(
-                    &rules::ZIP_TRAILING_DATA,
-                    pos as u64,
-                    format!(
-                        "{} bytes follow the last storage of a legacy checkpoint",
-                        data.len() - pos
-                    ),
-                )
-                .with_evidence("trailing_bytes", data.len() - pos),
-            );
-        }
+        self.out
+            .findings
+            .extend(rules::zip_trailing_data::check_legacy(
+                site,
+                end,
+                data.len(),
+            ));
         let lookup = |key: &str| {
             storages
                 .get(key)
@@ -1070,40 +1054,14 @@ impl<'o> Scanner<'o> {
                 .with_pointer(Pointer::Tensor(t.name.clone()))
                 .at_bytes(site.span(t.offset), 1);
             let Some((bytes, _)) = entry else {
-                self.out.findings.push(
-                    Finding::new(
-                        &rules::TENSOR_OUT_OF_BOUNDS,
-                        loc,
-                        format!(
-                            "storage `{}` of tensor `{}` is missing",
-                            t.storage_key, t.name
-                        ),
-                    )
-                    .with_evidence("storage", &t.storage_key),
-                );
+                self.out
+                    .findings
+                    .push(rules::tensor_out_of_bounds::check_missing_storage(t, loc));
                 continue;
             };
             let view = match cut(t, bytes) {
                 Ok(view) => view,
-                Err(ViewError::OutOfBounds { have, end }) => {
-                    self.out.findings.push(
-                        Finding::new(
-                            &rules::TENSOR_OUT_OF_BOUNDS,
-                            loc,
-                            format!("tensor `{}` reaches outside its storage", t.name),
-                        )
-                        .with_evidence("storage", &t.storage_key)
-                        .with_evidence("storage_elements", have)
-                        .with_evidence("declared_elements", t.storage_numel)
-                        .with_evidence(
-                            "view_end",
-                            end.map_or_else(|| "overflow".into(), |e| e.to_string()),
-                        )
-                        .with_evidence("shape", format!("{:?}", t.shape))
-                        .with_evidence("stride", format!("{:?}", t.stride)),
-                    );
-                    continue;
-                }
+                // Not a finding: the view is not wrong, only too large to gather.
                 Err(ViewError::TooLarge { numel }) => {
                     self.error(
                         format!(
@@ -1112,6 +1070,12 @@ impl<'o> Scanner<'o> {
                         ),
                         Some(site.span(t.offset)),
                     );
+                    continue;
+                }
+                Err(problem) => {
+                    self.out
+                        .findings
+                        .extend(rules::tensor_out_of_bounds::check(t, &problem, loc));
                     continue;
                 }
             };
@@ -1173,50 +1137,16 @@ impl<'o> Scanner<'o> {
         let loc = Location::file(&self.out.file)
             .with_pointer(Pointer::Tensor(view.name.clone()))
             .at_bytes(view.offset, 1);
-        if self.judge_weights && is_weight(&self.out.format, view) {
-            if s.nan + s.inf > 0 {
-                self.out.findings.push(
-                    Finding::new(
-                        &rules::WEIGHT_NON_FINITE,
-                        loc.clone(),
-                        format!(
-                            "tensor `{}` has {} NaN and {} infinite values",
-                            view.name, s.nan, s.inf
-                        ),
-                    )
-                    .with_evidence("tensor", &view.name)
-                    .with_evidence("nan", s.nan)
-                    .with_evidence("inf", s.inf)
-                    .with_evidence("elements", s.count),
-                );
-            }
-            if s.max_abs > self.opts.threshold {
-                self.out.findings.push(
-                    Finding::new(
-                        &rules::WEIGHT_ABOVE_THRESHOLD,
-                        loc.clone(),
-                        format!(
-                            "tensor `{}` has |w| = {} above the threshold {}",
-                            view.name, s.max_abs, self.opts.threshold
-                        ),
-                    )
-                    .with_evidence("tensor", &view.name)
-                    .with_evidence("max_abs", s.max_abs)
-                    .with_evidence("index", s.max_abs_index)
-                    .with_evidence("threshold", self.opts.threshold),
-                );
-            } else if s.outliers > 0 {
-                self.out.findings.push(
-                    Finding::new(&rules::WEIGHT_OUTLIER, loc, format!("tensor `{}` has {} value(s) beyond {} robust deviations from its median", view.name, s.outliers, stats::OUTLIER_K))
-                        .with_evidence("tensor", &view.name)
-                        .with_evidence("outliers", s.outliers)
-                        .with_evidence("max_abs", s.max_abs)
-                        .with_evidence("index", s.max_abs_index)
-                        .with_evidence("median", s.median)
-                        .with_evidence("robust_scale", s.robust_scale)
-                        .with_evidence("k", stats::OUTLIER_K),
-                );
-            }
+        if self.judge_weights {
+            rules::weights::check(
+                &self.out.format,
+                &view.name,
+                view.dtype,
+                &s,
+                self.opts.threshold,
+                &loc,
+                &mut self.out.findings,
+            );
         }
         self.out.tensors.push(TensorRecord {
             name: view.name.clone(),
@@ -1304,58 +1234,17 @@ impl<'o> Scanner<'o> {
                 return;
             }
         };
-        for a in &g.anomalies {
-            let mut loc = Location::file(&self.out.file).at_bytes(a.offset, 1);
-            if let Some(t) = &a.tensor {
-                loc = loc.with_pointer(Pointer::Tensor(t.clone()));
-            } else if let Some(k) = &a.key {
-                loc = loc.with_pointer(Pointer::Field(k.clone()));
-            }
-            let rule = match a.kind {
-                gguf::AnomalyKind::OutOfBounds => &rules::TENSOR_OUT_OF_BOUNDS,
-                gguf::AnomalyKind::Structure => &rules::GGUF_HEADER_ANOMALY,
-            };
-            self.out.findings.push(
-                Finding::new(rule, loc, format!("GGUF: {}", a.message))
-                    .with_evidence("problem", &a.message),
-            );
-        }
-        for kv in &g.metadata {
-            let is_template =
-                kv.key.ends_with("chat_template") || kv.key.starts_with("tokenizer.chat_template.");
-            let gguf::Value::String(text) = &kv.value else {
-                continue;
-            };
-            if !is_template {
-                continue;
-            }
-            let sites = crate::chat_template::check(text);
-            let Some(first) = sites.first() else { continue };
-            let mut constructs: Vec<&str> = Vec::new();
-            for s in &sites {
-                if !constructs.contains(&s.construct.as_str()) && constructs.len() < 10 {
-                    constructs.push(&s.construct);
-                }
-            }
-            let loc = Location::file(&self.out.file)
-                .with_pointer(Pointer::Field(kv.key.clone()))
-                .at_bytes(kv.value_offset + first.offset as u64, 1);
-            self.out.findings.push(
-                Finding::new(
-                    &rules::GGUF_CHAT_TEMPLATE_INJECTION,
-                    loc,
-                    format!(
-                        "chat template `{}` reaches Python objects: {}",
-                        kv.key, first.construct
-                    ),
-                )
-                .with_evidence("key", &kv.key)
-                .with_evidence("template_offset", first.offset)
-                .with_evidence("snippet", &first.snippet)
-                .with_evidence("sites", sites.len())
-                .with_evidence("constructs", constructs.join("; ")),
-            );
-        }
+        let file = &self.out.file;
+        let findings = g
+            .anomalies
+            .iter()
+            .filter_map(|a| rules::gguf_anomaly(a, file));
+        let templates = g
+            .metadata
+            .iter()
+            .filter_map(|kv| rules::gguf_chat_template_injection::check(kv, file));
+        let found: Vec<Finding> = findings.chain(templates).collect();
+        self.out.findings.extend(found);
         // Tensors whose data is not in the file are reported above as anomalies.
         let mut views = Vec::new();
         let quantized = load::gguf_tensors(data, &g, &mut |v| views.push(v));
@@ -1381,18 +1270,8 @@ impl<'o> Scanner<'o> {
             }
         };
         for a in &st.anomalies {
-            let mut loc = Location::file(&self.out.file).at_bytes(8, st.header_len);
-            if !a.name.is_empty() {
-                loc = loc.with_pointer(Pointer::Tensor(a.name.clone()));
-            }
-            self.out.findings.push(
-                Finding::new(
-                    &rules::SAFETENSORS_HEADER_ANOMALY,
-                    loc,
-                    format!("safetensors header: {}", a.message),
-                )
-                .with_evidence("problem", &a.message),
-            );
+            let f = rules::safetensors_header_anomaly::check(a, st.header_len, &self.out.file);
+            self.out.findings.push(f);
         }
         let views = st
             .tensors
@@ -1430,128 +1309,50 @@ impl<'o> Scanner<'o> {
                 return;
             }
         };
-        let at = |o: u64| if site.mapped { site.anchor + o } else { o };
-        for a in &z.anomalies {
-            let f = match a {
-                ZipAnomaly::HeaderMismatch { name, offset, field, central, local } => site
-                    .finding(&rules::ZIP_HEADER_MISMATCH, at(*offset), format!("member `{name}`: local header {field} differs from the central directory"))
-                    .with_evidence("member", name)
-                    .with_evidence("field", field)
-                    .with_evidence("central", central)
-                    .with_evidence("local", local),
-                ZipAnomaly::Duplicate { name, offset } => site
-                    .finding(&rules::ZIP_DUPLICATE_ENTRY, at(*offset), format!("member `{name}` appears more than once"))
-                    .with_evidence("member", name),
-                ZipAnomaly::PrependedData { len } => site
-                    .finding(&rules::ZIP_PREPENDED_DATA, at(0), format!("{len} bytes precede the first zip member"))
-                    .with_evidence("prepended_bytes", len),
-                ZipAnomaly::TrailingData { offset, len } => site
-                    .finding(&rules::ZIP_TRAILING_DATA, at(*offset), format!("{len} bytes follow the end of the zip archive"))
-                    .with_evidence("trailing_bytes", len),
-                ZipAnomaly::CommentOverrun { offset, declared, available } => site
-                    .finding(&rules::ZIP_READER_DIFFERENTIAL, at(*offset), format!("the end-of-central-directory comment declares {declared} bytes, {available} follow"))
-                    .with_evidence("declared", declared)
-                    .with_evidence("available", available),
-                ZipAnomaly::ReaderDifferential { offset, message, torch_only, zipfile_only } => {
-                    let mut f = site.finding(&rules::ZIP_READER_DIFFERENTIAL, at(*offset), message.clone());
-                    if !torch_only.is_empty() {
-                        f = f.with_evidence("torch_only", torch_only);
-                    }
-                    if !zipfile_only.is_empty() {
-                        f = f.with_evidence("zipfile_only", zipfile_only);
-                    }
-                    f
-                }
-            };
-            self.out.findings.push(f);
-        }
+        let at = |o: u64| site.at(o);
+        self.out.findings.extend(
+            z.anomalies
+                .iter()
+                .filter_map(|a| rules::zip_anomaly(a, site)),
+        );
         // The PyTorch layout: `<prefix>/data.pkl`.
         let layout = torch_layout(&z);
         let pkl = layout.as_ref().map(|l| l.pickle);
         let prefix = layout.as_ref().map(|l| l.prefix.clone());
-        let known = [
-            "data.pkl",
-            "constants.pkl",
-            "version",
-            "byteorder",
-            ".data/version",
-        ];
         for e in &z.entries {
-            let lower = e.name.to_ascii_lowercase();
-            let base = lower.rsplit('/').next().unwrap_or(&lower);
-            let orig_base = e.name.rsplit('/').next().unwrap_or(&e.name);
-            if known.contains(&base) && !known.contains(&orig_base) {
-                self.out.findings.push(
-                    site.finding(
-                        &rules::ZIP_CASE_VARIANT,
-                        at(e.local_offset),
-                        format!("member `{}` differs from `{base}` only by case", e.name),
-                    )
-                    .with_evidence("member", &e.name),
-                );
-            }
-            let traversal = e.name.starts_with('/')
-                || e.name.contains('\\')
-                || e.name.split('/').any(|c| c == "..");
-            let outside = prefix
-                .as_ref()
-                .is_some_and(|p| !e.name.starts_with(p.as_str()));
-            if traversal || outside {
-                self.out.findings.push(
-                    site.finding(
-                        &rules::ZIP_ENTRY_OUTSIDE_PREFIX,
-                        at(e.local_offset),
-                        format!(
-                            "member `{}` is outside the archive prefix `{}`",
-                            e.name,
-                            prefix.as_deref().unwrap_or("")
-                        ),
-                    )
-                    .with_evidence("member", &e.name),
-                );
-            }
+            self.out
+                .findings
+                .extend(rules::zip_case_variant::check(e, site));
+            self.out
+                .findings
+                .extend(rules::zip_entry_outside_prefix::check(
+                    e,
+                    prefix.as_deref(),
+                    site,
+                ));
         }
         // Read every member once: CRC, bombs, and what it contains.
         let mut contents: BTreeMap<usize, Cow<'_, [u8]>> = BTreeMap::new();
         for (i, e) in z.entries.iter().enumerate() {
             match z.read(e) {
                 Ok(m) => {
-                    if !m.crc_ok {
-                        self.out.findings.push(
-                            site.finding(
-                                &rules::ZIP_CRC_MISMATCH,
-                                at(e.local_offset),
-                                format!("member `{}` does not match its CRC-32", e.name),
-                            )
-                            .with_evidence("member", &e.name)
-                            .with_evidence("expected", format!("{:#010x}", e.crc32))
-                            .with_evidence("actual", format!("{:#010x}", m.actual_crc)),
-                        );
-                    }
+                    self.out
+                        .findings
+                        .extend(rules::zip_crc_mismatch::check(e, &m, site));
                     contents.insert(i, m.bytes);
                 }
-                Err(ZipError::Bomb {
-                    name,
-                    size,
-                    compressed,
-                    max_ratio,
-                    max_size,
-                }) => {
-                    self.out.findings.push(
-                        site.finding(
-                            &rules::ZIP_BOMB,
-                            at(e.local_offset),
-                            format!("member `{name}` would inflate {compressed} bytes to {size}"),
-                        )
-                        .with_evidence("member", &name)
-                        .with_evidence("size", size)
-                        .with_evidence("compressed", compressed)
-                        .with_evidence("max_ratio", max_ratio)
-                        .with_evidence("max_size", max_size),
-                    );
-                    self.error(format!("member `{name}` was not inflated (zip bomb limits); its content is not checked"), Some(site.span(at(e.local_offset))));
+                Err(err) => {
+                    let message = match &err {
+                        ZipError::Bomb { name, .. } => format!(
+                            "member `{name}` was not inflated (zip bomb limits); its content is not checked"
+                        ),
+                        _ => err.to_string(),
+                    };
+                    self.out
+                        .findings
+                        .extend(rules::zip_bomb::check(e, &err, site));
+                    self.error(message, Some(site.span(at(e.local_offset))));
                 }
-                Err(err) => self.error(err.to_string(), Some(site.span(at(e.local_offset)))),
             }
         }
         let member_site = |e: &mlsec_tensors::zip::ZipEntry| {
@@ -1720,40 +1521,6 @@ impl<'o> Scanner<'o> {
             self.error("zip archive without a recognised model layout (no data.pkl, pickle or .npy member)", None);
         }
     }
-}
-
-/// Whether the weight-integrity rules (CKPT030-032) judge a tensor: floating-point model
-/// parameters. In model formats (torch, safetensors, Keras/HDF5 weights) every floating tensor
-/// is one; in formats that mostly hold data (`.npy`, `.npz`, joblib, plain pickles: scientific
-/// data and lookup tables, where NaN means "missing") only arrays named like parameters
-/// (`weight`, `bias`, `kernel`, `coef_`, `intercept_`, `embedding`). Never batch-norm running
-/// statistics (a `running_var` of 1e4 is normal), counters, or optimizer state (`exp_avg_sq`,
-/// momentum buffers, step counts) saved beside the weights.
-fn is_weight(format: &str, view: &TensorView<'_>) -> bool {
-    let data_format = matches!(format, "npy" | "npz" | "pickle") || format.starts_with("joblib");
-    let last = view.name.rsplit('.').next().unwrap_or(&view.name);
-    let lower = last.to_ascii_lowercase();
-    let named_like_a_parameter = ["weight", "bias", "kernel", "coef", "intercept", "embedding"]
-        .iter()
-        .any(|p| lower.contains(p));
-    let model_format = !data_format || named_like_a_parameter;
-    let statistic = matches!(
-        last,
-        "running_mean" | "running_var" | "num_batches_tracked" | "step" | "iterations"
-    ) || last.starts_with("iteration");
-    let optimizer = view.name.split(['.', '/']).any(|c| {
-        matches!(
-            c,
-            "optimizer"
-                | "optimizer_state_dict"
-                | "exp_avg"
-                | "exp_avg_sq"
-                | "momentum_buffer"
-                | "max_exp_avg_sq"
-                | "optimizer_weights"
-        )
-    });
-    view.dtype.is_float() && model_format && !statistic && !optimizer
 }
 
 impl Scanner<'_> {
