@@ -25,7 +25,7 @@ pub struct Audit {
     pub findings: Vec<Finding>,
     pub nested: Vec<Nested>,
     /// Whether a call outside the allowlist (or a dynamic import/call) was seen: a parse
-    /// failure after it is `pickle-broken-after-call` ([`rules::pickle_broken_after_call::arms`]).
+    /// failure after it is `pickle-broken-after-call` (`rules::pickle_broken_after_call::arms`).
     pub dangerous: bool,
     /// The payloads evaluated so far: a memo reference to the same (decompressed) payload is
     /// reported again but not evaluated and kept again.

@@ -1,5 +1,7 @@
 //! Scanning one file: sniff the container, audit every pickle in it, reconstruct tensors and
-//! check their values.
+//! check their values. The [`Scanner`] only walks: every finding comes from a rule's `check`
+//! in [`crate::rules`], called with what the walk found (a zip anomaly or member, a tensor
+//! view or its statistics, a GGUF or safetensors anomaly, a chat template).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
