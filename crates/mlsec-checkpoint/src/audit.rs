@@ -1,71 +1,16 @@
-//! Turns what the pickle machine recorded into findings, against the format's allowlist.
+//! Turns what the pickle machine recorded into findings, against the format's allowlist: one
+//! pass over the machine's events and imports, in which each call is resolved to the global it
+//! finally reaches (through `functools.partial`, `getattr(import, 'name')` and other
+//! forwarders) and handed to the pickle rules (`rules::pickle_*::check`), which decide.
 
 use std::collections::{HashMap, HashSet};
 
-use mlsec_core::{Finding, Location, Pointer, Severity};
-use mlsec_pickle::{CallKind, Machine, Node, NodeId};
+use mlsec_core::{Finding, Pointer, Severity};
+use mlsec_pickle::{CallKind, Event, Machine, Node, NodeId};
 
 use crate::policy::{self, Profile};
 use crate::rules;
-
-/// Where the bytes being analysed sit: the file, the archive member, and whether offsets in
-/// the buffer are file offsets (`mapped`) or relative to the member/payload at `anchor`.
-#[derive(Debug, Clone)]
-pub struct Site {
-    pub file: String,
-    pub member: Option<String>,
-    pub mapped: bool,
-    /// File offset used as the location when offsets are not file offsets.
-    pub anchor: u64,
-    /// Offsets of the outer calls that handed this payload over, outermost first.
-    pub nested: Vec<u64>,
-}
-
-impl Site {
-    pub fn file(file: &str) -> Site {
-        Site {
-            file: file.to_owned(),
-            member: None,
-            mapped: true,
-            anchor: 0,
-            nested: Vec::new(),
-        }
-    }
-
-    /// A finding at `offset` of this site's buffer.
-    pub fn finding(
-        &self,
-        rule: &'static mlsec_core::Rule,
-        offset: u64,
-        message: String,
-    ) -> Finding {
-        let mut loc = Location::file(&self.file);
-        if let Some(m) = &self.member {
-            loc = loc.with_pointer(Pointer::Member(m.clone()));
-        }
-        let span = if self.mapped { offset } else { self.anchor };
-        let mut f = Finding::new(rule, loc.at_bytes(span, 1), message);
-        if !self.mapped {
-            f = f.with_evidence(
-                if self.nested.is_empty() {
-                    "member_offset"
-                } else {
-                    "payload_offset"
-                },
-                offset,
-            );
-        }
-        if !self.nested.is_empty() {
-            let chain: Vec<String> = self.nested.iter().map(|o| format!("{o:#x}")).collect();
-            f = f.with_evidence("nested_in", chain.join(" > "));
-        }
-        f
-    }
-
-    pub fn span(&self, offset: u64) -> u64 {
-        if self.mapped { offset } else { self.anchor }
-    }
-}
+pub use crate::site::Site;
 
 /// A payload found inside the pickle: the bytes, the loader kind, the call offset.
 pub struct Nested {
@@ -79,28 +24,12 @@ pub struct Nested {
 pub struct Audit {
     pub findings: Vec<Finding>,
     pub nested: Vec<Nested>,
-    /// Whether a call outside the allowlist (or a dynamic import/call) was seen.
+    /// Whether a call outside the allowlist (or a dynamic import/call) was seen: a parse
+    /// failure after it is `pickle-broken-after-call` (`rules::pickle_broken_after_call::arms`).
     pub dangerous: bool,
-    /// Argument nodes already evaluated, and whether they gave a payload: a memo reference to
-    /// the same (decompressed) payload is reported again but not evaluated and kept again.
-    payload_args: HashMap<NodeId, bool>,
-    /// Bytes held in `nested`.
-    nested_bytes: usize,
-}
-
-/// The profile a raw pickle's imports suggest.
-pub fn infer_profile(m: &Machine<'_>) -> Profile {
-    if m.imports.iter().any(|i| i.module.starts_with("joblib")) {
-        Profile::Joblib
-    } else if m
-        .imports
-        .iter()
-        .any(|i| i.module == "torch" || i.module.starts_with("torch."))
-    {
-        Profile::Torch
-    } else {
-        Profile::Generic
-    }
+    /// The payloads evaluated so far: a memo reference to the same (decompressed) payload is
+    /// reported again but not evaluated and kept again.
+    payloads: rules::pickle_nested_payload::Payloads,
 }
 
 pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
@@ -108,94 +37,54 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
         findings: Vec::new(),
         nested: Vec::new(),
         dangerous: false,
-        payload_args: HashMap::new(),
-        nested_bytes: 0,
+        payloads: Default::default(),
     };
     let mut called: HashSet<usize> = HashSet::new();
     for event in &m.events {
         match event {
-            mlsec_pickle::Event::Call { node } => {
+            Event::Call { node } => {
                 let Node::Obj(obj) = m.node(*node) else {
                     continue;
                 };
                 audit_call(m, profile, site, obj, &mut called, &mut out);
             }
-            mlsec_pickle::Event::DynamicImport {
+            Event::DynamicImport {
                 offset,
                 module,
                 name,
-            } => {
-                out.dangerous = true;
-                out.findings.push(
-                    site.finding(
-                        &rules::PICKLE_DYNAMIC_IMPORT,
-                        *offset,
-                        "STACK_GLOBAL imports a name computed by the stream".into(),
-                    )
-                    .with_evidence("opcode", "STACK_GLOBAL")
-                    .with_evidence("module", module.as_deref().unwrap_or("<computed>"))
-                    .with_evidence("name", name.as_deref().unwrap_or("<computed>")),
-                );
-            }
-            mlsec_pickle::Event::Frame { offset, anomaly } => {
-                out.findings.push(
-                    site.finding(
-                        &rules::PICKLE_FRAME_ANOMALY,
-                        *offset,
-                        format!("pickle framing no pickler writes: {anomaly}"),
-                    )
-                    .with_evidence("opcode", "FRAME"),
-                );
-            }
-            mlsec_pickle::Event::Build {
+            } => out.findings.push(rules::pickle_dynamic_import::check(
+                *offset,
+                module.as_deref(),
+                name.as_deref(),
+                site,
+            )),
+            Event::Frame { offset, anomaly } => out
+                .findings
+                .push(rules::pickle_frame_anomaly::check(*offset, anomaly, site)),
+            Event::Build {
                 offset,
                 target,
                 attribute,
-            } => {
-                out.dangerous = true;
-                let target_name = describe(m, *target);
-                out.findings.push(
-                    site.finding(
-                        &rules::PICKLE_ATTRIBUTE_INJECTION,
-                        *offset,
-                        format!("BUILD assigns `{attribute}` on {target_name}"),
-                    )
-                    .with_evidence("opcode", "BUILD")
-                    .with_evidence("attribute", attribute)
-                    .with_evidence("target", target_name),
-                );
-            }
+            } => out.findings.push(rules::pickle_attribute_injection::check(
+                m, *offset, *target, attribute, site,
+            )),
             _ => {}
         }
     }
+    // Imports no call reached are still judged: the import alone runs module code.
     for (i, import) in m.imports.iter().enumerate() {
         if called.contains(&i) {
             continue;
         }
-        let t = import_target(m, i);
-        let dotted = t.dotted;
-        if policy::allowed(profile, &dotted) {
-            continue;
-        }
-        let severity = policy::grade(&dotted, Some(&t.module), false);
-        if severity >= Severity::High {
-            out.dangerous = true;
-        }
-        out.findings.push(
-            site.finding(
-                &rules::PICKLE_UNSAFE_IMPORT,
-                import.offset,
-                format!(
-                    "pickle imports `{dotted}`, which is not known to be safe in a {} file",
-                    profile.name()
-                ),
-            )
-            .with_severity(severity)
-            .with_evidence("callable", &dotted)
-            .with_evidence("opcode", import.opcode)
-            .with_evidence("allowlist", profile.name()),
-        );
+        let target = import_target(m, i);
+        out.findings.extend(rules::pickle_unsafe_import::check(
+            import, &target, profile, site,
+        ));
     }
+    out.dangerous = out
+        .findings
+        .iter()
+        .any(rules::pickle_broken_after_call::arms);
     out
 }
 
@@ -246,7 +135,7 @@ pub fn group(findings: Vec<Finding>) -> Vec<Finding> {
 }
 
 /// A short description of a node for messages.
-fn describe(m: &Machine<'_>, id: NodeId) -> String {
+pub(crate) fn describe(m: &Machine<'_>, id: NodeId) -> String {
     match m.node(id) {
         Node::Global(i) => format!("imported `{}`", m.imports[*i].dotted()),
         Node::Obj(o) => format!("the result of calling {}", describe(m, o.callee)),
@@ -261,10 +150,10 @@ fn describe(m: &Machine<'_>, id: NodeId) -> String {
 }
 
 /// A global a call finally reaches: its dotted name, module, and import offset.
-struct Target {
-    dotted: String,
-    module: String,
-    offset: u64,
+pub(crate) struct Target {
+    pub(crate) dotted: String,
+    pub(crate) module: String,
+    pub(crate) offset: u64,
 }
 
 fn import_target(m: &Machine<'_>, i: usize) -> Target {
@@ -328,7 +217,6 @@ fn audit_call(
     called: &mut HashSet<usize>,
     out: &mut Audit,
 ) {
-    let opcode = obj.kind.opcode();
     let args = m.seq_of(obj.args).unwrap_or(&[]);
     // Resolve the callable: an import (through wrappers and getattr), an import's method, or
     // something computed.
@@ -357,141 +245,33 @@ fn audit_call(
             wrapped.or(attribute).unwrap_or(t)
         }),
     };
-    let Some(Target {
-        dotted,
-        module,
-        offset: import_offset,
-    }) = target
-    else {
-        indirect(m, site, obj, out);
+    let Some(target) = target else {
+        out.findings
+            .extend(rules::pickle_indirect_call::check(m, obj, site));
         return;
     };
-    // `operator.attrgetter('a.b')` only reads plain attributes.
-    let plain_attrgetter = dotted == "operator.attrgetter"
-        && !args.is_empty()
-        && args
-            .iter()
-            .all(|&a| m.str_of(a).is_some_and(|s| !s.contains("__")));
-    if obj.kind != CallKind::Method
-        && obj.kind != CallKind::Build
-        && (policy::allowed(profile, &dotted) || plain_attrgetter)
-    {
+    let Some(f) = rules::pickle_unsafe_call::check(m, obj, &target, profile, site) else {
         return;
-    }
-    let severity = policy::grade(&dotted, Some(&module), true);
-    // A third-party class (information) does not make a broken stream malicious.
-    out.dangerous |= severity >= Severity::High;
-    let mut f = site
-        .finding(
-            &rules::PICKLE_UNSAFE_CALL,
-            obj.offset,
-            if severity == Severity::Info {
-                format!(
-                    "pickle calls `{dotted}` ({opcode}) from the third-party package `{}`, which loading needs installed",
-                    policy::package(&dotted).0
-                )
-            } else {
-                format!(
-                    "pickle calls `{dotted}` ({opcode}), which is not known to be safe in a {} file",
-                    profile.name()
-                )
-            },
-        )
-        .with_severity(severity)
-        .with_evidence("callable", &dotted)
-        .with_evidence("opcode", opcode)
-        .with_evidence("import_offset", site.span(import_offset))
-        .with_evidence("allowlist", profile.name());
-    if let Some(entry) = policy::denied_parts(&dotted, Some(&module)) {
-        f = f.with_evidence("denylist", entry);
-    } else if severity == Severity::Info {
-        f = f.with_evidence("package", policy::package(&dotted).0);
-    }
-    if let Some(arg) = first_str_arg(m, obj.args) {
-        f = f.with_evidence("argument", arg);
-    }
+    };
     out.findings.push(f);
-    if let Some(loader) = policy::nested_loader(&dotted) {
-        let Some(arg) = m.seq_of(obj.args).and_then(|a| a.first().copied()) else {
-            return;
-        };
-        // Each payload is evaluated once, and all of them together hold at most MAX_NESTED
-        // bytes: a zlib bomb referenced a thousand times through the memo is one payload.
-        let why = match out.payload_args.get(&arg) {
-            Some(false) => return,
-            Some(true) => Some("the same payload as an earlier call".to_owned()),
-            None if out.nested_bytes >= MAX_NESTED => Some(format!(
-                "not evaluated: the nested payloads already hold {} bytes",
-                out.nested_bytes
-            )),
-            None => None,
-        };
-        if let Some(why) = why {
-            out.findings.push(
-                site.finding(
-                    &rules::PICKLE_NESTED_PAYLOAD,
-                    obj.offset,
-                    format!("bytes handed to `{dotted}` form a nested payload ({why})"),
-                )
-                .with_evidence("callable", &dotted),
-            );
-            return;
+    if let Some(loader) = policy::nested_loader(&target.dotted)
+        && let Some((f, bytes)) =
+            rules::pickle_nested_payload::check(m, obj, &target.dotted, site, &mut out.payloads)
+    {
+        out.findings.push(f);
+        if let Some(bytes) = bytes {
+            out.nested.push(Nested {
+                bytes,
+                loader,
+                callable: target.dotted,
+                offset: obj.offset,
+            });
         }
-        let bytes = eval_bytes(m, arg, 0);
-        out.payload_args.insert(arg, bytes.is_some());
-        let Some(bytes) = bytes else {
-            return;
-        };
-        out.nested_bytes += bytes.len();
-        out.findings.push(
-            site.finding(
-                &rules::PICKLE_NESTED_PAYLOAD,
-                obj.offset,
-                format!(
-                    "{} bytes handed to `{dotted}` form a nested payload",
-                    bytes.len()
-                ),
-            )
-            .with_evidence("callable", &dotted)
-            .with_evidence("payload_bytes", bytes.len()),
-        );
-        out.nested.push(Nested {
-            bytes,
-            loader,
-            callable: dotted,
-            offset: obj.offset,
-        });
     }
 }
 
-fn indirect(m: &Machine<'_>, site: &Site, obj: &mlsec_pickle::Obj, out: &mut Audit) {
-    // Calling a plain value (a string, a number) fails at load time; nothing runs.
-    if !matches!(
-        m.node(obj.callee),
-        Node::Obj(_) | Node::DynamicGlobal { .. } | Node::PersId { .. } | Node::Tuple(_)
-    ) {
-        return;
-    }
-    out.dangerous = true;
-    let what = describe(m, obj.callee);
-    out.findings.push(
-        site.finding(
-            &rules::PICKLE_INDIRECT_CALL,
-            obj.offset,
-            format!("pickle calls {what} ({})", obj.kind.opcode()),
-        )
-        .with_evidence("callable", what)
-        .with_evidence("opcode", obj.kind.opcode()),
-    );
-}
-
-fn first_str_arg(m: &Machine<'_>, args: NodeId) -> Option<String> {
-    let first = *m.seq_of(args)?.first()?;
-    let s = m.str_of(first)?;
-    Some(s.chars().take(120).collect())
-}
-
-const MAX_NESTED: usize = 256 << 20;
+/// Bytes all nested payloads of one pickle may hold, and one zlib payload may inflate to.
+pub(crate) const MAX_NESTED: usize = 256 << 20;
 
 /// Evaluates an expression that builds bytes, without running anything: literals,
 /// `_codecs.encode(str, 'latin1')`, `io.BytesIO(b)`, `zlib.decompress(b)`,

@@ -1,5 +1,6 @@
 //! Fingerprints: per-tensor statistics written as JSON, and comparison with a reference
-//! (ours, or the original tool's `{name: {shape, histogram, range}}`).
+//! (ours, or the original tool's `{name: {shape, histogram, range}}`) by the `fingerprint-*`
+//! rules (`rules::fingerprint_*::check`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -8,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules;
 use crate::scan::TensorRecord;
-use mlsec_formats::stats;
 
 pub const FORMAT: &str = "mlsec-fingerprint";
 
@@ -128,7 +128,13 @@ impl Reference {
     }
 }
 
-/// Compares a file's tensors with the reference.
+/// Where a finding about tensor `name` of `file` is.
+pub(crate) fn tensor_location(file: &str, name: &str) -> Location {
+    Location::file(file).with_pointer(Pointer::Tensor(name.to_owned()))
+}
+
+/// Compares a file's tensors with the reference: names first (missing, unexpected, renamed),
+/// then each tensor the reference has (shape, then distribution, moments and hash).
 pub fn compare(
     file: &str,
     tensors: &[TensorRecord],
@@ -136,7 +142,6 @@ pub fn compare(
     kl_threshold: f64,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    let loc = |name: &str| Location::file(file).with_pointer(Pointer::Tensor(name.to_owned()));
     let current: BTreeMap<&str, &TensorRecord> =
         tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let ref_names: Vec<String> = match reference {
@@ -151,48 +156,20 @@ pub fn compare(
         .iter()
         .filter(|t| !ref_names.iter().any(|n| n == &t.name))
         .collect();
-    // Renames: same bytes (ours) under another name.
-    let mut renamed_from: HashMap<&str, &str> = HashMap::new();
-    if let Reference::Ours(fp) = reference {
-        for t in &unexpected {
-            if let Some(old) = missing.iter().find(|n| {
-                fp.tensors[n.as_str()].sha256 == t.stats.sha256
-                    && !renamed_from.values().any(|v| v == &n.as_str())
-            }) {
-                renamed_from.insert(&t.name, old);
-            }
-        }
-    }
+    let renamed_from = rules::fingerprint_renamed_tensor::renames(reference, &missing, &unexpected);
     for name in &missing {
-        if renamed_from.values().any(|v| v == &name.as_str()) {
-            continue;
-        }
-        out.push(Finding::new(
-            &rules::FINGERPRINT_MISSING_TENSOR,
-            loc(name),
-            format!("tensor `{name}` of the reference is missing"),
+        out.extend(rules::fingerprint_missing_tensor::check(
+            name,
+            &renamed_from,
+            file,
         ));
     }
     for t in &unexpected {
-        if let Some(old) = renamed_from.get(t.name.as_str()) {
-            out.push(
-                Finding::new(
-                    &rules::FINGERPRINT_RENAMED_TENSOR,
-                    loc(&t.name),
-                    format!(
-                        "tensor `{}` has the bytes of reference tensor `{old}`",
-                        t.name
-                    ),
-                )
-                .with_evidence("reference_name", old),
-            );
-        } else {
-            out.push(Finding::new(
-                &rules::FINGERPRINT_UNEXPECTED_TENSOR,
-                loc(&t.name),
-                format!("tensor `{}` is not in the reference", t.name),
-            ));
-        }
+        out.extend(
+            rules::fingerprint_renamed_tensor::check(&t.name, &renamed_from, file).or_else(|| {
+                rules::fingerprint_unexpected_tensor::check(&t.name, &renamed_from, file)
+            }),
+        );
     }
     for t in tensors {
         match reference {
@@ -200,114 +177,31 @@ pub fn compare(
                 let Some(r) = fp.tensors.get(&t.name) else {
                     continue;
                 };
-                if r.shape != t.shape || r.dtype != t.dtype.to_string() {
-                    out.push(
-                        Finding::new(
-                            &rules::FINGERPRINT_SHAPE_CHANGE,
-                            loc(&t.name),
-                            format!(
-                                "tensor `{}` changed from {} {:?} to {} {:?}",
-                                t.name, r.dtype, r.shape, t.dtype, t.shape
-                            ),
-                        )
-                        .with_evidence("reference", format!("{} {:?}", r.dtype, r.shape))
-                        .with_evidence("current", format!("{} {:?}", t.dtype, t.shape)),
-                    );
+                if let Some(f) = rules::fingerprint_shape_change::check(r, t, file) {
+                    out.push(f);
                     continue;
                 }
-                let mut flagged = false;
-                let d = stats::kl(&r.histogram, &t.stats.histogram);
-                if d > kl_threshold {
-                    flagged = true;
-                    out.push(
-                        Finding::new(&rules::FINGERPRINT_DISTRIBUTION_SHIFT, loc(&t.name), format!("tensor `{}` value distribution diverges from the reference (KL {d:.3})", t.name))
-                            .with_evidence("kl", format!("{d:.6}"))
-                            .with_evidence("kl_threshold", kl_threshold),
-                    );
-                }
-                let s = &t.stats;
-                let mean_shift = (s.mean - r.mean).abs();
-                let ratio = if r.std > 0.0 {
-                    s.std / r.std
-                } else if s.std > 0.0 {
-                    f64::INFINITY
-                } else {
-                    1.0
-                };
-                if mean_shift > 0.25 * r.std + 1e-12 || !(1.0 / 1.5..=1.5).contains(&ratio) {
-                    flagged = true;
-                    out.push(
-                        Finding::new(
-                            &rules::FINGERPRINT_MOMENT_SHIFT,
-                            loc(&t.name),
-                            format!(
-                                "tensor `{}` moments moved: mean {} -> {}, std {} -> {}",
-                                t.name, r.mean, s.mean, r.std, s.std
-                            ),
-                        )
-                        .with_evidence("reference_mean", r.mean)
-                        .with_evidence("mean", s.mean)
-                        .with_evidence("reference_std", r.std)
-                        .with_evidence("std", s.std),
-                    );
-                }
-                if !flagged && r.sha256 != s.sha256 {
-                    out.push(
-                        Finding::new(
-                            &rules::FINGERPRINT_HASH_CHANGED,
-                            loc(&t.name),
-                            format!(
-                                "tensor `{}` bytes changed within statistical thresholds",
-                                t.name
-                            ),
-                        )
-                        .with_evidence("reference_sha256", &r.sha256)
-                        .with_evidence("sha256", &s.sha256),
-                    );
-                }
+                let shift = rules::fingerprint_distribution_shift::check(r, t, kl_threshold, file);
+                let moved = rules::fingerprint_moment_shift::check(r, t, file);
+                let explained = shift.is_some() || moved.is_some();
+                out.extend(shift);
+                out.extend(moved);
+                out.extend(rules::fingerprint_hash_changed::check(
+                    r, t, explained, file,
+                ));
             }
             Reference::Legacy(map) => {
                 let Some(r) = map.get(&t.name) else { continue };
-                if r.shape != t.shape {
-                    out.push(
-                        Finding::new(
-                            &rules::FINGERPRINT_SHAPE_CHANGE,
-                            loc(&t.name),
-                            format!(
-                                "tensor `{}` changed shape from {:?} to {:?}",
-                                t.name, r.shape, t.shape
-                            ),
-                        )
-                        .with_evidence("reference", format!("{:?}", r.shape))
-                        .with_evidence("current", format!("{:?}", t.shape)),
-                    );
+                if let Some(f) = rules::fingerprint_shape_change::check_legacy(r, t, file) {
+                    out.push(f);
                     continue;
                 }
-                let Some(ours) = &t.stats.range_histogram else {
-                    continue;
-                };
-                // The reference histogram may hold densities or counts: scale to counts.
-                let total: f64 = r.histogram.iter().sum();
-                let counts: Vec<u64> = r
-                    .histogram
-                    .iter()
-                    .map(|v| {
-                        if total > 0.0 {
-                            (v / total * 1e6).round() as u64
-                        } else {
-                            0
-                        }
-                    })
-                    .collect();
-                let d = stats::kl(&counts, ours);
-                if d > kl_threshold {
-                    out.push(
-                        Finding::new(&rules::FINGERPRINT_DISTRIBUTION_SHIFT, loc(&t.name), format!("tensor `{}` value distribution diverges from the reference (KL {d:.3} over the reference range)", t.name))
-                            .with_evidence("kl", format!("{d:.6}"))
-                            .with_evidence("kl_threshold", kl_threshold)
-                            .with_evidence("reference_range", format!("[{}, {}]", r.range.min, r.range.max)),
-                    );
-                }
+                out.extend(rules::fingerprint_distribution_shift::check_legacy(
+                    r,
+                    t,
+                    kl_threshold,
+                    file,
+                ));
             }
         }
     }

@@ -10,6 +10,25 @@
 //! outliers, fingerprinted, compared with a reference, and optionally converted to
 //! safetensors.
 //!
+//! ## The flow
+//!
+//! ```text
+//! run ─▶ targets (mlsec_util::walk) ─▶ scan_target, per file, in parallel
+//!          │
+//!          ├─ scan::Scanner        walks the container: zip/tar members, pickles, tensors,
+//!          │    │                  HDF5 objects, GGUF metadata, each located by a site::Site
+//!          │    ├─ audit           one pass over a pickle machine's events and imports
+//!          │    ├─ keras, torchscript   walk a Keras config / TorchScript code member
+//!          │    └─▶ rules::<rule>::check(typed input, site) -> Option<Finding>
+//!          ├─ fingerprint::compare ─▶ rules::fingerprint_*::check(reference, tensor)
+//!          └─ convert (--convert-safetensors)
+//! ```
+//!
+//! The decisions live in [`rules`], one file per rule with its declaration, its docs and its
+//! `check` over a typed input (a zip anomaly, a tensor's statistics, a GGUF value, a pickle
+//! call, a fingerprint entry); the walkers above only find those inputs and collect the
+//! findings. To learn what CKPT0NN does, read its file.
+//!
 //! **Architecture Invariant:** nothing from a scanned file is imported, unpickled or run.
 
 pub mod audit;
@@ -20,6 +39,7 @@ pub mod keras;
 pub mod policy;
 pub mod rules;
 pub mod scan;
+pub mod site;
 pub mod torchscript;
 
 use std::path::{Path, PathBuf};

@@ -3,33 +3,9 @@
 
 use mlsec_core::Severity;
 
-/// The writer a pickle is expected to come from; selects the allowlist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// `torch.save` (zip and legacy formats).
-    Torch,
-    /// `torch.jit.save`: the torch list plus TorchScript classes (`__torch__.*`, resolved by
-    /// TorchScript's compilation unit, not imported) and `torch.jit._pickle` helpers.
-    TorchScript,
-    /// numpy object arrays (`.npy`, `.npz` members).
-    Numpy,
-    /// `joblib.dump`.
-    Joblib,
-    /// A pickle of unknown origin: the union of the others.
-    Generic,
-}
-
-impl Profile {
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Torch => "torch",
-            Profile::TorchScript => "torchscript",
-            Profile::Numpy => "numpy",
-            Profile::Joblib => "joblib",
-            Profile::Generic => "generic",
-        }
-    }
-}
+/// The loader a pickle is expected to be read by (known from its container): selects the
+/// allowlist.
+pub use mlsec_formats::walk::Profile;
 
 // Every global a pickle reaches falls in one of three tiers (docs/rules.md, CKPT001):
 //

@@ -1,34 +1,26 @@
-//! Scanning one file: sniff the container, audit every pickle in it, reconstruct tensors and
-//! check their values.
+//! Scanning one file: the one traversal ([`mlsec_formats::walk`]) walks it; the [`Scanner`]
+//! is its visitor and turns what the walk meets into findings through the rules' checks
+//! ([`crate::rules`]): every pickle through the audit, every tensor through the weight rules,
+//! zip archives and members, GGUF and safetensors headers, TorchScript code and Keras configs
+//! through theirs. Problems the walk reports are errors; members it passes over are errors or
+//! notes.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 
 use mlsec_core::{Finding, Location, Pointer, ScanError, Span};
 use mlsec_formats::dtype::DType;
-use mlsec_formats::legacy;
 pub use mlsec_formats::load::TensorView;
-use mlsec_formats::load::{self, ViewError, cut, swap_bytes, torch_layout};
-use mlsec_formats::sniff::{Format, sniff};
-use mlsec_formats::torch::{TensorRef, collect_tensors, is_legacy_magic};
-use mlsec_formats::zip::{ZipAnomaly, ZipArchive, ZipError, ZipLimits};
-use mlsec_formats::{gguf, npy, safetensors};
-use mlsec_pickle::Machine;
+use mlsec_formats::load::ViewError;
+use mlsec_formats::stats::{self, Stats};
+use mlsec_formats::walk::{
+    self, BadView, Entry, KerasSource, Payload, Pickle, Tensors, Visitor, Walker,
+};
+use mlsec_formats::zip::ZipLimits;
 
-use crate::audit::{Site, audit, infer_profile};
+use crate::audit::audit;
 use crate::policy::Profile;
 use crate::rules;
-use mlsec_formats::stats::{self, Stats};
-
-/// A storage's bytes and its file offset.
-type Storage<'s> = (Cow<'s, [u8]>, u64);
-
-/// How deep nested payloads are followed.
-const MAX_NESTING: usize = 4;
-
-/// Decoded (not borrowed) tensor bytes held at once before their statistics are computed:
-/// HDF5 datasets are decoded one at a time and summarised in batches of about this size.
-const BATCH_BYTES: usize = 256 << 20;
+use crate::site::Site;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -98,15 +90,15 @@ pub struct Scanner<'o> {
     pub out: FileResult,
     /// When set, tensors are handed here instead of being only summarised.
     pub visitor: Option<&'o mut dyn FnMut(&TensorView<'_>)>,
-    /// Whether tensors recorded now are model weights, judged by the weight rules (NaN/Inf,
-    /// threshold, outliers); false for the arrays of HDF5 data files.
-    judge_weights: bool,
     /// The directory of the file, where an old joblib file's companion files are (`None`:
     /// only the bytes are known, and companion arrays are errors).
     pub dir: Option<std::path::PathBuf>,
     /// Whether the file was named by the user (not found in a directory walk): a format that
     /// is recognised but not scanned is then an error rather than a warning.
     pub named: bool,
+    /// While a companion file is read: its name, and how many findings and errors there were
+    /// before (those after are about the companion).
+    companion: Option<(String, usize, usize)>,
 }
 
 impl<'o> Scanner<'o> {
@@ -118,23 +110,25 @@ impl<'o> Scanner<'o> {
                 ..FileResult::default()
             },
             visitor: None,
-            judge_weights: true,
             dir: None,
             named: true,
+            companion: None,
         }
     }
 
-    /// A format recognised but not read: an error for a file the user named, a warning (and a
-    /// count in the summary) for one met in a directory walk.
-    fn not_scanned(&mut self, what: &str, hint: &str) {
-        self.out.format = what.to_owned();
-        let message =
-            format!("not scanned: {what}: `mlsec checkpoint` does not read this format{hint}");
-        if self.named {
-            self.error(message, None);
-        } else {
-            self.out.not_scanned = Some(message);
-        }
+    /// Scans a whole file's bytes. `explicit`: named on the command line or with a model
+    /// extension, so an unrecognised format is an error rather than skipped.
+    pub fn scan_file(&mut self, data: &[u8], explicit: bool) {
+        let file = self.out.file.clone();
+        let limits = self.opts.zip_limits;
+        let dir = self.dir.clone();
+        let mut w = Walker::new(self, &file, limits);
+        w.dir = dir;
+        w.walk(data, explicit);
+        let format = std::mem::take(&mut w.format);
+        let companions = std::mem::take(&mut w.companions);
+        self.out.format = format;
+        self.out.companions = companions;
     }
 
     fn error(&mut self, message: impl Into<String>, offset: Option<u64>) {
@@ -145,316 +139,172 @@ impl<'o> Scanner<'o> {
         self.out.errors.push(e);
     }
 
-    /// Scans a whole file's bytes. `explicit`: named on the command line or with a model
-    /// extension, so an unrecognised format is an error rather than skipped.
-    pub fn scan_file(&mut self, data: &[u8], explicit: bool) {
-        let site = Site::file(&self.out.file);
-        let format = sniff(data);
-        self.out.format = format.name().to_owned();
-        if matches!(format, Format::Unknown | Format::Onnx)
-            && let Some(what) = mlsec_formats::unscanned::recognise(data, &self.out.file)
-        {
-            return self.not_scanned(what, "");
-        }
-        match format {
-            Format::Pickle if mlsec_formats::zip::has_eocd(data) => {
-                // A pickle/zip polyglot: pickle loaders read the head, zip readers the rest.
-                let head = ZipArchive::parse(data, self.opts.zip_limits)
-                    .ok()
-                    .and_then(|z| z.entries.iter().map(|e| e.local_offset).min())
-                    .map_or(data.len(), |o| o as usize);
-                self.scan_raw_pickle(&data[..head], &site, 0);
-                self.out.format = "pickle+zip".into();
-                self.scan_zip(data, &site, 0);
-            }
-            Format::Pickle => self.scan_raw_pickle(data, &site, 0),
-            Format::Zip => self.scan_zip(data, &site, 0),
-            Format::Npy => self.scan_npy(data, &site, 0, "array"),
-            Format::Safetensors => self.scan_safetensors(data),
-            Format::Onnx => self.not_scanned("ONNX model", "; use `mlsec export-guard`"),
-            Format::Hdf5 => self.scan_hdf5(data, &site),
-            Format::Tar => self.scan_tar(data, &site, 0),
-            Format::Gguf => self.scan_gguf(data),
-            Format::Unknown => match load::joblib_compression(data) {
-                Some(c) => self.scan_compressed_joblib(data, c, explicit),
-                None if crate::keras::is_model_json(data) => self.scan_keras_json(data),
-                None if explicit => self.error(
-                    "unrecognised file format: not a pickle, zip, npy, safetensors, HDF5 or compressed joblib file",
-                    None,
-                ),
-                None => self.out.skipped = true,
-            },
-        }
+    /// Statistics and weight-integrity findings of one tensor.
+    pub fn record(&mut self, view: &TensorView<'_>, format: &str, weights: bool) {
+        let range = self.opts.ranges.get(&view.name).copied();
+        let s = stats::compute(view.dtype, &view.bytes, range);
+        self.record_with(view, s, format, weights);
     }
 
-    /// A whole-file compressed joblib dump (`joblib.dump(..., compress=...)`, or a plain pickle
-    /// written through a compressor, which `joblib.load` reads the same way): expanded under
-    /// the zip member size limit ([`mlsec_formats::joblib::expand`]), then audited and read
-    /// like a raw joblib pickle. A stream that fails part-way is an error, and what it decoded
-    /// before is still audited (the loader unpickles those bytes). Offsets are in the expanded
-    /// stream (`member_offset` evidence), located at the start of the file. A file that only
-    /// looks compressed is skipped in a directory scan unless it has a model extension.
-    fn scan_compressed_joblib(&mut self, data: &[u8], compression: &str, explicit: bool) {
-        self.out.format = format!("joblib-{compression}");
-        let limit = usize::try_from(self.opts.zip_limits.max_member_size).unwrap_or(usize::MAX);
-        let expanded = mlsec_formats::joblib::expand(data, limit);
-        let pickle = mlsec_formats::sniff::looks_like_pickle(&expanded.data);
-        if !pickle && !explicit {
-            self.out.skipped = true;
+    /// Records many tensors, computing their statistics on `opts.threads` threads.
+    pub fn record_all(&mut self, views: Vec<TensorView<'_>>, format: &str, weights: bool) {
+        let threads = self.opts.threads.clamp(1, 64).min(views.len());
+        if threads <= 1 {
+            for v in &views {
+                self.record(v, format, weights);
+            }
             return;
         }
-        match &expanded.error {
-            Some(e) if pickle && !expanded.data.is_empty() => self.error(
-                format!(
-                    "{e}; the {} bytes decoded before are checked",
-                    expanded.data.len()
-                ),
-                Some(0),
-            ),
-            Some(e) => return self.error(format!("{e}: not checked"), Some(0)),
-            None if !pickle => {
-                return self.error(
-                    format!("{compression}-compressed data is not a pickle: not checked"),
-                    Some(0),
-                );
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: std::sync::Mutex<Vec<Option<Stats>>> =
+            std::sync::Mutex::new(vec![None; views.len()]);
+        let ranges = &self.opts.ranges;
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(v) = views.get(i) else { break };
+                        let range = ranges.get(&v.name).copied();
+                        let s = stats::compute(v.dtype, &v.bytes, range);
+                        results.lock().expect("no panic while locked")[i] = Some(s);
+                    }
+                });
             }
-            None => {}
-        }
-        let site = Site {
-            file: self.out.file.clone(),
-            member: Some(format!("{compression} stream")),
-            mapped: false,
-            anchor: 0,
-            nested: Vec::new(),
-        };
-        let mut m = mlsec_formats::joblib::machine(&expanded.data, 0);
-        m.run_all();
-        self.out.format = load::compressed_format(&m, compression);
-        if let Some(m) = self.finish_pickle(m, &site, 0, None) {
-            self.joblib_arrays(&m, &site);
-            self.joblib_companions(&m, &site, 0);
+        });
+        let results = results.into_inner().expect("threads joined");
+        for (v, s) in views.iter().zip(results) {
+            self.record_with(v, s.expect("every view computed"), format, weights);
         }
     }
 
-    /// The arrays an old joblib file (joblib < 0.10) keeps in companion files next to it
-    /// ([`mlsec_formats::joblib::companions`]), read from the file's directory the way joblib
-    /// reads them: an `NDArrayWrapper`'s `.npy` like any `.npy` (an object array is a pickle
-    /// that numpy unpickles), a `ZNDArrayWrapper`'s zfile as the raw elements of the dtype and
-    /// shape in the pickle. A name that leaves the directory (`..`, an absolute path, a
-    /// symlink out) and a missing companion are errors naming it. Findings and errors about a
-    /// companion's content are located in the companion file.
-    fn joblib_companions(&mut self, m: &Machine<'_>, site: &Site, depth: usize) {
-        use mlsec_formats::joblib::{self, Body, CompanionKind};
-        for c in joblib::companions(m) {
-            let c = match c {
-                Ok(c) => c,
-                Err(e) => {
-                    self.error(format!("{e}: not checked"), None);
-                    continue;
-                }
-            };
-            let name = c
-                .path
-                .clone()
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| c.file.clone());
-            let at = Some(site.span(c.offset));
-            let Some(dir) = self.dir.clone() else {
-                self.error(
-                    format!(
-                        "joblib array {name}: stored in the companion file `{}` (joblib < 0.10 format), which is not read when only the file's bytes are scanned: not checked",
-                        c.file
-                    ),
-                    at,
-                );
-                continue;
-            };
-            let (canon, bytes) = match joblib::open_companion(&dir, &c.file) {
-                Ok(found) => found,
-                Err(e) => {
-                    self.error(format!("joblib array {name}: {e}: not checked"), at);
-                    continue;
-                }
-            };
-            if self.out.companions.contains(&canon) {
-                continue;
-            }
-            self.out.companions.push(canon);
-            let rel = match self.out.file.rsplit_once('/') {
-                Some((d, _)) => format!("{d}/{}", c.file),
-                None => c.file.clone(),
-            };
-            let (findings, errors) = (self.out.findings.len(), self.out.errors.len());
-            let csite = Site::file(&rel);
-            match c.kind {
-                CompanionKind::Npy if bytes.starts_with(npy::MAGIC) => {
-                    self.scan_npy(&bytes, &csite, depth, &name);
-                }
-                CompanionKind::Npy => self.error(
-                    format!(
-                        "joblib array {name}: the companion file is not an .npy file: not checked"
-                    ),
-                    Some(0),
+    fn record_with(&mut self, view: &TensorView<'_>, s: Stats, format: &str, weights: bool) {
+        if let Some(v) = self.visitor.as_mut() {
+            v(view);
+        }
+        let loc = Location::file(&self.out.file)
+            .with_pointer(Pointer::Tensor(view.name.clone()))
+            .at_bytes(view.offset, 1);
+        if weights {
+            rules::weights::check(
+                format,
+                &view.name,
+                view.dtype,
+                &s,
+                self.opts.threshold,
+                &loc,
+                &mut self.out.findings,
+            );
+        }
+        self.out.tensors.push(TensorRecord {
+            name: view.name.clone(),
+            dtype: view.dtype,
+            shape: view.shape.clone(),
+            stats: s,
+            storage: view.storage.clone(),
+        });
+    }
+
+    /// A zip archive: its anomalies, then each member's name.
+    fn zip(&mut self, site: &Site, zip: &mlsec_formats::zip::ZipArchive<'_>, prefix: Option<&str>) {
+        self.out.findings.extend(
+            zip.anomalies
+                .iter()
+                .filter_map(|a| rules::zip_anomaly(a, site)),
+        );
+        for e in &zip.entries {
+            self.out
+                .findings
+                .extend(rules::zip_case_variant::check(e, site));
+            self.out
+                .findings
+                .extend(rules::zip_entry_outside_prefix::check(e, prefix, site));
+        }
+    }
+
+    /// A tensor that could not be cut from its storage.
+    fn bad_view(&mut self, site: &Site, t: &mlsec_formats::torch::TensorRef, why: BadView) {
+        let loc = Location::file(&self.out.file)
+            .with_pointer(Pointer::Tensor(t.name.clone()))
+            .at_bytes(site.span(t.offset), 1);
+        match why {
+            BadView::Missing => self
+                .out
+                .findings
+                .push(rules::tensor_out_of_bounds::check_missing_storage(t, loc)),
+            BadView::OutOfBounds { have, end } => self.out.findings.extend(
+                rules::tensor_out_of_bounds::check(t, &ViewError::OutOfBounds { have, end }, loc),
+            ),
+            // Not a finding: the view is not wrong, only too large to gather.
+            BadView::TooLarge { numel } => self.error(
+                format!(
+                    "tensor `{}`: strided view of {numel} elements is too large to check",
+                    t.name
                 ),
-                CompanionKind::Zfile {
-                    descr,
-                    body,
-                    shape,
-                    fortran_order,
-                } => {
-                    let limit =
-                        usize::try_from(self.opts.zip_limits.max_member_size).unwrap_or(usize::MAX);
-                    let e = if bytes.starts_with(b"ZF") {
-                        joblib::expand(&bytes, limit)
-                    } else {
-                        self.error(
-                            format!("joblib array {name}: the companion file is not a zfile: not checked"),
-                            Some(0),
-                        );
-                        continue;
-                    };
-                    if let Some(err) = &e.error {
-                        self.error(format!("joblib array {name}: {err}: not checked"), Some(0));
-                    } else if let Body::Raw { dtype, .. } = body {
-                        let numel = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-                        let want = numel.and_then(|n| n.checked_mul(dtype.size() as u64));
-                        if want != Some(e.data.len() as u64) {
-                            self.error(
-                                format!(
-                                    "joblib array {name}: the companion holds {} bytes, shape {shape:?} and dtype `{descr}` need {}: not checked",
-                                    e.data.len(),
-                                    want.map_or_else(|| "more than can be counted".into(), |w| w.to_string())
-                                ),
-                                Some(0),
-                            );
-                        } else {
-                            let a = joblib::JoblibArray {
-                                path: Some(name.clone()),
-                                node: c.node,
-                                descr,
-                                body,
-                                shape: shape.clone(),
-                                fortran_order,
-                                subclass: None,
-                                data: 0..e.data.len() as u64,
-                            };
-                            // Swapped to little-endian and C order as joblib arrays are.
-                            let cm = mlsec_formats::joblib::machine(&e.data, 0);
-                            if let Some(bytes) = a.elements(&cm) {
-                                self.record_all(vec![TensorView {
-                                    name: name.clone(),
-                                    dtype,
-                                    shape,
-                                    bytes,
-                                    offset: 0,
-                                    storage: None,
-                                }]);
-                            }
-                        }
-                    } else {
-                        self.error(
-                            format!("joblib array {name}: dtype `{descr}` of the companion is not a tensor type: not checked"),
-                            Some(0),
-                        );
+                Some(site.span(t.offset)),
+            ),
+        }
+    }
+
+    /// A format recognised but not read: an error for a file the user named, a warning (and a
+    /// count in the summary) for one met in a directory walk.
+    fn not_scanned(&mut self, what: &str, hint: &str) {
+        let message =
+            format!("not scanned: {what}: `mlsec checkpoint` does not read this format{hint}");
+        if self.named {
+            self.error(message, None);
+        } else {
+            self.out.not_scanned = Some(message);
+        }
+    }
+
+    /// A zip member in no format read: a member whose name says pickle or numpy is an error
+    /// (a loader may read it, and it cannot be checked), anything else a note naming it.
+    fn skipped(&mut self, name: &str, len: usize, span: u64, loadable: bool) {
+        if loadable {
+            self.error(
+                format!(
+                    "member `{name}` is named like a pickle or numpy file but is not one ({len} bytes): not checked"
+                ),
+                Some(span),
+            );
+        } else {
+            self.out.notes.push(format!(
+                "{}: member `{name}` is not a format this tool reads ({len} bytes): not checked",
+                self.out.file
+            ));
+        }
+    }
+
+    /// A companion file of an old joblib dump begins or ends: what was found in between is
+    /// located in the companion file.
+    fn companion(&mut self, file: Option<&str>) {
+        match file {
+            Some(f) => {
+                self.companion =
+                    Some((f.to_owned(), self.out.findings.len(), self.out.errors.len()))
+            }
+            None => {
+                if let Some((rel, findings, errors)) = self.companion.take() {
+                    for f in &mut self.out.findings[findings..] {
+                        f.location.file = rel.clone();
+                    }
+                    for e in &mut self.out.errors[errors..] {
+                        e.file = rel.clone();
                     }
                 }
             }
-            for f in &mut self.out.findings[findings..] {
-                f.location.file = rel.clone();
-            }
-            for e in &mut self.out.errors[errors..] {
-                e.file = rel.clone();
-            }
         }
     }
+}
 
-    /// The numeric arrays of a joblib pickle, through the same statistics as every tensor.
-    /// Arrays that cannot be understood are errors; object arrays are pickles the audit
-    /// already covered, and non-numeric arrays (strings, dates) hold no weights.
-    fn joblib_arrays(&mut self, m: &Machine<'_>, site: &Site) {
-        let mut views = Vec::new();
-        let mut problems = Vec::new();
-        load::joblib_tensors(m, &mut |v| views.push(v), &mut |p| problems.push(p));
-        for v in &mut views {
-            v.offset = site.span(v.offset);
-        }
-        self.record_all(views);
-        for p in problems {
-            let prefix = site
-                .member
-                .as_ref()
-                .map(|m| format!("{m}: "))
-                .unwrap_or_default();
-            self.error(
-                format!("{prefix}{}: not checked", p.message),
-                p.offset.map(|o| site.span(o)),
-            );
-        }
-    }
-
-    /// Any buffer (a zip member, a nested payload): sniffed and scanned.
-    fn scan_buffer(&mut self, data: &[u8], site: &Site, depth: usize, profile: Option<Profile>) {
-        match sniff(data) {
-            Format::Zip => self.scan_zip(data, site, depth),
-            Format::Hdf5 => self.scan_hdf5(data, site),
-            Format::Npy => {
-                self.scan_npy(data, site, depth, site.member.as_deref().unwrap_or("array"))
-            }
-            Format::Pickle => {
-                self.scan_pickle(data, site, depth, profile);
-            }
-            other => self.error(
-                format!(
-                    "{}nested payload is a {} file, which cannot be checked",
-                    site.member
-                        .as_ref()
-                        .map(|m| format!("{m}: "))
-                        .unwrap_or_default(),
-                    other.name()
-                ),
-                Some(site.span(0)),
-            ),
-        }
-    }
-
-    /// Runs the pickle machine over every stream in `data`, audits it and follows nested
-    /// payloads. Returns the machine for tensor reconstruction when the first stream parsed.
-    fn scan_pickle<'d>(
-        &mut self,
-        data: &'d [u8],
-        site: &Site,
-        depth: usize,
-        profile: Option<Profile>,
-    ) -> Option<Machine<'d>> {
-        let base = if site.mapped { site.anchor } else { 0 };
-        let mut m = mlsec_formats::joblib::machine(data, base);
-        m.run_all();
-        self.finish_pickle(m, site, depth, profile)
-    }
-
-    fn finish_pickle<'d>(
-        &mut self,
-        m: Machine<'d>,
-        site: &Site,
-        depth: usize,
-        profile: Option<Profile>,
-    ) -> Option<Machine<'d>> {
-        self.finish_pickle_with(m, site, depth, profile, true)
-    }
-
-    /// [`Scanner::finish_pickle`]; `parse_errors`: whether a stream that fails to parse
-    /// (without calling code first) is an error, or, for bytes that may not be a pickle at
-    /// all (HDF5 attributes), nothing.
-    fn finish_pickle_with<'d>(
-        &mut self,
-        m: Machine<'d>,
-        site: &Site,
-        depth: usize,
-        profile: Option<Profile>,
-        parse_errors: bool,
-    ) -> Option<Machine<'d>> {
-        let profile = profile.unwrap_or_else(|| infer_profile(&m));
-        let mut result = audit(&m, profile, site);
+impl Visitor for Scanner<'_> {
+    /// Audits a pickle (and what the other loaders' readings of its frames would do), reports
+    /// a stream that does not parse, and hands back the payloads nested in it.
+    fn pickle(&mut self, p: Pickle<'_, '_>) -> Vec<Payload> {
+        let (m, site) = (p.machine, p.site);
+        let profile = p.profile.unwrap_or_else(|| Profile::infer(m));
+        let mut result = audit(m, profile, site);
         // Where loaders read the frames differently, what any of them would do counts.
         for other in m.other_readings() {
             let extra = audit(&other, profile, site);
@@ -500,23 +350,9 @@ impl<'o> Scanner<'o> {
             .extend(crate::audit::group(std::mem::take(&mut result.findings)));
         if let Some(err) = &failed {
             let local = err.offset - m.base;
-            if result.dangerous {
-                self.out.findings.push(
-                    site.finding(
-                        &rules::PICKLE_BROKEN_AFTER_CALL,
-                        err.offset,
-                        format!(
-                            "pickle stream breaks after calling code outside the allowlist: {}",
-                            err.message
-                        ),
-                    )
-                    .with_evidence("parse_error", &err.message),
-                );
-            } else if parse_errors {
-                let what = match &site.member {
-                    Some(member) => format!("{member}: "),
-                    None => String::new(),
-                };
+            if let Some(f) = rules::pickle_broken_after_call::check(result.dangerous, err, site) {
+                self.out.findings.push(f);
+            } else if p.parse_errors {
                 let nested = if site.nested.is_empty() {
                     ""
                 } else {
@@ -528,13 +364,18 @@ impl<'o> Scanner<'o> {
                     format!(" (offset {local} in the member)")
                 };
                 self.error(
-                    format!("{nested}{what}cannot parse pickle: {}{pos}", err.message),
+                    format!(
+                        "{nested}{}cannot parse pickle: {}{pos}",
+                        site.prefix(),
+                        err.message
+                    ),
                     Some(site.span(err.offset)),
                 );
             }
         }
+        let mut payloads = Vec::new();
         for nested in result.nested {
-            if depth >= MAX_NESTING {
+            if p.depth >= walk::MAX_NESTING {
                 self.error(
                     "nested payloads are nested too deeply to check",
                     Some(site.span(nested.offset)),
@@ -555,1279 +396,99 @@ impl<'o> Scanner<'o> {
                 "joblib" => Some(Profile::Joblib),
                 _ => None,
             };
-            self.scan_buffer(&nested.bytes, &inner, depth + 1, profile);
-        }
-        let ok = m.streams.first().is_some_and(|s| s.error.is_none());
-        ok.then_some(m)
-    }
-
-    fn scan_raw_pickle(&mut self, data: &[u8], site: &Site, depth: usize) {
-        // Legacy torch.save: magic, protocol, sys_info, the object, storage keys, storages.
-        // The magic-number stream is 14 bytes: probe only the head.
-        let mut probe = mlsec_formats::joblib::machine(&data[..data.len().min(64)], 0);
-        let first = probe.run_stream(0);
-        if first.error.is_none() && first.root.is_some_and(|r| is_legacy_magic(&probe, r)) {
-            self.out.format = "torch-legacy".into();
-            self.scan_legacy(data, site, depth);
-            return;
-        }
-        let Some(m) = self.scan_pickle(data, site, depth, None) else {
-            return;
-        };
-        if infer_profile(&m) == Profile::Joblib || !m.inline_nodes.is_empty() {
-            self.out.format = "joblib".into();
-            self.joblib_arrays(&m, site);
-            self.joblib_companions(&m, site, depth);
-        }
-    }
-
-    fn scan_legacy(&mut self, data: &[u8], site: &Site, depth: usize) {
-        let mut m = mlsec_formats::joblib::machine(data, 0);
-        let mut pos = 0;
-        for _ in 0..5 {
-            let s = m.run_stream(pos);
-            if s.error.is_some() {
-                break;
-            }
-            pos = s.end;
-        }
-        let Some(m) = self.finish_pickle(m, site, depth, Some(Profile::Torch)) else {
-            return;
-        };
-        if m.streams.len() < 5 || m.streams.iter().any(|s| s.error.is_some()) {
-            if m.streams.iter().all(|s| s.error.is_none()) {
-                self.error(
-                    "legacy torch checkpoint ends before its storage list",
-                    Some(pos as u64),
-                );
-            }
-            return;
-        }
-        let root = m.streams[3].root.expect("parsed");
-        let keys_root = m.streams[4].root.expect("parsed");
-        let (tensors, problems) = collect_tensors(&m, root);
-        self.tensor_problems(&problems);
-        let keys: Vec<String> = m
-            .seq_of(keys_root)
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(|&k| m.str_of(k).map(str::to_owned))
-            .collect();
-        let (storages, end) = match legacy::pickle_storages(data, pos, &keys, &tensors) {
-            Ok(read) => read,
-            Err(p) => {
-                self.error(p.message, Some(p.offset as u64));
-                return;
-            }
-        };
-        let pos = end;
-        if pos < data.len() {
-            self.out.findings.push(
-                site.finding(
-                    &rules::ZIP_TRAILING_DATA,
-                    pos as u64,
-                    format!(
-                        "{} bytes follow the last storage of a legacy checkpoint",
-                        data.len() - pos
-                    ),
-                )
-                .with_evidence("trailing_bytes", data.len() - pos),
-            );
-        }
-        let lookup = |key: &str| {
-            storages
-                .get(key)
-                .map(|&(off, len)| (Cow::Borrowed(&data[off..off + len]), off as u64))
-        };
-        self.views(&tensors, site, lookup);
-    }
-
-    /// An HDF5 file (a Keras `.h5`, a `save_weights` file, the `model.weights.h5` of a
-    /// `.keras`, a PyTables, pandas or h5py data file): the `model_config` and
-    /// `training_config` root attributes, walked by the same config rules as `.keras`; the
-    /// attributes of every object, where any value PyTables would unpickle, or that looks
-    /// like a pickle, goes through the pickle audit ([`Scanner::hdf5_attribute`]); the rows
-    /// of PyTables `ObjectAtom` VLArrays (pickles, located at `path[row]`) and any
-    /// variable-length byte row that looks like a pickle, likewise; then every
-    /// dataset (and every numeric field of a compound dataset) as a tensor through the same
-    /// statistics as every other container ([`load::hdf5_tensors`]). Weight rules judge the
-    /// datasets of Keras files only ([`keras_weights`]): the arrays of a data file are data.
-    /// Objects that cannot be read, external links and truncation are errors; data without
-    /// numbers (strings) is a note.
-    fn scan_hdf5(&mut self, data: &[u8], site: &Site) {
-        use mlsec_formats::hdf5::{self, AttrValue};
-        // Offsets in `data` as this site's offsets (file offsets when mapped).
-        let at = |o: u64| if site.mapped { site.anchor + o } else { o };
-        let prefix = site
-            .member
-            .as_ref()
-            .map(|m| format!("{m}: "))
-            .unwrap_or_default();
-        let top = site.member.is_none() && site.nested.is_empty();
-        let limits = load::hdf5_limits(self.opts.zip_limits);
-        let file = match hdf5::File::open(data) {
-            Ok(f) => f,
-            Err(e) => {
-                self.error(format!("{prefix}{e}: not checked"), Some(site.span(at(0))));
-                return;
-            }
-        };
-        let root = match file.attributes(file.root) {
-            Ok(r) => r,
-            Err(e) => {
-                self.error(
-                    format!("{prefix}HDF5 attributes of `/`: {e}: not checked"),
-                    Some(site.span(at(file.root))),
-                );
-                Vec::new()
-            }
-        };
-        let mut configs = 0;
-        for name in ["model_config", "training_config"] {
-            let Some(attr) = root.iter().find(|a| a.name == name) else {
-                continue;
-            };
-            configs += 1;
-            let offset = at(attr.offset);
-            let text = match &attr.value {
-                AttrValue::Strings(v) if v.len() == 1 => &v[0],
-                AttrValue::Strings(v) => {
-                    self.error(
-                        format!("{prefix}HDF5 attribute `{name}` holds {} strings, not one JSON document: not checked", v.len()),
-                        Some(site.span(offset)),
-                    );
-                    continue;
-                }
-                AttrValue::Other(class) => {
-                    self.error(
-                        format!("{prefix}HDF5 attribute `{name}` is a {class} value, not a JSON string: not checked"),
-                        Some(site.span(offset)),
-                    );
-                    continue;
-                }
-                AttrValue::Unreadable(_) => continue, // reported with every attribute below
-            };
-            match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(config) => crate::keras::check(
-                    &config,
-                    site,
-                    crate::keras::Source::Attribute(name, offset),
-                    &mut self.out.findings,
-                ),
-                Err(e) => self.error(
-                    format!("{prefix}HDF5 attribute `{name}` is not JSON: {e}"),
-                    Some(site.span(offset)),
-                ),
-            }
-        }
-        if configs > 0 && top {
-            self.out.format = "keras-h5".into();
-        }
-        // The attributes of every object.
-        let walk = file.walk(&limits);
-        let mut objects = HashSet::new();
-        for (path, header) in &walk.objects {
-            let attrs = if *header == file.root {
-                root.clone()
-            } else {
-                match file.attributes(*header) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        self.error(
-                            format!("{prefix}HDF5 attributes of `{path}`: {e}: not checked"),
-                            Some(site.span(at(*header))),
-                        );
-                        continue;
-                    }
-                }
-            };
-            for a in &attrs {
-                self.hdf5_attribute(path, a, site, at(a.offset));
-            }
-            // PyTables' marker of a VLArray of pickled objects (`ObjectAtom`).
-            if attrs.iter().any(|a| {
-                a.name == "PSEUDOATOM" && a.value == AttrValue::Strings(vec!["object".into()])
-            }) {
-                objects.insert(*header);
-            }
-        }
-        // Variable-length byte sequences: PyTables unpickles every row of an `ObjectAtom`
-        // VLArray (pandas' fixed format keeps object columns there) when the array is read.
-        // Rows of other byte sequences and strings are audited when they look like pickles.
-        // Read errors are reported with the datasets below.
-        for info in &walk.datasets {
-            if !matches!(info.element, hdf5::Element::Variable { base: 1, .. }) {
-                continue;
-            }
-            let Ok(stored) = file.read(info, &limits) else {
-                continue;
-            };
-            let Ok(items) = file.variable(info, &stored) else {
-                continue;
-            };
-            let object = objects.contains(&info.offset);
-            for (i, item) in items.iter().enumerate() {
-                if !(object
-                    || item.first() == Some(&0x80)
-                    || mlsec_formats::sniff::looks_like_pickle(item))
-                {
-                    continue;
-                }
-                let inner = Site {
-                    file: site.file.clone(),
-                    member: Some(format!("{prefix}{}[{i}]", info.path)),
-                    mapped: false,
-                    anchor: site.span(at(info.offset)),
-                    nested: site.nested.clone(),
-                };
-                let mut m = mlsec_formats::joblib::machine(item, 0);
-                m.run_all();
-                // A row PyTables must unpickle and we cannot parse is an error.
-                self.finish_pickle_with(m, &inner, 0, None, object);
-            }
-        }
-        let weights = keras_weights(&root, &walk) || !top;
-        // The datasets, decoded one at a time and summarised in batches.
-        let judged = std::mem::replace(&mut self.judge_weights, weights);
-        let mut problems = Vec::new();
-        let mut notes = Vec::new();
-        let mut batch: Vec<TensorView<'_>> = Vec::new();
-        let mut held = 0usize;
-        load::hdf5_tensors(
-            data,
-            &limits,
-            &mut |mut v| {
-                v.offset = site.span(at(v.offset));
-                if let Cow::Owned(b) = &v.bytes {
-                    held += b.len();
-                }
-                batch.push(v);
-                if held > BATCH_BYTES {
-                    self.record_all(std::mem::take(&mut batch));
-                    held = 0;
-                }
-            },
-            &mut |p| problems.push(p),
-            &mut |n| notes.push(n.message),
-        );
-        self.record_all(batch);
-        self.judge_weights = judged;
-        for p in problems {
-            self.error(
-                format!("{prefix}{}", p.message),
-                p.offset.map(|o| site.span(at(o))),
-            );
-        }
-        if !weights && !walk.datasets.is_empty() {
-            self.out.notes.push(format!(
-                "{}: {prefix}HDF5 data file (no Keras model or weights layout): its datasets are summarised, not judged as weights",
-                self.out.file
-            ));
-        }
-        for n in notes {
-            self.out
-                .notes
-                .push(format!("{}: {prefix}{n}", self.out.file));
-        }
-    }
-
-    /// One HDF5 attribute: every element that PyTables would unpickle (a scalar non-UTF-8
-    /// string ending in `.`, see `tables/attributeset.py`) or that merely looks like a pickle
-    /// (any string, opaque or byte-sequence element starting with a PROTO opcode or parsing
-    /// as a pickle) is run by the pickle machine and audited like any pickle, located at
-    /// `path/@name` (`[i]` for the i-th element of an array). A value that does not parse is
-    /// what PyTables then returns as the string itself: not an error, unless code was called
-    /// before the parse failed. An unreadable attribute is an error: it could hide a pickle.
-    fn hdf5_attribute(
-        &mut self,
-        path: &str,
-        a: &mlsec_formats::hdf5::Attribute,
-        site: &Site,
-        offset: u64,
-    ) {
-        use mlsec_formats::hdf5::AttrValue;
-        let outer = site
-            .member
-            .as_ref()
-            .map(|m| format!("{m}: "))
-            .unwrap_or_default();
-        let node = if path == "/" {
-            format!("/@{}", a.name)
-        } else {
-            format!("{path}/@{}", a.name)
-        };
-        if let AttrValue::Unreadable(why) = &a.value {
-            self.error(
-                format!("{outer}HDF5 attribute `{node}` cannot be read: {why}"),
-                Some(site.span(offset)),
-            );
-            return;
-        }
-        let string = matches!(a.value, AttrValue::Strings(_));
-        for (i, raw) in a.raw.iter().enumerate() {
-            let pytables =
-                a.scalar && string && !a.utf8 && raw.ends_with(b".") && raw.as_slice() != b"0.";
-            let looks = raw.first() == Some(&0x80)
-                || raw.ends_with(b".")
-                || mlsec_formats::sniff::looks_like_pickle(raw);
-            if !(pytables || looks) {
-                continue;
-            }
-            let pointer = if a.raw.len() > 1 {
-                format!("{node}[{i}]")
-            } else {
-                node.clone()
-            };
-            let inner = Site {
-                file: site.file.clone(),
-                member: Some(format!("{outer}{pointer}")),
-                mapped: false,
-                anchor: site.span(offset),
-                nested: site.nested.clone(),
-            };
-            // A variable-length string is read up to its first NUL by PyTables: both readings.
-            let mut readings: Vec<&[u8]> = vec![raw];
-            if let Some(nul) = raw.iter().position(|&b| b == 0) {
-                readings.push(&raw[..nul]);
-            }
-            for bytes in readings {
-                let mut m = mlsec_formats::joblib::machine(bytes, 0);
-                m.run_all();
-                self.finish_pickle_with(m, &inner, 0, None, false);
-            }
-        }
-    }
-    /// A tar archive: the legacy `torch.save` layout (`sys_info`, `pickle`, `storages`,
-    /// `tensors`) with tensor reconstruction, and every other member scanned by content.
-    fn scan_tar(&mut self, data: &[u8], site: &Site, depth: usize) {
-        let archive = match mlsec_formats::tar::parse(data) {
-            Ok(a) => a,
-            Err(e) => {
-                self.error(format!("{e}"), Some(site.span(0)));
-                return;
-            }
-        };
-        if archive.missing_end_marker {
-            self.error(
-                "tar: no end-of-archive marker after the last member: the archive may be truncated",
-                Some(site.span(archive.end)),
-            );
-        }
-        let member = |name: &str| {
-            archive
-                .entries
-                .iter()
-                .rev()
-                .find(|e| e.is_file() && e.name == name)
-        };
-        // Pickle offsets inside a member: file offsets when the member is mapped in the file.
-        let member_base = |e: &mlsec_formats::tar::TarEntry| {
-            if site.mapped {
-                site.anchor + e.data_offset
-            } else {
-                0
-            }
-        };
-        let member_site = |e: &mlsec_formats::tar::TarEntry| {
-            let mut s = site.clone();
-            s.member = Some(match &site.member {
-                Some(outer) => format!("{outer}/{}", e.name),
-                None => e.name.clone(),
-            });
-            if site.mapped {
-                s.anchor = site.anchor + e.data_offset;
-            } else {
-                s.anchor = site.anchor;
-            }
-            s
-        };
-        let mut done: HashSet<&str> = HashSet::new();
-        let mut recognised = false;
-        let legacy = ["pickle", "storages", "tensors"]
-            .iter()
-            .all(|n| member(n).is_some());
-        let profile = legacy.then_some(Profile::Torch);
-        if legacy {
-            recognised = true;
-            self.out.format = "torch-legacy-tar".into();
-            let storages = member("storages").expect("checked");
-            let tensors = member("tensors").expect("checked");
-            let pickle = member("pickle").expect("checked");
-            for e in [storages, tensors, pickle] {
-                done.insert(e.name.as_str());
-            }
-            let st = self.legacy_member(
-                legacy::tar_storages(storages.data(data), member_base(storages)),
-                &member_site(storages),
-                depth,
-                "storages",
-            );
-            let ts = st.as_ref().and_then(|st| {
-                self.legacy_member(
-                    legacy::tar_tensors(tensors.data(data), member_base(tensors), st),
-                    &member_site(tensors),
-                    depth,
-                    "tensors",
-                )
-            });
-            let ps = member_site(pickle);
-            let m = self.scan_pickle(pickle.data(data), &ps, depth, profile);
-            if let (Some(st), Some(mut ts), Some(m)) = (st, ts, m) {
-                let root = m.streams[0].root.expect("parsed");
-                legacy::tar_names(&m, root, &mut ts);
-                let st_bytes = storages.data(data);
-                let st_at = site.span(storages.data_offset);
-                let lookup = |key: &str| {
-                    st.get(key).map(|&(off, len)| {
-                        (Cow::Borrowed(&st_bytes[off..off + len]), st_at + off as u64)
-                    })
-                };
-                self.views(&ts, &ps, lookup);
-            }
-        }
-        // Every other member: pickles (sys_info, ...), npy, nested zips and tars, by content.
-        for e in archive.entries.iter().filter(|e| e.is_file()) {
-            if done.contains(e.name.as_str()) {
-                continue;
-            }
-            let bytes = e.data(data);
-            let s = member_site(e);
-            if mlsec_formats::sniff::looks_like_pickle(bytes) {
-                recognised = true;
-                self.scan_pickle(bytes, &s, depth, profile);
-            } else if bytes.starts_with(npy::MAGIC) {
-                recognised = true;
-                self.scan_npy(bytes, &s, depth, &e.name);
-            } else if mlsec_formats::zip::is_zip(bytes) && depth < MAX_NESTING {
-                recognised = true;
-                self.scan_zip(bytes, &s, depth + 1);
-            } else if mlsec_formats::tar::is_tar(bytes) && depth < MAX_NESTING {
-                recognised = true;
-                self.scan_tar(bytes, &s, depth + 1);
-            }
-        }
-        if !recognised {
-            self.error(
-                "tar archive without a recognised model layout (no pickle, storages and tensors members, no pickle or .npy member)",
-                Some(site.span(0)),
-            );
-        }
-    }
-
-    /// Audits a legacy member's pickles under the torch allowlist, then reports a record that
-    /// could not be read: the member's content only if both passed.
-    fn legacy_member<T>(
-        &mut self,
-        parsed: legacy::Parsed<'_, T>,
-        site: &Site,
-        depth: usize,
-        member: &str,
-    ) -> Option<T> {
-        let base = parsed.machine.base;
-        let ok = self
-            .finish_pickle(parsed.machine, site, depth, Some(Profile::Torch))
-            .is_some();
-        if let Some(p) = parsed.problem {
-            self.error(
-                format!(
-                    "{}: {}; the rest is not read",
-                    site.member.as_deref().unwrap_or(member),
-                    p.message
-                ),
-                Some(site.span(base + p.offset as u64)),
-            );
-            return None;
-        }
-        ok.then_some(parsed.value)
-    }
-
-    fn tensor_problems(&mut self, problems: &[mlsec_formats::torch::TensorProblem]) {
-        for p in problems {
-            self.error(
-                format!("tensor `{}`: {}", p.name, p.message),
-                Some(p.offset),
-            );
-        }
-    }
-
-    /// Cuts each tensor's view from its storage, checks bounds, and records it.
-    fn views<'s>(
-        &mut self,
-        tensors: &[TensorRef],
-        site: &Site,
-        storage: impl Fn(&str) -> Option<Storage<'s>>,
-    ) {
-        let mut cache: HashMap<&str, Option<Storage<'s>>> = HashMap::new();
-        for t in tensors {
-            cache
-                .entry(&t.storage_key)
-                .or_insert_with(|| storage(&t.storage_key));
-        }
-        let mut ready: Vec<TensorView<'_>> = Vec::new();
-        for t in tensors {
-            let entry = &cache[t.storage_key.as_str()];
-            let loc = Location::file(&self.out.file)
-                .with_pointer(Pointer::Tensor(t.name.clone()))
-                .at_bytes(site.span(t.offset), 1);
-            let Some((bytes, _)) = entry else {
-                self.out.findings.push(
-                    Finding::new(
-                        &rules::TENSOR_OUT_OF_BOUNDS,
-                        loc,
-                        format!(
-                            "storage `{}` of tensor `{}` is missing",
-                            t.storage_key, t.name
-                        ),
-                    )
-                    .with_evidence("storage", &t.storage_key),
-                );
-                continue;
-            };
-            let view = match cut(t, bytes) {
-                Ok(view) => view,
-                Err(ViewError::OutOfBounds { have, end }) => {
-                    self.out.findings.push(
-                        Finding::new(
-                            &rules::TENSOR_OUT_OF_BOUNDS,
-                            loc,
-                            format!("tensor `{}` reaches outside its storage", t.name),
-                        )
-                        .with_evidence("storage", &t.storage_key)
-                        .with_evidence("storage_elements", have)
-                        .with_evidence("declared_elements", t.storage_numel)
-                        .with_evidence(
-                            "view_end",
-                            end.map_or_else(|| "overflow".into(), |e| e.to_string()),
-                        )
-                        .with_evidence("shape", format!("{:?}", t.shape))
-                        .with_evidence("stride", format!("{:?}", t.stride)),
-                    );
-                    continue;
-                }
-                Err(ViewError::TooLarge { numel }) => {
-                    self.error(
-                        format!(
-                            "tensor `{}`: strided view of {numel} elements is too large to check",
-                            t.name
-                        ),
-                        Some(site.span(t.offset)),
-                    );
-                    continue;
-                }
-            };
-            ready.push(TensorView {
-                name: t.name.clone(),
-                dtype: t.dtype,
-                shape: t.shape.clone(),
-                bytes: view,
-                offset: site.span(t.offset),
-                storage: Some((t.storage_key.clone(), t.storage_offset)),
+            payloads.push(Payload {
+                bytes: nested.bytes,
+                site: inner,
+                profile,
             });
         }
-        self.record_all(ready);
+        payloads
     }
 
-    /// Statistics and weight-integrity findings of one tensor.
-    pub fn record(&mut self, view: &TensorView<'_>) {
-        let range = self.opts.ranges.get(&view.name).copied();
-        let s = stats::compute(view.dtype, &view.bytes, range);
-        self.record_with(view, s);
+    fn tensors(&mut self, views: Vec<TensorView<'_>>, cx: Tensors<'_>) {
+        self.record_all(views, cx.format, cx.weights);
     }
 
-    /// Records many tensors, computing their statistics on `opts.threads` threads.
-    pub fn record_all(&mut self, views: Vec<TensorView<'_>>) {
-        let threads = self.opts.threads.clamp(1, 64).min(views.len());
-        if threads <= 1 {
-            for v in &views {
-                self.record(v);
+    fn entry(&mut self, e: Entry<'_>) {
+        match e {
+            Entry::Problem { message, span } => self.error(message, span),
+            // Object arrays are pickles the audit covers; strings and records hold no weights.
+            Entry::NotNumbers { .. } => {}
+            Entry::Note(n) => self.out.notes.push(n),
+            Entry::NotScanned { what, hint } => self.not_scanned(what, hint),
+            Entry::Unrecognised => self.out.skipped = true,
+            Entry::Zip { site, zip, prefix } => self.zip(site, zip, prefix),
+            Entry::CrcMismatch {
+                site,
+                entry,
+                actual,
+            } => self
+                .out
+                .findings
+                .extend(rules::zip_crc_mismatch::check(entry, actual, site)),
+            Entry::Bomb { site, entry, error } => self
+                .out
+                .findings
+                .extend(rules::zip_bomb::check(entry, error, site)),
+            Entry::BadView { site, tensor, why } => self.bad_view(site, tensor, why),
+            Entry::TrailingData { site, offset, len } => {
+                self.out
+                    .findings
+                    .extend(rules::zip_trailing_data::check_legacy(
+                        site,
+                        offset as usize,
+                        (offset + len) as usize,
+                    ))
             }
-            return;
-        }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: std::sync::Mutex<Vec<Option<Stats>>> =
-            std::sync::Mutex::new(vec![None; views.len()]);
-        let ranges = &self.opts.ranges;
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(v) = views.get(i) else { break };
-                        let range = ranges.get(&v.name).copied();
-                        let s = stats::compute(v.dtype, &v.bytes, range);
-                        results.lock().expect("no panic while locked")[i] = Some(s);
+            Entry::Code { site, text } => {
+                crate::torchscript::check(text, site, &mut self.out.findings)
+            }
+            Entry::KerasConfig {
+                site,
+                config,
+                source,
+            } => {
+                let source = match source {
+                    KerasSource::Member(m) => crate::keras::Source::Member(m),
+                    KerasSource::Attribute(name, offset) => {
+                        crate::keras::Source::Attribute(name, offset)
                     }
-                });
-            }
-        });
-        let results = results.into_inner().expect("threads joined");
-        for (v, s) in views.iter().zip(results) {
-            self.record_with(v, s.expect("every view computed"));
-        }
-    }
-
-    fn record_with(&mut self, view: &TensorView<'_>, s: Stats) {
-        if let Some(v) = self.visitor.as_mut() {
-            v(view);
-        }
-        let loc = Location::file(&self.out.file)
-            .with_pointer(Pointer::Tensor(view.name.clone()))
-            .at_bytes(view.offset, 1);
-        if self.judge_weights && is_weight(&self.out.format, view) {
-            if s.nan + s.inf > 0 {
-                self.out.findings.push(
-                    Finding::new(
-                        &rules::WEIGHT_NON_FINITE,
-                        loc.clone(),
-                        format!(
-                            "tensor `{}` has {} NaN and {} infinite values",
-                            view.name, s.nan, s.inf
-                        ),
-                    )
-                    .with_evidence("tensor", &view.name)
-                    .with_evidence("nan", s.nan)
-                    .with_evidence("inf", s.inf)
-                    .with_evidence("elements", s.count),
-                );
-            }
-            if s.max_abs > self.opts.threshold {
-                self.out.findings.push(
-                    Finding::new(
-                        &rules::WEIGHT_ABOVE_THRESHOLD,
-                        loc.clone(),
-                        format!(
-                            "tensor `{}` has |w| = {} above the threshold {}",
-                            view.name, s.max_abs, self.opts.threshold
-                        ),
-                    )
-                    .with_evidence("tensor", &view.name)
-                    .with_evidence("max_abs", s.max_abs)
-                    .with_evidence("index", s.max_abs_index)
-                    .with_evidence("threshold", self.opts.threshold),
-                );
-            } else if s.outliers > 0 {
-                self.out.findings.push(
-                    Finding::new(&rules::WEIGHT_OUTLIER, loc, format!("tensor `{}` has {} value(s) beyond {} robust deviations from its median", view.name, s.outliers, stats::OUTLIER_K))
-                        .with_evidence("tensor", &view.name)
-                        .with_evidence("outliers", s.outliers)
-                        .with_evidence("max_abs", s.max_abs)
-                        .with_evidence("index", s.max_abs_index)
-                        .with_evidence("median", s.median)
-                        .with_evidence("robust_scale", s.robust_scale)
-                        .with_evidence("k", stats::OUTLIER_K),
-                );
-            }
-        }
-        self.out.tensors.push(TensorRecord {
-            name: view.name.clone(),
-            dtype: view.dtype,
-            shape: view.shape.clone(),
-            stats: s,
-            storage: view.storage.clone(),
-        });
-    }
-
-    fn scan_npy(&mut self, data: &[u8], site: &Site, depth: usize, name: &str) {
-        let parsed = match npy::parse(data) {
-            Ok(p) => p,
-            Err(e) => {
-                let prefix = site
-                    .member
-                    .as_ref()
-                    .map(|m| format!("{m}: "))
-                    .unwrap_or_default();
-                self.error(format!("{prefix}{e}"), Some(site.span(0)));
-                return;
-            }
-        };
-        let body = &data[parsed.data_offset..];
-        match parsed.body {
-            npy::NpyBody::Object => {
-                let mut inner = site.clone();
-                inner.anchor = if site.mapped {
-                    site.anchor + parsed.data_offset as u64
-                } else {
-                    site.anchor
                 };
-                self.scan_pickle(body, &inner, depth, Some(Profile::Numpy));
+                crate::keras::check(config, site, source, &mut self.out.findings);
             }
-            // Strings, dates, structured records: read and size-checked, no statistics.
-            npy::NpyBody::Records { .. } => {}
-            npy::NpyBody::Array { dtype, big_endian } => {
-                let bytes: Cow<'_, [u8]> = if big_endian {
-                    Cow::Owned(swap_bytes(body, dtype.size()))
-                } else {
-                    Cow::Borrowed(body)
-                };
-                let name = name.strip_suffix(".npy").unwrap_or(name).to_owned();
-                let view = TensorView {
-                    name,
-                    dtype,
-                    shape: parsed.shape.clone(),
-                    bytes,
-                    offset: site.span(site.anchor + parsed.data_offset as u64),
-                    storage: None,
-                };
-                self.record(&view);
-            }
-        }
-    }
-
-    /// A Keras model saved as JSON (`model.to_json()`, Keras 1 and 2): the config walked by the
-    /// same rules as `.keras` and `.h5` configs.
-    fn scan_keras_json(&mut self, data: &[u8]) {
-        self.out.format = "keras-json".into();
-        match serde_json::from_slice::<serde_json::Value>(data) {
-            Ok(config) => {
-                let site = Site::file(&self.out.file);
-                let name = self.out.file.clone();
-                crate::keras::check(
-                    &config,
-                    &site,
-                    crate::keras::Source::Member(&name),
-                    &mut self.out.findings,
-                );
-            }
-            Err(e) => self.error(format!("Keras model JSON: {e}"), None),
-        }
-    }
-
-    /// A GGUF (llama.cpp) file: header, metadata and tensor-info anomalies, chat templates,
-    /// then the statistics of every plain (F32, F16, BF16, F64, integer) tensor; quantized
-    /// tensors are counted in a note, not decoded.
-    fn scan_gguf(&mut self, data: &[u8]) {
-        self.out.format = "gguf".into();
-        let g = match gguf::parse(data) {
-            Ok(g) => g,
-            Err(e) => {
-                self.error(format!("{e}: not checked"), Some(e.offset));
-                return;
-            }
-        };
-        for a in &g.anomalies {
-            let mut loc = Location::file(&self.out.file).at_bytes(a.offset, 1);
-            if let Some(t) = &a.tensor {
-                loc = loc.with_pointer(Pointer::Tensor(t.clone()));
-            } else if let Some(k) = &a.key {
-                loc = loc.with_pointer(Pointer::Field(k.clone()));
-            }
-            let rule = match a.kind {
-                gguf::AnomalyKind::OutOfBounds => &rules::TENSOR_OUT_OF_BOUNDS,
-                gguf::AnomalyKind::Structure => &rules::GGUF_HEADER_ANOMALY,
-            };
-            self.out.findings.push(
-                Finding::new(rule, loc, format!("GGUF: {}", a.message))
-                    .with_evidence("problem", &a.message),
-            );
-        }
-        for kv in &g.metadata {
-            let is_template =
-                kv.key.ends_with("chat_template") || kv.key.starts_with("tokenizer.chat_template.");
-            let gguf::Value::String(text) = &kv.value else {
-                continue;
-            };
-            if !is_template {
-                continue;
-            }
-            let sites = crate::chat_template::check(text);
-            let Some(first) = sites.first() else { continue };
-            let mut constructs: Vec<&str> = Vec::new();
-            for s in &sites {
-                if !constructs.contains(&s.construct.as_str()) && constructs.len() < 10 {
-                    constructs.push(&s.construct);
-                }
-            }
-            let loc = Location::file(&self.out.file)
-                .with_pointer(Pointer::Field(kv.key.clone()))
-                .at_bytes(kv.value_offset + first.offset as u64, 1);
-            self.out.findings.push(
-                Finding::new(
-                    &rules::GGUF_CHAT_TEMPLATE_INJECTION,
-                    loc,
-                    format!(
-                        "chat template `{}` reaches Python objects: {}",
-                        kv.key, first.construct
-                    ),
-                )
-                .with_evidence("key", &kv.key)
-                .with_evidence("template_offset", first.offset)
-                .with_evidence("snippet", &first.snippet)
-                .with_evidence("sites", sites.len())
-                .with_evidence("constructs", constructs.join("; ")),
-            );
-        }
-        // Tensors whose data is not in the file are reported above as anomalies.
-        let mut views = Vec::new();
-        let quantized = load::gguf_tensors(data, &g, &mut |v| views.push(v));
-        self.record_all(views);
-        if !quantized.is_empty() {
-            let n: usize = quantized.values().sum();
-            let kinds: Vec<String> = quantized.iter().map(|(k, v)| format!("{v} {k}")).collect();
-            self.out.notes.push(format!(
-                "{}: {n} quantized GGUF tensor(s) not summarised ({}): weight statistics cover F32, F16, BF16, F64 and integer tensors",
-                self.out.file,
-                kinds.join(", ")
-            ));
-        }
-    }
-
-    fn scan_safetensors(&mut self, data: &[u8]) {
-        self.out.format = "safetensors".into();
-        let st = match safetensors::parse(data) {
-            Ok(st) => st,
-            Err(e) => {
-                self.error(e.to_string(), Some(0));
-                return;
-            }
-        };
-        for a in &st.anomalies {
-            let mut loc = Location::file(&self.out.file).at_bytes(8, st.header_len);
-            if !a.name.is_empty() {
-                loc = loc.with_pointer(Pointer::Tensor(a.name.clone()));
-            }
-            self.out.findings.push(
-                Finding::new(
-                    &rules::SAFETENSORS_HEADER_ANOMALY,
-                    loc,
-                    format!("safetensors header: {}", a.message),
-                )
-                .with_evidence("problem", &a.message),
-            );
-        }
-        let views = st
-            .tensors
-            .iter()
-            .map(|t| {
-                let s = (st.data_start + t.begin) as usize;
-                let e = (st.data_start + t.end) as usize;
-                TensorView {
-                    name: t.name.clone(),
-                    dtype: t.dtype,
-                    shape: t.shape.clone(),
-                    bytes: Cow::Borrowed(&data[s..e]),
-                    offset: s as u64,
-                    storage: None,
-                }
-            })
-            .collect();
-        self.record_all(views);
-    }
-
-    fn scan_zip(&mut self, data: &[u8], site: &Site, depth: usize) {
-        let z = match ZipArchive::parse(data, self.opts.zip_limits) {
-            Ok(z) => z,
-            Err(e) => {
-                self.error(
-                    format!(
-                        "{}{e}",
-                        site.member
-                            .as_ref()
-                            .map(|m| format!("{m}: "))
-                            .unwrap_or_default()
-                    ),
-                    Some(site.span(0)),
-                );
-                return;
-            }
-        };
-        let at = |o: u64| if site.mapped { site.anchor + o } else { o };
-        for a in &z.anomalies {
-            let f = match a {
-                ZipAnomaly::HeaderMismatch { name, offset, field, central, local } => site
-                    .finding(&rules::ZIP_HEADER_MISMATCH, at(*offset), format!("member `{name}`: local header {field} differs from the central directory"))
-                    .with_evidence("member", name)
-                    .with_evidence("field", field)
-                    .with_evidence("central", central)
-                    .with_evidence("local", local),
-                ZipAnomaly::Duplicate { name, offset } => site
-                    .finding(&rules::ZIP_DUPLICATE_ENTRY, at(*offset), format!("member `{name}` appears more than once"))
-                    .with_evidence("member", name),
-                ZipAnomaly::PrependedData { len } => site
-                    .finding(&rules::ZIP_PREPENDED_DATA, at(0), format!("{len} bytes precede the first zip member"))
-                    .with_evidence("prepended_bytes", len),
-                ZipAnomaly::TrailingData { offset, len } => site
-                    .finding(&rules::ZIP_TRAILING_DATA, at(*offset), format!("{len} bytes follow the end of the zip archive"))
-                    .with_evidence("trailing_bytes", len),
-                ZipAnomaly::CommentOverrun { offset, declared, available } => site
-                    .finding(&rules::ZIP_READER_DIFFERENTIAL, at(*offset), format!("the end-of-central-directory comment declares {declared} bytes, {available} follow"))
-                    .with_evidence("declared", declared)
-                    .with_evidence("available", available),
-                ZipAnomaly::ReaderDifferential { offset, message, torch_only, zipfile_only } => {
-                    let mut f = site.finding(&rules::ZIP_READER_DIFFERENTIAL, at(*offset), message.clone());
-                    if !torch_only.is_empty() {
-                        f = f.with_evidence("torch_only", torch_only);
-                    }
-                    if !zipfile_only.is_empty() {
-                        f = f.with_evidence("zipfile_only", zipfile_only);
-                    }
-                    f
-                }
-            };
-            self.out.findings.push(f);
-        }
-        // The PyTorch layout: `<prefix>/data.pkl`.
-        let layout = torch_layout(&z);
-        let pkl = layout.as_ref().map(|l| l.pickle);
-        let prefix = layout.as_ref().map(|l| l.prefix.clone());
-        let known = [
-            "data.pkl",
-            "constants.pkl",
-            "version",
-            "byteorder",
-            ".data/version",
-        ];
-        for e in &z.entries {
-            let lower = e.name.to_ascii_lowercase();
-            let base = lower.rsplit('/').next().unwrap_or(&lower);
-            let orig_base = e.name.rsplit('/').next().unwrap_or(&e.name);
-            if known.contains(&base) && !known.contains(&orig_base) {
-                self.out.findings.push(
-                    site.finding(
-                        &rules::ZIP_CASE_VARIANT,
-                        at(e.local_offset),
-                        format!("member `{}` differs from `{base}` only by case", e.name),
+            Entry::Gguf { gguf } => {
+                let file = &self.out.file;
+                let found: Vec<Finding> = gguf
+                    .anomalies
+                    .iter()
+                    .filter_map(|a| rules::gguf_anomaly(a, file))
+                    .chain(
+                        gguf.metadata
+                            .iter()
+                            .filter_map(|kv| rules::gguf_chat_template_injection::check(kv, file)),
                     )
-                    .with_evidence("member", &e.name),
-                );
+                    .collect();
+                self.out.findings.extend(found);
             }
-            let traversal = e.name.starts_with('/')
-                || e.name.contains('\\')
-                || e.name.split('/').any(|c| c == "..");
-            let outside = prefix
-                .as_ref()
-                .is_some_and(|p| !e.name.starts_with(p.as_str()));
-            if traversal || outside {
-                self.out.findings.push(
-                    site.finding(
-                        &rules::ZIP_ENTRY_OUTSIDE_PREFIX,
-                        at(e.local_offset),
-                        format!(
-                            "member `{}` is outside the archive prefix `{}`",
-                            e.name,
-                            prefix.as_deref().unwrap_or("")
-                        ),
-                    )
-                    .with_evidence("member", &e.name),
-                );
-            }
-        }
-        // Read every member once: CRC, bombs, and what it contains.
-        let mut contents: BTreeMap<usize, Cow<'_, [u8]>> = BTreeMap::new();
-        for (i, e) in z.entries.iter().enumerate() {
-            match z.read(e) {
-                Ok(m) => {
-                    if !m.crc_ok {
-                        self.out.findings.push(
-                            site.finding(
-                                &rules::ZIP_CRC_MISMATCH,
-                                at(e.local_offset),
-                                format!("member `{}` does not match its CRC-32", e.name),
-                            )
-                            .with_evidence("member", &e.name)
-                            .with_evidence("expected", format!("{:#010x}", e.crc32))
-                            .with_evidence("actual", format!("{:#010x}", m.actual_crc)),
-                        );
-                    }
-                    contents.insert(i, m.bytes);
-                }
-                Err(ZipError::Bomb {
-                    name,
-                    size,
-                    compressed,
-                    max_ratio,
-                    max_size,
-                }) => {
-                    self.out.findings.push(
-                        site.finding(
-                            &rules::ZIP_BOMB,
-                            at(e.local_offset),
-                            format!("member `{name}` would inflate {compressed} bytes to {size}"),
-                        )
-                        .with_evidence("member", &name)
-                        .with_evidence("size", size)
-                        .with_evidence("compressed", compressed)
-                        .with_evidence("max_ratio", max_ratio)
-                        .with_evidence("max_size", max_size),
-                    );
-                    self.error(format!("member `{name}` was not inflated (zip bomb limits); its content is not checked"), Some(site.span(at(e.local_offset))));
-                }
-                Err(err) => self.error(err.to_string(), Some(site.span(at(e.local_offset)))),
-            }
-        }
-        let member_site = |e: &mlsec_formats::zip::ZipEntry| {
-            let mut s = site.clone();
-            s.member = Some(match &site.member {
-                Some(outer) => format!("{outer}/{}", e.name),
-                None => e.name.clone(),
-            });
-            // Stored members' offsets are file offsets.
-            if site.mapped && e.method == 0 {
-                s.anchor = site.anchor + e.data_offset;
-            } else {
-                s.mapped = false;
-                s.anchor = site.span(at(e.local_offset));
-            }
-            s
-        };
-        let mut storage_members: HashSet<usize> = HashSet::new();
-        let mut recognised = false;
-        let mut member_profile = Profile::Torch;
-        if let (Some(pkl), Some(prefix)) = (pkl, &prefix) {
-            recognised = true;
-            if self.out.format == "zip" {
-                self.out.format = "torch-zip".into();
-            }
-            let idx = z
-                .entries
-                .iter()
-                .position(|e| std::ptr::eq(e, pkl))
-                .expect("entry");
-            let layout = layout.as_ref().expect("pkl comes from the layout");
-            let torch_profile = if layout.torchscript {
-                self.out.format = "torchscript".into();
-                Profile::TorchScript
-            } else {
-                Profile::Torch
-            };
-            member_profile = torch_profile;
-            let s = member_site(pkl);
-            let big = layout
-                .byteorder
-                .and_then(|b| z.entries.iter().position(|e| std::ptr::eq(e, b)))
-                .and_then(|i| contents.get(&i))
-                .is_some_and(|b| b.as_ref() == b"big");
-            if let Some(bytes) = contents.get(&idx) {
-                let bytes: &[u8] = bytes;
-                let machine = self.scan_pickle(bytes, &s, depth, Some(torch_profile));
-                if let Some(m) = machine {
-                    let root = m.streams[0].root.expect("parsed");
-                    let (tensors, problems) = collect_tensors(&m, root);
-                    self.tensor_problems(&problems);
-                    let names: HashMap<String, usize> = z
-                        .entries
-                        .iter()
-                        .enumerate()
-                        .map(|(i, e)| (e.name.clone(), i))
-                        .collect();
-                    for t in &tensors {
-                        if let Some(&i) = names.get(&format!("{prefix}data/{}", t.storage_key)) {
-                            storage_members.insert(i);
-                        }
-                    }
-                    let lookup = |key: &str| {
-                        let i = *names.get(&format!("{prefix}data/{key}"))?;
-                        let b = contents.get(&i)?;
-                        let b: Cow<'_, [u8]> = if big {
-                            let size = tensors
-                                .iter()
-                                .find(|t| t.storage_key == key)
-                                .map_or(1, |t| t.dtype.size());
-                            Cow::Owned(swap_bytes(b, size))
-                        } else {
-                            Cow::Borrowed(&b[..])
-                        };
-                        Some((b, z.entries[i].data_offset))
-                    };
-                    // Tensor locations point at the rebuild call in data.pkl.
-                    self.views(&tensors, &s, lookup);
+            Entry::Safetensors { st } => {
+                for a in &st.anomalies {
+                    let f =
+                        rules::safetensors_header_anomaly::check(a, st.header_len, &self.out.file);
+                    self.out.findings.push(f);
                 }
             }
-            storage_members.insert(idx);
-        }
-        // skops: a zip whose `schema.json` says which objects to build on load.
-        let skops = prefix.is_none()
-            && depth == 0
-            && site.member.is_none()
-            && z.entries.iter().any(|e| e.name == "schema.json");
-        // Every other member that looks like a pickle or .npy is scanned, whatever its name.
-        for (i, e) in z.entries.iter().enumerate() {
-            if storage_members.contains(&i) {
-                continue;
-            }
-            let Some(bytes) = contents.get(&i) else {
-                continue;
-            };
-            let s = member_site(e);
-            let code_dir = prefix.as_ref().map(|p| format!("{p}code/"));
-            if member_profile == Profile::TorchScript
-                && code_dir.is_some_and(|d| e.name.starts_with(&d))
-                && e.name.ends_with(".py")
-            {
-                crate::torchscript::check(
-                    &String::from_utf8_lossy(bytes),
-                    &s,
-                    &mut self.out.findings,
-                );
-            } else if bytes.starts_with(npy::MAGIC) {
-                recognised = true;
-                if prefix.is_none() && self.out.format == "zip" {
-                    self.out.format = "npz".into();
-                }
-                self.scan_npy(bytes, &s, depth, &e.name);
-            } else if mlsec_formats::sniff::looks_like_pickle(bytes) {
-                recognised = true;
-                let profile = if prefix.is_some() {
-                    Some(member_profile)
-                } else {
-                    None
-                };
-                self.scan_pickle(bytes, &s, depth, profile);
-            } else if mlsec_formats::zip::is_zip(bytes) && depth < MAX_NESTING {
-                recognised = true;
-                self.scan_zip(bytes, &s, depth + 1);
-            } else if sniff(bytes) == Format::Hdf5 {
-                // Keras 3 `.keras`: `model.weights.h5` (any HDF5 member, whatever its name).
-                recognised = true;
-                self.scan_hdf5(bytes, &s);
-            } else if !skops {
-                // (A skops file is reported as not scanned as a whole below.)
-                self.unread_member(&e.name, prefix.as_deref(), bytes.len(), at(e.local_offset));
-            }
-        }
-        // Keras 3 `.keras`: a zip with `config.json` (and `model.weights.h5`).
-        if let Some(i) = z.entries.iter().position(|e| e.name == "config.json")
-            && z.entries
-                .iter()
-                .any(|e| e.name == "model.weights.h5" || e.name == "metadata.json")
-        {
-            recognised = true;
-            self.out.format = "keras".into();
-            match contents
-                .get(&i)
-                .map(|b| serde_json::from_slice::<serde_json::Value>(b))
-            {
-                Some(Ok(config)) => {
-                    let s = member_site(&z.entries[i]);
-                    let member = s.member.clone().unwrap_or_default();
-                    crate::keras::check(
-                        &config,
-                        &s,
-                        crate::keras::Source::Member(&member),
-                        &mut self.out.findings,
-                    );
-                }
-                Some(Err(e)) => self.error(format!("config.json is not JSON: {e}"), None),
-                None => {}
-            }
-        }
-        if skops {
-            return self.not_scanned(
-                "skops",
-                " (its schema.json, which decides what is built, is not checked)",
-            );
-        }
-        if !recognised {
-            self.error("zip archive without a recognised model layout (no data.pkl, pickle or .npy member)", None);
-        }
-    }
-}
-
-/// Whether the weight-integrity rules (CKPT030-032) judge a tensor: floating-point model
-/// parameters. In model formats (torch, safetensors, Keras/HDF5 weights) every floating tensor
-/// is one; in formats that mostly hold data (`.npy`, `.npz`, joblib, plain pickles: scientific
-/// data and lookup tables, where NaN means "missing") only arrays named like parameters
-/// (`weight`, `bias`, `kernel`, `coef_`, `intercept_`, `embedding`). Never batch-norm running
-/// statistics (a `running_var` of 1e4 is normal), counters, or optimizer state (`exp_avg_sq`,
-/// momentum buffers, step counts) saved beside the weights.
-fn is_weight(format: &str, view: &TensorView<'_>) -> bool {
-    let data_format = matches!(format, "npy" | "npz" | "pickle") || format.starts_with("joblib");
-    let last = view.name.rsplit('.').next().unwrap_or(&view.name);
-    let lower = last.to_ascii_lowercase();
-    let named_like_a_parameter = ["weight", "bias", "kernel", "coef", "intercept", "embedding"]
-        .iter()
-        .any(|p| lower.contains(p));
-    let model_format = !data_format || named_like_a_parameter;
-    let statistic = matches!(
-        last,
-        "running_mean" | "running_var" | "num_batches_tracked" | "step" | "iterations"
-    ) || last.starts_with("iteration");
-    let optimizer = view.name.split(['.', '/']).any(|c| {
-        matches!(
-            c,
-            "optimizer"
-                | "optimizer_state_dict"
-                | "exp_avg"
-                | "exp_avg_sq"
-                | "momentum_buffer"
-                | "max_exp_avg_sq"
-                | "optimizer_weights"
-        )
-    });
-    view.dtype.is_float() && model_format && !statistic && !optimizer
-}
-
-impl Scanner<'_> {
-    /// A zip member that is none of the formats read: known PyTorch bookkeeping passes, a
-    /// member whose name says pickle or numpy is an error (a loader may read it, and it cannot be
-    /// checked), anything else a warning naming it. Never silently dropped.
-    fn unread_member(&mut self, name: &str, prefix: Option<&str>, len: usize, offset: u64) {
-        let inner = prefix.and_then(|p| name.strip_prefix(p)).unwrap_or(name);
-        let bookkeeping = prefix.is_some()
-            && (matches!(
-                inner,
-                "version"
-                    | ".format_version"
-                    | ".storage_alignment"
-                    | "byteorder"
-                    | ".data/version"
-                    | ".data/serialization_id"
-                    | "serialization_id"
-            ) || inner.starts_with("data/")
-                || inner.starts_with("code/")
-                || inner.starts_with("extra/")
-                || inner.starts_with(".data/"));
-        // Keras 3 `.keras` metadata is read by the Keras check after the members.
-        let keras = prefix.is_none() && matches!(name, "config.json" | "metadata.json");
-        if bookkeeping || keras || name.ends_with('/') {
-            return;
-        }
-        let lower = name.to_ascii_lowercase();
-        let loadable = [
-            ".pkl", ".pickle", ".pt", ".pth", ".npy", ".joblib", ".sav", ".ckpt",
-        ]
-        .iter()
-        .any(|ext| lower.ends_with(ext));
-        if loadable {
-            self.error(
-                format!(
-                    "member `{name}` is named like a pickle or numpy file but is not one ({len} bytes): not checked"
-                ),
-                Some(offset),
-            );
-        } else {
-            self.out.notes.push(format!(
-                "{}: member `{name}` is not a format this tool reads ({len} bytes): not checked",
-                self.out.file
-            ));
+            Entry::Skipped {
+                name,
+                len,
+                span,
+                loadable,
+            } => self.skipped(name, len, span, loadable),
+            Entry::Companion(file) => self.companion(file),
         }
     }
 }
 
 /// The tensors of a file, handed to `visit`, plus the scan result (for conversion).
-/// Whether an HDF5 file holds Keras weights, whose datasets the weight rules judge: a Keras 2
-/// model or `save_weights` file (root attributes `model_config`, `training_config`,
-/// `keras_version`, `backend` or `layer_names`, or a `/model_weights` group) or the Keras 3
-/// weights layout (groups named `vars`, as in `model.weights.h5`). Any other HDF5 file (h5py,
-/// PyTables and pandas data) holds data, where NaN marks missing values and magnitudes are
-/// whatever was measured.
-pub fn keras_weights(
-    root: &[mlsec_formats::hdf5::Attribute],
-    walk: &mlsec_formats::hdf5::Walk,
-) -> bool {
-    const KERAS: [&str; 5] = [
-        "model_config",
-        "training_config",
-        "keras_version",
-        "backend",
-        "layer_names",
-    ];
-    root.iter().any(|a| KERAS.contains(&a.name.as_str()))
-        || walk
-            .groups
-            .iter()
-            .any(|(p, _)| p == "/model_weights" || p == "/vars" || p.ends_with("/vars"))
-}
-
 pub fn visit_tensors(
     data: &[u8],
     file: &str,

@@ -413,13 +413,6 @@ pub fn hdf5_tensors<'d>(
     }
 }
 
-/// The compressor of a whole-file compressed joblib dump ([`joblib::sniff_compression`]):
-/// the prefix joblib tests, and a head that checks out as that compressor's header, so that
-/// text starting with `x` or `BZ` is not taken for one.
-pub fn joblib_compression(data: &[u8]) -> Option<&'static str> {
-    joblib::sniff_compression(data)
-}
-
 /// The format name of a compressed pickle, as both traversals name it: `joblib-<compressor>`
 /// when the pickle is a joblib dump (it imports from joblib, e.g. its array wrappers) or a
 /// zfile (only joblib writes those), else `pickle-<compressor>`: a plain pickle that was

@@ -1,3 +1,6 @@
+use mlsec_core::Finding;
+use mlsec_formats::gguf::{AnomalyKind, GgufAnomaly};
+
 mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags GGUF (llama.cpp) files whose header breaks the format or the checks ggml's reader
@@ -16,4 +19,17 @@ mlsec_core::declare_rule! {
     /// ## Remediation
     /// Re-export the model with `gguf-py` or llama.cpp's conversion scripts from a trusted source.
     pub static GGUF_HEADER_ANOMALY = "CKPT025", "gguf-header-anomaly", High;
+}
+
+/// A structural anomaly the GGUF reader reported (located at its record, pointing at the
+/// tensor or metadata key it concerns).
+pub(crate) fn check(anomaly: &GgufAnomaly, file: &str) -> Option<Finding> {
+    (anomaly.kind == AnomalyKind::Structure).then(|| {
+        Finding::new(
+            &GGUF_HEADER_ANOMALY,
+            super::gguf_location(anomaly, file),
+            format!("GGUF: {}", anomaly.message),
+        )
+        .with_evidence("problem", &anomaly.message)
+    })
 }

@@ -1,3 +1,8 @@
+use mlsec_core::Finding;
+use mlsec_pickle::FrameAnomaly;
+
+use crate::site::{Locate, Site};
+
 mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags pickle framing that no pickler writes: an operand or text line that starts inside a
@@ -15,4 +20,14 @@ mlsec_core::declare_rule! {
     /// Treat the file as malicious: do not load it. A genuine pickle never has broken framing;
     /// regenerate the file from a trusted source.
     pub static PICKLE_FRAME_ANOMALY = "CKPT008", "pickle-frame-anomaly", High;
+}
+
+/// A FRAME at `offset` whose framing the pickle machine found anomalous.
+pub(crate) fn check(offset: u64, anomaly: &FrameAnomaly, site: &Site) -> Finding {
+    site.finding(
+        &PICKLE_FRAME_ANOMALY,
+        offset,
+        format!("pickle framing no pickler writes: {anomaly}"),
+    )
+    .with_evidence("opcode", "FRAME")
 }

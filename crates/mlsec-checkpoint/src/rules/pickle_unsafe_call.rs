@@ -1,3 +1,10 @@
+use mlsec_core::{Finding, Severity};
+use mlsec_pickle::{CallKind, Machine, NodeId, Obj};
+
+use crate::audit::Target;
+use crate::policy::{self, Profile};
+use crate::site::{Locate, Site};
+
 mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags a callable that unpickling would invoke (REDUCE, INST, OBJ, NEWOBJ, NEWOBJ_EX, a
@@ -37,4 +44,74 @@ mlsec_core::declare_rule! {
     /// weights_only=True)`. For an information-level third-party class, make sure you trust and
     /// have installed the package it names.
     pub static PICKLE_UNSAFE_CALL = "CKPT001", "pickle-unsafe-call", Critical;
+}
+
+/// A call `obj` whose callable resolved to `target` (through wrappers and `getattr`, see
+/// [`crate::audit`]): nothing when the profile's allowlist has it (or it is an
+/// `operator.attrgetter` of plain attribute names), else graded by [`policy::grade`]. Method
+/// calls and planted `__setstate__` are always reported.
+pub(crate) fn check(
+    m: &Machine<'_>,
+    obj: &Obj,
+    target: &Target,
+    profile: Profile,
+    site: &Site,
+) -> Option<Finding> {
+    let Target {
+        dotted,
+        module,
+        offset: import_offset,
+    } = target;
+    let opcode = obj.kind.opcode();
+    let args = m.seq_of(obj.args).unwrap_or(&[]);
+    // `operator.attrgetter('a.b')` only reads plain attributes.
+    let plain_attrgetter = dotted == "operator.attrgetter"
+        && !args.is_empty()
+        && args
+            .iter()
+            .all(|&a| m.str_of(a).is_some_and(|s| !s.contains("__")));
+    if obj.kind != CallKind::Method
+        && obj.kind != CallKind::Build
+        && (policy::allowed(profile, dotted) || plain_attrgetter)
+    {
+        return None;
+    }
+    let severity = policy::grade(dotted, Some(module), true);
+    let mut f = site
+        .finding(
+            &PICKLE_UNSAFE_CALL,
+            obj.offset,
+            if severity == Severity::Info {
+                format!(
+                    "pickle calls `{dotted}` ({opcode}) from the third-party package `{}`, which loading needs installed",
+                    policy::package(dotted).0
+                )
+            } else {
+                format!(
+                    "pickle calls `{dotted}` ({opcode}), which is not known to be safe in a {} file",
+                    profile.name()
+                )
+            },
+        )
+        .with_severity(severity)
+        .with_evidence("callable", dotted)
+        .with_evidence("opcode", opcode)
+        .with_evidence("import_offset", site.span(*import_offset))
+        .with_evidence("allowlist", profile.name());
+    if let Some(entry) = policy::denied_parts(dotted, Some(module)) {
+        f = f.with_evidence("denylist", entry);
+    } else if severity == Severity::Info {
+        f = f.with_evidence("package", policy::package(dotted).0);
+    }
+    if let Some(arg) = first_str_arg(m, obj.args) {
+        f = f.with_evidence("argument", arg);
+    }
+    Some(f)
+}
+
+/// The call's first argument when it is a string, cut to 120 characters.
+fn first_str_arg(m: &Machine<'_>, args: NodeId) -> Option<String> {
+    let first = *m.seq_of(args)?.first()?;
+    let s = m.str_of(first)?;
+    Some(s.chars().take(120).collect())
 }

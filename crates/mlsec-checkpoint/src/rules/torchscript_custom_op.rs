@@ -1,3 +1,24 @@
+use mlsec_core::Finding;
+
+use crate::site::{Locate, Site};
+
+/// Operator namespaces PyTorch itself registers.
+const BUILTIN_NAMESPACES: &[&str] = &[
+    "aten",
+    "prim",
+    "quantized",
+    "_quantized",
+    "prepacked",
+    "quantized_decomposed",
+    "c10d",
+    "_c10d_functional",
+    "_c10d_functional_autograd",
+    "profiler",
+    "mkldnn",
+    "xnnpack",
+    "_caffe2",
+];
+
 mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags TorchScript code (`code/**/*.py` in a TorchScript archive) that calls an operator
@@ -12,4 +33,39 @@ mlsec_core::declare_rule! {
     /// Find out which library provides the operator and review or rebuild it from source before
     /// loading the model; prefer an export (ONNX) that uses standard operators only.
     pub static TORCHSCRIPT_CUSTOM_OP = "CKPT055", "torchscript-custom-op", Medium;
+}
+
+/// One dotted path of a TorchScript code member (`parts`: its components), at `offset` of
+/// `site`: `torch.ops.ns.op` or `ops.ns.op` outside PyTorch's namespaces, or
+/// `torch.classes.ns.Class`.
+pub(crate) fn check(parts: &[&str], offset: u64, site: &Site) -> Option<Finding> {
+    let ops = parts.iter().position(|p| *p == "ops");
+    let classes = parts.windows(2).position(|w| w == ["torch", "classes"]);
+    if let Some(k) = ops.filter(|&k| parts.len() >= k + 3)
+        && !BUILTIN_NAMESPACES.contains(&parts[k + 1])
+    {
+        let op = parts[k + 1..k + 3].join("::");
+        Some(
+            site.finding(
+                &TORCHSCRIPT_CUSTOM_OP,
+                offset,
+                format!("TorchScript code calls the custom operator `{op}` (native code from a library loaded beside the model)"),
+            )
+            .with_evidence("operator", op)
+            .with_evidence("namespace", parts[k + 1]),
+        )
+    } else if let Some(k) = classes.filter(|&k| parts.len() >= k + 4) {
+        let class = parts[k + 2..k + 4].join(".");
+        Some(
+            site.finding(
+                &TORCHSCRIPT_CUSTOM_OP,
+                offset,
+                format!("TorchScript code uses the custom class `torch.classes.{class}` (native code from a library loaded beside the model)"),
+            )
+            .with_evidence("class", class)
+            .with_evidence("namespace", parts[k + 2]),
+        )
+    } else {
+        None
+    }
 }

@@ -1,3 +1,8 @@
+use mlsec_core::Finding;
+use mlsec_formats::zip::ZipAnomaly;
+
+use crate::site::{Locate, Site};
+
 mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags a zip archive that `torch.load`'s reader (PyTorchStreamReader over miniz) and
@@ -18,4 +23,43 @@ mlsec_core::declare_rule! {
     /// Treat the file as malicious: do not load it. Regenerate it from a trusted source with a
     /// standard writer (`torch.save`, `numpy.savez`).
     pub static ZIP_READER_DIFFERENTIAL = "CKPT018", "zip-reader-differential", High;
+}
+
+/// An archive torch's reader and Python's `zipfile` read differently (the zip reader's
+/// `ReaderDifferential`), or an end-of-central-directory comment longer than the file, which
+/// stricter readers refuse.
+pub(crate) fn check(anomaly: &ZipAnomaly, site: &Site) -> Option<Finding> {
+    match anomaly {
+        ZipAnomaly::CommentOverrun {
+            offset,
+            declared,
+            available,
+        } => Some(
+            site.finding(
+                &ZIP_READER_DIFFERENTIAL,
+                site.at(*offset),
+                format!(
+                    "the end-of-central-directory comment declares {declared} bytes, {available} follow"
+                ),
+            )
+            .with_evidence("declared", declared)
+            .with_evidence("available", available),
+        ),
+        ZipAnomaly::ReaderDifferential {
+            offset,
+            message,
+            torch_only,
+            zipfile_only,
+        } => {
+            let mut f = site.finding(&ZIP_READER_DIFFERENTIAL, site.at(*offset), message.clone());
+            if !torch_only.is_empty() {
+                f = f.with_evidence("torch_only", torch_only);
+            }
+            if !zipfile_only.is_empty() {
+                f = f.with_evidence("zipfile_only", zipfile_only);
+            }
+            Some(f)
+        }
+        _ => None,
+    }
 }
