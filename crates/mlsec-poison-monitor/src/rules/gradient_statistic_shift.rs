@@ -68,6 +68,7 @@ pub(crate) fn check(cx: &mut Cx, out: &mut Vec<(f64, Alarm)>) {
     for group in signals.chunk_by(|a, b| a.stat == b.stat) {
         let named = match group {
             [a, b] if a.both_of_pair => {
+                // Signals come in rank order: a tie names the lower rank.
                 if b.departure.total_cmp(&a.departure).is_gt() {
                     std::slice::from_ref(b)
                 } else {

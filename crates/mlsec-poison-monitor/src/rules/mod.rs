@@ -48,8 +48,9 @@ pub(crate) struct Cx<'a> {
 pub(crate) type Check = fn(&mut Cx, &mut Vec<(f64, Alarm)>);
 
 /// Every check with its rule, in the order the engine calls them. The order does not change
-/// the output: the strengths of different rules never tie (see each rule's `STRENGTH` or its
-/// `strength`), so the engine's sort decides the order of a step's alarms.
+/// the output: the strengths of different rules never tie (heartbeat −1, shift |z| capped at
+/// 10¹², replay `f64::MAX`, non-finite +∞; each rule file says why), so the engine's sort
+/// decides the order of a step's alarms.
 pub(crate) static CHECKS: &[(&Rule, Check)] = &[
     (
         &rank_heartbeat_lost::RANK_HEARTBEAT_LOST,
