@@ -1,26 +1,42 @@
-//! The streaming detector: records in (any order, duplicates allowed), alarms out.
+//! The streaming detector: records in (any order, duplicates allowed), alarms out. It is the
+//! one engine behind `monitor`, `listen`, the simulator's evaluation and the replays.
 //!
-//! Per step, each rank's statistics are transformed to be near-Gaussian and compared with the
-//! other ranks *at the same step*: the residual is the value minus the median of the other
-//! non-quarantined ranks, and the z-score divides it by the cross-rank scale of those residuals
-//! (an exponentially weighted mean of the in-control squared residuals over the last
-//! [`Config::scale_window`] steps, with a floor). Honest ranks run the same model on the same
-//! data distribution, so this reference follows everything training does to all ranks alike
-//! (loss and norms shrinking, learning-rate warm-up and decay, the spread growing as the loss
-//! falls) while one rank departing from the others stands out at once. The winsorised z feeds
-//! a two-sided CUSUM per rank and statistic, which keeps slow drifts visible. A rank that
-//! alarms is quarantined: it no longer contributes to the others' centre and scale, so
-//! colluders cannot drag honest ranks into alarms. Beside the CUSUM charts: exact norm
-//! repetition (stale-gradient replay), missing records (heartbeat) and non-finite values.
+//! [`Detector::push`] buffers records per run and step; once a step is complete (every
+//! expected rank reported, or a later record arrived past the reorder window, or the input
+//! ended) `process_step` runs it in three stages:
+//!
+//! 1. **Bookkeeping and charts** (the math, in this module): which ranks reported and for how
+//!    many steps the others have been missing, each rank's window of exact norm bits, and the
+//!    CUSUM charts (below); a chart that crosses the threshold becomes a `Signal`.
+//! 2. **Rules**: every check of [`crate::rules`] (`CHECKS`), one per rule file, reads the
+//!    step's state and returns its alarms with their strengths.
+//! 3. **Order and attribution**: the step's alarms strongest first; the run's first attack
+//!    alarm is marked as the attribution ([`Alarm::first`]); the ranks that raised attack
+//!    alarms are quarantined for the steps that follow.
+//!
+//! The charts: per step, each rank's statistics are transformed to be near-Gaussian and
+//! compared with the other ranks *at the same step*: the residual is the value minus the
+//! median of the other non-quarantined ranks, and the z-score divides it by the cross-rank
+//! scale of those residuals (an exponentially weighted mean of the in-control squared
+//! residuals over the last [`Config::scale_window`] steps, with a floor). Honest ranks run the
+//! same model on the same data distribution, so this reference follows everything training
+//! does to all ranks alike (loss and norms shrinking, learning-rate warm-up and decay, the
+//! spread growing as the loss falls) while one rank departing from the others stands out at
+//! once. The winsorised z feeds a two-sided CUSUM per rank and statistic, which keeps slow
+//! drifts visible. A rank that alarms is quarantined: it no longer contributes to the others'
+//! centre and scale, so colluders cannot drag honest ranks into alarms.
 //!
 //! With two ranks the cross-section is a difference: both residuals are mirror images and the
 //! comparison cannot say which rank moved. The pair is still checked (the alarm fires when the
 //! two diverge), and the alarm names the rank whose value moved more against its own recent
-//! level, marked as such (`AlarmKind::Shift::paired`).
+//! level, marked as such ([`Shift::paired`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use mlsec_core::Rule;
+
 use crate::record::{N_STATS, Record, Stat};
+use crate::rules::{self, CHECKS, Cx, Heartbeat, NonFinite, Replay, Shift};
 
 /// Bounds (steps) of the cross-rank scale's memory.
 pub const SCALE_STEPS: (f64, f64) = (6.0, 32.0);
@@ -97,50 +113,45 @@ impl Default for Config {
     }
 }
 
-/// Why an alarm fired.
+/// Why an alarm fired: one variant per rule, carrying what its rule's file defines.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlarmKind {
-    /// A CUSUM chart crossed the threshold.
-    Shift {
-        stat: Stat,
-        /// The raw value at the alarm step.
-        value: f64,
-        /// The (unwinsorised) z-score at the alarm step.
-        z: f64,
-        /// The CUSUM value that crossed the threshold.
-        cusum: f64,
-        threshold: f64,
-        /// `true` when the statistic drifted up (the upper CUSUM fired).
-        high: bool,
-        /// The median of the other ranks (transformed) used as centre at this step.
-        centre: f64,
-        /// The cross-rank scale (transformed units) z was measured in.
-        scale: f64,
-        /// Ranks the value was compared with (the other non-quarantined ranks).
-        compared: u32,
-        /// Only two ranks were compared: the pair diverged, and this rank was named because
-        /// its value moved more against its own recent level (not by the cross-section).
-        paired: bool,
-    },
-    /// NaN or ±Infinity in the record.
-    NonFinite { fields: Vec<&'static str> },
-    /// The rank's own gradient norm repeated exactly.
-    Replay { repeats: usize, window: usize },
-    /// The rank stopped reporting while others did.
-    Heartbeat {
-        missing_steps: u64,
-        last_step: Option<u64>,
-    },
+    /// A CUSUM chart crossed the threshold ([`rules::GRADIENT_STATISTIC_SHIFT`]).
+    Shift(Shift),
+    /// NaN or ±Infinity in the record ([`rules::NON_FINITE_STATISTIC`]).
+    NonFinite(NonFinite),
+    /// The rank's own gradient norm repeated exactly ([`rules::STALE_GRADIENT_REPLAY`]).
+    Replay(Replay),
+    /// The rank stopped reporting while others did ([`rules::RANK_HEARTBEAT_LOST`]).
+    Heartbeat(Heartbeat),
 }
 
 impl AlarmKind {
+    /// The rule statistic the alarm is about: the statistic's name for a shift, else the
+    /// rule's short name. One finding is kept per (run, rank, label).
     pub fn label(&self) -> String {
         match self {
-            AlarmKind::Shift { stat, .. } => stat.name().to_owned(),
-            AlarmKind::NonFinite { .. } => "non-finite".into(),
-            AlarmKind::Replay { .. } => "replay".into(),
-            AlarmKind::Heartbeat { .. } => "heartbeat".into(),
+            AlarmKind::Shift(shift) => shift.stat.name().to_owned(),
+            AlarmKind::NonFinite(_) => "non-finite".into(),
+            AlarmKind::Replay(_) => "replay".into(),
+            AlarmKind::Heartbeat(_) => "heartbeat".into(),
         }
+    }
+
+    /// The rule that decided the alarm.
+    pub fn rule(&self) -> &'static Rule {
+        match self {
+            AlarmKind::Shift(_) => &rules::GRADIENT_STATISTIC_SHIFT,
+            AlarmKind::NonFinite(_) => &rules::NON_FINITE_STATISTIC,
+            AlarmKind::Replay(_) => &rules::STALE_GRADIENT_REPLAY,
+            AlarmKind::Heartbeat(_) => &rules::RANK_HEARTBEAT_LOST,
+        }
+    }
+
+    /// An alarm about the rank's gradients (every rule but the heartbeat): it can be the
+    /// run's attribution and it quarantines the rank.
+    pub fn is_attack(&self) -> bool {
+        !matches!(self, AlarmKind::Heartbeat(_))
     }
 }
 
@@ -154,6 +165,26 @@ pub struct Alarm {
     pub source: Option<Source>,
     /// The first attack alarm (not heartbeat) of its run: the attribution.
     pub first: bool,
+}
+
+impl Alarm {
+    /// An alarm of `run` at `step`; whether it is the run's attribution is the engine's call.
+    pub(crate) fn new(
+        run: &str,
+        step: u64,
+        rank: u32,
+        kind: AlarmKind,
+        source: Option<Source>,
+    ) -> Alarm {
+        Alarm {
+            run: run.to_owned(),
+            rank,
+            step,
+            kind,
+            source,
+            first: false,
+        }
+    }
 }
 
 /// One point of a chart's history.
@@ -198,18 +229,26 @@ struct Scale {
     steps: u64,
 }
 
+/// What the detector keeps about one rank of a run; the rules read it and set their own
+/// "already fired" flag.
 #[derive(Debug, Default)]
-struct RankState {
+pub(crate) struct RankState {
     charts: [Chart; N_STATS],
+    /// Alarmed: no longer part of the others' centre and scale.
     quarantined: bool,
-    missing: u64,
-    heartbeat_fired: bool,
-    last_step: Option<u64>,
-    nonfinite_fired: bool,
+    /// Consecutive processed steps without a record (0: reported at the last one).
+    pub missing: u64,
+    pub last_step: Option<u64>,
+    /// Exact norm bits of the last `replay_window` records, and whether each repeated one
+    /// before it.
     norms: VecDeque<u64>,
     repeats: VecDeque<bool>,
-    replay_fired: bool,
+    /// How many of `repeats` are hits (updated at each step the rank reports).
+    pub repeats_in_window: usize,
     records: u64,
+    pub heartbeat_fired: bool,
+    pub nonfinite_fired: bool,
+    pub replay_fired: bool,
 }
 
 #[derive(Debug, Default)]
@@ -241,6 +280,39 @@ pub struct Detector {
     config: Config,
     runs: HashMap<String, RunState>,
     pub counters: Counters,
+    /// The charts that crossed at the step being processed (kept between steps).
+    signals: Vec<Signal>,
+    /// The rules' buffer (`Cx::scratch`).
+    scratch: Vec<f64>,
+}
+
+/// A CUSUM chart that crossed the threshold at this step; the chart has restarted. The shift
+/// rule turns signals into alarms.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Signal {
+    pub rank: u32,
+    pub stat: Stat,
+    /// The raw value.
+    pub value: f64,
+    /// The unwinsorised z-score.
+    pub z: f64,
+    /// The CUSUM value that crossed.
+    pub cusum: f64,
+    /// The median of the other compared ranks (transformed).
+    pub centre: f64,
+    /// The cross-rank scale (transformed units).
+    pub scale: f64,
+    /// Ranks the value was compared with.
+    pub compared: u32,
+    /// How far the value moved against the rank's own recent level, in scales.
+    pub departure: f64,
+    /// The upper chart was the larger when it crossed.
+    pub high: bool,
+    /// Only two ranks were compared.
+    pub paired: bool,
+    /// Both charts of the compared pair crossed at this step (mirror images): every chart of
+    /// the statistic has restarted.
+    pub both_of_pair: bool,
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -253,6 +325,8 @@ impl Detector {
             config,
             runs: HashMap::new(),
             counters: Counters::default(),
+            signals: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -343,27 +417,8 @@ impl Detector {
     /// Time-based heartbeat (listener): ranks of `run` whose last record is older than the
     /// timeout while others are alive.
     pub fn heartbeat_timeout(&mut self, run: &str, stale: &[u32], out: &mut Vec<Alarm>) {
-        let Some(state) = self.runs.get_mut(run) else {
-            return;
-        };
-        for rank in stale {
-            if let Some(rs) = state.ranks.get_mut(rank)
-                && !rs.heartbeat_fired
-            {
-                rs.heartbeat_fired = true;
-                self.counters.alarms += 1;
-                out.push(Alarm {
-                    run: run.to_owned(),
-                    rank: *rank,
-                    step: rs.last_step.unwrap_or(0),
-                    kind: AlarmKind::Heartbeat {
-                        missing_steps: rs.missing,
-                        last_step: rs.last_step,
-                    },
-                    source: None,
-                    first: false,
-                });
-            }
+        if let Some(state) = self.runs.get_mut(run) {
+            self.counters.alarms += rules::timed_out(run, &mut state.ranks, stale, out);
         }
     }
 
@@ -402,6 +457,10 @@ impl Detector {
         }
     }
 
+    /// The engine, once per processed step of a run: the bookkeeping and the charts (the
+    /// math, here), then every rule's check ([`CHECKS`]), then the step's alarms strongest
+    /// first, the run's first attack alarm marked as its attribution, and the ranks that raised
+    /// attack alarms quarantined for the steps that follow.
     fn process_step(
         &mut self,
         run_name: &str,
@@ -424,264 +483,30 @@ impl Detector {
         for rank in 0..expected.min(crate::record::MAX_RANK as u32 + 1) {
             run.ranks.entry(rank).or_default();
         }
+        track_presence(run, step, &recs);
+        track_norms(run, config, &recs);
+        self.signals.clear();
+        update_charts(run, config, step, &recs, &mut self.signals);
+
         let mut alarms: Vec<(f64, Alarm)> = Vec::new();
-        let mk = |rank: u32, kind: AlarmKind, source: Option<Source>| Alarm {
-            run: run_name.to_owned(),
-            rank,
+        let mut cx = Cx {
+            config,
+            run: run_name,
             step,
-            kind,
-            source,
-            first: false,
+            records: &recs,
+            ranks: &mut run.ranks,
+            signals: &self.signals,
+            scratch: &mut self.scratch,
         };
-
-        // Heartbeat: known ranks missing while others report.
-        if !recs.is_empty() {
-            for (rank, rs) in run.ranks.iter_mut() {
-                if recs.contains_key(rank) {
-                    rs.missing = 0;
-                    rs.heartbeat_fired = false;
-                    rs.last_step = Some(step);
-                    rs.records += 1;
-                } else {
-                    rs.missing += 1;
-                    if rs.missing >= u64::from(config.missing_steps) && !rs.heartbeat_fired {
-                        rs.heartbeat_fired = true;
-                        let kind = AlarmKind::Heartbeat {
-                            missing_steps: rs.missing,
-                            last_step: rs.last_step,
-                        };
-                        alarms.push((-1.0, mk(*rank, kind, None)));
-                    }
-                }
-            }
-        }
-
-        // Non-finite values.
-        for (rank, (rec, source)) in &recs {
-            let rs = run.ranks.get_mut(rank).expect("rank registered");
-            if !rec.nonfinite.is_empty() && !rs.nonfinite_fired {
-                rs.nonfinite_fired = true;
-                let kind = AlarmKind::NonFinite {
-                    fields: rec.nonfinite.clone(),
-                };
-                alarms.push((f64::INFINITY, mk(*rank, kind, Some(*source))));
-            }
-        }
-
-        // Replay: exact repetition of the rank's own norm within the window, more than the
-        // other ranks' repetition (rounded logs repeat by chance, for everyone alike).
-        let mut repeat_counts: BTreeMap<u32, usize> = BTreeMap::new();
-        for (rank, (rec, _)) in &recs {
-            let rs = run.ranks.get_mut(rank).expect("rank registered");
-            if let Some(bits) = rec.norm_bits() {
-                let hit = rs.norms.contains(&bits);
-                rs.norms.push_back(bits);
-                rs.repeats.push_back(hit);
-                while rs.norms.len() > config.replay_window {
-                    rs.norms.pop_front();
-                }
-                while rs.repeats.len() > config.replay_window {
-                    rs.repeats.pop_front();
-                }
-            }
-            repeat_counts.insert(*rank, rs.repeats.iter().filter(|h| **h).count());
-        }
-        for (rank, count) in &repeat_counts {
-            let mut others: Vec<f64> = repeat_counts
-                .iter()
-                .filter(|(r, _)| *r != rank)
-                .map(|(_, c)| *c as f64)
-                .collect();
-            let typical = if others.is_empty() {
-                0.0
-            } else {
-                median(&mut others)
-            };
-            let rs = run.ranks.get_mut(rank).expect("rank registered");
-            if *count >= config.replay_count
-                && *count as f64 >= typical + config.replay_count as f64
-                && !rs.replay_fired
-            {
-                rs.replay_fired = true;
-                let kind = AlarmKind::Replay {
-                    repeats: *count,
-                    window: config.replay_window,
-                };
-                alarms.push((f64::MAX, mk(*rank, kind, Some(recs[rank].1))));
-            }
-        }
-
-        // CUSUM charts on the cross-sectional z-scores.
-        for stat in Stat::ALL {
-            let values: Vec<(u32, f64)> = recs
-                .iter()
-                .filter_map(|(rank, (rec, _))| {
-                    rec.value(stat)
-                        .and_then(|x| stat.transform(x))
-                        .map(|t| (*rank, t))
-                })
-                .collect();
-            if values.len() < 2 {
-                continue;
-            }
-            let mut active: Vec<(u32, f64)> = values
-                .iter()
-                .filter(|(rank, _)| !run.ranks[rank].quarantined)
-                .copied()
-                .collect();
-            if active.len() < 2 {
-                active = values.clone();
-            }
-            let paired = active.len() == 2;
-            // Residual of each rank against the median of the *other* active ranks.
-            let mut residuals: Vec<(u32, f64, f64, u32)> = Vec::with_capacity(values.len());
-            for (rank, t) in &values {
-                let mut others: Vec<f64> = active
-                    .iter()
-                    .filter(|(r, _)| r != rank)
-                    .map(|(_, x)| *x)
-                    .collect();
-                if others.is_empty() {
-                    continue;
-                }
-                let centre = median(&mut others);
-                let offset = run.ranks[rank].charts[stat.index()].offset(config.offset_prior);
-                residuals.push((*rank, t - centre - offset, centre, others.len() as u32));
-            }
-            // The scale: in-control residuals of the active ranks at this step join the EWMA
-            // before the z-scores are taken, so a spread that grows with training is followed
-            // without lag; each is clipped, and ranks already drifting (CUSUM past
-            // `refine_below` of the threshold) stay out, so an attacker cannot inflate it.
-            let scale_state = &mut run.scales[stat.index()];
-            let fresh: Vec<f64> = residuals
-                .iter()
-                .filter(|(rank, ..)| {
-                    let rs = &run.ranks[rank];
-                    let chart = &rs.charts[stat.index()];
-                    !rs.quarantined
-                        && chart.pos.max(chart.neg) < config.refine_below * config.threshold
-                })
-                .map(|(_, r, ..)| r * r)
-                .collect();
-            if !fresh.is_empty() {
-                let reference = if scale_state.steps > 0 {
-                    scale_state.var
-                } else {
-                    // First step: the median squared residual (0.455 is the median of χ²₁).
-                    median(&mut fresh.clone()) / 0.455
-                };
-                let cap = config.scale_clip * config.scale_clip * reference;
-                let mean = fresh.iter().map(|x| x.min(cap)).sum::<f64>() / fresh.len() as f64;
-                scale_state.steps += 1;
-                let window =
-                    (config.scale_window / active.len() as f64).clamp(SCALE_STEPS.0, SCALE_STEPS.1);
-                let w = 1.0 / (scale_state.steps as f64).min(window);
-                scale_state.var += w * (mean - scale_state.var);
-            }
-            let scale = scale_state.var.sqrt().max(config.scale_floor);
-            let armed = scale_state.steps >= config.warmup.max(1) as u64;
-            let mut fired: Vec<(u32, f64, f64, f64, f64, u32, f64)> = Vec::new();
-            // Persistent offsets learn from in-control residuals within 3 scales only, slowly.
-            if config.offset_window > 0.0 {
-                let keep = 1.0 - 1.0 / config.offset_window.max(1.0);
-                for (rank, residual, ..) in &residuals {
-                    let rs = run.ranks.get_mut(rank).expect("rank registered");
-                    let chart = &mut rs.charts[stat.index()];
-                    if !rs.quarantined
-                        && chart.pos.max(chart.neg) < config.refine_below * config.threshold
-                        && residual.abs() < config.scale_clip * scale
-                    {
-                        let raw = residual + chart.offset(config.offset_prior);
-                        chart.offset_sum = keep * chart.offset_sum + raw;
-                        chart.offset_n = keep * chart.offset_n + 1.0;
-                    }
-                }
-            }
-            for (rank, residual, centre, compared) in residuals {
-                let t = values
-                    .iter()
-                    .find(|(r, _)| *r == rank)
-                    .map_or(0.0, |(_, t)| *t);
-                let rs = run.ranks.get_mut(&rank).expect("rank registered");
-                let chart = &mut rs.charts[stat.index()];
-                let departure = chart.level.map_or(0.0, |l| (t - l).abs() / scale);
-                chart.level = Some(match chart.level {
-                    Some(l) => l + (t - l) / config.scale_window.max(1.0),
-                    None => t,
-                });
-                if !armed {
-                    if config.history {
-                        chart.history.push(Point {
-                            step,
-                            residual,
-                            z: 0.0,
-                            cusum: 0.0,
-                            alarm: false,
-                        });
-                    }
-                    continue;
-                }
-                let raw_z = residual / scale;
-                let z = raw_z.clamp(-config.winsor, config.winsor);
-                chart.pos = (chart.pos + z - config.k).max(0.0);
-                chart.neg = (chart.neg - z - config.k).max(0.0);
-                let cusum = chart.pos.max(chart.neg);
-                let alarm = cusum > config.threshold;
-                if config.history {
-                    chart.history.push(Point {
-                        step,
-                        residual,
-                        z,
-                        cusum,
-                        alarm,
-                    });
-                }
-                if alarm {
-                    fired.push((rank, raw_z, cusum, centre, departure, compared, t));
-                }
-            }
-            if paired && fired.len() == 2 {
-                // Mirror images: keep the rank that moved more against its own recent level.
-                fired.sort_by(|a, b| b.4.total_cmp(&a.4).then(a.0.cmp(&b.0)));
-                fired.truncate(1);
-                for rs in run.ranks.values_mut() {
-                    let chart = &mut rs.charts[stat.index()];
-                    chart.pos = 0.0;
-                    chart.neg = 0.0;
-                }
-            }
-            for (rank, raw_z, cusum, centre, _, compared, _) in fired {
-                let rs = run.ranks.get_mut(&rank).expect("rank registered");
-                let chart = &mut rs.charts[stat.index()];
-                let high = chart.pos >= chart.neg;
-                chart.pos = 0.0;
-                chart.neg = 0.0;
-                let kind = AlarmKind::Shift {
-                    stat,
-                    value: recs[&rank].0.value(stat).unwrap_or(f64::NAN),
-                    z: raw_z,
-                    cusum,
-                    threshold: config.threshold,
-                    high: if paired { raw_z >= 0.0 } else { high },
-                    centre,
-                    scale,
-                    compared,
-                    paired,
-                };
-                // Ordered by how far the rank is from the others now (|z| unwinsorised, where
-                // the CUSUMs of all crossing ranks may be saturated alike): with 3 ranks the
-                // attacker's honest peers deviate half as much, the other way, and may cross
-                // in the same step.
-                let strength = raw_z.abs().min(1e12);
-                alarms.push((strength, mk(rank, kind, Some(recs[&rank].1))));
-            }
+        for (_, check) in CHECKS {
+            check(&mut cx, &mut alarms);
         }
 
         // Strongest first within the step, so the attribution names the clearest deviation.
         alarms.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.rank.cmp(&b.1.rank)));
         let mut quarantine = BTreeSet::new();
         for (_, mut alarm) in alarms {
-            if !matches!(alarm.kind, AlarmKind::Heartbeat { .. }) {
+            if alarm.kind.is_attack() {
                 quarantine.insert(alarm.rank);
                 if !run.first_fired {
                     run.first_fired = true;
@@ -712,6 +537,216 @@ impl Detector {
             .collect();
         out.sort();
         out
+    }
+}
+
+/// Presence: who reported at this step (a step always has a record; the guard keeps a rank's
+/// count unchanged if one ever had none).
+fn track_presence(run: &mut RunState, step: u64, recs: &BTreeMap<u32, (Record, Source)>) {
+    if recs.is_empty() {
+        return;
+    }
+    for (rank, rs) in run.ranks.iter_mut() {
+        if recs.contains_key(rank) {
+            rs.missing = 0;
+            rs.last_step = Some(step);
+            rs.records += 1;
+        } else {
+            rs.missing += 1;
+        }
+    }
+}
+
+/// Norm repetition: each reporting rank's window of exact norm bits and how many of its
+/// records repeated a norm already in the window.
+fn track_norms(run: &mut RunState, config: &Config, recs: &BTreeMap<u32, (Record, Source)>) {
+    for (rank, (rec, _)) in recs {
+        let rs = run.ranks.get_mut(rank).expect("rank registered");
+        if let Some(bits) = rec.norm_bits() {
+            let hit = rs.norms.contains(&bits);
+            rs.norms.push_back(bits);
+            rs.repeats.push_back(hit);
+            while rs.norms.len() > config.replay_window {
+                rs.norms.pop_front();
+            }
+            while rs.repeats.len() > config.replay_window {
+                rs.repeats.pop_front();
+            }
+        }
+        rs.repeats_in_window = rs.repeats.iter().filter(|h| **h).count();
+    }
+}
+
+/// The CUSUM charts on the cross-sectional z-scores, one per rank and statistic; the charts
+/// that crossed the threshold are appended to `signals` (in statistic then rank order) and
+/// restart.
+fn update_charts(
+    run: &mut RunState,
+    config: &Config,
+    step: u64,
+    recs: &BTreeMap<u32, (Record, Source)>,
+    signals: &mut Vec<Signal>,
+) {
+    // CUSUM charts on the cross-sectional z-scores.
+    for stat in Stat::ALL {
+        let values: Vec<(u32, f64)> = recs
+            .iter()
+            .filter_map(|(rank, (rec, _))| {
+                rec.value(stat)
+                    .and_then(|x| stat.transform(x))
+                    .map(|t| (*rank, t))
+            })
+            .collect();
+        if values.len() < 2 {
+            continue;
+        }
+        let mut active: Vec<(u32, f64)> = values
+            .iter()
+            .filter(|(rank, _)| !run.ranks[rank].quarantined)
+            .copied()
+            .collect();
+        if active.len() < 2 {
+            active = values.clone();
+        }
+        let paired = active.len() == 2;
+        // Residual of each rank against the median of the *other* active ranks.
+        let mut residuals: Vec<(u32, f64, f64, u32)> = Vec::with_capacity(values.len());
+        for (rank, t) in &values {
+            let mut others: Vec<f64> = active
+                .iter()
+                .filter(|(r, _)| r != rank)
+                .map(|(_, x)| *x)
+                .collect();
+            if others.is_empty() {
+                continue;
+            }
+            let centre = median(&mut others);
+            let offset = run.ranks[rank].charts[stat.index()].offset(config.offset_prior);
+            residuals.push((*rank, t - centre - offset, centre, others.len() as u32));
+        }
+        // The scale: in-control residuals of the active ranks at this step join the EWMA
+        // before the z-scores are taken, so a spread that grows with training is followed
+        // without lag; each is clipped, and ranks already drifting (CUSUM past
+        // `refine_below` of the threshold) stay out, so an attacker cannot inflate it.
+        let scale_state = &mut run.scales[stat.index()];
+        let fresh: Vec<f64> = residuals
+            .iter()
+            .filter(|(rank, ..)| {
+                let rs = &run.ranks[rank];
+                let chart = &rs.charts[stat.index()];
+                !rs.quarantined && chart.pos.max(chart.neg) < config.refine_below * config.threshold
+            })
+            .map(|(_, r, ..)| r * r)
+            .collect();
+        if !fresh.is_empty() {
+            let reference = if scale_state.steps > 0 {
+                scale_state.var
+            } else {
+                // First step: the median squared residual (0.455 is the median of χ²₁).
+                median(&mut fresh.clone()) / 0.455
+            };
+            let cap = config.scale_clip * config.scale_clip * reference;
+            let mean = fresh.iter().map(|x| x.min(cap)).sum::<f64>() / fresh.len() as f64;
+            scale_state.steps += 1;
+            let window =
+                (config.scale_window / active.len() as f64).clamp(SCALE_STEPS.0, SCALE_STEPS.1);
+            let w = 1.0 / (scale_state.steps as f64).min(window);
+            scale_state.var += w * (mean - scale_state.var);
+        }
+        let scale = scale_state.var.sqrt().max(config.scale_floor);
+        let armed = scale_state.steps >= config.warmup.max(1) as u64;
+        let first = signals.len();
+        // Persistent offsets learn from in-control residuals within 3 scales only, slowly.
+        if config.offset_window > 0.0 {
+            let keep = 1.0 - 1.0 / config.offset_window.max(1.0);
+            for (rank, residual, ..) in &residuals {
+                let rs = run.ranks.get_mut(rank).expect("rank registered");
+                let chart = &mut rs.charts[stat.index()];
+                if !rs.quarantined
+                    && chart.pos.max(chart.neg) < config.refine_below * config.threshold
+                    && residual.abs() < config.scale_clip * scale
+                {
+                    let raw = residual + chart.offset(config.offset_prior);
+                    chart.offset_sum = keep * chart.offset_sum + raw;
+                    chart.offset_n = keep * chart.offset_n + 1.0;
+                }
+            }
+        }
+        for (rank, residual, centre, compared) in residuals {
+            let t = values
+                .iter()
+                .find(|(r, _)| *r == rank)
+                .map_or(0.0, |(_, t)| *t);
+            let rs = run.ranks.get_mut(&rank).expect("rank registered");
+            let chart = &mut rs.charts[stat.index()];
+            let departure = chart.level.map_or(0.0, |l| (t - l).abs() / scale);
+            chart.level = Some(match chart.level {
+                Some(l) => l + (t - l) / config.scale_window.max(1.0),
+                None => t,
+            });
+            if !armed {
+                if config.history {
+                    chart.history.push(Point {
+                        step,
+                        residual,
+                        z: 0.0,
+                        cusum: 0.0,
+                        alarm: false,
+                    });
+                }
+                continue;
+            }
+            let raw_z = residual / scale;
+            let z = raw_z.clamp(-config.winsor, config.winsor);
+            chart.pos = (chart.pos + z - config.k).max(0.0);
+            chart.neg = (chart.neg - z - config.k).max(0.0);
+            let cusum = chart.pos.max(chart.neg);
+            let alarm = cusum > config.threshold;
+            if config.history {
+                chart.history.push(Point {
+                    step,
+                    residual,
+                    z,
+                    cusum,
+                    alarm,
+                });
+            }
+            if alarm {
+                signals.push(Signal {
+                    rank,
+                    stat,
+                    value: recs[&rank].0.value(stat).unwrap_or(f64::NAN),
+                    z: raw_z,
+                    cusum,
+                    centre,
+                    scale,
+                    compared,
+                    departure,
+                    high: chart.pos >= chart.neg,
+                    paired,
+                    both_of_pair: false,
+                });
+            }
+        }
+        // A chart restarts after it crossed. When both charts of a compared pair crossed
+        // (mirror images), every chart of the statistic restarts.
+        let fired = &mut signals[first..];
+        if paired && fired.len() == 2 {
+            for s in fired.iter_mut() {
+                s.both_of_pair = true;
+            }
+            for rs in run.ranks.values_mut() {
+                let chart = &mut rs.charts[stat.index()];
+                chart.pos = 0.0;
+                chart.neg = 0.0;
+            }
+        }
+        for s in fired.iter() {
+            let rs = run.ranks.get_mut(&s.rank).expect("rank registered");
+            let chart = &mut rs.charts[stat.index()];
+            chart.pos = 0.0;
+            chart.neg = 0.0;
+        }
     }
 }
 

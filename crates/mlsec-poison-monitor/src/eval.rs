@@ -16,7 +16,7 @@ pub fn detect(sim: &Simulation, config: Config) -> Vec<Alarm> {
 }
 
 fn is_attack_alarm(a: &Alarm) -> bool {
-    !matches!(a.kind, AlarmKind::Heartbeat { .. })
+    a.kind.is_attack()
 }
 
 /// False alarms on clean streams.
@@ -95,7 +95,7 @@ pub fn calibrate(
                 .map(|sim| {
                     detect(sim, config.clone())
                         .iter()
-                        .filter(|a| matches!(a.kind, AlarmKind::Shift { .. }))
+                        .filter(|a| matches!(a.kind, AlarmKind::Shift(_)))
                         .count() as u64
                 })
                 .sum();

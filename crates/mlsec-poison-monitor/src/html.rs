@@ -127,7 +127,7 @@ pub fn render(detector: &Detector, alarms: &[Alarm], threshold: f64) -> String {
             );
             let other: Vec<u64> = run_alarms
                 .iter()
-                .filter(|a| a.rank == *rank && !matches!(a.kind, AlarmKind::Shift { .. }))
+                .filter(|a| a.rank == *rank && !matches!(a.kind, AlarmKind::Shift(_)))
                 .map(|a| a.step)
                 .collect();
             for s in &stats {

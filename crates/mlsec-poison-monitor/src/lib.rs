@@ -2,6 +2,28 @@
 //! (`monitor`) and live over UDP (`listen`), with a simulator (`simulate`) that the calibration
 //! and the evaluation run on.
 //!
+//! How a record becomes a finding:
+//!
+//! ```text
+//! monitor: *.jsonl ─┐                        detector::Detector (one engine for every mode)
+//!                   ├─ record::parse_record ─▶ per step: bookkeeping + CUSUM charts (math)
+//! listen:  UDP ─────┘   (auth: HMAC tag)       ─▶ rules::CHECKS, one check per rule file
+//!                                               ─▶ alarms ordered, attributed, ranks quarantined
+//!            findings::Findings ◀── Alarm ──────┘   (one finding per run/rank/rule/statistic;
+//!                 │                                   the text comes from the rule's file)
+//!                 └─▶ Report (monitor: at the end; listen: live events, --alerts, at the end)
+//! ```
+//!
+//! - [`record`]: the record format and its parser (bounded, NaN-aware).
+//! - [`detector`]: the streaming engine and the detection math (cross-rank centring and
+//!   scale, CUSUM charts, presence and norm-repetition bookkeeping).
+//! - [`rules`]: one file per rule: its declaration and docs, what its alarm carries, the check
+//!   that decides it at each step and its finding's message and evidence.
+//! - `monitor` and [`listen`]: the two front ends over the same detector; [`eval`] and
+//!   [`replay`] run it on simulated streams and on real-training recordings with injected
+//!   attacks; [`sim`] writes simulated logs; [`calibration`] maps a false-alarm rate to the
+//!   CUSUM threshold.
+//!
 //! See `docs/poison-monitor.md` for the record format, the detection, the calibration, the
 //! HMAC wire format and the evaluation table.
 
@@ -20,17 +42,11 @@ pub mod sim;
 
 use std::path::PathBuf;
 
-use mlsec_core::{Context, Report, Rule};
+use mlsec_core::{Context, Report};
 
 pub use findings::alarm_to_finding;
-
 /// Every rule this subcommand can report.
-pub static RULES: &[&Rule] = &[
-    &rules::GRADIENT_STATISTIC_SHIFT,
-    &rules::NON_FINITE_STATISTIC,
-    &rules::STALE_GRADIENT_REPLAY,
-    &rules::RANK_HEARTBEAT_LOST,
-];
+pub use rules::RULES;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

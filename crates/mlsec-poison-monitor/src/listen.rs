@@ -19,7 +19,9 @@ use crate::ListenArgs;
 use crate::auth::{self, Key};
 use crate::calibration;
 use crate::detector::{Alarm, Config, Detector, Source};
+use crate::findings::Findings;
 use crate::record::{MAX_RECORD_BYTES, parse_record};
+use crate::rules;
 
 /// The largest datagram accepted: a record plus its tag.
 pub const MAX_DATAGRAM: usize = MAX_RECORD_BYTES + auth::TAG_HEX_LEN + 1;
@@ -181,8 +183,7 @@ pub async fn listen_on(
 
     let mut state = LoopState {
         label,
-        findings: Vec::new(),
-        seen: HashMap::new(),
+        findings: Findings::default(),
         last_seen: HashMap::new(),
         latencies_us: Vec::new(),
         first_datagram: None,
@@ -241,13 +242,8 @@ pub async fn listen_on(
                             (*r, seen.map(|t| now - *t))
                         })
                         .collect();
-                    let alive = ages.iter().any(|(_, a)| a.is_some_and(|a| a < timeout));
-                    let stale: Vec<u32> = ages
-                        .iter()
-                        .filter(|(_, a)| a.is_some_and(|a| a >= timeout))
-                        .map(|(r, _)| *r)
-                        .collect();
-                    if alive && !stale.is_empty() {
+                    let stale = rules::silent_ranks(&ages, timeout);
+                    if !stale.is_empty() {
                         detector.heartbeat_timeout(&run, &stale, &mut alarms);
                     }
                 }
@@ -268,8 +264,7 @@ pub async fn listen_on(
 
 struct LoopState {
     label: String,
-    findings: Vec<Finding>,
-    seen: HashMap<(String, u32, String), usize>,
+    findings: Findings,
     last_seen: HashMap<String, HashMap<u32, Instant>>,
     latencies_us: Vec<u64>,
     first_datagram: Option<Instant>,
@@ -336,26 +331,22 @@ impl LoopState {
             if let Ok(mut map) = self.alarms_by_rank(metrics) {
                 *map.entry(alarm.rank).or_default() += 1;
             }
-            let key = (alarm.run.clone(), alarm.rank, alarm.kind.label());
-            if let Some(&i) = self.seen.get(&key) {
-                let f = &mut self.findings[i];
-                let n: u64 = f
-                    .evidence
-                    .get("alarms")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1);
-                f.evidence.insert("alarms", (n + 1).to_string());
+            let label = &self.label;
+            let opened = self.findings.add(
+                &alarm,
+                |_| (label.clone(), None),
+                |finding| {
+                    if let Some(file) = alerts.as_mut() {
+                        let line = alert_json(finding, &alarm);
+                        // One write per line on an unbuffered file: flushed as it fires.
+                        let _ = file.write_all(line.as_bytes());
+                    }
+                    ctx.events.live_finding(finding);
+                },
+            );
+            if !opened {
                 continue;
             }
-            let finding = crate::alarm_to_finding(&alarm, &self.label, None);
-            if let Some(file) = alerts.as_mut() {
-                let line = alert_json(&finding, &alarm);
-                // One write per line on an unbuffered file: flushed as it fires.
-                let _ = file.write_all(line.as_bytes());
-            }
-            ctx.events.live_finding(&finding);
-            self.seen.insert(key, self.findings.len());
-            self.findings.push(finding.with_evidence("alarms", 1));
             if let Some(t) = received {
                 self.latencies_us.push(t.elapsed().as_micros() as u64);
             }
@@ -371,7 +362,7 @@ impl LoopState {
 
     fn into_report(self, detector: &Detector, metrics: &Metrics, threshold: f64) -> Report {
         let mut report = Report::new();
-        report.findings = self.findings;
+        report.findings = self.findings.findings;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         report.scanned = get(&metrics.records);
         let dropped = get(&metrics.invalid) + get(&metrics.oversize) + get(&metrics.auth_failed);

@@ -9,7 +9,8 @@ use mlsec_core::{Context, Report, ScanError, Span, Table};
 
 use crate::MonitorArgs;
 use crate::calibration;
-use crate::detector::{Alarm, AlarmKind, Config, Detector, Source};
+use crate::detector::{Alarm, Config, Detector, Source};
+use crate::findings::Findings;
 use crate::record::{MAX_RECORD_BYTES, Record, Stat, parse_record};
 
 /// Invalid records listed one by one per file; the rest are summarised.
@@ -204,25 +205,11 @@ pub fn run(args: &MonitorArgs, ctx: &Context) -> anyhow::Result<Report> {
         }
     };
     // One finding per (run, rank, rule, statistic); repeats are counted in its evidence.
-    let mut seen: BTreeMap<(String, u32, String), usize> = BTreeMap::new();
+    let mut findings = Findings::default();
     for alarm in &alarms {
-        let key = (alarm.run.clone(), alarm.rank, alarm.kind.label());
-        if let Some(&i) = seen.get(&key) {
-            let f: &mut mlsec_core::Finding = &mut report.findings[i];
-            let n: u64 = f
-                .evidence
-                .get("alarms")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1);
-            f.evidence.insert("alarms", (n + 1).to_string());
-            continue;
-        }
-        let (file, line) = file_of(alarm);
-        seen.insert(key, report.findings.len());
-        report
-            .findings
-            .push(crate::alarm_to_finding(alarm, &file, line).with_evidence("alarms", 1));
+        findings.add(alarm, file_of, |_| {});
     }
+    report.findings = findings.findings;
     summarise(
         &detector,
         &alarms,
@@ -304,7 +291,7 @@ fn summarise(
                 .collect();
             let first = mine
                 .iter()
-                .find(|a| !matches!(a.kind, AlarmKind::Heartbeat { .. }))
+                .find(|a| a.kind.is_attack())
                 .or(mine.first())
                 .map_or_else(
                     || "-".to_owned(),

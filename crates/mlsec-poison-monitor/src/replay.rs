@@ -37,7 +37,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::detector::{Alarm, AlarmKind, Config, Detector, Source};
+use crate::detector::{Alarm, Config, Detector, Source};
 use crate::record::{Record, Stat, parse_record};
 use crate::sim::{Rng, cosines_from_dots};
 
@@ -392,7 +392,7 @@ pub fn detect(records: Vec<Record>, config: &Config) -> Vec<Alarm> {
 }
 
 fn is_attack_alarm(a: &Alarm) -> bool {
-    !matches!(a.kind, AlarmKind::Heartbeat { .. })
+    a.kind.is_attack()
 }
 
 /// False alarms on the honest recordings, from their first step.

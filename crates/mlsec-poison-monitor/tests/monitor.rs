@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use mlsec_core::{Context, Pointer, Report, Span};
 use mlsec_poison_monitor::detector::{AlarmKind, Config, Detector, Source};
+use mlsec_poison_monitor::rules::Heartbeat;
 use mlsec_poison_monitor::sim::{self, Attack, SimConfig};
 use mlsec_poison_monitor::{Args, Command, MonitorArgs, SimulateArgs, eval, run};
 
@@ -149,7 +150,7 @@ fn every_attack_is_detected_and_attributed() {
             assert!(
                 alarms
                     .iter()
-                    .any(|a| matches!(a.kind, AlarmKind::Replay { .. })
+                    .any(|a| matches!(a.kind, AlarmKind::Replay(_))
                         && sim.attackers.contains(&a.rank))
             );
         }
@@ -265,10 +266,10 @@ fn a_rank_that_stops_reporting_is_flagged() {
     assert_eq!((alarms[0].rank, alarms[0].step), (1, 82));
     assert!(matches!(
         alarms[0].kind,
-        AlarmKind::Heartbeat {
+        AlarmKind::Heartbeat(Heartbeat {
             last_step: Some(79),
             ..
-        }
+        })
     ));
     assert!(!alarms[0].first, "a heartbeat is not an attribution");
 }

@@ -221,8 +221,8 @@ fn a_two_rank_job_names_one_rank_and_says_it_was_a_pair() {
     );
     let first = alarms.iter().find(|a| a.first).expect("an alarm");
     assert!(first.step >= start && first.step <= start + 10, "{first:?}");
-    let AlarmKind::Shift { paired, .. } = first.kind else {
+    let AlarmKind::Shift(shift) = &first.kind else {
         panic!("{first:?}")
     };
-    assert!(paired, "{first:?}");
+    assert!(shift.paired, "{first:?}");
 }
