@@ -423,7 +423,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<Report> {
         Err(message) => {
             report
                 .errors
-                .push(ScanError::new(shown(&data_path), message));
+                .push(ScanError::new(shown(&data_path), message.to_string()));
             return Ok(report);
         }
     };

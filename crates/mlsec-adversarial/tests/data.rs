@@ -193,7 +193,7 @@ fn malformed_files_are_errors() {
     for (name, bytes, expected) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let err = data::load(&path, "x", "y").unwrap_err();
+        let err = data::load(&path, "x", "y").unwrap_err().to_string();
         assert!(err.contains(expected), "{name}: {err}");
     }
     // Big-endian arrays are read as numpy reads them.
@@ -215,6 +215,7 @@ fn malformed_files_are_errors() {
     assert!(
         data::load(Path::new("/nonexistent/x.npz"), "x", "y")
             .unwrap_err()
+            .to_string()
             .contains("cannot read")
     );
 }

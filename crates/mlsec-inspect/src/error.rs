@@ -12,8 +12,12 @@ use crate::probe::MAX_PROBE_VALUES;
 pub enum ProbeError {
     #[error("--samples must be at least 1")]
     NoSamples,
-    #[error("--data {}: {message}", .path.display())]
-    Data { path: PathBuf, message: String },
+    #[error("--data {}: {source}", .path.display())]
+    Data {
+        path: PathBuf,
+        #[source]
+        source: mlsec_runtime::data::DataError,
+    },
     #[error("--data {}: no samples", .0.display())]
     EmptyData(PathBuf),
     #[error("--data {}: samples have shape {got:?}, the model declares {declared:?}", .path.display())]

@@ -104,9 +104,9 @@ pub fn make(
 
 fn from_data(req: &ProbeRequest<'_>, spec: &InputSpec, path: &Path) -> Result<Probes, ProbeError> {
     let inputs =
-        mlsec_runtime::data::load_inputs(path, "x").map_err(|message| ProbeError::Data {
+        mlsec_runtime::data::load_inputs(path, "x").map_err(|source| ProbeError::Data {
             path: path.to_owned(),
-            message,
+            source,
         })?;
     if inputs.is_empty() {
         return Err(ProbeError::EmptyData(path.to_owned()));

@@ -12,6 +12,50 @@ use mlsec_formats::sniff::{Format, sniff};
 use mlsec_formats::zip::ZipLimits;
 use sha2::{Digest, Sha256};
 
+/// Why a data file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {len} bytes is more than the {max} bytes accepted")]
+    TooLarge { path: String, len: u64, max: u64 },
+    /// A part of the file the traversal could not read (`format`: the container).
+    #[error("{message} ({format} file)")]
+    Unreadable { message: String, format: String },
+    #[error("no {what} under key `{key}`{hint}")]
+    MissingKey {
+        what: &'static str,
+        key: String,
+        hint: &'static str,
+    },
+    /// The arrays were read but do not make inputs (or labels): shape, dtype, values.
+    #[error("{0}")]
+    Invalid(String),
+    /// One file of a folder of `.npy` files.
+    #[error("{file}: {source}")]
+    InFile {
+        file: String,
+        #[source]
+        source: Box<DataError>,
+    },
+}
+
+impl From<String> for DataError {
+    fn from(s: String) -> DataError {
+        DataError::Invalid(s)
+    }
+}
+
+impl From<&str> for DataError {
+    fn from(s: &str) -> DataError {
+        DataError::Invalid(s.to_owned())
+    }
+}
+
 /// Inputs (flattened per sample) and integer labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
@@ -84,7 +128,7 @@ pub enum Values {
 
 /// Loads `path` (.npz, .safetensors, or a directory of .npy) with inputs under `x_key` and
 /// labels under `y_key`.
-pub fn load(path: &Path, x_key: &str, y_key: &str) -> Result<Dataset, String> {
+pub fn load(path: &Path, x_key: &str, y_key: &str) -> Result<Dataset, DataError> {
     if is_single_npy(path) {
         return Err(
             "a single .npy holds no labels: give a .npz, a .safetensors, or a folder with x.npy and y.npy"
@@ -92,12 +136,16 @@ pub fn load(path: &Path, x_key: &str, y_key: &str) -> Result<Dataset, String> {
         );
     }
     let mut arrays = read_arrays(path, &[x_key, y_key])?;
-    let x = arrays
-        .remove(x_key)
-        .ok_or_else(|| format!("no inputs under key `{x_key}` (use --x-key)"))?;
-    let y = arrays
-        .remove(y_key)
-        .ok_or_else(|| format!("no labels under key `{y_key}` (use --y-key)"))?;
+    let x = arrays.remove(x_key).ok_or_else(|| DataError::MissingKey {
+        what: "inputs",
+        key: x_key.to_owned(),
+        hint: " (use --x-key)",
+    })?;
+    let y = arrays.remove(y_key).ok_or_else(|| DataError::MissingKey {
+        what: "labels",
+        key: y_key.to_owned(),
+        hint: " (use --y-key)",
+    })?;
     into_dataset(x, y)
 }
 
@@ -124,14 +172,18 @@ impl Inputs {
 
 /// Loads inputs without labels: the array `x_key` of a .npz / .safetensors, `{x_key}.npy` in a
 /// folder, or a single `.npy` file (the whole file is the inputs). Shape `[samples, ...]`.
-pub fn load_inputs(path: &Path, x_key: &str) -> Result<Inputs, String> {
+pub fn load_inputs(path: &Path, x_key: &str) -> Result<Inputs, DataError> {
     let x = if is_single_npy(path) {
         let bytes = read_bounded(path)?;
         parse_npy(&bytes)?
     } else {
         read_arrays(path, &[x_key])?
             .remove(x_key)
-            .ok_or_else(|| format!("no inputs under key `{x_key}`"))?
+            .ok_or_else(|| DataError::MissingKey {
+                what: "inputs",
+                key: x_key.to_owned(),
+                hint: "",
+            })?
     };
     if x.shape.is_empty() {
         return Err("inputs are a scalar, expected [samples, ...]".into());
@@ -162,13 +214,16 @@ fn is_single_npy(path: &Path) -> bool {
 
 /// Reads the arrays `keys` from a folder of `{key}.npy` files, or from any file the traversal
 /// reads.
-fn read_arrays(path: &Path, keys: &[&str]) -> Result<BTreeMap<String, Array>, String> {
+fn read_arrays(path: &Path, keys: &[&str]) -> Result<BTreeMap<String, Array>, DataError> {
     if path.is_dir() {
         let mut arrays = BTreeMap::new();
         for key in keys {
             let file = path.join(format!("{key}.npy"));
             let bytes = read_bounded(&file)?;
-            let array = parse_npy(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+            let array = parse_npy(&bytes).map_err(|e| DataError::InFile {
+                file: file.display().to_string(),
+                source: Box::new(e),
+            })?;
             arrays.insert((*key).to_owned(), array);
         }
         return Ok(arrays);
@@ -176,7 +231,7 @@ fn read_arrays(path: &Path, keys: &[&str]) -> Result<BTreeMap<String, Array>, St
     arrays(&read_bounded(path)?, keys)
 }
 
-fn into_dataset(x: Array, y: Array) -> Result<Dataset, String> {
+fn into_dataset(x: Array, y: Array) -> Result<Dataset, DataError> {
     let n = *x
         .shape
         .first()
@@ -196,16 +251,19 @@ fn into_dataset(x: Array, y: Array) -> Result<Dataset, String> {
     };
     let label_rank_ok = y.shape.len() == 1 || (y.shape.len() == 2 && y.shape[1] == 1);
     if !label_rank_ok {
-        return Err(format!(
+        return Err(DataError::Invalid(format!(
             "labels have shape {:?}; expected [samples] integer class indices",
             y.shape
-        ));
+        )));
     }
     if labels.len() != n {
-        return Err(format!("{n} inputs but {} labels", labels.len()));
+        return Err(DataError::Invalid(format!(
+            "{n} inputs but {} labels",
+            labels.len()
+        )));
     }
     if let Some(bad) = labels.iter().find(|&&l| l < 0) {
-        return Err(format!("negative label {bad}"));
+        return Err(DataError::Invalid(format!("negative label {bad}")));
     }
     let sample_shape = x.shape[1..].to_vec();
     let x = match x.values {
@@ -225,18 +283,20 @@ fn into_dataset(x: Array, y: Array) -> Result<Dataset, String> {
 /// Data files larger than this are refused (the attacks hold everything in memory).
 pub const MAX_DATA_BYTES: u64 = 8 << 30;
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read_bounded(path: &Path) -> Result<Vec<u8>, DataError> {
+    let io = |source| DataError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
     if meta.len() > MAX_DATA_BYTES {
-        return Err(format!(
-            "{}: {} bytes is more than the {} bytes accepted",
-            path.display(),
-            meta.len(),
-            MAX_DATA_BYTES
-        ));
+        return Err(DataError::TooLarge {
+            path: path.display().to_string(),
+            len: meta.len(),
+            max: MAX_DATA_BYTES,
+        });
     }
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    std::fs::read(path).map_err(io)
 }
 
 /// The arrays named `keys` of a file's bytes (a `.npz` member `x.npy` is `x`), through the one
@@ -244,7 +304,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
 /// and Fortran-order arrays converted. A file that could not be read fully (a corrupt member,
 /// truncation) and an array that cannot be decoded are errors naming what is wrong; a missing
 /// key is for the caller to report.
-pub fn arrays(bytes: &[u8], keys: &[&str]) -> Result<BTreeMap<String, Array>, String> {
+pub fn arrays(bytes: &[u8], keys: &[&str]) -> Result<BTreeMap<String, Array>, DataError> {
     let limits = ZipLimits {
         max_member_size: MAX_DATA_BYTES,
         ..ZipLimits::default()
@@ -263,24 +323,30 @@ pub fn arrays(bytes: &[u8], keys: &[&str]) -> Result<BTreeMap<String, Array>, St
         }
     });
     if let Some(e) = bad {
-        return Err(e);
+        return Err(DataError::Invalid(e));
     }
     // A part that could not be read (a corrupt member, a truncated file) may be the data.
     if let Some(p) = loaded.unreadable().next() {
-        return Err(format!("{} ({} file)", p.message, loaded.format));
+        return Err(DataError::Unreadable {
+            message: p.message.clone(),
+            format: loaded.format.clone(),
+        });
     }
     if let Some(p) = loaded
         .problems
         .first()
         .filter(|_| keys.iter().any(|k| !out.contains_key(*k)))
     {
-        return Err(format!("{} ({} file)", p.message, loaded.format));
+        return Err(DataError::Unreadable {
+            message: p.message.clone(),
+            format: loaded.format.clone(),
+        });
     }
     Ok(out)
 }
 
 /// Reads a `.npy` file's array.
-pub fn parse_npy(b: &[u8]) -> Result<Array, String> {
+pub fn parse_npy(b: &[u8]) -> Result<Array, DataError> {
     if sniff(b) != Format::Npy {
         return Err("not an .npy file".into());
     }
@@ -290,15 +356,20 @@ pub fn parse_npy(b: &[u8]) -> Result<Array, String> {
     });
     match (found, loaded.problems.first()) {
         (Some(a), _) => a,
-        (None, Some(p)) => Err(p.message.clone()),
+        (None, Some(p)) => Err(DataError::Unreadable {
+            message: p.message.clone(),
+            format: loaded.format.clone(),
+        }),
         (None, None) => Err("the .npy file holds no array".into()),
     }
 }
 
 /// Converts raw little-endian elements to inputs (floats) or labels (integers).
-fn decode(dtype: DType, data: &[u8], shape: &[u64]) -> Result<Array, String> {
+fn decode(dtype: DType, data: &[u8], shape: &[u64]) -> Result<Array, DataError> {
     if matches!(dtype, DType::C64 | DType::C128) {
-        return Err(format!("complex dtype {dtype:?} is not supported"));
+        return Err(DataError::Invalid(format!(
+            "complex dtype {dtype:?} is not supported"
+        )));
     }
     let count = shape
         .iter()
@@ -307,10 +378,10 @@ fn decode(dtype: DType, data: &[u8], shape: &[u64]) -> Result<Array, String> {
     let width = dtype.size() as u64;
     let need = count.checked_mul(width).ok_or("shape overflows")?;
     if (data.len() as u64) < need {
-        return Err(format!(
+        return Err(DataError::Invalid(format!(
             "data has {} bytes, shape {shape:?} of {dtype:?} needs {need}",
             data.len()
-        ));
+        )));
     }
     let elements = data[..need as usize].chunks_exact(width as usize);
     let values = if dtype.is_float() {
