@@ -2,8 +2,8 @@
 //!
 //! Every file is sniffed by content (raw pickle, PyTorch zip, legacy `torch.save` as a pickle
 //! or a tar, numpy `.npy`/`.npz`, joblib raw or compressed, safetensors, HDF5: Keras `.h5`,
-//! `save_weights` files and the weights of a `.keras`; ONNX and GGUF are recognised and
-//! reported as not checked). Pickles go through a static emulation of CPython's unpickler
+//! `save_weights` files and the weights of a `.keras`, GGUF; ONNX and other recognised
+//! formats are reported as not checked). Pickles go through a static emulation of CPython's unpickler
 //! ([`mlsec_pickle`]) and every import and call is judged against the allowlist of
 //! the file's format ([`policy`]). Tensors are reconstructed from the pickle (or read from
 //! HDF5 datasets and joblib arrays) and checked for non-finite values, huge weights and
@@ -15,9 +15,11 @@
 //! ```text
 //! run ─▶ targets (mlsec_util::walk) ─▶ scan_target, per file, in parallel
 //!          │
-//!          ├─ scan::Scanner        walks the container: zip/tar members, pickles, tensors,
-//!          │    │                  HDF5 objects, GGUF metadata, each located by a site::Site
+//!          ├─ mlsec_formats::walk  the one traversal: zip/tar members, pickles, tensors, HDF5
+//!          │    │                  objects, GGUF metadata, each located by a walk::Site
+//!          ├─ scan::Scanner        its visitor: every entry it hands over goes to
 //!          │    ├─ audit           one pass over a pickle machine's events and imports
+//!          │    │                  (nested payloads handed back to the walk)
 //!          │    ├─ keras, torchscript   walk a Keras config / TorchScript code member
 //!          │    └─▶ rules::<rule>::check(typed input, site) -> Option<Finding>
 //!          ├─ fingerprint::compare ─▶ rules::fingerprint_*::check(reference, tensor)
@@ -26,8 +28,8 @@
 //!
 //! The decisions live in [`rules`], one file per rule with its declaration, its docs and its
 //! `check` over a typed input (a zip anomaly, a tensor's statistics, a GGUF value, a pickle
-//! call, a fingerprint entry); the walkers above only find those inputs and collect the
-//! findings. To learn what CKPT0NN does, read its file.
+//! call, a fingerprint entry); the traversal and the walks above only find those inputs and
+//! collect the findings. To learn what CKPT0NN does, read its file.
 //!
 //! **Architecture Invariant:** nothing from a scanned file is imported, unpickled or run.
 
