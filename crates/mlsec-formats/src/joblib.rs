@@ -72,10 +72,12 @@ impl JoblibArray {
                 e.reverse();
             }
         }
-        if self.fortran_order && self.shape.iter().filter(|&&d| d > 1).count() > 1 {
-            out = Cow::Owned(crate::load::fortran_to_c(&out, &self.shape, es));
-        }
-        Some(out)
+        Some(crate::load::c_order(
+            out,
+            &self.shape,
+            es,
+            self.fortran_order,
+        ))
     }
 }
 

@@ -84,8 +84,18 @@ fn gather(t: &TensorRef, storage: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `bytes` in C order: Fortran-order data with more than one dimension above 1 reordered
+/// (`es`: element size), anything else as it is.
+pub fn c_order<'a>(bytes: Cow<'a, [u8]>, shape: &[u64], es: usize, fortran: bool) -> Cow<'a, [u8]> {
+    if fortran && !bytes.is_empty() && shape.iter().filter(|&&d| d > 1).count() > 1 {
+        Cow::Owned(fortran_to_c(&bytes, shape, es))
+    } else {
+        bytes
+    }
+}
+
 /// Reorders column-major elements into row-major order.
-pub fn fortran_to_c(src: &[u8], shape: &[u64], es: usize) -> Vec<u8> {
+fn fortran_to_c(src: &[u8], shape: &[u64], es: usize) -> Vec<u8> {
     let rank = shape.len();
     let mut out = Vec::with_capacity(src.len());
     // Fortran strides (in elements) of each dimension.

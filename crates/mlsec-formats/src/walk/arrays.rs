@@ -91,18 +91,13 @@ impl<V: Visitor> Walker<'_, V> {
             // Strings, dates, structured records: read and size-checked, no numbers.
             npy::NpyBody::Records { .. } => {}
             npy::NpyBody::Array { dtype, big_endian } => {
-                let mut bytes: Cow<'_, [u8]> = if big_endian {
+                let bytes: Cow<'_, [u8]> = if big_endian {
                     Cow::Owned(swap_bytes(body, dtype.size()))
                 } else {
                     Cow::Borrowed(body)
                 };
                 // Tensors are C order, as numpy indexes them.
-                if parsed.fortran_order
-                    && !bytes.is_empty()
-                    && parsed.shape.iter().filter(|&&d| d > 1).count() > 1
-                {
-                    bytes = Cow::Owned(load::fortran_to_c(&bytes, &parsed.shape, dtype.size()));
-                }
+                let bytes = load::c_order(bytes, &parsed.shape, dtype.size(), parsed.fortran_order);
                 let name = name.strip_suffix(".npy").unwrap_or(name).to_owned();
                 let view = TensorView {
                     name,
