@@ -8,17 +8,26 @@
 //! switch, a `links` build) is listed in `[package.metadata.cargo-machete] ignored = [...]`
 //! (the key `cargo machete` reads), and an ignore that matches a used dependency is an error,
 //! so the list cannot go stale.
+//!
+//! It also checks that the three builds of `cargo xtask ci` (xtask itself, the tests, the
+//! wheel's `cargo build -p mlsec`) give every third-party crate a feature set the tests also use
+//! ([`features_unified`]); otherwise a crate low in the graph (`num-complex` under candle) is
+//! compiled twice and everything above it with it. `crates/mlsec-workspace-hack` turns the
+//! missing features on.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 pub fn run() -> Result<()> {
-    let problems = check(&crate::root())?;
+    let mut problems = check(&crate::root())?;
+    problems.extend(features_unified()?);
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
-    eprintln!("no unused dependencies");
+    eprintln!(
+        "no unused dependencies; xtask, the tests and the wheel build third-party crates with the same features"
+    );
     Ok(())
 }
 
@@ -67,14 +76,22 @@ fn check_crate(manifest: &Path) -> Result<Vec<String>> {
     let main_sources = sources(dir, &["src", "build.rs"]);
     let all_sources = sources(dir, &["src", "build.rs", "tests", "benches", "examples"]);
     let mut problems = Vec::new();
+    // `[dependencies]` and the like, then the same tables under `[target.'cfg(..)']`.
+    let platform_tables = toml
+        .get("target")
+        .and_then(|t| t.as_table())
+        .into_iter()
+        .flat_map(|t| t.values().filter_map(|v| v.as_table()));
+    let tables: Vec<&toml::Table> = std::iter::once(&toml).chain(platform_tables).collect();
     for (table, code) in [
         ("dependencies", &main_sources),
         ("build-dependencies", &main_sources),
         ("dev-dependencies", &all_sources),
     ] {
-        let Some(deps) = toml.get(table).and_then(|t| t.as_table()) else {
-            continue;
-        };
+        let deps = tables
+            .iter()
+            .filter_map(|t| t.get(table).and_then(|t| t.as_table()))
+            .flatten();
         for (dep, spec) in deps {
             let krate = spec
                 .get("package")
@@ -103,7 +120,11 @@ fn check_crate(manifest: &Path) -> Result<Vec<String>> {
     for i in &ignored {
         let declared = ["dependencies", "build-dependencies", "dev-dependencies"]
             .iter()
-            .any(|t| toml.get(*t).and_then(|t| t.get(i)).is_some());
+            .any(|name| {
+                tables
+                    .iter()
+                    .any(|t| t.get(*name).and_then(|t| t.get(i)).is_some())
+            });
         if !declared {
             problems.push(format!(
                 "{name}: `{i}` is ignored in [package.metadata.cargo-machete] but not a dependency"
@@ -111,6 +132,68 @@ fn check_crate(manifest: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(problems)
+}
+
+/// Every third-party crate that `cargo build -p xtask` or `cargo build -p mlsec` compiles with a
+/// feature set that `cargo test --workspace` does not use: one line per crate. (`cargo tree`
+/// lists host and target builds of a crate together, so a build agrees when each of its feature
+/// sets is one of the test build's.)
+fn features_unified() -> Result<Vec<String>> {
+    let tests = feature_sets(&["--workspace", "-e", "normal,build,dev"])?;
+    let mut problems = Vec::new();
+    for (build, args) in [
+        ("cargo run -p xtask", ["-p", "xtask"]),
+        ("the wheel (cargo build -p mlsec)", ["-p", "mlsec"]),
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["-e", "normal,build"]);
+        for (krate, sets) in feature_sets(&args)? {
+            let Some(test_sets) = tests.get(&krate) else {
+                continue;
+            };
+            for set in sets.difference(test_sets) {
+                problems.push(format!(
+                    "{build} compiles {krate} with features [{set}], which the tests never use ({}): add them to crates/mlsec-workspace-hack",
+                    test_sets.iter().cloned().collect::<Vec<_>>().join("] or [")
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Third-party crate (`name vX.Y.Z`) → the feature sets `cargo tree <args>` shows it with.
+fn feature_sets(
+    args: &[&str],
+) -> Result<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>> {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "--quiet", "--prefix", "none", "-f", "{p}|{f}"])
+        .args(args)
+        .current_dir(crate::root())
+        .output()
+        .context("running cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut sets = std::collections::BTreeMap::<_, std::collections::BTreeSet<_>>::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let line = line.trim_end_matches(" (*)");
+        let Some((package, features)) = line.split_once('|') else {
+            continue;
+        };
+        // Workspace members carry their path: `name v0.1.0 (/path/to/crate)`.
+        if package.ends_with(')') {
+            continue;
+        }
+        sets.entry(package.trim().to_owned())
+            .or_default()
+            .insert(features.trim().to_owned());
+    }
+    Ok(sets)
 }
 
 /// Whether Rust source `src` names the crate `ident` as a path, a `use` or an `extern crate`.
