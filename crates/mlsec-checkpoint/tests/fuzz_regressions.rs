@@ -58,3 +58,38 @@ fn a_zlib_bomb_referenced_64_times_is_one_payload() {
         .expect("the repeated calls");
     assert_eq!(again.evidence["occurrences"], "63");
 }
+
+#[test]
+fn traversal_regressions_hand_out_tensors_that_match_their_shape() {
+    // What the `traversal` target asserts of every tensor the scan visits: its bytes are
+    // exactly what its dtype and shape need (a zero dimension makes it empty).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/traversal");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for path in files {
+        let data = std::fs::read(&path).expect("regression input");
+        let mut bad = Vec::new();
+        let out = mlsec_checkpoint::visit_tensors(&data, "f", &Options::default(), &mut |v| {
+            let need = if v.shape.contains(&0) {
+                Some(0)
+            } else {
+                v.shape
+                    .iter()
+                    .try_fold(v.dtype.size() as u64, |a, &d| a.checked_mul(d))
+            };
+            if need != Some(v.bytes.len() as u64) {
+                bad.push(format!("{} {:?}: {} bytes", v.name, v.shape, v.bytes.len()));
+            }
+        });
+        assert!(bad.is_empty(), "{}: {bad:?}", path.display());
+        assert!(
+            !out.findings.is_empty() || !out.errors.is_empty(),
+            "{}: neither a finding nor an error",
+            path.display()
+        );
+    }
+}

@@ -580,10 +580,21 @@ pub fn parse(data: &[u8]) -> Result<Gguf, GgufError> {
         }
         let ggml_type = GgmlType(r.u32("a tensor type")?);
         let data_offset = r.u64("a tensor data offset")?;
-        let numel = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-        // ggml keeps element counts in int64.
-        let numel = numel.filter(|&n| n <= i64::MAX as u64);
-        if numel.is_none() {
+        // ggml keeps dimensions and element counts in int64: it refuses a negative dimension
+        // whatever the others are (so a zero elsewhere does not make one acceptable).
+        let numel = if let Some(d) = dims.iter().find(|&&d| d > i64::MAX as u64) {
+            bad(format!(
+                "dimension {d} is negative in ggml's int64 (dimensions {dims:?})"
+            ));
+            None
+        } else if dims.contains(&0) {
+            Some(0)
+        } else {
+            dims.iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d))
+                .filter(|&n| n <= i64::MAX as u64)
+        };
+        if numel.is_none() && dims.iter().all(|&d| d <= i64::MAX as u64) {
             bad(format!(
                 "dimensions {dims:?} multiply to more elements than ggml can count (2^63)"
             ));
@@ -983,6 +994,50 @@ mod tests {
         let mut f = small();
         f[24..32].copy_from_slice(&(1u64 << 50).to_le_bytes());
         assert!(parse(&f).unwrap_err().message.contains("remain"));
+    }
+
+    #[test]
+    fn a_negative_dimension_is_an_anomaly_even_beside_a_zero() {
+        // Found by the traversal fuzzer: dims [0, 2^64 - 1] counted 0 elements and handed out
+        // an empty tensor, whose numpy-order shape [2^64 - 1, 0] overflows any product taken
+        // left to right. ggml refuses the file (a negative int64 dimension).
+        for dims in [&[0, u64::MAX][..], &[u64::MAX, 0], &[1 << 63, 1]] {
+            let f = write(
+                &[("general.alignment", WriteValue::U32(32))],
+                &[WriteTensor {
+                    name: "t",
+                    dims,
+                    ggml_type: 0,
+                    data: &[],
+                    offset: None,
+                }],
+                32,
+            );
+            let g = parse(&f).unwrap();
+            assert!(
+                g.anomalies
+                    .iter()
+                    .any(|a| a.message.contains("negative in ggml's int64")),
+                "{dims:?}: {:?}",
+                g.anomalies
+            );
+            assert_eq!(g.tensors[0].nbytes, None, "{dims:?}");
+        }
+        // A zero beside in-range dimensions is an empty tensor, in either order.
+        for dims in [&[0, 1 << 62, 4][..], &[1 << 62, 4, 0]] {
+            let f = write(
+                &[("general.alignment", WriteValue::U32(32))],
+                &[WriteTensor {
+                    name: "t",
+                    dims,
+                    ggml_type: 0,
+                    data: &[],
+                    offset: None,
+                }],
+                32,
+            );
+            assert_eq!(parse(&f).unwrap().tensors[0].nbytes, Some(0), "{dims:?}");
+        }
     }
 
     #[test]

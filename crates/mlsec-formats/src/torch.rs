@@ -125,7 +125,7 @@ impl Walker<'_, '_> {
 
     fn key(&self, id: NodeId) -> Option<String> {
         match self.m.node(id) {
-            Node::Str(s) => Some(s.clone()),
+            Node::Str(s) => Some(s.to_string()),
             Node::Int(i) => Some(i.to_string()),
             _ => None,
         }
@@ -373,7 +373,7 @@ pub fn collect_persistent_ids(m: &Machine<'_>, root: NodeId) -> Vec<(String, Nod
             return;
         }
         let key = |k: NodeId| match m.node(k) {
-            Node::Str(s) => Some(s.clone()),
+            Node::Str(s) => Some(s.to_string()),
             Node::Int(i) => Some(i.to_string()),
             _ => None,
         };

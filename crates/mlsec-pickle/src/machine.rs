@@ -8,7 +8,7 @@ use crate::{R, TRUNCATED};
 pub struct Machine<'a> {
     pub data: &'a [u8],
     pub base: u64,
-    pub nodes: Vec<Node>,
+    pub nodes: Vec<Node<'a>>,
     pub imports: Vec<Import>,
     pub events: Vec<Event>,
     pub streams: Vec<Stream>,
@@ -168,7 +168,7 @@ impl<'a> Machine<'a> {
         self.events.iter().any(|e| matches!(e, Event::Frame { .. }))
     }
 
-    pub fn node(&self, id: NodeId) -> &Node {
+    pub fn node(&self, id: NodeId) -> &Node<'a> {
         &self.nodes[id as usize]
     }
 
@@ -214,7 +214,7 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn add(&mut self, node: Node) -> R<NodeId> {
+    fn add(&mut self, node: Node<'a>) -> R<NodeId> {
         if self.nodes.len() >= self.limits.max_nodes {
             return Err(format!(
                 "pickle creates more than {} objects",
@@ -225,7 +225,7 @@ impl<'a> Machine<'a> {
         Ok((self.nodes.len() - 1) as NodeId)
     }
 
-    fn push_new(&mut self, node: Node) -> R<()> {
+    fn push_new(&mut self, node: Node<'a>) -> R<()> {
         let id = self.add(node)?;
         self.stack.push(id);
         Ok(())
@@ -480,7 +480,7 @@ impl<'a> Machine<'a> {
                 Ok(())
             }
             Node::Global(_) | Node::DynamicGlobal { .. } | Node::PersId { .. } => {
-                let attr = self.add(Node::Str(method.to_owned()))?;
+                let attr = self.add(Node::Str(method.to_owned().into()))?;
                 let tuple = self.add(Node::Tuple(args))?;
                 let bound = self.add(Node::Tuple(vec![target, attr]))?;
                 self.call(bound, tuple, CallKind::Method)?;
@@ -593,7 +593,7 @@ impl<'a> Machine<'a> {
                     let line = self.line()?;
                     let s = std::str::from_utf8(line)
                         .map_err(|_| "persistent IDs in protocol 0 must be ASCII strings")?;
-                    let pid = self.add(Node::Str(s.to_owned()))?;
+                    let pid = self.add(Node::Str(s.into()))?;
                     self.persistent(pid)?;
                 }
                 b'Q' => {
@@ -629,7 +629,7 @@ impl<'a> Machine<'a> {
                 b'V' => {
                     let line = self.line()?;
                     let s = decode_raw_unicode_escape(line)?;
-                    self.push_new(Node::Str(s))?;
+                    self.push_new(Node::Str(s.into()))?;
                 }
                 b'X' => {
                     let n = self.u32()? as usize;
@@ -876,7 +876,7 @@ impl<'a> Machine<'a> {
             return None;
         }
         let obj = match self.node(id) {
-            Node::Str(s) => return Some(s.clone()),
+            Node::Str(s) => return Some(s.to_string()),
             Node::Bytes(_) => {
                 return self
                     .bytes_of(id)
@@ -954,8 +954,8 @@ impl<'a> Machine<'a> {
     fn push_unicode(&mut self, n: usize) -> R<()> {
         let b = self.take(n)?;
         let s = match std::str::from_utf8(b) {
-            Ok(s) => s.to_owned(),
-            Err(_) if utf8_surrogatepass_ok(b) => String::from_utf8_lossy(b).into_owned(),
+            Ok(s) => s.into(),
+            Err(_) if utf8_surrogatepass_ok(b) => String::from_utf8_lossy(b),
             Err(_) => return Err("'utf-8' codec can't decode BINUNICODE operand".into()),
         };
         self.push_new(Node::Str(s))
@@ -977,8 +977,8 @@ impl<'a> Machine<'a> {
     fn push_py2_span(&mut self, start: usize, end: usize) -> R<()> {
         let b = &self.data[start..end];
         if b.is_ascii() {
-            let s = std::str::from_utf8(b).expect("ascii").to_owned();
-            self.push_new(Node::Str(s))
+            let s = std::str::from_utf8(b).expect("ascii");
+            self.push_new(Node::Str(s.into()))
         } else {
             self.push_new(Node::Bytes(Blob::Span(start, end)))
         }
@@ -986,7 +986,7 @@ impl<'a> Machine<'a> {
 
     fn push_py2_string(&mut self, b: Vec<u8>) -> R<()> {
         if b.is_ascii() {
-            self.push_new(Node::Str(String::from_utf8(b).expect("ascii")))
+            self.push_new(Node::Str(String::from_utf8(b).expect("ascii").into()))
         } else {
             self.push_new(Node::Bytes(Blob::Owned(b)))
         }

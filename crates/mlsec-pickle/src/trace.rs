@@ -178,16 +178,17 @@ pub struct Obj {
     pub planted_setstate: Option<NodeId>,
 }
 
-/// One object the real unpickler would build.
+/// One object the real unpickler would build. Strings read straight from the input borrow it
+/// (most of a vocabulary or state dict is keys: no allocation per key).
 #[derive(Debug, Clone)]
-pub enum Node {
+pub enum Node<'a> {
     None,
     Bool(bool),
     Int(i64),
     /// Little-endian two's complement.
     BigInt(Vec<u8>),
     Float(f64),
-    Str(String),
+    Str(std::borrow::Cow<'a, str>),
     Bytes(Blob),
     ByteArray(Blob),
     Tuple(Vec<NodeId>),
