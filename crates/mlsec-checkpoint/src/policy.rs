@@ -2,6 +2,8 @@
 //! grades severity.
 
 use mlsec_core::Severity;
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// The loader a pickle is expected to be read by (known from its container): selects the
 /// allowlist.
@@ -449,37 +451,74 @@ pub fn denied(dotted: &str) -> Option<&'static str> {
 /// Like [`denied`], with the import's module given apart from its attribute path, so a module
 /// entry only matches the module itself or a component of the attribute path.
 pub fn denied_parts(dotted: &str, module: Option<&str>) -> Option<&'static str> {
-    // Component-wise comparisons on the string itself: this runs for every import of every
-    // pickle, and a hostile pickle can hold tens of thousands of them.
+    // This runs for every import of every pickle, and a hostile pickle can hold hundreds of
+    // thousands: each table is a hash index, looked up with the name's component runs no
+    // longer than the table's longest entry, never a scan of the table. The first entry in
+    // table order wins, as in a scan.
+    static MODULES: LazyLock<Table> = LazyLock::new(|| Table::new(DENY_MODULES));
+    static NAMES: LazyLock<Table> = LazyLock::new(|| Table::new(DENY_NAMES));
     let module_len = module.map_or(1, |m| m.split('.').count());
     let (module_part, attr_part) = match dotted.match_indices('.').nth(module_len - 1) {
         Some((dot, _)) => (&dotted[..dot], Some(&dotted[dot + 1..])),
         None => (dotted, None),
     };
-    let hit = DENY_MODULES.iter().copied().find(|&entry| {
-        let in_module = module_part
-            .strip_prefix(entry)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
-        let in_attrs = !entry.contains('.')
-            && attr_part.is_some_and(|attrs| attrs.split('.').any(|a| a == entry));
-        in_module || in_attrs
-    });
-    hit.or_else(|| {
-        DENY_NAMES
-            .iter()
-            .copied()
-            .find(|&entry| has_components(dotted, entry))
-    })
+    // A module entry names the module or one of its parents, or (one component) any
+    // component of the attribute path.
+    let in_module = component_ends(module_part)
+        .take(MODULES.max_parts)
+        .filter_map(|end| MODULES.get(&module_part[..end]));
+    let in_attrs = attr_part
+        .into_iter()
+        .flat_map(|attrs| attrs.split('.'))
+        .filter_map(|a| MODULES.get(a));
+    if let Some(i) = in_module.chain(in_attrs).min() {
+        return Some(DENY_MODULES[i]);
+    }
+    // A name entry is any run of whole components.
+    let starts = std::iter::once(0).chain(dotted.match_indices('.').map(|(dot, _)| dot + 1));
+    starts
+        .flat_map(|start| {
+            let rest = &dotted[start..];
+            component_ends(rest)
+                .take(NAMES.max_parts)
+                .filter_map(move |end| NAMES.get(&rest[..end]))
+        })
+        .min()
+        .map(|i| DENY_NAMES[i])
 }
 
-/// Whether the dotted name `entry` occurs in `dotted` as whole components (`os.system` in
-/// `a.os.system.b`, not in `chaos.systems`).
-fn has_components(dotted: &str, entry: &str) -> bool {
-    dotted.match_indices(entry).any(|(at, _)| {
-        let end = at + entry.len();
-        (at == 0 || dotted.as_bytes()[at - 1] == b'.')
-            && (end == dotted.len() || dotted.as_bytes()[end] == b'.')
-    })
+/// A denylist indexed by entry: entry → its position in the list.
+struct Table {
+    index: HashMap<&'static str, usize>,
+    /// Components of the longest entry.
+    max_parts: usize,
+}
+
+impl Table {
+    fn new(entries: &'static [&'static str]) -> Table {
+        let mut index = HashMap::new();
+        for (i, &e) in entries.iter().enumerate() {
+            index.entry(e).or_insert(i);
+        }
+        let max_parts = entries
+            .iter()
+            .map(|e| e.split('.').count())
+            .max()
+            .unwrap_or(0);
+        Table { index, max_parts }
+    }
+
+    fn get(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+}
+
+/// The end of each leading run of components of `name`: `a.b.c` gives the ends of `a`,
+/// `a.b` and `a.b.c`.
+fn component_ends(name: &str) -> impl Iterator<Item = usize> + '_ {
+    name.match_indices('.')
+        .map(|(dot, _)| dot)
+        .chain(std::iter::once(name.len()))
 }
 
 /// The standard library's top-level modules (`sys.stdlib_module_names`, CPython 3.11).

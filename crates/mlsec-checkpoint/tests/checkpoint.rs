@@ -861,6 +861,70 @@ fn repeated_calls_of_one_global_are_one_finding() {
     assert_eq!(f.evidence["also_at"].split(", ").count(), 5);
 }
 
+/// A pickle importing thousands of distinct names lists at most `MAX_PER_RULE` findings per
+/// rule, the most severe first, and counts the rest in one finding as severe as they are.
+#[test]
+fn thousands_of_distinct_imports_are_listed_up_to_a_cap_and_counted() {
+    use mlsec_checkpoint::audit::MAX_PER_RULE;
+    use mlsec_testkit::PickleWriter;
+    let mut p = PickleWriter::new();
+    p.proto(2);
+    for i in 0..1000 {
+        // A third-party import (information), then at i = 900 a dangerous one (critical)
+        // and at i = 950 a standard-library one (medium).
+        match i {
+            900 => p.global("os", "system"),
+            950 => p.global("shelve", "open"),
+            _ => p.global(&format!("pkg{i}"), "thing"),
+        };
+        p.raw(b"0"); // POP: imported, never called
+    }
+    p.none().stop();
+    let r = scan_bytes(&p.finish(), "many.pkl", &Options::default());
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let imports: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule.id == "CKPT002")
+        .collect();
+    assert_eq!(imports.len(), MAX_PER_RULE + 1, "{}", imports.len());
+    // The dangerous and the medium imports are listed (most severe first), in stream order.
+    let listed: Vec<_> = imports
+        .iter()
+        .filter(|f| !f.evidence.contains_key("not_listed"))
+        .collect();
+    assert_eq!(listed.len(), MAX_PER_RULE);
+    assert!(
+        listed
+            .iter()
+            .any(|f| f.severity == Severity::Critical && f.evidence["callable"] == "os.system")
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|f| f.evidence["callable"] == "shelve.open")
+    );
+    let offsets: Vec<u64> = listed.iter().map(|f| offset(f)).collect();
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+    // The rest: one finding counting them, as severe as the most severe of them.
+    let summary = imports
+        .iter()
+        .find(|f| f.evidence.contains_key("not_listed"))
+        .expect("a summary finding");
+    assert_eq!(
+        summary.evidence["not_listed"],
+        (1000 - MAX_PER_RULE).to_string()
+    );
+    assert_eq!(summary.severity, Severity::Info);
+    assert!(
+        summary
+            .message
+            .contains("more `pickle-unsafe-import` findings"),
+        "{}",
+        summary.message
+    );
+}
+
 /// Batch-norm statistics and optimizer state are not judged as weights; the weights are.
 #[test]
 fn weight_rules_skip_running_statistics_and_optimizer_state() {
