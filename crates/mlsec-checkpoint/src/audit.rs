@@ -138,8 +138,8 @@ pub fn group(findings: Vec<Finding>) -> Vec<Finding> {
 
 /// Findings of one rule one pickle lists; the rest are counted in one finding. A hostile
 /// pickle can import 200,000 distinct names in 6 MB: listed one by one they took 1.6 GB and
-/// 6 s to report. No genuine file comes near (the largest count in the real-world corpus is
-/// in the tens).
+/// 6 s to report. No genuine file reaches it: the real-world corpus (`cargo xtask realworld`,
+/// 2,257 files) gives the same 574 findings with the cap as without.
 pub const MAX_PER_RULE: usize = 256;
 
 /// Keeps the [`MAX_PER_RULE`] most severe findings of each rule (in their order) and replaces

@@ -590,15 +590,17 @@ pub fn parse(data: &[u8]) -> Result<Gguf, GgufError> {
         } else if dims.contains(&0) {
             Some(0)
         } else {
-            dims.iter()
+            let n = dims
+                .iter()
                 .try_fold(1u64, |a, &d| a.checked_mul(d))
-                .filter(|&n| n <= i64::MAX as u64)
+                .filter(|&n| n <= i64::MAX as u64);
+            if n.is_none() {
+                bad(format!(
+                    "dimensions {dims:?} multiply to more elements than ggml can count (2^63)"
+                ));
+            }
+            n
         };
-        if numel.is_none() && dims.iter().all(|&d| d <= i64::MAX as u64) {
-            bad(format!(
-                "dimensions {dims:?} multiply to more elements than ggml can count (2^63)"
-            ));
-        }
         let mut nbytes = None;
         match ggml_type.info() {
             None => bad(format!("unknown ggml type {}", ggml_type.0)),
