@@ -43,7 +43,7 @@ pub fn audit(m: &Machine<'_>, profile: Profile, site: &Site) -> Audit {
     for event in &m.events {
         match event {
             Event::Call { node } => {
-                let Node::Obj(obj) = m.node(*node) else {
+                let Node::Obj(obj) = &*m.node(*node) else {
                     continue;
                 };
                 audit_call(m, profile, site, obj, &mut called, &mut out);
@@ -195,7 +195,7 @@ fn cap(findings: Vec<Finding>) -> Vec<Finding> {
 
 /// A short description of a node for messages.
 pub(crate) fn describe(m: &Machine<'_>, id: NodeId) -> String {
-    match m.node(id) {
+    match &*m.node(id) {
         Node::Global(i) => format!("imported `{}`", m.imports[*i].dotted()),
         Node::Obj(o) => format!("the result of calling {}", describe(m, o.callee)),
         Node::DynamicGlobal { offset } => format!("a dynamically imported name (at {offset:#x})"),
@@ -237,7 +237,7 @@ fn value_target(
     if depth > 8 {
         return None;
     }
-    match m.node(id) {
+    match &*m.node(id) {
         Node::Global(i) => {
             called.insert(*i);
             Some(import_target(m, *i))
@@ -279,7 +279,7 @@ fn audit_call(
     let args = m.seq_of(obj.args).unwrap_or(&[]);
     // Resolve the callable: an import (through wrappers and getattr), an import's method, or
     // something computed.
-    let target = match m.node(obj.callee) {
+    let target = match &*m.node(obj.callee) {
         Node::Tuple(t) if obj.kind == CallKind::Method && t.len() == 2 => {
             value_target(m, t[0], called, 0).map(|base| Target {
                 dotted: format!("{}.{}", base.dotted, m.str_of(t[1]).unwrap_or("?")),
@@ -339,7 +339,7 @@ pub fn eval_bytes(m: &Machine<'_>, id: NodeId, depth: usize) -> Option<Vec<u8>> 
     if depth > 8 {
         return None;
     }
-    match m.node(id) {
+    match &*m.node(id) {
         Node::Bytes(_) | Node::ByteArray(_) => m.bytes_of(id).map(<[u8]>::to_vec),
         Node::Str(s) => Some(s.chars().map(|c| c as u32 as u8).collect()),
         Node::Obj(o) => {

@@ -96,14 +96,14 @@ pub fn inline_rule(
     inst: NodeId,
     state: NodeId,
 ) -> Result<Option<Inline>, InlineError> {
-    let Node::Obj(obj) = m.node(inst) else {
+    let Node::Obj(obj) = &*m.node(inst) else {
         return Ok(None);
     };
     if m.global_name(obj.callee).as_deref() != Some("joblib.numpy_pickle.NumpyArrayWrapper") {
         return Ok(None);
     }
     let err = |s: String| InlineError(s);
-    let Node::Dict(pairs) = m.node(state) else {
+    let Node::Dict(pairs) = &*m.node(state) else {
         return Err(err("NumpyArrayWrapper state is not a dict".into()));
     };
     let mut shape = None;
@@ -119,7 +119,7 @@ pub fn inline_rule(
                 });
             }
             Some("dtype") => {
-                dtype = match m.node(v) {
+                dtype = match &*m.node(v) {
                     Node::Obj(d) => m
                         .seq_of(d.args)
                         .and_then(|a| a.first().copied())
@@ -188,13 +188,13 @@ pub fn arrays(m: &Machine) -> Vec<Result<JoblibArray, JoblibError>> {
 }
 
 fn describe(m: &Machine, node: NodeId, start: usize, end: usize) -> Result<JoblibArray, String> {
-    let Node::Obj(obj) = m.node(node) else {
+    let Node::Obj(obj) = &*m.node(node) else {
         return Err("wrapper is not an object".into());
     };
     let Some(state) = obj.state else {
         return Err("wrapper has no state".into());
     };
-    let Node::Dict(pairs) = m.node(state) else {
+    let Node::Dict(pairs) = &*m.node(state) else {
         return Err("wrapper state is not a dict".into());
     };
     let mut shape = None;
@@ -217,7 +217,7 @@ fn describe(m: &Machine, node: NodeId, start: usize, end: usize) -> Result<Jobli
             Some("dtype") => dtype = Some(numpy_descr(m, v)?),
             Some("order") => order = m.str_of(v).map(str::to_owned),
             Some("subclass") => subclass = m.global_name(v),
-            Some("numpy_array_alignment_bytes") => aligned = !matches!(m.node(v), Node::None),
+            Some("numpy_array_alignment_bytes") => aligned = !matches!(&*m.node(v), Node::None),
             _ => {}
         }
     }
@@ -279,7 +279,7 @@ fn describe(m: &Machine, node: NodeId, start: usize, end: usize) -> Result<Jobli
 /// The dtype string with its byte order, from a pickled `numpy.dtype(code, align, copy)`
 /// whose BUILD state is `(version, byteorder, ...)`.
 fn numpy_descr(m: &Machine, id: NodeId) -> Result<String, String> {
-    let Node::Obj(d) = m.node(id) else {
+    let Node::Obj(d) = &*m.node(id) else {
         return Err("dtype is not a numpy.dtype object".into());
     };
     let code = m
@@ -298,7 +298,7 @@ fn numpy_descr(m: &Machine, id: NodeId) -> Result<String, String> {
         .and_then(|s| m.seq_of(s))
         .and_then(|s| s.get(3).copied())
     {
-        if !matches!(m.node(fields), Node::None) {
+        if !matches!(&*m.node(fields), Node::None) {
             return Ok(format!("{order}V{}", code.trim_start_matches('V')));
         }
     }
@@ -339,7 +339,7 @@ fn paths_of(m: &Machine, wanted: &HashSet<NodeId>) -> HashMap<NodeId, String> {
             let mut children: Vec<(NodeId, String)> = Vec::new();
             let dict = |pairs: &[(NodeId, NodeId)], children: &mut Vec<(NodeId, String)>| {
                 for &(k, v) in pairs {
-                    let name = match m.node(k) {
+                    let name = match &*m.node(k) {
                         Node::Str(s) => join(s),
                         Node::Int(i) => format!("{path}[{i}]"),
                         _ => format!("{path}[?]"),
@@ -347,7 +347,7 @@ fn paths_of(m: &Machine, wanted: &HashSet<NodeId>) -> HashMap<NodeId, String> {
                     children.push((v, name));
                 }
             };
-            match m.node(id) {
+            match &*m.node(id) {
                 Node::Dict(pairs) => dict(pairs, &mut children),
                 Node::List(items)
                 | Node::Tuple(items)
@@ -363,12 +363,12 @@ fn paths_of(m: &Machine, wanted: &HashSet<NodeId>) -> HashMap<NodeId, String> {
                         children.push((v, format!("{path}[{i}]")));
                     }
                     if let Some(state) = obj.state {
-                        match m.node(state) {
+                        match &*m.node(state) {
                             Node::Dict(pairs) => dict(pairs, &mut children),
                             // (dict, slots) states
                             Node::Tuple(parts) => {
                                 for &p in parts {
-                                    if let Node::Dict(pairs) = m.node(p) {
+                                    if let Node::Dict(pairs) = &*m.node(p) {
                                         dict(pairs, &mut children);
                                     }
                                 }
@@ -473,7 +473,7 @@ pub fn companions(m: &Machine) -> Vec<Result<Companion, JoblibError>> {
 }
 
 fn companion(m: &Machine, node: NodeId, zipped: bool) -> Result<Companion, String> {
-    let Node::Obj(obj) = m.node(node) else {
+    let Node::Obj(obj) = &*m.node(node) else {
         return Err("wrapper is not an object".into());
     };
     // Attributes: __init__ arguments first, then what BUILD sets.
@@ -491,14 +491,14 @@ fn companion(m: &Machine, node: NodeId, zipped: bool) -> Result<Companion, Strin
     }
     let mut dicts = Vec::new();
     if let Some(state) = obj.state {
-        match m.node(state) {
+        match &*m.node(state) {
             Node::Dict(_) => dicts.push(state),
             Node::Tuple(parts) => dicts.extend(parts.iter().copied()),
             _ => return Err("wrapper state is not a dict".into()),
         }
     }
     for d in dicts {
-        if let Node::Dict(pairs) = m.node(d) {
+        if let Node::Dict(pairs) = &*m.node(d) {
             for &(k, v) in pairs {
                 if let Some(k) = m.str_of(k) {
                     attrs.insert(k, v);

@@ -42,7 +42,7 @@ pub struct Parsed<'d, T> {
 
 /// A key in a legacy record: a string or an integer.
 fn key_of(m: &Machine<'_>, id: NodeId) -> Option<String> {
-    match m.node(id) {
+    match &*m.node(id) {
         Node::Str(s) => Some(s.to_string()),
         Node::Int(i) => Some(i.to_string()),
         _ => None,

@@ -118,13 +118,13 @@ impl Walker<'_, '_> {
     /// Only containers and call results can hold tensors.
     fn container(&self, id: NodeId) -> bool {
         matches!(
-            self.m.node(id),
+            &*self.m.node(id),
             Node::Dict(_) | Node::List(_) | Node::Tuple(_) | Node::Obj(_)
         )
     }
 
     fn key(&self, id: NodeId) -> Option<String> {
-        match self.m.node(id) {
+        match &*self.m.node(id) {
             Node::Str(s) => Some(s.to_string()),
             Node::Int(i) => Some(i.to_string()),
             _ => None,
@@ -172,7 +172,7 @@ impl Walker<'_, '_> {
             return;
         }
         let m = self.m;
-        match m.node(id) {
+        match &*m.node(id) {
             Node::Dict(pairs) => {
                 for &(k, v) in pairs {
                     if !self.enter(v, &name) {
@@ -261,7 +261,7 @@ impl Walker<'_, '_> {
     fn ints(&self, id: Option<&NodeId>) -> Option<Vec<u64>> {
         let id = *id?;
         // torch.Size is pickled as a plain tuple; also accept `torch.Size(tuple)` calls.
-        let items = match self.m.node(id) {
+        let items = match &*self.m.node(id) {
             Node::Obj(o) if self.m.global_name(o.callee).as_deref() == Some("torch.Size") => {
                 let a = self.m.seq_of(o.args)?;
                 self.m.seq_of(*a.first()?)?
@@ -285,7 +285,7 @@ impl Walker<'_, '_> {
                 .push(problem("tensor rebuild call without arguments"));
             return;
         };
-        let Node::PersId { pid, .. } = self.m.node(storage) else {
+        let Node::PersId { pid, .. } = &*self.m.node(storage) else {
             self.problems
                 .push(problem("tensor storage is not a persistent id"));
             return;
@@ -346,7 +346,7 @@ impl Walker<'_, '_> {
 
 /// Whether a stream's root is the legacy format's magic number.
 pub fn is_legacy_magic(m: &Machine<'_>, root: NodeId) -> bool {
-    match m.node(root) {
+    match &*m.node(root) {
         Node::BigInt(b) => {
             let mut buf = [0u8; 16];
             b.len() <= 16 && {
@@ -372,12 +372,12 @@ pub fn collect_persistent_ids(m: &Machine<'_>, root: NodeId) -> Vec<(String, Nod
         if depth > MAX_DEPTH || !seen.insert(id) {
             return;
         }
-        let key = |k: NodeId| match m.node(k) {
+        let key = |k: NodeId| match &*m.node(k) {
             Node::Str(s) => Some(s.to_string()),
             Node::Int(i) => Some(i.to_string()),
             _ => None,
         };
-        match m.node(id) {
+        match &*m.node(id) {
             Node::PersId { pid, .. } => out.push((name, *pid)),
             Node::Dict(pairs) => {
                 for &(k, v) in pairs {
@@ -433,7 +433,7 @@ pub fn key_value_pairs(m: &Machine<'_>, init: NodeId) -> Option<Vec<(NodeId, Nod
     m.seq_of(init)?
         .iter()
         .map(|&item| match m.seq_of(item)? {
-            &[k, v] if matches!(m.node(k), Node::Str(_) | Node::Int(_)) => Some((k, v)),
+            &[k, v] if matches!(&*m.node(k), Node::Str(_) | Node::Int(_)) => Some((k, v)),
             _ => None,
         })
         .collect()
@@ -450,7 +450,9 @@ mod tests {
         let mut m = crate::joblib::machine(data, 0);
         m.run_all();
         let root = m.streams[0].root.expect("parses");
-        let Node::Obj(o) = m.node(root) else { panic!() };
+        let Node::Obj(o) = &*m.node(root) else {
+            panic!()
+        };
         let init = m.seq_of(o.args).unwrap()[0];
         let pairs = key_value_pairs(&m, init).expect("pairs");
         let keys: Vec<&str> = pairs.iter().map(|&(k, _)| m.str_of(k).unwrap()).collect();

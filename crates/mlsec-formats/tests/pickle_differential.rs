@@ -103,7 +103,7 @@ fn markers(m: &Machine<'_>) -> Vec<String> {
             _ => true,
         })
         .filter_map(|e| match e {
-            Event::Call { node } => match m.node(*node) {
+            Event::Call { node } => match &*m.node(*node) {
                 Node::Obj(o) if m.global_name(o.callee).as_deref() == Some("builtins.print") => m
                     .seq_of(o.args)
                     .and_then(|a| a.first())

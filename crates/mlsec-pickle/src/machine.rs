@@ -168,13 +168,51 @@ impl<'a> Machine<'a> {
         self.events.iter().any(|e| matches!(e, Event::Frame { .. }))
     }
 
-    pub fn node(&self, id: NodeId) -> &Node<'a> {
-        &self.nodes[id as usize]
+    /// The object `id` names: borrowed from the arena, or an `Int` rebuilt from an inline id
+    /// ([`INLINE_INT`]).
+    pub fn node(&self, id: NodeId) -> std::borrow::Cow<'_, Node<'a>> {
+        if id & INLINE_INT != 0 {
+            std::borrow::Cow::Owned(Node::Int(i64::from(id & !INLINE_INT)))
+        } else {
+            std::borrow::Cow::Borrowed(&self.nodes[id as usize])
+        }
+    }
+
+    /// The object `id` names when it is stored in the arena: `None` for an inline int
+    /// ([`INLINE_INT`]). For matching anything but `Node::Int` where a borrow must outlive the
+    /// statement; an int must be matched through [`Machine::node`].
+    pub fn stored(&self, id: NodeId) -> Option<&Node<'a>> {
+        if id & INLINE_INT != 0 {
+            None
+        } else {
+            Some(&self.nodes[id as usize])
+        }
+    }
+
+    /// The arena slot of `id`; `None` for an inline int, which has none (ints are immutable,
+    /// so nothing the machine mutates is one).
+    fn node_mut(&mut self, id: NodeId) -> Option<&mut Node<'a>> {
+        if id & INLINE_INT != 0 {
+            None
+        } else {
+            Some(&mut self.nodes[id as usize])
+        }
+    }
+
+    /// An int on the stack: inline when it fits ([`INLINE_INT`]), else a node.
+    fn push_int(&mut self, v: i64) -> R<()> {
+        match NodeId::try_from(v) {
+            Ok(small) if small < INLINE_INT => {
+                self.stack.push(INLINE_INT | small);
+                Ok(())
+            }
+            _ => self.push_new(Node::Int(v)),
+        }
     }
 
     /// The bytes of a node that holds bytes (bytes, bytearray), if any.
     pub fn bytes_of(&self, id: NodeId) -> Option<&[u8]> {
-        match self.node(id) {
+        match self.stored(id)? {
             Node::Bytes(b) | Node::ByteArray(b) => Some(match b {
                 Blob::Span(s, e) => &self.data[*s..*e],
                 Blob::Owned(v) => v.as_slice(),
@@ -184,23 +222,23 @@ impl<'a> Machine<'a> {
     }
 
     pub fn str_of(&self, id: NodeId) -> Option<&str> {
-        match self.node(id) {
+        match self.stored(id)? {
             Node::Str(s) => Some(s),
             _ => None,
         }
     }
 
     pub fn int_of(&self, id: NodeId) -> Option<i64> {
-        match self.node(id) {
-            Node::Int(i) => Some(*i),
-            Node::Bool(b) => Some(i64::from(*b)),
+        match *self.node(id) {
+            Node::Int(i) => Some(i),
+            Node::Bool(b) => Some(i64::from(b)),
             _ => None,
         }
     }
 
     /// The elements of a tuple or list.
     pub fn seq_of(&self, id: NodeId) -> Option<&[NodeId]> {
-        match self.node(id) {
+        match self.stored(id)? {
             Node::Tuple(v) | Node::List(v) => Some(v),
             _ => None,
         }
@@ -208,7 +246,7 @@ impl<'a> Machine<'a> {
 
     /// `module.name` of a node that is an import.
     pub fn global_name(&self, id: NodeId) -> Option<String> {
-        match self.node(id) {
+        match self.stored(id)? {
             Node::Global(i) => Some(self.imports[*i].dotted()),
             _ => None,
         }
@@ -463,8 +501,8 @@ impl<'a> Machine<'a> {
 
     /// `target.method(args)` for container opcodes applied to a non-container.
     fn method_call(&mut self, target: NodeId, method: &str, args: Vec<NodeId>) -> R<()> {
-        match &mut self.nodes[target as usize] {
-            Node::Obj(obj) => {
+        match self.node_mut(target) {
+            Some(Node::Obj(obj)) => {
                 // Dict-like or list-like results of allowed constructors (OrderedDict, ...):
                 // keep the items for tensor reconstruction. The constructor call itself was
                 // already recorded and is judged there.
@@ -479,7 +517,7 @@ impl<'a> Machine<'a> {
                 }
                 Ok(())
             }
-            Node::Global(_) | Node::DynamicGlobal { .. } | Node::PersId { .. } => {
+            Some(Node::Global(_) | Node::DynamicGlobal { .. } | Node::PersId { .. }) => {
                 let attr = self.add(Node::Str(method.to_owned().into()))?;
                 let tuple = self.add(Node::Tuple(args))?;
                 let bound = self.add(Node::Tuple(vec![target, attr]))?;
@@ -545,7 +583,7 @@ impl<'a> Machine<'a> {
                             if line.len() == 2 && (v == 0 || v == 1) {
                                 self.stack.push(if v == 1 { TRUE_ID } else { FALSE_ID });
                             } else {
-                                self.push_new(Node::Int(v))?;
+                                self.push_int(v)?;
                             }
                         }
                         Some(IntText::Big) => self.push_new(Node::BigInt(vec![0; 9]))?,
@@ -556,22 +594,22 @@ impl<'a> Machine<'a> {
                     let line = self.line()?;
                     let line = line.strip_suffix(b"L").unwrap_or(line);
                     match parse_py_int(line) {
-                        Some(IntText::Small(v)) => self.push_new(Node::Int(v))?,
+                        Some(IntText::Small(v)) => self.push_int(v)?,
                         Some(IntText::Big) => self.push_new(Node::BigInt(vec![0; 9]))?,
                         None => return Err("invalid literal for int() with base 0".into()),
                     }
                 }
                 b'J' => {
                     let v = self.u32()? as i32;
-                    self.push_new(Node::Int(i64::from(v)))?;
+                    self.push_int(i64::from(v))?;
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.push_new(Node::Int(i64::from(v)))?;
+                    self.push_int(i64::from(v))?;
                 }
                 b'M' => {
                     let v = self.u16()?;
-                    self.push_new(Node::Int(i64::from(v)))?;
+                    self.push_int(i64::from(v))?;
                 }
                 0x8a => {
                     let n = self.u8()? as usize;
@@ -812,20 +850,22 @@ impl<'a> Machine<'a> {
                     let v = self.pop()?;
                     let k = self.pop()?;
                     let d = self.top()?;
-                    self.set_items(d, vec![(k, v)])?;
+                    self.set_items(d, vec![k, v])?;
                 }
                 b'u' => {
                     let items = self.pop_mark()?;
-                    let pairs = pairs(items)?;
+                    if items.len() % 2 != 0 {
+                        return Err(ODD_ITEMS.into());
+                    }
                     let d = self.top()?;
-                    self.set_items(d, pairs)?;
+                    self.set_items(d, items)?;
                 }
                 0x8f => self.push_new(Node::Set(Vec::new()))?,
                 0x90 => {
                     let items = self.pop_mark()?;
                     let s = self.top()?;
-                    match &mut self.nodes[s as usize] {
-                        Node::Set(v) => v.extend(items),
+                    match self.node_mut(s) {
+                        Some(Node::Set(v)) => v.extend(items),
                         _ => self.method_call(s, "add", items)?,
                     }
                 }
@@ -875,7 +915,7 @@ impl<'a> Machine<'a> {
         if depth > 8 {
             return None;
         }
-        let obj = match self.node(id) {
+        let obj = match self.stored(id)? {
             Node::Str(s) => return Some(s.to_string()),
             Node::Bytes(_) => {
                 return self
@@ -900,7 +940,7 @@ impl<'a> Machine<'a> {
             }
             "operator.getitem" | "_operator.getitem" => {
                 let key = self.resolve_str(arg(1)?, depth + 1)?;
-                let items: &[(NodeId, NodeId)] = match self.node(arg(0)?) {
+                let items: &[(NodeId, NodeId)] = match self.stored(arg(0)?)? {
                     Node::Dict(pairs) => pairs,
                     Node::Obj(o) => &o.items,
                     _ => return None,
@@ -939,13 +979,13 @@ impl<'a> Machine<'a> {
 
     fn push_long(&mut self, b: &[u8]) -> R<()> {
         if b.is_empty() {
-            return self.push_new(Node::Int(0));
+            return self.push_int(0);
         }
         if b.len() <= 8 {
             let neg = b[b.len() - 1] & 0x80 != 0;
             let mut buf = [if neg { 0xff } else { 0 }; 8];
             buf[..b.len()].copy_from_slice(b);
-            self.push_new(Node::Int(i64::from_le_bytes(buf)))
+            self.push_int(i64::from_le_bytes(buf))
         } else {
             self.push_new(Node::BigInt(b.to_vec()))
         }
@@ -953,7 +993,7 @@ impl<'a> Machine<'a> {
 
     fn push_unicode(&mut self, n: usize) -> R<()> {
         let b = self.take(n)?;
-        let s = match std::str::from_utf8(b) {
+        let s = match utf8(b) {
             Ok(s) => s.into(),
             Err(_) if utf8_surrogatepass_ok(b) => String::from_utf8_lossy(b),
             Err(_) => return Err("'utf-8' codec can't decode BINUNICODE operand".into()),
@@ -977,7 +1017,7 @@ impl<'a> Machine<'a> {
     fn push_py2_span(&mut self, start: usize, end: usize) -> R<()> {
         let b = &self.data[start..end];
         if b.is_ascii() {
-            let s = std::str::from_utf8(b).expect("ascii");
+            let s = utf8(b).expect("ascii");
             self.push_new(Node::Str(s.into()))
         } else {
             self.push_new(Node::Bytes(Blob::Span(start, end)))
@@ -993,8 +1033,8 @@ impl<'a> Machine<'a> {
     }
 
     fn append(&mut self, list: NodeId, items: Vec<NodeId>) -> R<()> {
-        match &mut self.nodes[list as usize] {
-            Node::List(v) => {
+        match self.node_mut(list) {
+            Some(Node::List(v)) => {
                 v.extend(items);
                 Ok(())
             }
@@ -1002,23 +1042,21 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn set_items(&mut self, d: NodeId, pairs: Vec<(NodeId, NodeId)>) -> R<()> {
-        match &mut self.nodes[d as usize] {
-            Node::Dict(v) => {
-                v.extend(pairs);
+    /// SETITEM(S) of `items` (keys and values alternating, an even number).
+    fn set_items(&mut self, d: NodeId, items: Vec<NodeId>) -> R<()> {
+        match self.node_mut(d) {
+            Some(Node::Dict(v)) => {
+                v.extend(items.chunks_exact(2).map(|c| (c[0], c[1])));
                 Ok(())
             }
-            _ => {
-                let flat = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
-                self.method_call(d, "__setitem__", flat)
-            }
+            _ => self.method_call(d, "__setitem__", items),
         }
     }
 
     fn build(&mut self, inst: NodeId, state: NodeId) -> R<()> {
         let offset = self.base + self.op_start as u64;
         // A `__setstate__` planted by an earlier BUILD is called with this state.
-        if let Node::Obj(obj) = self.node(inst)
+        if let Some(Node::Obj(obj)) = self.stored(inst)
             && let Some(planted) = obj.planted_setstate
         {
             let args = self.add(Node::Tuple(vec![state]))?;
@@ -1027,18 +1065,18 @@ impl<'a> Machine<'a> {
         }
         // The attributes this BUILD assigns: (name, value) from the state dict and slotstate.
         let mut assigned: Vec<(NodeId, NodeId)> = Vec::new();
-        let (dict_state, slot_state) = match self.node(state) {
-            Node::Tuple(v) if v.len() == 2 => (Some(v[0]), Some(v[1])),
+        let (dict_state, slot_state) = match self.stored(state) {
+            Some(Node::Tuple(v)) if v.len() == 2 => (Some(v[0]), Some(v[1])),
             _ => (Some(state), None),
         };
         for part in [dict_state, slot_state].into_iter().flatten() {
-            if let Node::Dict(pairs) = self.node(part) {
+            if let Some(Node::Dict(pairs)) = self.stored(part) {
                 assigned.extend(pairs.iter().copied());
             }
         }
         let is_import = matches!(
-            self.node(inst),
-            Node::Global(_) | Node::DynamicGlobal { .. }
+            self.stored(inst),
+            Some(Node::Global(_) | Node::DynamicGlobal { .. })
         );
         let mut planted = None;
         for (k, v) in &assigned {
@@ -1065,7 +1103,7 @@ impl<'a> Machine<'a> {
             }
             self.attributes.insert((inst, name), *v);
         }
-        if let Node::Obj(obj) = &mut self.nodes[inst as usize] {
+        if let Some(Node::Obj(obj)) = self.node_mut(inst) {
             obj.state = Some(state);
             if planted.is_some() {
                 obj.planted_setstate = planted;
@@ -1136,11 +1174,13 @@ impl<'a> Machine<'a> {
     }
 }
 
+const ODD_ITEMS: &str = "odd number of items for DICT/SETITEMS";
+
 fn pairs(items: Vec<NodeId>) -> R<Vec<(NodeId, NodeId)>> {
     if items.len() % 2 != 0 {
-        return Err("odd number of items for DICT/SETITEMS".into());
+        return Err(ODD_ITEMS.into());
     }
-    Ok(items.chunks(2).map(|c| (c[0], c[1])).collect())
+    Ok(items.chunks_exact(2).map(|c| (c[0], c[1])).collect())
 }
 
 #[cfg(test)]
@@ -1168,11 +1208,35 @@ mod tests {
         );
         let m = run(b"I01\n.");
         assert!(matches!(
-            m.node(m.streams[0].root.unwrap()),
+            &*m.node(m.streams[0].root.unwrap()),
             Node::Bool(true)
         ));
         let m = run(b"L0x10L\n.");
-        assert!(matches!(m.node(m.streams[0].root.unwrap()), Node::Int(16)));
+        assert!(matches!(
+            &*m.node(m.streams[0].root.unwrap()),
+            Node::Int(16)
+        ));
+    }
+
+    #[test]
+    fn ints_inline_or_stored_read_back_alike() {
+        // A list of ints around the inline range's edges: 0, 255 (BININT1), 65535 (BININT2),
+        // -1 and 2^31 - 1 (BININT), 2^31 and 2^40 (LONG1), then APPENDS.
+        let mut p =
+            b"\x80\x02]q\x00(K\x00K\xffM\xff\xffJ\xff\xff\xff\xffJ\xff\xff\xff\x7f".to_vec();
+        p.extend_from_slice(b"\x8a\x05\x00\x00\x00\x80\x00\x8a\x06\x00\x00\x00\x00\x00\x01e.");
+        let m = run(&p);
+        assert!(m.streams[0].error.is_none(), "{:?}", m.streams[0].error);
+        let items = m.seq_of(m.streams[0].root.unwrap()).unwrap();
+        let values: Vec<Option<i64>> = items.iter().map(|&i| m.int_of(i)).collect();
+        let expected = [0, 255, 65535, -1, (1 << 31) - 1, 1 << 31, 1 << 40];
+        assert_eq!(values, expected.map(Some));
+        for (&id, v) in items.iter().zip(expected) {
+            assert!(matches!(*m.node(id), Node::Int(x) if x == v));
+            // Only what does not fit the id is stored.
+            let inline = (0..1 << 31).contains(&v);
+            assert_eq!(m.stored(id).is_none(), inline, "{v}");
+        }
     }
 
     #[test]
@@ -1187,7 +1251,7 @@ mod tests {
             Event::Call { node } => Some(*node),
             _ => None,
         });
-        let Node::Obj(obj) = m.node(call.unwrap()) else {
+        let Node::Obj(obj) = &*m.node(call.unwrap()) else {
             panic!()
         };
         assert_eq!(obj.offset, 19);
@@ -1247,7 +1311,7 @@ mod tests {
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::Call { node } => match m.node(*node) {
+                Event::Call { node } => match &*m.node(*node) {
                     Node::Obj(o) => Some(o.kind),
                     _ => None,
                 },
@@ -1266,7 +1330,7 @@ mod tests {
         m.events
             .iter()
             .filter_map(|e| match e {
-                Event::Call { node } => match m.node(*node) {
+                Event::Call { node } => match &*m.node(*node) {
                     Node::Obj(o) => Some(o.kind),
                     _ => None,
                 },
@@ -1304,6 +1368,6 @@ mod tests {
         let data = b"cos\nenviron\nS'A'\nS'B'\ns.";
         let m = run(data);
         assert!(m.streams[0].error.is_none());
-        assert!(m.events.iter().any(|e| matches!(e, Event::Call { node } if matches!(m.node(*node), Node::Obj(o) if o.kind == CallKind::Method))));
+        assert!(m.events.iter().any(|e| matches!(e, Event::Call { node } if matches!(&*m.node(*node), Node::Obj(o) if o.kind == CallKind::Method))));
     }
 }

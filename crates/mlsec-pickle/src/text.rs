@@ -211,6 +211,19 @@ pub(crate) fn decode_raw_unicode_escape(s: &[u8]) -> R<String> {
     Ok(out)
 }
 
+/// `b` as text, exactly like `std::str::from_utf8`, but ASCII (nearly every key of a vocabulary
+/// or state dict) is recognised with one word-at-a-time test instead of the byte-wise
+/// validator: for ten-byte keys that was 110 instructions a string, a quarter of a 14 MB
+/// vocabulary pickle's scan.
+#[allow(unsafe_code)]
+pub(crate) fn utf8(b: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    if b.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(b) });
+    }
+    std::str::from_utf8(b)
+}
+
 /// UTF-8 that is valid when surrogate code points are allowed (`surrogatepass`).
 pub(crate) fn utf8_surrogatepass_ok(b: &[u8]) -> bool {
     let mut i = 0;

@@ -29,8 +29,15 @@ pub struct InlineError(pub String);
 pub type InlineRule =
     fn(m: &Machine<'_>, object: NodeId, state: NodeId) -> Result<Option<Inline>, InlineError>;
 
-/// Index of a node in [`Machine::nodes`].
+/// Index of a node in [`Machine::nodes`], or an int carried in the id itself (see
+/// [`INLINE_INT`]); read either with [`Machine::node`].
 pub type NodeId = u32;
+
+/// Ids with this bit set are ints from 0 to 2³¹ − 1 that were never stored as nodes: the value
+/// is the rest of the id. A vocabulary or state dict holds hundreds of thousands of such ints;
+/// as nodes they were half the arena, its page faults and its drop (issue 17, part 8).
+/// [`Machine::node`] gives them back as `Node::Int`; they never appear in [`Machine::nodes`].
+pub const INLINE_INT: NodeId = 1 << 31;
 
 /// Caps on the work one pickle may cause.
 #[derive(Debug, Clone, Copy)]

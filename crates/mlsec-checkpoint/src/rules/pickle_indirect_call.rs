@@ -20,7 +20,7 @@ mlsec_core::declare_rule! {
 /// one); calling a plain value (a string, a number) fails at load time and runs nothing.
 pub(crate) fn check(m: &Machine<'_>, obj: &Obj, site: &Site) -> Option<Finding> {
     if !matches!(
-        m.node(obj.callee),
+        &*m.node(obj.callee),
         Node::Obj(_) | Node::DynamicGlobal { .. } | Node::PersId { .. } | Node::Tuple(_)
     ) {
         return None;
