@@ -3,6 +3,7 @@
 use crate::text::*;
 use crate::trace::*;
 use crate::{R, TRUNCATED};
+use thin_vec::{ThinVec, thin_vec};
 
 /// The simulated unpickler over one buffer. `base` is added to every reported offset.
 pub struct Machine<'a> {
@@ -17,6 +18,9 @@ pub struct Machine<'a> {
     pub inline_data: Vec<(usize, usize)>,
     /// The object after whose BUILD each entry of `inline_data` was read (same index).
     pub inline_nodes: Vec<NodeId>,
+    /// Bytes decoded from text opcodes, which are not a range of `data`: [`Blob`]s from
+    /// `data.len()` on point here.
+    decoded: Vec<u8>,
     /// Which BUILDs are followed by inline data, for the loader modelled.
     inline: Option<InlineRule>,
     /// Attributes BUILD assigned, by (object, name): what `getattr` on them would return.
@@ -61,13 +65,14 @@ impl<'a> Machine<'a> {
                 Node::None,
                 Node::Bool(true),
                 Node::Bool(false),
-                Node::Tuple(Vec::new()),
+                Node::Tuple(ThinVec::new()),
             ],
             imports: Vec::new(),
             events: Vec::new(),
             streams: Vec::new(),
             inline_data: Vec::new(),
             inline_nodes: Vec::new(),
+            decoded: Vec::new(),
             inline: None,
             attributes: std::collections::HashMap::new(),
             limits,
@@ -213,10 +218,12 @@ impl<'a> Machine<'a> {
     /// The bytes of a node that holds bytes (bytes, bytearray), if any.
     pub fn bytes_of(&self, id: NodeId) -> Option<&[u8]> {
         match self.stored(id)? {
-            Node::Bytes(b) | Node::ByteArray(b) => Some(match b {
-                Blob::Span(s, e) => &self.data[*s..*e],
-                Blob::Owned(v) => v.as_slice(),
-            }),
+            Node::Bytes(b) | Node::ByteArray(b) => {
+                Some(match b.start.checked_sub(self.data.len()) {
+                    Some(start) => &self.decoded[start..b.end - self.data.len()],
+                    None => &self.data[b.start..b.end],
+                })
+            }
             _ => None,
         }
     }
@@ -288,11 +295,11 @@ impl<'a> Machine<'a> {
     }
 
     /// Pops everything down to the last MARK, and the MARK.
-    fn pop_mark(&mut self) -> R<Vec<NodeId>> {
+    fn pop_mark(&mut self) -> R<Seq> {
         let Some(mark) = self.marks.pop() else {
             return Err("could not find MARK".into());
         };
-        Ok(self.stack.split_off(mark.min(self.stack.len())))
+        Ok(self.stack.drain(mark.min(self.stack.len())..).collect())
     }
 
     #[inline]
@@ -500,7 +507,7 @@ impl<'a> Machine<'a> {
     }
 
     /// `target.method(args)` for container opcodes applied to a non-container.
-    fn method_call(&mut self, target: NodeId, method: &str, args: Vec<NodeId>) -> R<()> {
+    fn method_call(&mut self, target: NodeId, method: &str, args: Seq) -> R<()> {
         match self.node_mut(target) {
             Some(Node::Obj(obj)) => {
                 // Dict-like or list-like results of allowed constructors (OrderedDict, ...):
@@ -520,7 +527,7 @@ impl<'a> Machine<'a> {
             Some(Node::Global(_) | Node::DynamicGlobal { .. } | Node::PersId { .. }) => {
                 let attr = self.add(Node::Str(method.to_owned().into()))?;
                 let tuple = self.add(Node::Tuple(args))?;
-                let bound = self.add(Node::Tuple(vec![target, attr]))?;
+                let bound = self.add(Node::Tuple(thin_vec![target, attr]))?;
                 self.call(bound, tuple, CallKind::Method)?;
                 Ok(())
             }
@@ -586,7 +593,7 @@ impl<'a> Machine<'a> {
                                 self.push_int(v)?;
                             }
                         }
-                        Some(IntText::Big) => self.push_new(Node::BigInt(vec![0; 9]))?,
+                        Some(IntText::Big) => self.push_new(Node::BigInt(vec![0; 9].into()))?,
                         None => return Err("could not convert string to int".into()),
                     }
                 }
@@ -595,7 +602,7 @@ impl<'a> Machine<'a> {
                     let line = line.strip_suffix(b"L").unwrap_or(line);
                     match parse_py_int(line) {
                         Some(IntText::Small(v)) => self.push_int(v)?,
-                        Some(IntText::Big) => self.push_new(Node::BigInt(vec![0; 9]))?,
+                        Some(IntText::Big) => self.push_new(Node::BigInt(vec![0; 9].into()))?,
                         None => return Err("invalid literal for int() with base 0".into()),
                     }
                 }
@@ -708,7 +715,7 @@ impl<'a> Machine<'a> {
                 b'a' => {
                     let v = self.pop()?;
                     let list = self.top()?;
-                    self.append(list, vec![v])?;
+                    self.append(list, thin_vec![v])?;
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
@@ -760,7 +767,7 @@ impl<'a> Machine<'a> {
                     let pairs = pairs(items)?;
                     self.push_new(Node::Dict(pairs))?;
                 }
-                b'}' => self.push_new(Node::Dict(Vec::new()))?,
+                b'}' => self.push_new(Node::Dict(ThinVec::new()))?,
                 b'g' => {
                     let line = self.line()?;
                     let idx = parse_decimal(line).ok_or("invalid GET index")?;
@@ -824,7 +831,7 @@ impl<'a> Machine<'a> {
                     let kwargs = self.pop()?;
                     let args = self.pop()?;
                     let cls = self.pop()?;
-                    let both = self.add(Node::Tuple(vec![args, kwargs]))?;
+                    let both = self.add(Node::Tuple(thin_vec![args, kwargs]))?;
                     let id = self.call(cls, both, CallKind::NewObjEx)?;
                     self.stack.push(id);
                 }
@@ -832,7 +839,7 @@ impl<'a> Machine<'a> {
                     let items = self.pop_mark()?;
                     self.push_new(Node::List(items))?;
                 }
-                b']' => self.push_new(Node::List(Vec::new()))?,
+                b']' => self.push_new(Node::List(ThinVec::new()))?,
                 b't' => {
                     let items = self.pop_mark()?;
                     self.push_new(Node::Tuple(items))?;
@@ -843,24 +850,44 @@ impl<'a> Machine<'a> {
                     if self.stack.len() < self.fence() + n {
                         return Err("unpickling stack underflow".into());
                     }
-                    let items = self.stack.split_off(self.stack.len() - n);
+                    let items = self.stack.drain(self.stack.len() - n..).collect();
                     self.push_new(Node::Tuple(items))?;
                 }
                 b's' => {
                     let v = self.pop()?;
                     let k = self.pop()?;
                     let d = self.top()?;
-                    self.set_items(d, vec![k, v])?;
+                    self.set_items(d, thin_vec![k, v])?;
                 }
                 b'u' => {
-                    let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
+                    let Some(mark) = self.marks.pop() else {
+                        return Err("could not find MARK".into());
+                    };
+                    let start = mark.min(self.stack.len());
+                    if (self.stack.len() - start) % 2 != 0 {
                         return Err(ODD_ITEMS.into());
                     }
-                    let d = self.top()?;
-                    self.set_items(d, items)?;
+                    if start <= self.fence() {
+                        return Err("unpickling stack underflow".into());
+                    }
+                    let d = self.stack[start - 1];
+                    // Into a dict straight from the stack (a vocabulary is hundreds of such
+                    // batches); anything else gets `__setitem__` calls.
+                    if let Some(Node::Dict(v)) = self.nodes.get_mut(d as usize)
+                        && d & INLINE_INT == 0
+                    {
+                        let items = &self.stack[start..];
+                        v.reserve(items.len() / 2);
+                        for c in items.chunks_exact(2) {
+                            v.push((c[0], c[1]));
+                        }
+                        self.stack.truncate(start);
+                    } else {
+                        let items = self.stack.drain(start..).collect();
+                        self.set_items(d, items)?;
+                    }
                 }
-                0x8f => self.push_new(Node::Set(Vec::new()))?,
+                0x8f => self.push_new(Node::Set(ThinVec::new()))?,
                 0x90 => {
                     let items = self.pop_mark()?;
                     let s = self.top()?;
@@ -987,7 +1014,7 @@ impl<'a> Machine<'a> {
             buf[..b.len()].copy_from_slice(b);
             self.push_int(i64::from_le_bytes(buf))
         } else {
-            self.push_new(Node::BigInt(b.to_vec()))
+            self.push_new(Node::BigInt(b.into()))
         }
     }
 
@@ -1004,7 +1031,10 @@ impl<'a> Machine<'a> {
     fn push_bytes(&mut self, n: usize, array: bool) -> R<()> {
         let start = self.pos;
         self.take(n)?;
-        let blob = Blob::Span(start, self.pos);
+        let blob = Blob {
+            start,
+            end: self.pos,
+        };
         self.push_new(if array {
             Node::ByteArray(blob)
         } else {
@@ -1020,7 +1050,7 @@ impl<'a> Machine<'a> {
             let s = utf8(b).expect("ascii");
             self.push_new(Node::Str(s.into()))
         } else {
-            self.push_new(Node::Bytes(Blob::Span(start, end)))
+            self.push_new(Node::Bytes(Blob { start, end }))
         }
     }
 
@@ -1028,11 +1058,16 @@ impl<'a> Machine<'a> {
         if b.is_ascii() {
             self.push_new(Node::Str(String::from_utf8(b).expect("ascii").into()))
         } else {
-            self.push_new(Node::Bytes(Blob::Owned(b)))
+            let start = self.data.len() + self.decoded.len();
+            self.decoded.extend_from_slice(&b);
+            self.push_new(Node::Bytes(Blob {
+                start,
+                end: start + b.len(),
+            }))
         }
     }
 
-    fn append(&mut self, list: NodeId, items: Vec<NodeId>) -> R<()> {
+    fn append(&mut self, list: NodeId, items: Seq) -> R<()> {
         match self.node_mut(list) {
             Some(Node::List(v)) => {
                 v.extend(items);
@@ -1043,7 +1078,7 @@ impl<'a> Machine<'a> {
     }
 
     /// SETITEM(S) of `items` (keys and values alternating, an even number).
-    fn set_items(&mut self, d: NodeId, items: Vec<NodeId>) -> R<()> {
+    fn set_items(&mut self, d: NodeId, items: Seq) -> R<()> {
         match self.node_mut(d) {
             Some(Node::Dict(v)) => {
                 v.extend(items.chunks_exact(2).map(|c| (c[0], c[1])));
@@ -1059,7 +1094,7 @@ impl<'a> Machine<'a> {
         if let Some(Node::Obj(obj)) = self.stored(inst)
             && let Some(planted) = obj.planted_setstate
         {
-            let args = self.add(Node::Tuple(vec![state]))?;
+            let args = self.add(Node::Tuple(thin_vec![state]))?;
             self.call(planted, args, CallKind::Build)?;
             return Ok(());
         }
@@ -1176,7 +1211,7 @@ impl<'a> Machine<'a> {
 
 const ODD_ITEMS: &str = "odd number of items for DICT/SETITEMS";
 
-fn pairs(items: Vec<NodeId>) -> R<Vec<(NodeId, NodeId)>> {
+fn pairs(items: Seq) -> R<Pairs> {
     if items.len() % 2 != 0 {
         return Err(ODD_ITEMS.into());
     }
@@ -1216,6 +1251,25 @@ mod tests {
             &*m.node(m.streams[0].root.unwrap()),
             Node::Int(16)
         ));
+    }
+
+    #[test]
+    fn a_node_is_three_words() {
+        assert_eq!(
+            std::mem::size_of::<Node>(),
+            3 * std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
+    fn decoded_and_input_bytes_read_back() {
+        // A Python 2 str with an escape (decoded: not a range of the input), then
+        // SHORT_BINBYTES (a range of the input), in a tuple.
+        let m = run(b"(S'\\xe9z'\nC\x02abt.");
+        assert!(m.streams[0].error.is_none(), "{:?}", m.streams[0].error);
+        let items = m.seq_of(m.streams[0].root.unwrap()).unwrap();
+        assert_eq!(m.bytes_of(items[0]), Some(&b"\xe9z"[..]));
+        assert_eq!(m.bytes_of(items[1]), Some(&b"ab"[..]));
     }
 
     #[test]
