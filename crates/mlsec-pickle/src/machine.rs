@@ -18,6 +18,8 @@ pub struct Machine<'a> {
     pub inline_data: Vec<(usize, usize)>,
     /// The object after whose BUILD each entry of `inline_data` was read (same index).
     pub inline_nodes: Vec<NodeId>,
+    /// The byte ranges (start, length) of the inline strings ([`INLINE_STR`]), by index.
+    strs: Vec<(u32, u32)>,
     /// Bytes decoded from text opcodes, which are not a range of `data`: [`Blob`]s from
     /// `data.len()` on point here.
     decoded: Vec<u8>,
@@ -72,6 +74,7 @@ impl<'a> Machine<'a> {
             streams: Vec::new(),
             inline_data: Vec::new(),
             inline_nodes: Vec::new(),
+            strs: Vec::new(),
             decoded: Vec::new(),
             inline: None,
             attributes: std::collections::HashMap::new(),
@@ -178,26 +181,37 @@ impl<'a> Machine<'a> {
     pub fn node(&self, id: NodeId) -> std::borrow::Cow<'_, Node<'a>> {
         if id & INLINE_INT != 0 {
             std::borrow::Cow::Owned(Node::Int(i64::from(id & !INLINE_INT)))
+        } else if id & INLINE_STR != 0 {
+            std::borrow::Cow::Owned(Node::Str(self.inline_str(id).into()))
         } else {
             std::borrow::Cow::Borrowed(&self.nodes[id as usize])
         }
     }
 
-    /// The object `id` names when it is stored in the arena: `None` for an inline int
-    /// ([`INLINE_INT`]). For matching anything but `Node::Int` where a borrow must outlive the
-    /// statement; an int must be matched through [`Machine::node`].
+    /// The text of an inline string id ([`INLINE_STR`]).
+    fn inline_str(&self, id: NodeId) -> &'a str {
+        let (start, len) = self.strs[(id & !INLINE_STR) as usize];
+        let (start, len) = (start as usize, len as usize);
+        let data: &'a [u8] = self.data;
+        utf8(&data[start..start + len]).expect("an inline string was valid UTF-8 when it was read")
+    }
+
+    /// The object `id` names when it is stored in the arena: `None` for an inline int or
+    /// string ([`INLINE_INT`], [`INLINE_STR`]). For matching containers and objects where a
+    /// borrow must outlive the statement; ints and strings must be matched through
+    /// [`Machine::node`] (or [`Machine::int_of`], [`Machine::str_of`]).
     pub fn stored(&self, id: NodeId) -> Option<&Node<'a>> {
-        if id & INLINE_INT != 0 {
+        if id & (INLINE_INT | INLINE_STR) != 0 {
             None
         } else {
             Some(&self.nodes[id as usize])
         }
     }
 
-    /// The arena slot of `id`; `None` for an inline int, which has none (ints are immutable,
-    /// so nothing the machine mutates is one).
+    /// The arena slot of `id`; `None` for an inline int or string, which has none (both are
+    /// immutable, so nothing the machine mutates is one).
     fn node_mut(&mut self, id: NodeId) -> Option<&mut Node<'a>> {
-        if id & INLINE_INT != 0 {
+        if id & (INLINE_INT | INLINE_STR) != 0 {
             None
         } else {
             Some(&mut self.nodes[id as usize])
@@ -229,6 +243,9 @@ impl<'a> Machine<'a> {
     }
 
     pub fn str_of(&self, id: NodeId) -> Option<&str> {
+        if id & INLINE_STR != 0 && id & INLINE_INT == 0 {
+            return Some(self.inline_str(id));
+        }
         match self.stored(id)? {
             Node::Str(s) => Some(s),
             _ => None,
@@ -260,7 +277,7 @@ impl<'a> Machine<'a> {
     }
 
     fn add(&mut self, node: Node<'a>) -> R<NodeId> {
-        if self.nodes.len() >= self.limits.max_nodes {
+        if self.nodes.len() >= self.limits.max_nodes.min(INLINE_STR as usize) {
             return Err(format!(
                 "pickle creates more than {} objects",
                 self.limits.max_nodes
@@ -873,9 +890,7 @@ impl<'a> Machine<'a> {
                     let d = self.stack[start - 1];
                     // Into a dict straight from the stack (a vocabulary is hundreds of such
                     // batches); anything else gets `__setitem__` calls.
-                    if let Some(Node::Dict(v)) = self.nodes.get_mut(d as usize)
-                        && d & INLINE_INT == 0
-                    {
+                    if let Some(Node::Dict(v)) = self.nodes.get_mut(d as usize) {
                         let items = &self.stack[start..];
                         v.reserve(items.len() / 2);
                         for c in items.chunks_exact(2) {
@@ -942,8 +957,10 @@ impl<'a> Machine<'a> {
         if depth > 8 {
             return None;
         }
+        if let Some(s) = self.str_of(id) {
+            return Some(s.to_owned());
+        }
         let obj = match self.stored(id)? {
-            Node::Str(s) => return Some(s.to_string()),
             Node::Bytes(_) => {
                 return self
                     .bytes_of(id)
@@ -1019,13 +1036,30 @@ impl<'a> Machine<'a> {
     }
 
     fn push_unicode(&mut self, n: usize) -> R<()> {
+        let start = self.pos;
         let b = self.take(n)?;
-        let s = match utf8(b) {
-            Ok(s) => s.into(),
-            Err(_) if utf8_surrogatepass_ok(b) => String::from_utf8_lossy(b),
-            Err(_) => return Err("'utf-8' codec can't decode BINUNICODE operand".into()),
-        };
-        self.push_new(Node::Str(s))
+        match utf8(b) {
+            Ok(_) => self.push_input_str(start, n),
+            Err(_) if utf8_surrogatepass_ok(b) => {
+                self.push_new(Node::Str(String::from_utf8_lossy(b)))
+            }
+            Err(_) => Err("'utf-8' codec can't decode BINUNICODE operand".into()),
+        }
+    }
+
+    /// A string that is the valid UTF-8 at `data[start..start + len]`: inline when its range
+    /// fits the table ([`INLINE_STR`]), else a node borrowing the input.
+    fn push_input_str(&mut self, start: usize, len: usize) -> R<()> {
+        if let (Ok(s), Ok(l)) = (u32::try_from(start), u32::try_from(len))
+            && self.strs.len() < INLINE_STR as usize
+        {
+            self.stack.push(INLINE_STR | self.strs.len() as NodeId);
+            self.strs.push((s, l));
+            return Ok(());
+        }
+        let data: &'a [u8] = self.data;
+        let s = utf8(&data[start..start + len]).map_err(|_| "not UTF-8".to_owned())?;
+        self.push_new(Node::Str(s.into()))
     }
 
     fn push_bytes(&mut self, n: usize, array: bool) -> R<()> {
@@ -1045,10 +1079,8 @@ impl<'a> Machine<'a> {
     /// Python 2 `str`: decoded as ASCII (the default encoding); non-ASCII stays bytes, as
     /// with `encoding='bytes'` or `latin1` loaders such as numpy's.
     fn push_py2_span(&mut self, start: usize, end: usize) -> R<()> {
-        let b = &self.data[start..end];
-        if b.is_ascii() {
-            let s = utf8(b).expect("ascii");
-            self.push_new(Node::Str(s.into()))
+        if self.data[start..end].is_ascii() {
+            self.push_input_str(start, end - start)
         } else {
             self.push_new(Node::Bytes(Blob { start, end }))
         }
@@ -1270,6 +1302,26 @@ mod tests {
         let items = m.seq_of(m.streams[0].root.unwrap()).unwrap();
         assert_eq!(m.bytes_of(items[0]), Some(&b"\xe9z"[..]));
         assert_eq!(m.bytes_of(items[1]), Some(&b"ab"[..]));
+    }
+
+    #[test]
+    fn strings_inline_or_stored_read_back_alike() {
+        // SHORT_BINUNICODE "key" (inline), BINUNICODE with a lone surrogate (decoded with
+        // surrogatepass: a node), SHORT_BINSTRING "py2" (inline: ASCII), protocol-0 STRING
+        // 'esc\x41' (decoded: a node), in a tuple.
+        let m = run(b"\x80\x02(\x8c\x03keyX\x03\x00\x00\x00\xed\xa0\x80U\x03py2S'esc\\x41'\nt.");
+        assert!(m.streams[0].error.is_none(), "{:?}", m.streams[0].error);
+        let items = m.seq_of(m.streams[0].root.unwrap()).unwrap();
+        let texts: Vec<Option<&str>> = items.iter().map(|&i| m.str_of(i)).collect();
+        let lossy = "\u{fffd}".repeat(3);
+        assert_eq!(
+            texts,
+            [Some("key"), Some(lossy.as_str()), Some("py2"), Some("escA")]
+        );
+        for (&id, inline) in items.iter().zip([true, false, true, false]) {
+            assert!(matches!(&*m.node(id), Node::Str(_)));
+            assert_eq!(m.stored(id).is_none(), inline, "{:?}", m.str_of(id));
+        }
     }
 
     #[test]

@@ -29,9 +29,16 @@ pub struct InlineError(pub String);
 pub type InlineRule =
     fn(m: &Machine<'_>, object: NodeId, state: NodeId) -> Result<Option<Inline>, InlineError>;
 
-/// Index of a node in [`Machine::nodes`], or an int carried in the id itself (see
-/// [`INLINE_INT`]); read either with [`Machine::node`].
+/// Index of a node in [`Machine::nodes`], or an int or a string carried in the id itself (see
+/// [`INLINE_INT`], [`INLINE_STR`]); read any of them with [`Machine::node`].
 pub type NodeId = u32;
+
+/// Ids from here up to [`INLINE_INT`] are strings read straight from the input that were never
+/// stored as nodes: the rest of the id indexes the machine's table of their byte ranges, 8 bytes
+/// each instead of a 24-byte node that has to be dropped. Most of a vocabulary or state dict is
+/// such strings (issue 17, part 8). [`Machine::node`] gives them back as `Node::Str`; they never
+/// appear in [`Machine::nodes`], whose ids stay below this.
+pub const INLINE_STR: NodeId = 1 << 30;
 
 /// Ids with this bit set are ints from 0 to 2³¹ − 1 that were never stored as nodes: the value
 /// is the rest of the id. A vocabulary or state dict holds hundreds of thousands of such ints;
