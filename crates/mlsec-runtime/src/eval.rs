@@ -841,11 +841,9 @@ fn conv(c: &Ctx<'_>) -> R<Tensor> {
     let mut y = match n {
         // As a 2-D convolution of height 1: candle 0.9.2's conv1d backward misplaces the
         // gradient of every sample after the first in a batch.
-        1 => x
-            .unsqueeze(2)?
-            .conv2d(&w.unsqueeze(2)?, 0, stride, dilation, groups)?
+        1 => kernels::conv2d(&x.unsqueeze(2)?, &w.unsqueeze(2)?, stride, dilation, groups)?
             .squeeze(2)?,
-        2 => x.conv2d(w, 0, stride, dilation, groups)?,
+        2 => kernels::conv2d(&x, w, stride, dilation, groups)?,
         _ => return Err(c.err(format!("{n}-D convolution is not supported"))),
     };
     if let Some(b) = c.opt_input(2) {

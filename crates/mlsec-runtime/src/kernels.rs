@@ -13,10 +13,16 @@
 //!   (`x >= 0`), PyTorch's does not (`x > 0`); `abs` gets +1 at 0 instead of 0; ties in
 //!   `maximum`/`minimum` halve the gradient, so Clip and LeakyReLU built from them differ from
 //!   `torch.clamp` (gradient passes on the bounds) and `leaky_relu` (α at 0).
+//! - **Convolution** ([`conv2d`]): candle's `Conv2D` backward is right, but computes the
+//!   kernel's gradient (a second convolution as large as the forward) whatever the kernel is.
+//!   An attack differentiates with respect to the input only, through constant weights; ours
+//!   runs candle's forward and candle's input gradient, bit for bit, and nothing else.
 
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor, WithDType, bail};
+use candle_core::{
+    CpuStorage, CustomOp1, DType, Device, Layout, Shape, Storage, Tensor, WithDType, bail,
+};
 
 /// One spatial axis of a pooling window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,4 +447,113 @@ pub fn scale_gradient(x: &Tensor, scale: &Tensor) -> candle_core::Result<Tensor>
     x.contiguous()?.apply_op1(ScaleGradient {
         scale: scale.detach(),
     })
+}
+
+/// A 2-D convolution without padding, one group, through a constant kernel: only the input
+/// gets a gradient.
+#[derive(Debug)]
+struct Conv2dInput {
+    kernel: Tensor,
+    stride: usize,
+    dilation: usize,
+}
+
+impl CustomOp1 for Conv2dInput {
+    fn name(&self) -> &'static str {
+        "mlsec-conv2d-input"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = match s {
+            CpuStorage::F32(v) => Tensor::from_slice(contiguous(v, l)?, l.shape(), &Device::Cpu)?,
+            CpuStorage::F64(v) => Tensor::from_slice(contiguous(v, l)?, l.shape(), &Device::Cpu)?,
+            _ => bail!("{} supports f32 and f64 only", self.name()),
+        };
+        let y = x.conv2d(&self.kernel, 0, self.stride, self.dilation, 1)?;
+        let (storage, layout) = y.storage_and_layout();
+        let out = match &*storage {
+            Storage::Cpu(CpuStorage::F32(v)) => CpuStorage::F32(contiguous(v, layout)?.to_vec()),
+            Storage::Cpu(CpuStorage::F64(v)) => CpuStorage::F64(contiguous(v, layout)?.to_vec()),
+            _ => bail!("{}: unexpected output storage", self.name()),
+        };
+        Ok((out, layout.shape().clone()))
+    }
+
+    /// Candle's own input gradient of `Conv2D` (`backprop.rs`), the same expression.
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let out_size =
+            (grad.dim(2)? - 1) * self.stride + self.dilation * (self.kernel.dim(2)? - 1) + 1;
+        let out_padding = arg.dim(2)? - out_size;
+        let g = grad.conv_transpose2d(&self.kernel, 0, out_padding, self.stride, self.dilation)?;
+        Ok(Some(g))
+    }
+}
+
+/// `x.conv2d(kernel, 0, stride, dilation, groups)`. With one group and a kernel that is not
+/// being differentiated (every attack), the backward computes the input's gradient only;
+/// otherwise it is candle's op as it is.
+pub fn conv2d(
+    x: &Tensor,
+    kernel: &Tensor,
+    stride: usize,
+    dilation: usize,
+    groups: usize,
+) -> candle_core::Result<Tensor> {
+    if groups != 1 || kernel.track_op() || !x.track_op() {
+        return x.conv2d(kernel, 0, stride, dilation, groups);
+    }
+    x.contiguous()?.apply_op1(Conv2dInput {
+        kernel: kernel.contiguous()?,
+        stride,
+        dilation,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor, Var};
+
+    /// Ours and candle's convolution: the same output and the same input gradient, bit for
+    /// bit, with strides and dilations, on sizes that leave no remainder (what `eval::conv`
+    /// hands it: candle's backward is wrong otherwise, and so would ours be).
+    #[test]
+    fn conv2d_input_gradient_is_candles_own() {
+        let values = |n: usize, seed: u64| -> Vec<f64> {
+            (0..n)
+                .map(|i| (((i as u64 + 1) * seed) % 97) as f64 / 48.5 - 1.0)
+                .collect()
+        };
+        for (stride, dilation) in [(1, 1), (2, 1), (1, 2), (3, 2)] {
+            let (h, w) = (2 * dilation + 1 + 4 * stride, dilation + 1 + 3 * stride);
+            let x = Var::from_vec(values(2 * 3 * h * w, 7), (2, 3, h, w), &Device::Cpu).unwrap();
+            let w =
+                Tensor::from_vec(values(4 * 3 * 3 * 2, 13), (4, 3, 3, 2), &Device::Cpu).unwrap();
+            let ours = super::conv2d(x.as_tensor(), &w, stride, dilation, 1).unwrap();
+            let theirs = x.as_tensor().conv2d(&w, 0, stride, dilation, 1).unwrap();
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            assert_eq!(
+                flat(&ours),
+                flat(&theirs),
+                "forward, stride {stride}, dilation {dilation}"
+            );
+            let r =
+                Tensor::from_vec(values(ours.elem_count(), 31), ours.dims(), &Device::Cpu).unwrap();
+            let grad = |y: &Tensor| {
+                let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                (flat(g.get(x.as_tensor()).unwrap()), g.get(&w).is_some())
+            };
+            let ((ours, ours_kernel), (theirs, theirs_kernel)) = (grad(&ours), grad(&theirs));
+            assert_eq!(
+                ours, theirs,
+                "gradient, stride {stride}, dilation {dilation}"
+            );
+            // Candle also computes the constant kernel's gradient; ours does not.
+            assert!(theirs_kernel && !ours_kernel);
+        }
+    }
 }
