@@ -1,7 +1,8 @@
 //! A static emulation of CPython's `_pickle` unpickler.
 //!
 //! Nothing is imported or called: every object the real unpickler would build is a node in an
-//! arena, and every import, call, persistent load and attribute assignment the real unpickler
+//! arena (small ints and strings read straight from the input are carried in their id instead,
+//! [`INLINE_INT`], [`INLINE_STR`]; [`Machine::node`] reads any id), and every import, call, persistent load and attribute assignment the real unpickler
 //! would perform is recorded as an [`Event`] with the byte offset of its opcode. The semantics
 //! follow `Modules/_pickle.c` (3.11), not `pickletools`: any opcode is accepted whatever the
 //! declared protocol, text integers are parsed like `PyOS_strtol`, the stack has a fence at the
