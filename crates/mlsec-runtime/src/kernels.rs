@@ -142,6 +142,74 @@ impl Pool {
         }
     }
 
+    fn backward<T: WithDType>(&self, dims: &[usize], grad: &[T]) -> candle_core::Result<Vec<T>> {
+        let &[n, c, h, w] = dims else {
+            bail!("pooling needs NCHW input, got {dims:?}")
+        };
+        let mut dx = vec![0f64; n * c * h * w];
+        match self.kind {
+            PoolKind::Max => {
+                let Some(argmax) = self.argmax.get() else {
+                    bail!("max-pool backward before its forward pass")
+                };
+                for (&at, g) in argmax.iter().zip(grad) {
+                    if at != usize::MAX {
+                        dx[at] += g.to_f64();
+                    }
+                }
+            }
+            PoolKind::Average { .. } => {
+                let plan = self.plan(h, w)?;
+                let per_out = plan.windows.len();
+                for (k, g) in grad.iter().enumerate() {
+                    let (p, o) = (k / per_out, k % per_out);
+                    let (cells, padded) = &plan.windows[o];
+                    let d = self.divisor(cells.len(), *padded);
+                    if d == 0 {
+                        continue;
+                    }
+                    let share = g.to_f64() / d as f64;
+                    for &i in cells {
+                        dx[p * h * w + i] += share;
+                    }
+                }
+            }
+        }
+        Ok(dx.into_iter().map(T::from_f64).collect())
+    }
+}
+
+/// An op whose forward is written once for both float types.
+trait FloatForward {
+    fn forward<T: WithDType>(
+        &self,
+        x: &[T],
+        dims: &[usize],
+    ) -> candle_core::Result<(Vec<T>, Shape)>;
+}
+
+/// `cpu_fwd` of a [`FloatForward`] op: f32 or f64 storage; any other type is an error naming
+/// the op.
+fn float_forward(
+    op: &impl FloatForward,
+    name: &str,
+    s: &CpuStorage,
+    l: &Layout,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    match s {
+        CpuStorage::F32(v) => {
+            let (y, shape) = op.forward(contiguous(v, l)?, l.dims())?;
+            Ok((CpuStorage::F32(y), shape))
+        }
+        CpuStorage::F64(v) => {
+            let (y, shape) = op.forward(contiguous(v, l)?, l.dims())?;
+            Ok((CpuStorage::F64(y), shape))
+        }
+        _ => bail!("{name} supports f32 and f64 only"),
+    }
+}
+
+impl FloatForward for Pool {
     fn forward<T: WithDType>(
         &self,
         x: &[T],
@@ -187,41 +255,30 @@ impl Pool {
         }
         Ok((out, Shape::from((n, c, plan.out.0, plan.out.1))))
     }
+}
 
-    fn backward<T: WithDType>(&self, dims: &[usize], grad: &[T]) -> candle_core::Result<Vec<T>> {
-        let &[n, c, h, w] = dims else {
-            bail!("pooling needs NCHW input, got {dims:?}")
-        };
-        let mut dx = vec![0f64; n * c * h * w];
-        match self.kind {
-            PoolKind::Max => {
-                let Some(argmax) = self.argmax.get() else {
-                    bail!("max-pool backward before its forward pass")
-                };
-                for (&at, g) in argmax.iter().zip(grad) {
-                    if at != usize::MAX {
-                        dx[at] += g.to_f64();
-                    }
-                }
-            }
-            PoolKind::Average { .. } => {
-                let plan = self.plan(h, w)?;
-                let per_out = plan.windows.len();
-                for (k, g) in grad.iter().enumerate() {
-                    let (p, o) = (k / per_out, k % per_out);
-                    let (cells, padded) = &plan.windows[o];
-                    let d = self.divisor(cells.len(), *padded);
-                    if d == 0 {
-                        continue;
-                    }
-                    let share = g.to_f64() / d as f64;
-                    for &i in cells {
-                        dx[p * h * w + i] += share;
-                    }
-                }
-            }
+impl FloatForward for Conv2dInput {
+    /// y = K · im2col(x), block by block.
+    fn forward<T: WithDType>(
+        &self,
+        x: &[T],
+        dims: &[usize],
+    ) -> candle_core::Result<(Vec<T>, Shape)> {
+        let g = self.shape(dims)?;
+        let kmat = self.kernel.reshape((g.o, g.k()))?;
+        let mut out = Vec::with_capacity(g.n * g.o * g.l());
+        let mut first = 0;
+        while first < g.n {
+            let count = g.block().min(g.n - first);
+            let cols = Tensor::from_vec(
+                g.im2col(x, first, count),
+                (count, g.k(), g.l()),
+                &Device::Cpu,
+            )?;
+            out.extend(values::<T>(&kmat.broadcast_matmul(&cols)?)?);
+            first += count;
         }
-        Ok(dx.into_iter().map(T::from_f64).collect())
+        Ok((out, Shape::from((g.n, g.o, g.ho, g.wo))))
     }
 }
 
@@ -241,18 +298,7 @@ impl CustomOp1 for Pool {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dims = l.dims();
-        match s {
-            CpuStorage::F32(v) => {
-                let (o, sh) = self.forward(contiguous(v, l)?, dims)?;
-                Ok((CpuStorage::F32(o), sh))
-            }
-            CpuStorage::F64(v) => {
-                let (o, sh) = self.forward(contiguous(v, l)?, dims)?;
-                Ok((CpuStorage::F64(o), sh))
-            }
-            _ => bail!("pooling supports f32 and f64 only"),
-        }
+        float_forward(self, self.name(), s, l)
     }
 
     fn bwd(
@@ -573,29 +619,6 @@ impl Conv2dInput {
         ConvShape::new(x, self.kernel.dims(), self.stride, self.dilation)
     }
 
-    /// y = K · im2col(x), block by block.
-    fn forward<T: WithDType>(
-        &self,
-        x: &[T],
-        dims: &[usize],
-    ) -> candle_core::Result<(Vec<T>, Shape)> {
-        let g = self.shape(dims)?;
-        let kmat = self.kernel.reshape((g.o, g.k()))?;
-        let mut out = Vec::with_capacity(g.n * g.o * g.l());
-        let mut first = 0;
-        while first < g.n {
-            let count = g.block().min(g.n - first);
-            let cols = Tensor::from_vec(
-                g.im2col(x, first, count),
-                (count, g.k(), g.l()),
-                &Device::Cpu,
-            )?;
-            out.extend(values::<T>(&kmat.broadcast_matmul(&cols)?)?);
-            first += count;
-        }
-        Ok((out, Shape::from((g.n, g.o, g.ho, g.wo))))
-    }
-
     /// dx = col2im(Kᵀ · dy), block by block.
     fn input_grad<T: WithDType>(
         &self,
@@ -623,18 +646,7 @@ impl CustomOp1 for Conv2dInput {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dims = l.shape().dims();
-        match s {
-            CpuStorage::F32(v) => {
-                let (y, shape) = self.forward(contiguous(v, l)?, dims)?;
-                Ok((CpuStorage::F32(y), shape))
-            }
-            CpuStorage::F64(v) => {
-                let (y, shape) = self.forward(contiguous(v, l)?, dims)?;
-                Ok((CpuStorage::F64(y), shape))
-            }
-            _ => bail!("{} supports f32 and f64 only", self.name()),
-        }
+        float_forward(self, self.name(), s, l)
     }
 
     fn bwd(
