@@ -416,15 +416,16 @@ fn check_block(t: &str, block: &Block, tokens: &[Token], sites: &mut Vec<Site>) 
             Tok::Int(_) => op(i + 1) == Some("*"),
             _ => false,
         };
-        if foldable && i >= folded_until {
-            if let Some((value, next, built)) = fold(tokens, i, 0) {
-                folded_until = next;
-                if built && has_dunder(&value) {
-                    push(
-                        tok.start,
-                        format!("string built from pieces spells `{}`", clip(&value, 40)),
-                    );
-                }
+        if foldable
+            && i >= folded_until
+            && let Some((value, next, built)) = fold(tokens, i, 0)
+        {
+            folded_until = next;
+            if built && has_dunder(&value) {
+                push(
+                    tok.start,
+                    format!("string built from pieces spells `{}`", clip(&value, 40)),
+                );
             }
         }
     }

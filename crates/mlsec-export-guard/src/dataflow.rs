@@ -168,11 +168,11 @@ impl Facts {
         let mut to_output = vec![None; n];
         let mut queue = VecDeque::new();
         for o in &flat.outputs {
-            if let Some(&p) = flat.producer.get(o) {
-                if to_output[p].is_none() {
-                    to_output[p] = Some(0);
-                    queue.push_back(p);
-                }
+            if let Some(&p) = flat.producer.get(o)
+                && to_output[p].is_none()
+            {
+                to_output[p] = Some(0);
+                queue.push_back(p);
             }
         }
         // Liveness counts every read, shape reads included.
@@ -180,11 +180,11 @@ impl Facts {
             let d = to_output[i].unwrap_or(0);
             let node = &flat.nodes[i];
             for name in node.inputs.iter().chain(&node.outer) {
-                if let Some(&p) = flat.producer.get(name) {
-                    if to_output[p].is_none() {
-                        to_output[p] = Some(d + 1);
-                        queue.push_back(p);
-                    }
+                if let Some(&p) = flat.producer.get(name)
+                    && to_output[p].is_none()
+                {
+                    to_output[p] = Some(d + 1);
+                    queue.push_back(p);
                 }
             }
         }

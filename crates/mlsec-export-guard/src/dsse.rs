@@ -85,10 +85,10 @@ pub fn verify(bytes: &[u8], key: &Path) -> Result<(), DsseError> {
             continue;
         };
         let parsed = Signature::from_der(&sig).or_else(|_| Signature::from_slice(&sig));
-        if let Ok(sig) = parsed {
-            if key.verify(&message, &sig).is_ok() {
-                return Ok(());
-            }
+        if let Ok(sig) = parsed
+            && key.verify(&message, &sig).is_ok()
+        {
+            return Ok(());
         }
     }
     Err(DsseError::NoSignature)

@@ -97,10 +97,10 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/export-guard");
         let mut onnx = Vec::new();
         mlsec_util::walk::Walk::new(&root).run(|event| {
-            if let mlsec_util::walk::Event::File(e) = event {
-                if crate::provenance::is_onnx(&e.path) {
-                    onnx.push(e.path.clone());
-                }
+            if let mlsec_util::walk::Event::File(e) = event
+                && crate::provenance::is_onnx(&e.path)
+            {
+                onnx.push(e.path.clone());
             }
             mlsec_util::walk::Flow::Continue
         });

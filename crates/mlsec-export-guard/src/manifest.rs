@@ -180,12 +180,12 @@ pub fn check(
     };
     let statement: Value = match &envelope {
         Some(env) => {
-            if let Some(key) = verify_key {
-                if let Err(e) = crate::dsse::verify(&serde_json::to_vec(env)?, key) {
-                    report
-                        .findings
-                        .push(broken(format!("DSSE signature does not verify: {e}")));
-                }
+            if let Some(key) = verify_key
+                && let Err(e) = crate::dsse::verify(&serde_json::to_vec(env)?, key)
+            {
+                report
+                    .findings
+                    .push(broken(format!("DSSE signature does not verify: {e}")));
             }
             match crate::dsse::payload(env)
                 .map_err(|e| e.to_string())

@@ -292,10 +292,10 @@ impl<'a> Flat<'a> {
             }
         }
         for s in &g.sparse_initializer {
-            if let Some(v) = &s.values {
-                if let Some(name) = &v.name {
-                    flat.constants.insert(name.clone(), v);
-                }
+            if let Some(v) = &s.values
+                && let Some(name) = &v.name
+            {
+                flat.constants.insert(name.clone(), v);
             }
         }
         let identity = |s: &str| s.to_owned();
@@ -306,15 +306,15 @@ impl<'a> Flat<'a> {
                     flat.producer.insert(o.clone(), i);
                 }
             }
-            if n.node.op_type() == "Constant" && n.node.domain().is_empty() {
-                if let (Some(attr), Some(o)) = (
+            if n.node.op_type() == "Constant"
+                && n.node.domain().is_empty()
+                && let (Some(attr), Some(o)) = (
                     n.node.attribute.iter().find(|a| a.name() == "value"),
                     n.outputs.first(),
-                ) {
-                    if let Some(t) = &attr.t {
-                        flat.constants.insert(o.clone(), t);
-                    }
-                }
+                )
+                && let Some(t) = &attr.t
+            {
+                flat.constants.insert(o.clone(), t);
             }
         }
         Some(flat)
@@ -355,30 +355,30 @@ impl<'a> Flat<'a> {
                     }
                 })
                 .collect();
-            if depth < INLINE_DEPTH {
-                if let Some((fi, f)) = functions.get(&(node.domain(), node.op_type())) {
-                    let mut map: HashMap<&str, String> = HashMap::new();
-                    for (formal, actual) in f.input.iter().zip(&inputs) {
-                        map.insert(formal, actual.clone());
-                    }
-                    for (formal, actual) in f.output.iter().zip(&outputs) {
-                        map.insert(formal, actual.clone());
-                    }
-                    let prefix = format!("{node_path}>");
-                    let inner = move |s: &str| {
-                        map.get(s)
-                            .cloned()
-                            .unwrap_or_else(|| format!("{prefix}{s}"))
-                    };
-                    self.push_nodes(
-                        &f.node,
-                        &format!("{node_path}>functions[{fi}]"),
-                        &inner,
-                        functions,
-                        depth + 1,
-                    );
-                    continue;
+            if depth < INLINE_DEPTH
+                && let Some((fi, f)) = functions.get(&(node.domain(), node.op_type()))
+            {
+                let mut map: HashMap<&str, String> = HashMap::new();
+                for (formal, actual) in f.input.iter().zip(&inputs) {
+                    map.insert(formal, actual.clone());
                 }
+                for (formal, actual) in f.output.iter().zip(&outputs) {
+                    map.insert(formal, actual.clone());
+                }
+                let prefix = format!("{node_path}>");
+                let inner = move |s: &str| {
+                    map.get(s)
+                        .cloned()
+                        .unwrap_or_else(|| format!("{prefix}{s}"))
+                };
+                self.push_nodes(
+                    &f.node,
+                    &format!("{node_path}>functions[{fi}]"),
+                    &inner,
+                    functions,
+                    depth + 1,
+                );
+                continue;
             }
             let outer = node_outer_refs(node).iter().map(|s| rename(s)).collect();
             self.nodes.push(FlatNode {

@@ -303,10 +303,10 @@ fn external_files_quick(model: &Path) -> Vec<PathBuf> {
         if !mlsec_onnx::tensor::is_external(t.tensor) {
             continue;
         }
-        if let Some(loc) = mlsec_onnx::tensor::ExternalRef::parse(t.tensor).location {
-            if let Ok(p) = mlsec_onnx::tensor::resolve_location(&loaded.dir, &loc) {
-                out.insert(p);
-            }
+        if let Some(loc) = mlsec_onnx::tensor::ExternalRef::parse(t.tensor).location
+            && let Ok(p) = mlsec_onnx::tensor::resolve_location(&loaded.dir, &loc)
+        {
+            out.insert(p);
         }
     }
     out.into_iter().collect()

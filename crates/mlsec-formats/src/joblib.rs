@@ -297,10 +297,9 @@ fn numpy_descr(m: &Machine, id: NodeId) -> Result<String, String> {
         .state
         .and_then(|s| m.seq_of(s))
         .and_then(|s| s.get(3).copied())
+        && !matches!(&*m.node(fields), Node::None)
     {
-        if !matches!(&*m.node(fields), Node::None) {
-            return Ok(format!("{order}V{}", code.trim_start_matches('V')));
-        }
+        return Ok(format!("{order}V{}", code.trim_start_matches('V')));
     }
     let order = match order {
         "=" => "<",

@@ -235,7 +235,7 @@ pub fn write(
         offset = end;
     }
     let mut text = serde_json::to_string(&header).expect("json");
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(' ');
     }
     let mut out = Vec::with_capacity(8 + text.len() + offset as usize);

@@ -203,10 +203,10 @@ fn has_drive(location: &str) -> bool {
 /// regular file, not a symlink or hard link, and inside the model directory after
 /// canonicalisation. Returns the canonical path.
 pub fn resolve_location(model_dir: &Path, location: &str) -> Result<PathBuf, DataError> {
-    if let Some(first) = location_problems(location).into_iter().next() {
-        if !matches!(first, DataError::NotNormalised) {
-            return Err(first);
-        }
+    if let Some(first) = location_problems(location).into_iter().next()
+        && !matches!(first, DataError::NotNormalised)
+    {
+        return Err(first);
     }
     let joined = model_dir.join(location);
     let meta =

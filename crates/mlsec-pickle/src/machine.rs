@@ -881,7 +881,7 @@ impl<'a> Machine<'a> {
                         return Err("could not find MARK".into());
                     };
                     let start = mark.min(self.stack.len());
-                    if (self.stack.len() - start) % 2 != 0 {
+                    if !(self.stack.len() - start).is_multiple_of(2) {
                         return Err(ODD_ITEMS.into());
                     }
                     if start <= self.fence() {
@@ -1244,7 +1244,7 @@ impl<'a> Machine<'a> {
 const ODD_ITEMS: &str = "odd number of items for DICT/SETITEMS";
 
 fn pairs(items: Seq) -> R<Pairs> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(ODD_ITEMS.into());
     }
     Ok(items.chunks_exact(2).map(|c| (c[0], c[1])).collect())

@@ -355,7 +355,7 @@ impl ZipWriter {
 /// 'shape': (2, 3), }`), padded to 64 bytes as numpy pads it, then `data`.
 pub fn npy(header_dict: &str, data: &[u8]) -> Vec<u8> {
     let mut h = header_dict.to_owned();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

@@ -59,23 +59,23 @@ pub(crate) fn check(cx: &Cx, out: &mut Vec<Finding>) {
         if external::is_external(r) {
             continue;
         }
-        if let (Some(expected), Some(actual)) = (external::expected_bytes(r), stored_bytes(t)) {
-            if expected != actual {
-                out.push(
-                    Finding::new(
-                        &ABSURD_TENSOR_DIMS,
-                        cx.tensor_at(r),
-                        format!(
-                            "stored data is {actual} bytes but {:?} {} needs {expected}",
-                            t.dims,
-                            tensor::type_name(t.data_type())
-                        ),
-                    )
-                    .with_evidence("path", &r.path)
-                    .with_evidence("expected_bytes", expected)
-                    .with_evidence("actual_bytes", actual),
-                );
-            }
+        if let (Some(expected), Some(actual)) = (external::expected_bytes(r), stored_bytes(t))
+            && expected != actual
+        {
+            out.push(
+                Finding::new(
+                    &ABSURD_TENSOR_DIMS,
+                    cx.tensor_at(r),
+                    format!(
+                        "stored data is {actual} bytes but {:?} {} needs {expected}",
+                        t.dims,
+                        tensor::type_name(t.data_type())
+                    ),
+                )
+                .with_evidence("path", &r.path)
+                .with_evidence("expected_bytes", expected)
+                .with_evidence("actual_bytes", actual),
+            );
         }
     }
 }

@@ -43,15 +43,15 @@ pub(crate) fn check(cx: &Cx, out: &mut Vec<Finding>) {
                 ));
             }
         }
-        if let Some(g) = scope.graph {
-            if g.doc_string().len() > MAX_TEXT_BYTES {
-                out.push(oversized(
-                    cx,
-                    format!("{}.doc_string", scope.path),
-                    g.doc_string().len(),
-                    "graph doc_string",
-                ));
-            }
+        if let Some(g) = scope.graph
+            && g.doc_string().len() > MAX_TEXT_BYTES
+        {
+            out.push(oversized(
+                cx,
+                format!("{}.doc_string", scope.path),
+                g.doc_string().len(),
+                "graph doc_string",
+            ));
         }
     }
     check_metadata_props(cx, out);

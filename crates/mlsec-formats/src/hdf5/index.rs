@@ -257,15 +257,15 @@ impl<'a> Reader<'a> {
                     );
                 }
                 self.extensible_array(a, nchunks, &mut |i, e, filtered| {
-                    if let Some((address, size, mask)) = element(e, filtered)? {
-                        if let Some(offsets) = offsets_of(i) {
-                            out.push(Chunk {
-                                offsets,
-                                address,
-                                size,
-                                mask,
-                            });
-                        }
+                    if let Some((address, size, mask)) = element(e, filtered)?
+                        && let Some(offsets) = offsets_of(i)
+                    {
+                        out.push(Chunk {
+                            offsets,
+                            address,
+                            size,
+                            mask,
+                        });
                     }
                     Ok(())
                 })?;
