@@ -15,6 +15,12 @@ Writes testdata/poison-monitor/real/<run>/ for every run below:
   the real gradient here): the shape statistic is not a function of the Gram matrix, so the
   replay's noise attacks take it from this file instead of approximating it. (Scaling and
   sign flips leave ``l1_ratio`` unchanged.)
+- ``oracle.txt``: per step, the cosine of every rank's local gradient to the gradient of the
+  loss over the whole training set at the same weights (the direction the ranks' batch
+  gradients estimate; computed here with an extra backward pass per rank, which changes
+  nothing the hook sees). The monitor never reads it: ``cargo xtask bench poison-monitor``
+  uses it for the best a detector could do against a sign flip (a test that knows this
+  direction), next to what the detector does.
 - ``meta.json``: the run's configuration, the torch version and the gradient size.
 
 The hook's records carry ``cos_ref`` (cosine to the running mean gradient, ``ref_beta`` 0.99)
@@ -126,6 +132,23 @@ def noisy_l1_ratio(torch, g, sigma, rank, step):
     return x.abs().sum().item() / (math.sqrt(x.numel()) * n2) if n2 > 0 else 0.0
 
 
+def oracle_cosines(torch, dist, module, loss_fn, x, y, idx, world, rank):
+    """Rank 0: the cosine of each rank's gradient on its batch ``idx`` to the gradient of the
+    loss over all of ``x`` (same weights, before this step's update). Parameter order, outside
+    DDP (``autograd.grad`` on the module: no all-reduce, no ``.grad`` written)."""
+    params = list(module.parameters())
+    local = torch.autograd.grad(loss_fn(module(x[idx]), y[idx]), params)
+    local = torch.cat([t.reshape(-1) for t in local]).double()
+    gathered = [torch.empty_like(local) for _ in range(world)]
+    dist.all_gather(gathered, local)
+    if rank != 0:
+        return None
+    full = torch.autograd.grad(loss_fn(module(x), y), params)
+    full = torch.cat([t.reshape(-1) for t in full]).double()
+    g = torch.stack(gathered)
+    return ((g @ full) / (g.norm(dim=1) * full.norm()).clamp_min(1e-300)).tolist()
+
+
 def lr_at(cfg, step):
     base, total = cfg["lr"], cfg["skip"] + cfg["steps"]
     if cfg["sched"] == "const":
@@ -168,11 +191,16 @@ def worker(rank, cfg, out, port):
     gen = torch.Generator().manual_seed(100 * rank + 17)
     pairs = [] if rank == 0 else None
     noise_lines = []
+    oracle_lines = []
     numel = sum(p.numel() for p in model.parameters())
     for step in range(cfg["skip"] + cfg["steps"]):
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
         idx = shard[torch.randint(len(shard), (cfg["batch"],), generator=gen)]
+        if step >= cfg["skip"]:
+            oracle = oracle_cosines(torch, dist, model.module, loss_fn, x, y, idx, world, rank)
+            if rank == 0:
+                oracle_lines.append("%d %s" % (step, " ".join("%.5f" % v for v in oracle)))
         loss = loss_fn(model(x[idx]), y[idx])
         opt.zero_grad(set_to_none=True)
         monitor.locals = []
@@ -206,6 +234,10 @@ def worker(rank, cfg, out, port):
             f.write("# l1_ratio with Gaussian noise of %s x the gradient's norm added, per step: "
                     "rank 0 (each sigma), rank 1, ...\n" % " and ".join("%g" % s for s in NOISE_SIGMAS))
             f.write("\n".join(noise_lines) + "\n")
+        with open(os.path.join(out, "oracle.txt"), "w") as f:
+            f.write("# cosine of each rank's local gradient to the whole training set's gradient, per step: "
+                    "rank 0, rank 1, ...\n")
+            f.write("\n".join(oracle_lines) + "\n")
         with open(os.path.join(out, "numel"), "w") as f:
             f.write(str(numel))
     dist.barrier()

@@ -31,10 +31,15 @@
 //!   towards the poisoned gradient and so make the attacker look slightly less different
 //!   (docs/poison-monitor.md gives the measured effect).
 //!
+//! `oracle.txt` holds each rank's cosine to the whole training set's gradient per step; it is
+//! not an input of any attack, only of [`oracle_catches_flip`], the reference the bench prints
+//! beside the detector's sign-flip results.
+//!
 //! What a replay does not model: the training's reaction to the poisoned update in later steps
 //! (the model the honest ranks see stays the recorded one) and a loss the attacker might fake.
 //! It measures what the detector sees of the attacker's own contribution, step by step.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::detector::{Alarm, Config, Detector, Source};
@@ -69,6 +74,9 @@ pub struct Recording {
     /// Per step (same order): `l1_ratio` of each rank's gradient with Gaussian noise of
     /// [`NOISE_SIGMAS`] × its norm added, `[rank][sigma]` flattened (`noise.txt`).
     pub noise: Vec<Vec<f64>>,
+    /// Per step (same order): each rank's cosine to the whole training set's gradient at the
+    /// same weights (`oracle.txt`), for [`oracle_catches_flip`].
+    pub oracle: Vec<Vec<f64>>,
 }
 
 impl Recording {
@@ -118,7 +126,7 @@ pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
         .as_u64()
         .filter(|n| *n > 0)
         .ok_or_else(|| invalid(&meta_path, 1, "no positive `numel`"))?;
-    let mut by_step: std::collections::BTreeMap<u64, Vec<Option<Record>>> = Default::default();
+    let mut by_step: BTreeMap<u64, Vec<Option<Record>>> = BTreeMap::new();
     for rank in 0..world {
         let path = dir.join(format!("worker_{rank}.jsonl"));
         for (i, line) in read(&path)?.lines().enumerate() {
@@ -134,74 +142,28 @@ pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
             by_step.entry(step).or_insert_with(|| vec![None; world])[rank] = Some(record);
         }
     }
-    let pairs_path = dir.join("pairs.txt");
-    let mut pairs: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
     let n_pairs = world * (world - 1) / 2;
-    for (i, line) in read(&pairs_path)?.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let mut fields = line.split_ascii_whitespace();
-        let step: u64 = fields
-            .next()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| invalid(&pairs_path, i + 1, "no step"))?;
-        let cos: Vec<f64> = fields
-            .map(|f| f.parse::<f64>().map(|c| c.clamp(-1.0, 1.0)))
-            .collect::<Result<_, _>>()
-            .map_err(|e| invalid(&pairs_path, i + 1, e.to_string()))?;
-        if cos.len() != n_pairs {
-            return Err(invalid(
-                &pairs_path,
-                i + 1,
-                format!("{} cosines, expected {n_pairs}", cos.len()),
-            ));
-        }
-        pairs.insert(step, cos);
-    }
+    let pairs_path = dir.join("pairs.txt");
+    let mut pairs = read_table(&pairs_path, n_pairs, (-1.0, 1.0))?;
     let noise_path = dir.join("noise.txt");
-    let mut noise: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
-    for (i, line) in read(&noise_path)?.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let mut fields = line.split_ascii_whitespace();
-        let step: u64 = fields
-            .next()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| invalid(&noise_path, i + 1, "no step"))?;
-        let values: Vec<f64> = fields
-            .map(|f| f.parse::<f64>().map(|v| v.clamp(0.0, 1.0)))
-            .collect::<Result<_, _>>()
-            .map_err(|e| invalid(&noise_path, i + 1, e.to_string()))?;
-        if values.len() != world * NOISE_SIGMAS.len() {
-            return Err(invalid(
-                &noise_path,
-                i + 1,
-                format!(
-                    "{} values, expected {}",
-                    values.len(),
-                    world * NOISE_SIGMAS.len()
-                ),
-            ));
-        }
-        noise.insert(step, values);
-    }
+    let mut noise = read_table(&noise_path, world * NOISE_SIGMAS.len(), (0.0, 1.0))?;
+    let oracle_path = dir.join("oracle.txt");
+    let mut oracle = read_table(&oracle_path, world, (-1.0, 1.0))?;
     let mut steps = Vec::with_capacity(by_step.len());
     let mut noise_by_step = Vec::with_capacity(by_step.len());
+    let mut oracle_by_step = Vec::with_capacity(by_step.len());
     for (step, records) in by_step {
         let records: Option<Vec<Record>> = records.into_iter().collect();
         let records = records
             .ok_or_else(|| invalid(dir, 0, format!("step {step} misses a rank's record")))?;
-        let cos = pairs
-            .remove(&step)
-            .ok_or_else(|| invalid(&pairs_path, 0, format!("no pair cosines for step {step}")))?;
-        steps.push((records, cos));
-        noise_by_step.push(
-            noise.remove(&step).ok_or_else(|| {
-                invalid(&noise_path, 0, format!("no noise values for step {step}"))
-            })?,
-        );
+        let row = |table: &mut BTreeMap<u64, Vec<f64>>, path: &Path| {
+            table
+                .remove(&step)
+                .ok_or_else(|| invalid(path, 0, format!("no values for step {step}")))
+        };
+        steps.push((records, row(&mut pairs, &pairs_path)?));
+        noise_by_step.push(row(&mut noise, &noise_path)?);
+        oracle_by_step.push(row(&mut oracle, &oracle_path)?);
     }
     let name = dir
         .file_name()
@@ -212,7 +174,41 @@ pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
         numel,
         steps,
         noise: noise_by_step,
+        oracle: oracle_by_step,
     })
+}
+
+/// A table of the recording: `#` comment lines, then per line a step number and exactly
+/// `width` numbers, each clamped to `range`.
+fn read_table(
+    path: &Path,
+    width: usize,
+    range: (f64, f64),
+) -> Result<BTreeMap<u64, Vec<f64>>, ReplayError> {
+    let mut table = BTreeMap::new();
+    for (i, line) in read(path)?.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = line.split_ascii_whitespace();
+        let step: u64 = fields
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| invalid(path, i + 1, "no step"))?;
+        let values: Vec<f64> = fields
+            .map(|f| f.parse::<f64>().map(|v| v.clamp(range.0, range.1)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid(path, i + 1, e.to_string()))?;
+        if values.len() != width {
+            return Err(invalid(
+                path,
+                i + 1,
+                format!("{} values, expected {width}", values.len()),
+            ));
+        }
+        table.insert(step, values);
+    }
+    Ok(table)
 }
 
 /// Every recording under `root` (one directory each), sorted by name.
@@ -282,6 +278,68 @@ fn stats_from_gram(gram: &[Vec<f64>]) -> (Vec<(f64, f64, f64)>, f64) {
 /// The fraction of matching signs of two jointly Gaussian vectors with correlation `rho`.
 pub fn orthant_agreement(rho: f64) -> f64 {
     1.0 - rho.clamp(-1.0, 1.0).acos() / std::f64::consts::PI
+}
+
+/// The oracle's threshold: the one-sided normal quantile of 1 − 10⁻⁴, the false-alarm rate per
+/// rank-step the detector is held to.
+pub const ORACLE_Z: f64 = 3.719;
+
+/// Whether a test that knows far more than any monitor catches a sign flip of `attacker` from
+/// step `start` within `window` steps of this recording; `None` when the window does not fit.
+///
+/// The oracle knows the direction of the whole training set's gradient at every step
+/// (`oracle.txt`), which rank flips, from when, and that the attack is a flip. Its statistic
+/// is the rank's gradient projected on that direction, p = ‖g‖·cos(g, ∇L), against the mean of
+/// the other ranks' projections at the same step, in units of the cross-rank standard
+/// deviation s of the projections pooled over the window (the honest values of all ranks):
+/// Z = Σₜ (−pₐ,ₜ − p̄ₜ) / (s·√(window·(1 + 1/(n − 1)))), standard normal for an honest rank
+/// with Gaussian projections, and the flip is caught when Z ≤ −[`ORACLE_Z`]. This is the
+/// likelihood-ratio test of "pₐ flipped" along the training direction with a known start. A
+/// flip it misses moves the rank's projection on the training direction by less than the
+/// ranks' own batch-to-batch spread over those steps: whatever the monitor computes from the
+/// rank's gradient along that direction, the flip looks like honest noise there. It is a
+/// reference, not a bound: a direction along which the noise is smaller sees more (the running
+/// mean gradient does on some recordings, and the noise-whitened direction Σ⁻¹∇L had 1.7 to 6
+/// times (median 3.4) the separation where measured; docs/poison-monitor.md, Evaluation).
+pub fn oracle_catches_flip(
+    rec: &Recording,
+    attacker: usize,
+    start: u64,
+    window: u64,
+) -> Option<bool> {
+    let n = rec.world;
+    let first = rec.first_step();
+    if n < 2 || attacker >= n || start < first {
+        return None;
+    }
+    let from = (start - first) as usize;
+    let to = from + window as usize;
+    if window == 0 || to > rec.steps.len() {
+        return None;
+    }
+    let projections = |k: usize| -> Vec<f64> {
+        let (records, _) = &rec.steps[k];
+        records
+            .iter()
+            .zip(&rec.oracle[k])
+            .map(|(r, cos)| r.value(Stat::GradNorm).unwrap_or(0.0) * cos)
+            .collect()
+    };
+    let nf = n as f64;
+    let (mut shift, mut variance) = (0.0, 0.0);
+    for k in from..to {
+        let p = projections(k);
+        let mean = p.iter().sum::<f64>() / nf;
+        variance += p.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (nf - 1.0);
+        let others = (p.iter().sum::<f64>() - p[attacker]) / (nf - 1.0);
+        shift += -p[attacker] - others;
+    }
+    let s = (variance / window as f64).sqrt();
+    if s <= 0.0 {
+        return Some(shift < 0.0);
+    }
+    let z = shift / (s * (window as f64 * (1.0 + 1.0 / (nf - 1.0))).sqrt());
+    Some(z <= -ORACLE_Z)
 }
 
 /// The recording's records with `attack` by `attacker` from step `start` (a recorded step
@@ -451,6 +509,21 @@ pub struct AttackResult {
     /// By the attack's start ([`starts`]: 30 steps in, the middle, near the end): (trials,
     /// caught within the target).
     pub by_start: [(usize, usize); 3],
+    /// The same trials by recording.
+    pub by_recording: Vec<RecordingTally>,
+}
+
+/// One recording's trials of an attack.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingTally {
+    pub name: String,
+    pub world: usize,
+    pub trials: usize,
+    /// Caught within the target.
+    pub caught: usize,
+    /// Sign flips only: the trials [`oracle_catches_flip`] catches within the target, and how
+    /// many of those the detector caught within the target.
+    pub oracle: Option<(usize, usize)>,
 }
 
 impl AttackResult {
@@ -527,11 +600,18 @@ pub fn evaluate(
         attributed_3plus: 0,
         attributed_at_start_3plus: 0,
         by_start: [(0, 0); 3],
+        by_recording: Vec::new(),
     };
     let horizon = target.max(10) + 10;
     for (ri, rec) in recordings.iter().enumerate() {
         let n = rec.world as u32;
         let stride = n.div_ceil(8).max(1);
+        let mut tally = RecordingTally {
+            name: rec.name.clone(),
+            world: rec.world,
+            oracle: (attack == ReplayAttack::SignFlip).then_some((0, 0)),
+            ..RecordingTally::default()
+        };
         for attacker in (0..n).step_by(stride as usize) {
             for start in starts(rec, horizon) {
                 // 0: 30 steps in, 1: the middle, 2: near the end (as `starts` defines them).
@@ -550,9 +630,18 @@ pub fn evaluate(
                     .find(|a| is_attack_alarm(a) && a.step >= start);
                 let delay = first.map(|a| a.step - start);
                 out.delays.push(delay);
+                let caught = delay.is_some_and(|d| d <= target);
                 let phase = &mut out.by_start[k];
                 phase.0 += 1;
-                phase.1 += usize::from(delay.is_some_and(|d| d <= target));
+                phase.1 += usize::from(caught);
+                tally.trials += 1;
+                tally.caught += usize::from(caught);
+                if let Some((catchable, both)) = &mut tally.oracle
+                    && oracle_catches_flip(rec, attacker as usize, start, target) == Some(true)
+                {
+                    *catchable += 1;
+                    *both += usize::from(caught);
+                }
                 let attributed = alarms
                     .iter()
                     .find(|a| a.first)
@@ -567,6 +656,7 @@ pub fn evaluate(
                 }
             }
         }
+        out.by_recording.push(tally);
     }
     out
 }
@@ -585,4 +675,52 @@ pub const GOALS: &[(ReplayAttack, u64)] = &[
 /// Where the committed recordings are.
 pub fn committed_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/poison-monitor/real")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A recording of `steps` steps whose ranks' cosines to the training direction are
+    /// `cos(step, rank)`, every gradient of norm 1.
+    fn recording(world: usize, steps: u64, cos: impl Fn(u64, usize) -> f64) -> Recording {
+        let line = |step: u64, rank: usize| {
+            format!(
+                r#"{{"v":1,"run":"r","rank":{rank},"world":{world},"step":{step},"loss":1.0,"grad_norm":1.0,"mean_norm":0.5,"cos_mean":0.5,"cos_loo":0.2,"sign_agree":0.6}}"#
+            )
+        };
+        let steps_vec = (0..steps)
+            .map(|s| {
+                let records = (0..world)
+                    .map(|r| parse_record(line(s, r).as_bytes()).unwrap())
+                    .collect();
+                (records, vec![0.0; world * (world - 1) / 2])
+            })
+            .collect();
+        Recording {
+            name: "r".into(),
+            world,
+            numel: 100,
+            steps: steps_vec,
+            noise: vec![vec![0.5; world * NOISE_SIGMAS.len()]; steps as usize],
+            oracle: (0..steps)
+                .map(|s| (0..world).map(|r| cos(s, r)).collect())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_oracle_catches_a_flip_against_a_shared_direction_only() {
+        // Ranks agree with the training direction (0.3 ± 0.1): a flip moves the attacker's
+        // projection by 0.6, six spreads, every step.
+        let jitter = |s: u64, r: usize| 0.1 * (((s * 7 + r as u64 * 3) % 5) as f64 - 2.0) / 1.4;
+        let shared = recording(4, 40, |s, r| 0.3 + jitter(s, r));
+        assert_eq!(oracle_catches_flip(&shared, 1, 10, 10), Some(true));
+        // No shared direction (the projections are symmetric about 0): a flip is an honest draw.
+        let noise = recording(4, 40, jitter);
+        assert_eq!(oracle_catches_flip(&noise, 1, 10, 10), Some(false));
+        // The window must fit in the recording, the attacker be a rank.
+        assert_eq!(oracle_catches_flip(&shared, 1, 35, 10), None);
+        assert_eq!(oracle_catches_flip(&shared, 4, 10, 10), None);
+    }
 }

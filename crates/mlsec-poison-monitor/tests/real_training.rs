@@ -99,11 +99,27 @@ fn a_slow_drift_is_caught_within_100_steps() {
 #[test]
 fn sign_flips_are_caught_while_training_has_a_direction_and_fall_short_at_its_noise_floor() {
     // `cos_ref` (cosine to the running mean gradient) turns a flipped rank negative while the
-    // gradients share a direction over ~100 steps: early in the recordings. At the noise floor
-    // (later, and the CNN throughout) a flipped gradient is distributed like an honest one, so
-    // within 10 steps only part is caught (docs/poison-monitor.md, Evaluation). This guards the
-    // measured levels.
+    // gradients share a direction over ~100 steps: early in the recordings. Later, and in the
+    // CNN runs throughout, a flip moves the rank's gradient along the training direction by
+    // less than the ranks' batch-to-batch spread, so within 10 steps only part is caught
+    // (docs/poison-monitor.md, Evaluation). This guards the measured levels.
     let r = evaluate(ReplayAttack::SignFlip, 10);
+    // Measured: the test along the whole training set's gradient (`oracle_catches_flip`)
+    // catches 122 of 171 flips, the detector 89 of those (and 12 more).
+    let (catchable, both) = r
+        .by_recording
+        .iter()
+        .filter_map(|t| t.oracle)
+        .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+    assert_eq!(
+        r.by_recording.iter().map(|t| t.trials).sum::<usize>(),
+        r.trials
+    );
+    assert!(
+        catchable >= r.trials / 2 && both as f64 >= 0.7 * catchable as f64,
+        "{both} of the oracle's {catchable} (of {})",
+        r.trials
+    );
     let (early, caught_early) = r.by_start[0];
     assert!(
         caught_early as f64 >= 0.8 * early as f64,

@@ -3,7 +3,8 @@
 //!
 //! - real training: the PyTorch DDP recordings in `testdata/poison-monitor/real/` replayed
 //!   honest (false alarms per 10⁴ rank-steps from step 0) and with attacks injected
-//!   (`replay::GOALS`): caught within the goal, median and worst delay, attribution.
+//!   (`replay::GOALS`): caught within the goal, median and worst delay, attribution; the
+//!   sign flips by recording beside `replay::oracle_catches_flip`.
 //! - calibration: false alarms per chart per step against the CUSUM threshold, on 500
 //!   simulated fresh-start runs of 4 workers × 300 steps (seeds 2000..2500), from step 0;
 //!   compare with `calibration::TABLE`.
@@ -62,6 +63,7 @@ fn real_training(bench: &mut Bench) -> Result<()> {
         "| attack | trials | caught within goal | goal (steps) | median delay | worst delay | attributed: first alarm from the start (all / ≥ 3 ranks) | attributed: first alarm of the run (all / ≥ 3 ranks) | caught: from step 30 / middle / end |\n|---|---|---|---|---|---|---|---|---|"
     );
     let mut trials = 0;
+    let mut flips = None;
     for (attack, target) in replay::GOALS {
         let r = replay::evaluate(&recordings, *attack, *target, &config);
         trials += r.trials;
@@ -83,6 +85,12 @@ fn real_training(bench: &mut Bench) -> Result<()> {
             phase(r.by_start[1]),
             phase(r.by_start[2]),
         );
+        if *attack == replay::ReplayAttack::SignFlip {
+            flips = Some(r);
+        }
+    }
+    if let Some(r) = flips {
+        sign_flip_oracle(&r);
     }
     bench.row(Row {
         workload: "poison-monitor real-training replays".into(),
@@ -93,6 +101,40 @@ fn real_training(bench: &mut Bench) -> Result<()> {
         note: "replay + detect, in process".into(),
     });
     Ok(())
+}
+
+/// The sign flips by recording, beside what the oracle of `replay::oracle_catches_flip` (the
+/// whole training set's gradient known, the attack's start and rank known) catches.
+fn sign_flip_oracle(r: &replay::AttackResult) {
+    println!(
+        "\n**Sign flips by recording**, caught within {} steps: by mlsec, and by an oracle test that knows the whole training set's gradient direction, the attacker and the start (`replay::oracle_catches_flip`, one-sided 10⁻⁴)\n",
+        r.target
+    );
+    println!(
+        "| recording | ranks | trials | mlsec | oracle | mlsec on the oracle's |\n|---|---|---|---|---|---|"
+    );
+    let pct = |a: usize, b: usize| format!("{a}/{b} ({:.0} %)", 100.0 * a as f64 / b.max(1) as f64);
+    let (mut all, mut caught, mut catchable, mut both) = (0, 0, 0, 0);
+    for t in &r.by_recording {
+        let (o, ob) = t.oracle.unwrap_or((0, 0));
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            t.name,
+            t.world,
+            t.trials,
+            pct(t.caught, t.trials),
+            pct(o, t.trials),
+            pct(ob, o)
+        );
+        (all, caught, catchable, both) =
+            (all + t.trials, caught + t.caught, catchable + o, both + ob);
+    }
+    println!(
+        "| **all** | | {all} | {} | {} | {} |",
+        pct(caught, all),
+        pct(catchable, all),
+        pct(both, catchable)
+    );
 }
 
 pub fn run(bench: &mut Bench) -> Result<()> {

@@ -6,17 +6,18 @@ use crate::record::Stat;
 
 mlsec_core::declare_rule! {
     /// ## What it does
-    /// Flags a rank whose gradient statistic (norm, cosine to the mean, leave-one-out cosine,
-    /// sign agreement, loss) shifted away from its own warm-up baseline relative to the other
-    /// ranks: a two-sided CUSUM on the cross-sectionally centred, robustly standardised value
+    /// Flags a rank whose gradient statistic (loss, norm, cosine to the mean, leave-one-out
+    /// cosine, sign agreement, L1/L2 shape, cosine to the running mean gradient) departed from
+    /// the other ranks' at the same steps: a two-sided CUSUM on its cross-sectional z-score
     /// crossed the calibrated threshold.
     ///
     /// Statistics are transformed to be near-Gaussian (log for norms and loss, atanh for
-    /// cosines, logit for fractions), centred on the median of the non-quarantined ranks at the
-    /// same step (so common-mode loss spikes do not alarm), standardised by the rank's warm-up
-    /// mean and sd (warm-up outliers beyond 4 MAD dropped), winsorised at ±4, and accumulated
-    /// with k = 0.5. The evidence gives the statistic, its value, z, the CUSUM value and the
-    /// threshold.
+    /// cosines, logit for fractions), centred on the median of the other non-quarantined ranks
+    /// at the same step (so what training does to every rank alike does not alarm) and on the
+    /// rank's own persistent offset (its data shard), divided by the cross-rank scale (an
+    /// exponentially weighted mean of the in-control squared residuals of recent steps),
+    /// winsorised at ±4, and accumulated with k = 0.5. The evidence gives the statistic, its
+    /// value, z, the CUSUM value and the threshold, the other ranks' median and the scale.
     /// ## Why is this bad?
     /// A poisoning worker in data-parallel training changes what it contributes to the
     /// all-reduce: boosted or zeroed gradients, sign flips, inner-product manipulation, slow
