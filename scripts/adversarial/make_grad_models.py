@@ -5,8 +5,16 @@ architecture where candle-core 0.9.2's pooling backward was wrong (issue 20), tr
 few steps (so the weights and batch-norm statistics are not at their initial values), exports
 it to ONNX with torch.onnx.export (TorchScript exporter, opset 17) and records, for the first
 32 digits, the logits and the input gradient of the summed cross-entropy -- in float32 and, on
-a float64 copy of the same module, in float64 -- and torchattacks' FGSM and PGD adversarial
-examples (eps 0.1; PGD 10 steps of 0.025 from stored starts, no early stop):
+a float64 copy of the same module, in float64 -- torchattacks' FGSM and PGD adversarial
+examples (eps 0.1; PGD 10 steps of 0.025 from stored starts, no early stop), and foolbox's
+L2CarliniWagnerAttack on the samples the model classifies correctly (bounds (0, 1), one batch)
+in two configurations: cw_bs, its binary search over c with reference.py's parameters (9
+constants from 1e-3, 200 steps each, stepsize 0.01, abort_early), and cw_c1, one fixed c = 1
+(binary_search_steps=1, 1000 steps: with one constant there is no later search step to make
+up for an optimisation cut short, and 1000 is mlsec's default --cw-steps).
+The CW part runs on a copy of the module with torch's random state restored after it, so the
+other outputs are the same bytes as without it (checked: re-running the script reproduces the
+ONNX files and every other array bit for bit):
 
 - digits_cnn:   conv 3x3 -> ReLU -> max-pool 2x2 -> linear (the plain digits CNN)
 - pool_skip:    a conv -> ReLU -> max-pool 2x2 branch plus a linear skip from the input, added
@@ -18,25 +26,32 @@ examples (eps 0.1; PGD 10 steps of 0.025 from stored starts, no early stop):
 
 Outputs, in testdata/adversarial/grad/: NAME.onnx and NAME.npz with x [32,1,8,8] f32,
 y [32] i64, logits32/grad32 (f32), logits64/grad64 (f64), pgd_unit (the unit noise of PGD's
-start), fgsm/pgd (torchattacks' adversarial examples), plus versions.json. The Rust tests
-crates/mlsec-runtime/tests/reference_gradients.rs and
-crates/mlsec-adversarial/tests/torchattacks.rs compare against them.
+start), fgsm/pgd (torchattacks' adversarial examples), cw_attacked (the samples CW attacks:
+classified correctly), cw_bs_l2/cw_bs_found and cw_c1_l2/cw_c1_found (foolbox's per-sample L2
+of the perturbation, NaN where nothing was found, and the found mask), plus versions.json (the
+versions and every attack's parameters). The Rust tests
+crates/mlsec-runtime/tests/reference_gradients.rs, crates/mlsec-adversarial/tests/torchattacks.rs
+and crates/mlsec-adversarial/tests/foolbox_cw.rs compare against them.
 
 Environment (versions pinned, recorded in versions.json): torch 2.15.0 (CPU use of the PyPI
-wheel), numpy 2.4.6, onnx 1.19.1, torchattacks 3.5.1 (with scipy 1.16.3):
+wheel), numpy 2.4.6, onnx 1.19.1, torchattacks 3.5.1 (with scipy 1.16.3), foolbox 3.3.4 with
+eagerpy 0.30.0 (foolbox imports GitPython, 3.2.1 here):
 
     python3 -m venv /work/venvs/grad
     echo /work/venvs/torch/lib/python3.11/site-packages > /work/venvs/grad/lib/python3.11/site-packages/torch.pth
-    /work/venvs/grad/bin/pip install onnx==1.19.1 scipy==1.16.3 requests
-    /work/venvs/grad/bin/pip install --no-deps torchattacks==3.5.1
+    /work/venvs/grad/bin/pip install onnx==1.19.1 scipy==1.16.3 requests GitPython==3.2.1
+    /work/venvs/grad/bin/pip install --no-deps torchattacks==3.5.1 foolbox==3.3.4 eagerpy==0.30.0
     /work/venvs/grad/bin/python scripts/adversarial/make_grad_models.py testdata/adversarial
 """
 
+import copy
 import io
 import json
 import os
 import sys
 
+import eagerpy
+import foolbox
 import numpy as np
 import onnx
 import torch
@@ -48,6 +63,12 @@ SAMPLES = 32
 SEED = 20
 EPS = 0.1
 PGD_STEPS = 10
+# foolbox's L2CarliniWagnerAttack in two configurations: its binary search over c with the
+# parameters of reference.py, and one fixed c.
+CW = {
+    "cw_bs": dict(binary_search_steps=9, steps=200, stepsize=0.01, confidence=0, initial_const=1e-3, abort_early=True),
+    "cw_c1": dict(binary_search_steps=1, steps=1000, stepsize=0.01, confidence=0, initial_const=1.0, abort_early=True),
+}
 
 
 class DigitsCnn(nn.Module):
@@ -151,6 +172,30 @@ def attacks(net, x, y, unit):
     return fgsm.numpy(), pgd.numpy()
 
 
+def carlini_wagner(net, x, y, correct):
+    """foolbox's CW-L2 in each configuration of CW, on the samples the model classifies
+    correctly (one batch, bounds (0, 1)). Per sample: `found` (an adversarial was found) and the
+    L2 norm of the perturbation (NaN when not found or not attacked).
+
+    foolbox returns zeros for a sample it found nothing for and then calls it a success when the
+    model misclassifies the all-zero input; such a sample counts as not found here."""
+    fmodel = foolbox.PyTorchModel(net, bounds=(0, 1))
+    idx = np.nonzero(correct)[0]
+    xs, ys = x[idx], y[idx]
+    out = {}
+    for key, params in CW.items():
+        raw, _, success = foolbox.attacks.L2CarliniWagnerAttack(**params)(fmodel, xs, ys, epsilons=None)
+        found = success.numpy() & (raw.flatten(1) != 0).any(1).numpy()
+        l2 = np.full(len(y), np.nan, dtype=np.float32)
+        l2[idx[found]] = (raw - xs).flatten(1).norm(dim=1).numpy()[found]
+        mask = np.zeros(len(y), dtype=bool)
+        mask[idx[found]] = True
+        out[f"{key}_l2"] = l2
+        out[f"{key}_found"] = mask
+        print(f"  {key}: found {found.sum()}/{len(idx)}, median L2 {np.median(l2[mask]):.4f}")
+    return out
+
+
 def export(net, path):
     buf = io.BytesIO()
     torch.onnx.export(
@@ -190,6 +235,9 @@ def main(root):
         logits32, grad32 = reference(net, x, y)
         unit = np.random.default_rng(SEED).uniform(-1.0, 1.0, size=tuple(x.shape)).astype(np.float32)
         fgsm, pgd = attacks(net, x, y, unit)
+        # On a copy, with the random state restored after, so nothing before or after changes.
+        with torch.random.fork_rng():
+            cw = carlini_wagner(copy.deepcopy(net), x, y, logits32.argmax(1) == y.numpy())
         logits64, grad64 = reference(net.double(), x.double(), y)
         np.savez(
             os.path.join(out, f"{name}.npz"),
@@ -202,6 +250,8 @@ def main(root):
             pgd_unit=unit,
             fgsm=fgsm,
             pgd=pgd,
+            cw_attacked=logits32.argmax(1) == y.numpy(),
+            **cw,
         )
         acc = (logits32.argmax(1) == y.numpy()).mean()
         print(f"{name}: ops {ops[name]}, accuracy on the {SAMPLES} samples {acc:.2f}")
@@ -210,6 +260,9 @@ def main(root):
         "numpy": np.__version__,
         "onnx": onnx.__version__,
         "torchattacks": torchattacks.__version__,
+        "foolbox": foolbox.__version__,
+        "eagerpy": eagerpy.__version__,
+        "cw": {key: {**params, "bounds": [0, 1], "samples": "correctly classified"} for key, params in CW.items()},
         "fgsm": {"eps": EPS},
         "pgd": {"eps": EPS, "alpha": 2.5 * EPS / PGD_STEPS, "steps": PGD_STEPS, "random_start": "x + eps * pgd_unit"},
         "python": sys.version.split()[0],

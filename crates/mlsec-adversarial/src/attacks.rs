@@ -386,7 +386,8 @@ pub struct CwOutcome {
 
 /// Carlini-Wagner L2: optimise `w` with `x' = tanh(w)·b + a` (the box constraint), minimising
 /// `‖x' − x‖² + c·max(Z_y − max_{i≠y} Z_i + κ, 0)` with Adam; binary search over `c` per
-/// sample; early abort when the loss stops falling; the smallest successful perturbation is
+/// sample; early abort per sample when its smallest loss so far has not fallen by 0.01 % since
+/// the last check (every tenth of the steps); the smallest successful perturbation is
 /// kept. The "other" class is chosen by excluding `y` (not by zeroing its logit), so negative
 /// logits are handled correctly.
 pub fn cw(
@@ -432,7 +433,9 @@ pub fn cw(
             let mut adam_m = vec![0f64; m * d];
             let mut adam_v = vec![0f64; m * d];
             let mut found = vec![false; m];
-            let mut prev_loss = vec![f64::INFINITY; m];
+            // Early abort: the smallest loss of any step so far, and its value at the last check.
+            let mut least_loss = vec![f64::INFINITY; m];
+            let mut least_at_check = vec![f64::INFINITY; m];
             let mut active: Vec<usize> = (0..m).collect();
             for step in 0..p.steps {
                 let w: Vec<f32> = active
@@ -467,12 +470,17 @@ pub fn cw(
                         delta[q] -=
                             p.learning_rate * (adam_m[q] / bc1) / ((adam_v[q] / bc2).sqrt() + 1e-8);
                     }
+                    least_loss[j] = least_loss[j].min(loss[r]);
                     if p.abort_early && step % check_every == 0 {
-                        let progressed = loss[r] <= 0.9999 * prev_loss[j];
-                        if !progressed {
+                        // foolbox compares the batch's summed loss at this check with the last
+                        // one. One sample's loss oscillates once its iterate reaches the
+                        // decision boundary, so comparing two of its values stops samples whose
+                        // smallest loss still falls (fixed-c CW 8-12 % weaker than foolbox on
+                        // the CNNs of testdata/adversarial/grad): compare the smallest losses.
+                        if least_loss[j] > 0.9999 * least_at_check[j] {
                             continue; // no progress: this sample stops for this constant
                         }
-                        prev_loss[j] = loss[r];
+                        least_at_check[j] = least_loss[j];
                     }
                     still.push(j);
                     let i = batch[j];

@@ -205,6 +205,7 @@ fn pgd_with_the_same_noise_matches_torchattacks(model: &str) {
     }
 }
 
+#[allow(clippy::print_stderr)] // the measured numbers, visible with --nocapture
 fn cw_median_l2_matches_foolbox(model: &str) {
     let f = fixture(model);
     let s = setup(&f);
@@ -238,6 +239,10 @@ fn cw_median_l2_matches_foolbox(model: &str) {
         (found[m / 2 - 1] + found[m / 2]) / 2.0
     };
     let reference = r["median_l2"].as_f64().unwrap() as f32;
+    eprintln!(
+        "cw: median L2 {median} vs foolbox {reference}, found {m} vs {}",
+        r["found"]
+    );
     assert!(
         (median - reference).abs() <= 0.05 * reference,
         "median L2 {median} vs foolbox {reference}"

@@ -816,42 +816,24 @@ fn conv(c: &Ctx<'_>) -> R<Tensor> {
         (Some(a), Some(b)) => (a, b),
         _ => return Err(c.err("different strides or dilations per axis are not supported")),
     };
-    // Pad explicitly and crop what no window reaches, then convolve without padding: candle
-    // 0.9.2's conv backward derives the output padding of its transposed convolution from
-    // the height alone, which is wrong (an error or a misplaced gradient) when the height and
-    // width leave different remainders; with nothing left over it is exact.
-    let mut x = x.clone();
-    for (i, &(l, r)) in s.pads.iter().enumerate() {
-        x = pad_const(&x, 2 + i, l, r, 0.0)?;
-        let len = x.dim(2 + i)?;
-        let eff = (s.kernel[i] - 1) * dilation + 1;
-        if len < eff {
-            return Err(c.err(format!(
-                "kernel {:?} does not fit the padded input {:?}",
-                s.kernel,
-                x.dims()
-            )));
-        }
-        let used = (len - eff) / stride * stride + eff;
-        if used < len {
-            x = x.narrow(2 + i, 0, used)?;
-        }
-    }
-    let x = x.contiguous()?;
-    let mut y = match n {
-        // As a 2-D convolution of height 1: candle 0.9.2's conv1d backward misplaces the
-        // gradient of every sample after the first in a batch.
-        1 => kernels::conv2d(&x.unsqueeze(2)?, &w.unsqueeze(2)?, stride, dilation, groups)?
-            .squeeze(2)?,
-        2 => kernels::conv2d(&x, w, stride, dilation, groups)?,
+    let pads = match *s.pads.as_slice() {
+        [p] => [(0, 0), p],
+        [ph, pw] => [ph, pw],
         _ => return Err(c.err(format!("{n}-D convolution is not supported"))),
     };
-    if let Some(b) = c.opt_input(2) {
-        let mut shape = vec![1, b.elem_count()];
-        shape.extend(std::iter::repeat_n(1, n));
-        y = y.broadcast_add(&b.reshape(shape)?)?;
-    }
-    Ok(y)
+    let params = kernels::Conv2dParams {
+        pads,
+        stride,
+        dilation,
+        groups,
+    };
+    let bias = c.opt_input(2);
+    Ok(match n {
+        // As a 2-D convolution of height 1: candle 0.9.2's conv1d backward misplaces the
+        // gradient of every sample after the first in a batch.
+        1 => kernels::conv2d(&x.unsqueeze(2)?, &w.unsqueeze(2)?, bias, params)?.squeeze(2)?,
+        _ => kernels::conv2d(x, w, bias, params)?,
+    })
 }
 
 fn conv_transpose(c: &Ctx<'_>) -> R<Tensor> {
@@ -970,6 +952,9 @@ fn batch_norm(c: &Ctx<'_>) -> R<Tensor> {
     let shape = channel_shape(x.rank(), scale.elem_count());
     let a = (scale / var.affine(1.0, eps)?.sqrt()?)?;
     let b = (bias - (mean * &a)?)?;
+    if x.rank() >= 2 && x.dtype().is_float() && !a.track_op() && !b.track_op() {
+        return Ok(kernels::channel_affine(x, &a, &b)?);
+    }
     Ok(x.broadcast_mul(&a.reshape(shape.clone())?)?
         .broadcast_add(&b.reshape(shape)?)?)
 }

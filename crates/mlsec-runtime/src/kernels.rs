@@ -17,12 +17,23 @@
 //!   kernel's gradient (a second convolution as large as the forward) whatever the kernel is,
 //!   and candle's CPU convolutions loop element by element. An attack differentiates with
 //!   respect to the input only, through constant weights; ours computes the forward and the
-//!   input gradient as matrix products over the im2col matrix (gemm), and nothing else. Same
-//!   values as candle's to rounding.
+//!   input gradient as one matrix product per block of samples over the im2col matrix (gemm),
+//!   and nothing else. The zero padding is the im2col matrix's zeros and the bias is added to
+//!   the product, so a convolution is one node of candle's graph instead of five (two pads, a
+//!   crop, the convolution, the bias). Same values as candle's to rounding.
+//! - **Per-channel affine** ([`channel_affine`], batch normalization in inference): candle's
+//!   broadcast product and sum are right but are two ops, each a pass over the tensor forward
+//!   and a zero-filled gradient sum plus a pass backward; ours is one, with the same two
+//!   roundings (bit-identical).
+//!
+//! Every op is a node of candle's autograd graph; fewer nodes is most of the speed: candle's
+//! backward fills a fresh zero tensor for every node's gradient and adds to it.
 
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor, WithDType, bail};
+use candle_core::{
+    CpuStorage, CustomOp1, DType, Device, Layout, Shape, Storage, Tensor, WithDType, bail,
+};
 
 /// One spatial axis of a pooling window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +67,26 @@ impl PoolAxis {
             out -= 1;
         }
         Some(out)
+    }
+
+    /// Per kernel tap, the windows (of `outs`) whose tap is inside an input of `input` cells
+    /// (not padding): the range `lo..hi` and the input cell of window `lo`'s tap (window
+    /// `lo + t`'s is `stride·t` further).
+    fn taps(&self, outs: usize, input: usize) -> Vec<(usize, usize, usize)> {
+        let (s, n) = (self.stride.max(1) as i64, input as i64);
+        (0..self.kernel)
+            .map(|k| {
+                let p0 = (k * self.dilation) as i64 - self.pad_begin as i64;
+                let lo = if p0 >= 0 { 0 } else { (-p0 + s - 1) / s };
+                let hi = if p0 >= n {
+                    0
+                } else {
+                    ((n - 1 - p0) / s + 1).min(outs as i64)
+                };
+                let hi = hi.max(lo);
+                (lo as usize, hi as usize, (p0 + lo * s).max(0) as usize)
+            })
+            .collect()
     }
 
     /// The input cells of window `o` (in order) and the window's divisor for an average that
@@ -177,6 +208,64 @@ impl Pool {
         }
         Ok(dx.into_iter().map(T::from_f64).collect())
     }
+
+    /// Max pooling's values and arg-maxes. Kernel tap by kernel tap, every window of a plane at
+    /// each: each window still sees its cells in row-major order (a later cell wins only when
+    /// strictly greater, or NaN), but consecutive comparisons belong to different windows
+    /// instead of waiting for each other.
+    fn max_forward<T: WithDType>(
+        &self,
+        x: &[T],
+        (h, w): (usize, usize),
+        planes: usize,
+        plan: &Plan,
+    ) -> (Vec<T>, Vec<usize>) {
+        let [ah, aw] = self.axes;
+        let (oh, ow) = plan.out;
+        let per_out = oh * ow;
+        let (rows, cols) = (ah.taps(oh, h), aw.taps(ow, w));
+        // Per window of a plane, the winning cell so far (within the plane); until a cell wins
+        // (all -inf), the window's first cell. A window without cells keeps usize::MAX.
+        let first: Vec<usize> = plan
+            .windows
+            .iter()
+            .map(|(cells, _)| cells.first().copied().unwrap_or(usize::MAX))
+            .collect();
+        let mut out = Vec::with_capacity(planes * per_out);
+        let mut argmax = Vec::with_capacity(planes * per_out);
+        let mut win = first.clone();
+        for p in 0..planes {
+            let base = p * h * w;
+            let plane = &x[base..base + h * w];
+            win.copy_from_slice(&first);
+            for &(r_lo, r_hi, y0) in &rows {
+                for &(c_lo, c_hi, x0) in &cols {
+                    for r in r_lo..r_hi {
+                        let at = (y0 + (r - r_lo) * ah.stride) * w + x0;
+                        let wins = &mut win[r * ow + c_lo..r * ow + c_hi];
+                        for (t, wi) in wins.iter_mut().enumerate() {
+                            let i = at + t * aw.stride;
+                            let v = plane[i];
+                            let take = (v > plane[*wi]) | v.to_f64().is_nan();
+                            // A mask, not a branch: which cell wins is data, unpredictable.
+                            let mask = 0usize.wrapping_sub(usize::from(take));
+                            *wi ^= (*wi ^ i) & mask;
+                        }
+                    }
+                }
+            }
+            for &i in &win {
+                if i == usize::MAX {
+                    out.push(T::from_f64(f64::NEG_INFINITY));
+                    argmax.push(usize::MAX);
+                } else {
+                    out.push(plane[i]);
+                    argmax.push(base + i);
+                }
+            }
+        }
+        (out, argmax)
+    }
 }
 
 /// An op whose forward is written once for both float types.
@@ -186,6 +275,27 @@ trait FloatForward {
         x: &[T],
         dims: &[usize],
     ) -> candle_core::Result<(Vec<T>, Shape)>;
+}
+
+/// An op whose input gradient is written once for both float types.
+trait FloatBackward {
+    fn input_grad<T: WithDType>(&self, arg: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor>;
+}
+
+/// `bwd` of a [`FloatBackward`] op: the input's gradient for an f32 or f64 input; any other
+/// type is an error naming the op.
+fn float_backward(
+    op: &impl FloatBackward,
+    name: &str,
+    arg: &Tensor,
+    grad: &Tensor,
+) -> candle_core::Result<Option<Tensor>> {
+    let dx = match arg.dtype() {
+        DType::F32 => op.input_grad::<f32>(arg, grad)?,
+        DType::F64 => op.input_grad::<f64>(arg, grad)?,
+        other => bail!("{name} supports f32 and f64 only, not {other:?}"),
+    };
+    Ok(Some(dx))
 }
 
 /// `cpu_fwd` of a [`FloatForward`] op: f32 or f64 storage; any other type is an error naming
@@ -222,63 +332,22 @@ impl FloatForward for Pool {
         let planes = n * c;
         let per_out = plan.windows.len();
         let mut out = Vec::with_capacity(planes * per_out);
-        let mut argmax = Vec::new();
+        if self.kind == PoolKind::Max {
+            let (out, argmax) = self.max_forward(x, (h, w), planes, &plan);
+            // The op is built once per forward call, so this is set exactly once.
+            let _ = self.argmax.set(argmax);
+            return Ok((out, Shape::from((n, c, plan.out.0, plan.out.1))));
+        }
         for p in 0..planes {
             let base = p * h * w;
             let plane = &x[base..base + h * w];
             for (cells, padded) in &plan.windows {
-                match self.kind {
-                    PoolKind::Max => {
-                        let mut best = f64::NEG_INFINITY;
-                        let mut at = cells.first().map_or(usize::MAX, |&i| base + i);
-                        for &i in cells {
-                            let v = plane[i].to_f64();
-                            if v > best || v.is_nan() {
-                                best = v;
-                                at = base + i;
-                            }
-                        }
-                        out.push(T::from_f64(best));
-                        argmax.push(at);
-                    }
-                    PoolKind::Average { .. } => {
-                        let d = self.divisor(cells.len(), *padded);
-                        let sum: f64 = cells.iter().map(|&i| plane[i].to_f64()).sum();
-                        out.push(T::from_f64(if d == 0 { 0.0 } else { sum / d as f64 }));
-                    }
-                }
+                let d = self.divisor(cells.len(), *padded);
+                let sum: f64 = cells.iter().map(|&i| plane[i].to_f64()).sum();
+                out.push(T::from_f64(if d == 0 { 0.0 } else { sum / d as f64 }));
             }
         }
-        if self.kind == PoolKind::Max {
-            // The op is built once per forward call, so this is set exactly once.
-            let _ = self.argmax.set(argmax);
-        }
         Ok((out, Shape::from((n, c, plan.out.0, plan.out.1))))
-    }
-}
-
-impl FloatForward for Conv2dInput {
-    /// y = K · im2col(x), block by block.
-    fn forward<T: WithDType>(
-        &self,
-        x: &[T],
-        dims: &[usize],
-    ) -> candle_core::Result<(Vec<T>, Shape)> {
-        let g = self.shape(dims)?;
-        let kmat = self.kernel.reshape((g.o, g.k()))?;
-        let mut out = Vec::with_capacity(g.n * g.o * g.l());
-        let mut first = 0;
-        while first < g.n {
-            let count = g.block().min(g.n - first);
-            let cols = Tensor::from_vec(
-                g.im2col(x, first, count),
-                (count, g.k(), g.l()),
-                &Device::Cpu,
-            )?;
-            out.extend(values::<T>(&kmat.broadcast_matmul(&cols)?)?);
-            first += count;
-        }
-        Ok((out, Shape::from((g.n, g.o, g.ho, g.wo))))
     }
 }
 
@@ -358,11 +427,12 @@ pub enum Pointwise {
 impl Pointwise {
     fn value(&self, x: f64) -> f64 {
         match *self {
+            // x where x > 0 or NaN, else 0: one comparison, so the loop has no branch.
             Pointwise::Relu => {
-                if x > 0.0 || x.is_nan() {
-                    x
-                } else {
+                if x <= 0.0 {
                     0.0
+                } else {
+                    x
                 }
             }
             Pointwise::LeakyRelu { alpha } => {
@@ -406,8 +476,44 @@ impl Pointwise {
         }
     }
 
-    fn map<T: WithDType>(&self, v: &[T], f: impl Fn(&Self, f64) -> f64) -> Vec<T> {
-        v.iter().map(|x| T::from_f64(f(self, x.to_f64()))).collect()
+    /// The values, one loop per op (the op is matched outside it, so each loop is a few
+    /// branch-free instructions per value).
+    fn forward<T: WithDType>(&self, v: &[T]) -> Vec<T> {
+        let each = |op: Self| -> Vec<T> {
+            v.iter()
+                .map(|x| T::from_f64(op.value(x.to_f64())))
+                .collect()
+        };
+        match *self {
+            Pointwise::Relu => each(Pointwise::Relu),
+            Pointwise::Abs => each(Pointwise::Abs),
+            op @ Pointwise::LeakyRelu { .. } => each(op),
+            op @ Pointwise::Clip { .. } => each(op),
+        }
+    }
+
+    /// The incoming gradient `grad` times the slope at `x`, in place (the same product as
+    /// multiplying by a tensor of slopes).
+    fn backward<T: WithDType>(&self, x: &[T], grad: &mut [T]) {
+        let each = |op: Self, grad: &mut [T]| {
+            for (g, x) in grad.iter_mut().zip(x) {
+                *g *= T::from_f64(op.slope(x.to_f64()));
+            }
+        };
+        match *self {
+            Pointwise::Relu => each(Pointwise::Relu, grad),
+            Pointwise::Abs => each(Pointwise::Abs, grad),
+            op @ Pointwise::LeakyRelu { .. } => each(op, grad),
+            op @ Pointwise::Clip { .. } => each(op, grad),
+        }
+    }
+}
+
+impl FloatBackward for Pointwise {
+    fn input_grad<T: WithDType>(&self, x: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
+        let mut g = values::<T>(&grad.to_dtype(T::DTYPE)?)?;
+        with_values::<T, _>(x, |x| self.backward(x, &mut g))?;
+        Tensor::from_vec(g, x.dims(), x.device())
     }
 }
 
@@ -423,8 +529,8 @@ impl CustomOp1 for Pointwise {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(self.map(contiguous(v, l)?, Self::value)),
-            CpuStorage::F64(v) => CpuStorage::F64(self.map(contiguous(v, l)?, Self::value)),
+            CpuStorage::F32(v) => CpuStorage::F32(self.forward(contiguous(v, l)?)),
+            CpuStorage::F64(v) => CpuStorage::F64(self.forward(contiguous(v, l)?)),
             _ => bail!("{} supports f32 and f64 only", self.name()),
         };
         Ok((out, l.shape().clone()))
@@ -436,19 +542,7 @@ impl CustomOp1 for Pointwise {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let x = arg.contiguous()?;
-        let slope = match x.dtype() {
-            DType::F32 => {
-                let v = self.map(&x.flatten_all()?.to_vec1::<f32>()?, Self::slope);
-                Tensor::from_vec(v, x.dims(), x.device())?
-            }
-            DType::F64 => {
-                let v = self.map(&x.flatten_all()?.to_vec1::<f64>()?, Self::slope);
-                Tensor::from_vec(v, x.dims(), x.device())?
-            }
-            other => bail!("{} of {other:?} is not supported", self.name()),
-        };
-        Ok(Some(grad.mul(&slope)?))
+        float_backward(self, self.name(), arg, grad)
     }
 }
 
@@ -495,17 +589,28 @@ pub fn scale_gradient(x: &Tensor, scale: &Tensor) -> candle_core::Result<Tensor>
     })
 }
 
-/// A 2-D convolution without padding, one group, through a constant kernel: only the input
-/// gets a gradient. Both directions are one matrix product per block of samples over the
-/// im2col matrix (gemm), where candle's kernels loop element by element.
+/// A 2-D convolution with zero padding and an optional bias, one group, through a constant
+/// kernel and bias: only the input gets a gradient. Both directions are one matrix product per
+/// block of samples over the im2col matrix (gemm), where candle's kernels loop element by
+/// element; the padding is the im2col matrix's zeros, and the bias is added to the product.
 #[derive(Debug)]
 struct Conv2dInput {
     kernel: Tensor,
-    stride: usize,
-    dilation: usize,
+    bias: Option<Tensor>,
+    params: Conv2dParams,
 }
 
-/// The geometry of a convolution: input (n, c, h, w), kernel (o, c, kh, kw), no padding.
+/// A 2-D convolution's parameters besides its operands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dParams {
+    /// Zero padding (begin, end) of the height and of the width.
+    pub pads: [(usize, usize); 2],
+    pub stride: usize,
+    pub dilation: usize,
+    pub groups: usize,
+}
+
+/// The geometry of a convolution: input (n, c, h, w), kernel (o, c, kh, kw), padding.
 #[derive(Debug, Clone, Copy)]
 struct ConvShape {
     n: usize,
@@ -517,6 +622,7 @@ struct ConvShape {
     kw: usize,
     ho: usize,
     wo: usize,
+    pads: [(usize, usize); 2],
     stride: usize,
     dilation: usize,
 }
@@ -525,15 +631,20 @@ struct ConvShape {
 const COLS_BLOCK: usize = 4 << 20;
 
 impl ConvShape {
-    fn new(x: &[usize], k: &[usize], stride: usize, dilation: usize) -> candle_core::Result<Self> {
+    fn new(x: &[usize], k: &[usize], p: &Conv2dParams) -> candle_core::Result<Self> {
         let (&[n, c, h, w], &[o, kc, kh, kw]) = (x, k) else {
             bail!("conv2d wants 4-D input and kernel, got {x:?} and {k:?}")
         };
+        let (stride, dilation, [(pt, pb), (pl, pr)]) = (p.stride, p.dilation, p.pads);
         let eff = |k: usize| (k - 1) * dilation + 1;
-        if kc != c || kh == 0 || kw == 0 || stride == 0 || eff(kh) > h || eff(kw) > w {
-            bail!("conv2d: kernel {k:?} does not fit input {x:?}")
+        let (hp, wp) = (h + pt + pb, w + pl + pr);
+        if kc != c || kh == 0 || kw == 0 || stride == 0 || eff(kh) > hp || eff(kw) > wp {
+            bail!(
+                "conv2d: kernel {k:?} does not fit input {x:?} padded by {:?}",
+                p.pads
+            )
         }
-        let (ho, wo) = ((h - eff(kh)) / stride + 1, (w - eff(kw)) / stride + 1);
+        let (ho, wo) = ((hp - eff(kh)) / stride + 1, (wp - eff(kw)) / stride + 1);
         Ok(ConvShape {
             n,
             c,
@@ -544,6 +655,7 @@ impl ConvShape {
             kw,
             ho,
             wo,
+            pads: p.pads,
             stride,
             dilation,
         })
@@ -564,47 +676,81 @@ impl ConvShape {
         (COLS_BLOCK / (self.k() * self.l()).max(1)).clamp(1, self.n.max(1))
     }
 
-    /// Calls `f(row, input offset, column)` for every cell of one sample's im2col matrix.
-    fn cells(&self, mut f: impl FnMut(usize, usize, usize)) {
+    /// Calls `f(row, column, input offset, len)` for every run of one sample's im2col matrix
+    /// (k × l) that comes from the input (the rest is padding): `len` cells from (row, column)
+    /// on, consecutive in the matrix, `stride` apart in the input. In the order of the matrix's
+    /// cells.
+    fn runs(&self, mut f: impl FnMut(usize, usize, usize, usize)) {
+        let (s, d) = (self.stride as isize, self.dilation as isize);
+        let [(pt, _), (pl, _)] = self.pads;
+        let (h, w) = (self.h as isize, self.w as isize);
+        // Per kernel column: the output columns whose input column is inside, and the first's.
+        let cols: Vec<(usize, usize, usize)> = (0..self.kw as isize)
+            .map(|j| {
+                let x0 = j * d - pl as isize;
+                let lo = if x0 >= 0 { 0 } else { (-x0 + s - 1) / s };
+                let hi = if x0 >= w {
+                    0
+                } else {
+                    ((w - 1 - x0) / s + 1).min(self.wo as isize)
+                };
+                (lo as usize, hi.max(lo) as usize, (x0 + lo * s) as usize)
+            })
+            .collect();
         for ci in 0..self.c {
             for i in 0..self.kh {
-                for j in 0..self.kw {
+                for (j, &(lo, hi, x_first)) in cols.iter().enumerate() {
                     let row = (ci * self.kh + i) * self.kw + j;
+                    if lo == hi {
+                        continue;
+                    }
                     for oh in 0..self.ho {
-                        let y = oh * self.stride + i * self.dilation;
-                        let base = (ci * self.h + y) * self.w + j * self.dilation;
-                        for ow in 0..self.wo {
-                            f(row, base + ow * self.stride, oh * self.wo + ow);
+                        let y = (oh * self.stride + i * self.dilation) as isize - pt as isize;
+                        if y < 0 || y >= h {
+                            continue;
                         }
+                        let at = (ci * self.h + y as usize) * self.w + x_first;
+                        f(row, oh * self.wo + lo, at, hi - lo);
                     }
                 }
             }
         }
     }
 
-    /// The im2col matrices (count, k, l) of `count` samples starting at `first`.
+    /// The im2col matrix (k, count·l) of `count` samples starting at `first`: sample `s` in
+    /// columns `s·l..(s+1)·l`, so one matrix product serves the whole block.
     fn im2col<T: WithDType>(&self, x: &[T], first: usize, count: usize) -> Vec<T> {
-        let (k, l, per) = (self.k(), self.l(), self.c * self.h * self.w);
-        let mut cols = vec![T::zero(); count * k * l];
+        let (l, per, stride) = (self.l(), self.c * self.h * self.w, self.stride);
+        let mut cols = vec![T::zero(); self.k() * count * l];
         for s in 0..count {
-            let (xs, cs) = (
-                &x[(first + s) * per..][..per],
-                &mut cols[s * k * l..][..k * l],
-            );
-            self.cells(|row, at, col| cs[row * l + col] = xs[at]);
+            let xs = &x[(first + s) * per..][..per];
+            self.runs(|row, col, from, len| {
+                let to = row * count * l + s * l + col;
+                let dst = &mut cols[to..to + len];
+                if stride == 1 {
+                    dst.copy_from_slice(&xs[from..from + len]);
+                } else {
+                    for (t, v) in dst.iter_mut().enumerate() {
+                        *v = xs[from + t * stride];
+                    }
+                }
+            });
         }
         cols
     }
 
-    /// Adds the im2col matrices (count, k, l) back onto the input cells they came from.
+    /// Adds an im2col matrix (k, count·l) of [`Self::im2col`]'s layout back onto the input
+    /// cells it came from (padding cells are dropped).
     fn col2im_add<T: WithDType>(&self, cols: &[T], gx: &mut [T], first: usize, count: usize) {
-        let (k, l, per) = (self.k(), self.l(), self.c * self.h * self.w);
+        let (l, per, stride) = (self.l(), self.c * self.h * self.w, self.stride);
         for s in 0..count {
-            let (gs, cs) = (
-                &mut gx[(first + s) * per..][..per],
-                &cols[s * k * l..][..k * l],
-            );
-            self.cells(|row, at, col| gs[at] += cs[row * l + col]);
+            let gs = &mut gx[(first + s) * per..][..per];
+            self.runs(|row, col, to, len| {
+                let from = row * count * l + s * l + col;
+                for (t, &v) in cols[from..from + len].iter().enumerate() {
+                    gs[to + t * stride] += v;
+                }
+            });
         }
     }
 }
@@ -614,29 +760,84 @@ fn values<T: WithDType>(t: &Tensor) -> candle_core::Result<Vec<T>> {
     t.flatten_all()?.to_vec1::<T>()
 }
 
+/// `f` of a contiguous CPU tensor's values of element type `T`, read in place (no copy).
+fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        bail!("kernel input is not on the CPU")
+    };
+    Ok(f(contiguous(cpu.as_slice::<T>()?, layout)?))
+}
+
 impl Conv2dInput {
     fn shape(&self, x: &[usize]) -> candle_core::Result<ConvShape> {
-        ConvShape::new(x, self.kernel.dims(), self.stride, self.dilation)
+        ConvShape::new(x, self.kernel.dims(), &self.params)
     }
+}
 
-    /// dx = col2im(Kᵀ · dy), block by block.
-    fn input_grad<T: WithDType>(
-        &self,
-        dims: &[usize],
-        grad: &Tensor,
-    ) -> candle_core::Result<Tensor> {
-        let g = self.shape(dims)?;
-        let kt = self.kernel.reshape((g.o, g.k()))?.t()?.contiguous()?;
-        let grad = grad.reshape((g.n, g.o, g.l()))?;
+impl FloatBackward for Conv2dInput {
+    /// dx = col2im(Kᵀ · dy), block by block, dy of the block as one (o, count·l) matrix.
+    fn input_grad<T: WithDType>(&self, arg: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
+        let g = self.shape(arg.dims())?;
+        let (o, l) = (g.o, g.l());
+        let kt = self.kernel.reshape((o, g.k()))?.t()?.contiguous()?;
+        let grad = grad.to_dtype(T::DTYPE)?.contiguous()?;
         let mut gx = vec![T::zero(); g.n * g.c * g.h * g.w];
         let mut first = 0;
         while first < g.n {
             let count = g.block().min(g.n - first);
-            let cols = kt.broadcast_matmul(&grad.narrow(0, first, count)?.contiguous()?)?;
-            g.col2im_add(&values::<T>(&cols)?, &mut gx, first, count);
+            let dy = with_values::<T, _>(&grad, |dy| {
+                let mut m = Vec::with_capacity(o * count * l);
+                for oi in 0..o {
+                    for s in first..first + count {
+                        m.extend_from_slice(&dy[(s * o + oi) * l..][..l]);
+                    }
+                }
+                m
+            })?;
+            let cols = kt.matmul(&Tensor::from_vec(dy, (o, count * l), &Device::Cpu)?)?;
+            with_values::<T, _>(&cols, |cols| g.col2im_add(cols, &mut gx, first, count))?;
             first += count;
         }
-        Tensor::from_vec(gx, dims, &Device::Cpu)
+        Tensor::from_vec(gx, arg.dims(), &Device::Cpu)
+    }
+}
+
+impl FloatForward for Conv2dInput {
+    /// y = K · im2col(x) (+ bias), block by block.
+    fn forward<T: WithDType>(
+        &self,
+        x: &[T],
+        dims: &[usize],
+    ) -> candle_core::Result<(Vec<T>, Shape)> {
+        let g = self.shape(dims)?;
+        let kmat = self.kernel.reshape((g.o, g.k()))?;
+        let mut out = Vec::with_capacity(g.n * g.o * g.l());
+        let mut first = 0;
+        while first < g.n {
+            let count = g.block().min(g.n - first);
+            let (o, l) = (g.o, g.l());
+            let cols =
+                Tensor::from_vec(g.im2col(x, first, count), (g.k(), count * l), &Device::Cpu)?;
+            // (o, count·l) to (count, o, l).
+            with_values::<T, _>(&kmat.matmul(&cols)?, |y| {
+                for s in 0..count {
+                    for oi in 0..o {
+                        out.extend_from_slice(&y[(oi * count + s) * l..][..l]);
+                    }
+                }
+            })?;
+            first += count;
+        }
+        if let Some(bias) = &self.bias {
+            let bias = values::<T>(bias)?;
+            for (plane, &b) in out.chunks_mut(g.l()).zip(bias.iter().cycle()) {
+                for v in plane {
+                    *v += b;
+                }
+            }
+        }
+        Ok((out, Shape::from((g.n, g.o, g.ho, g.wo))))
     }
 }
 
@@ -655,32 +856,140 @@ impl CustomOp1 for Conv2dInput {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let g = match arg.dtype() {
-            DType::F32 => self.input_grad::<f32>(arg.dims(), grad)?,
-            DType::F64 => self.input_grad::<f64>(arg.dims(), grad)?,
-            other => bail!("{} supports f32 and f64 only, not {other:?}", self.name()),
-        };
-        Ok(Some(g))
+        float_backward(self, self.name(), arg, grad)
     }
 }
 
-/// `x.conv2d(kernel, 0, stride, dilation, groups)`. With one group and a kernel that is not
-/// being differentiated (every attack), the backward computes the input's gradient only;
-/// otherwise it is candle's op as it is.
+/// A 2-D convolution of NCHW `x` by `kernel` (+ `bias`, one per output channel) with zero
+/// padding. With one group and a kernel and bias that are not being differentiated (every
+/// attack), ours: the backward computes the input's gradient only. Otherwise candle's op on the
+/// explicitly padded input, cropped to what the windows reach (candle 0.9.2's conv backward
+/// derives the output padding of its transposed convolution from the height alone, which is
+/// wrong when the height and width leave different remainders; with nothing left over it is
+/// exact).
 pub fn conv2d(
     x: &Tensor,
     kernel: &Tensor,
-    stride: usize,
-    dilation: usize,
-    groups: usize,
+    bias: Option<&Tensor>,
+    p: Conv2dParams,
 ) -> candle_core::Result<Tensor> {
-    if groups != 1 || kernel.track_op() || !x.track_op() {
-        return x.conv2d(kernel, 0, stride, dilation, groups);
+    let bias = bias
+        .map(|b| b.to_dtype(x.dtype())?.flatten_all())
+        .transpose()?;
+    if p.groups == 1 && !kernel.track_op() && !bias.as_ref().is_some_and(Tensor::track_op) {
+        return x.contiguous()?.apply_op1(Conv2dInput {
+            kernel: kernel.contiguous()?,
+            bias,
+            params: p,
+        });
     }
-    x.contiguous()?.apply_op1(Conv2dInput {
-        kernel: kernel.contiguous()?,
-        stride,
-        dilation,
+    let mut x = x.clone();
+    for (i, &(begin, end)) in p.pads.iter().enumerate() {
+        x = x.pad_with_zeros(2 + i, begin, end)?;
+        let (len, k) = (x.dim(2 + i)?, kernel.dim(2 + i)?);
+        let eff = (k.max(1) - 1) * p.dilation + 1;
+        if len < eff {
+            bail!(
+                "conv2d: kernel {:?} does not fit the padded input {:?}",
+                kernel.dims(),
+                x.dims()
+            )
+        }
+        let used = (len - eff) / p.stride.max(1) * p.stride.max(1) + eff;
+        if used < len {
+            x = x.narrow(2 + i, 0, used)?;
+        }
+    }
+    let y = x
+        .contiguous()?
+        .conv2d(kernel, 0, p.stride, p.dilation, p.groups)?;
+    match bias {
+        Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?),
+        None => Ok(y),
+    }
+}
+
+/// `x·scale + shift` per channel (axis 1 of N, C, ...) through a constant scale and shift
+/// (batch normalization in inference): one op and one pass where the broadcast product and sum
+/// are two of each, with the same two roundings per value; the input's gradient is the incoming
+/// one times the scale.
+#[derive(Debug)]
+struct ChannelAffine {
+    scale: Tensor,
+    shift: Tensor,
+}
+
+impl ChannelAffine {
+    /// Values per (sample, channel) plane.
+    fn plane(&self, dims: &[usize]) -> candle_core::Result<usize> {
+        if dims.len() < 2 || dims[1] != self.scale.elem_count() {
+            bail!(
+                "{} scales per channel do not fit input {dims:?}",
+                self.scale.elem_count()
+            )
+        }
+        Ok(dims[2..].iter().product::<usize>().max(1))
+    }
+}
+
+impl FloatBackward for ChannelAffine {
+    fn input_grad<T: WithDType>(&self, arg: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
+        let dims = arg.dims();
+        let plane = self.plane(dims)?;
+        let scale = values::<T>(&self.scale)?;
+        let mut g = values::<T>(&grad.to_dtype(T::DTYPE)?)?;
+        for (p, &a) in g.chunks_mut(plane).zip(scale.iter().cycle()) {
+            for v in p {
+                *v *= a;
+            }
+        }
+        Tensor::from_vec(g, dims, &Device::Cpu)
+    }
+}
+
+impl FloatForward for ChannelAffine {
+    fn forward<T: WithDType>(
+        &self,
+        x: &[T],
+        dims: &[usize],
+    ) -> candle_core::Result<(Vec<T>, Shape)> {
+        let plane = self.plane(dims)?;
+        let (scale, shift) = (values::<T>(&self.scale)?, values::<T>(&self.shift)?);
+        let mut out = Vec::with_capacity(x.len());
+        for (p, (&a, &b)) in x.chunks(plane).zip(scale.iter().zip(&shift).cycle()) {
+            // Rounded after the product and after the sum, as the two broadcast ops do.
+            out.extend(p.iter().map(|&v| v * a + b));
+        }
+        Ok((out, Shape::from(dims)))
+    }
+}
+
+impl CustomOp1 for ChannelAffine {
+    fn name(&self) -> &'static str {
+        "mlsec-channel-affine"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        float_forward(self, self.name(), s, l)
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        float_backward(self, self.name(), arg, grad)
+    }
+}
+
+/// `x·scale + shift` with one scale and shift per channel (axis 1), both constants (not
+/// differentiated); see [`ChannelAffine`].
+pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> candle_core::Result<Tensor> {
+    let dtype = x.dtype();
+    x.contiguous()?.apply_op1(ChannelAffine {
+        scale: scale.detach().to_dtype(dtype)?.flatten_all()?,
+        shift: shift.detach().to_dtype(dtype)?.flatten_all()?,
     })
 }
 
@@ -688,9 +997,10 @@ pub fn conv2d(
 mod tests {
     use candle_core::{Device, Tensor, Var};
 
-    /// Ours (im2col and gemm) and candle's convolution: the same output and the same input
-    /// gradient to rounding (f64), with strides and dilations, on sizes that leave no
-    /// remainder (what `eval::conv` hands it: candle's backward is wrong otherwise).
+    /// Ours (im2col and gemm, padding and bias inside) and candle's convolution of the
+    /// explicitly padded input plus the bias: the same output and the same input gradient to
+    /// rounding (f64), with strides, dilations and uneven padding, on padded sizes that leave no
+    /// remainder (candle's backward is wrong otherwise).
     #[test]
     fn conv2d_matches_candles_and_skips_the_kernel_gradient() {
         let values = |n: usize, seed: u64| -> Vec<f64> {
@@ -698,20 +1008,47 @@ mod tests {
                 .map(|i| (((i as u64 + 1) * seed) % 97) as f64 / 48.5 - 1.0)
                 .collect()
         };
-        for (stride, dilation) in [(1, 1), (2, 1), (1, 2), (3, 2)] {
-            let (h, w) = (2 * dilation + 1 + 4 * stride, dilation + 1 + 3 * stride);
+        let cases = [
+            (1, 1, [(0, 0), (0, 0)]),
+            (2, 1, [(1, 1), (0, 0)]),
+            (1, 2, [(2, 0), (1, 2)]),
+            (3, 2, [(0, 1), (3, 3)]),
+        ];
+        for (stride, dilation, pads) in cases {
+            let [(pt, pb), (pl, pr)] = pads;
+            let (h, w) = (
+                2 * dilation + 1 + 4 * stride - pt - pb,
+                dilation + 1 + 3 * stride - pl - pr,
+            );
             let x = Var::from_vec(values(2 * 3 * h * w, 7), (2, 3, h, w), &Device::Cpu).unwrap();
-            let w =
+            let k =
                 Tensor::from_vec(values(4 * 3 * 3 * 2, 13), (4, 3, 3, 2), &Device::Cpu).unwrap();
-            let ours = super::conv2d(x.as_tensor(), &w, stride, dilation, 1).unwrap();
-            let theirs = x.as_tensor().conv2d(&w, 0, stride, dilation, 1).unwrap();
+            let b = Tensor::from_vec(values(4, 17), 4, &Device::Cpu).unwrap();
+            let params = super::Conv2dParams {
+                pads,
+                stride,
+                dilation,
+                groups: 1,
+            };
+            let ours = super::conv2d(x.as_tensor(), &k, Some(&b), params).unwrap();
+            let padded = x
+                .as_tensor()
+                .pad_with_zeros(2, pt, pb)
+                .unwrap()
+                .pad_with_zeros(3, pl, pr)
+                .unwrap();
+            let theirs = padded
+                .conv2d(&k, 0, stride, dilation, 1)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, 4, 1, 1)).unwrap())
+                .unwrap();
             let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
             let close = |a: &[f64], b: &[f64], what: &str| {
                 assert_eq!(a.len(), b.len());
                 for (i, (x, y)) in a.iter().zip(b).enumerate() {
                     assert!(
                         (x - y).abs() <= 1e-12 * (1.0 + y.abs()),
-                        "{what} [{i}]: {x} vs {y}, stride {stride}, dilation {dilation}"
+                        "{what} [{i}]: {x} vs {y}, stride {stride}, dilation {dilation}, pads {pads:?}"
                     );
                 }
             };
@@ -720,12 +1057,113 @@ mod tests {
                 Tensor::from_vec(values(ours.elem_count(), 31), ours.dims(), &Device::Cpu).unwrap();
             let grad = |y: &Tensor| {
                 let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                (flat(g.get(x.as_tensor()).unwrap()), g.get(&w).is_some())
+                (flat(g.get(x.as_tensor()).unwrap()), g.get(&k).is_some())
             };
             let ((ours, ours_kernel), (theirs, theirs_kernel)) = (grad(&ours), grad(&theirs));
             close(&ours, &theirs, "input gradient");
             // Candle also computes the constant kernel's gradient; ours does not.
             assert!(theirs_kernel && !ours_kernel);
+        }
+    }
+
+    /// One op for the per-channel affine of batch normalization: the same bits as candle's
+    /// broadcast product and sum, forward and input gradient (f32, where rounding would show).
+    #[test]
+    fn channel_affine_matches_the_broadcast_ops_bit_for_bit() {
+        let values = |n: usize, seed: u64| -> Vec<f32> {
+            (0..n)
+                .map(|i| (((i as u64 + 1) * seed) % 1009) as f32 / 37.3 - 13.0)
+                .collect()
+        };
+        for dims in [vec![3, 4], vec![2, 4, 5], vec![2, 4, 3, 5]] {
+            let n: usize = dims.iter().product();
+            let x = Var::from_vec(values(n, 7), dims.as_slice(), &Device::Cpu).unwrap();
+            let a = Tensor::from_vec(values(4, 11), 4, &Device::Cpu).unwrap();
+            let b = Tensor::from_vec(values(4, 19), 4, &Device::Cpu).unwrap();
+            let mut shape = vec![1; dims.len()];
+            shape[1] = 4;
+            let ours = super::channel_affine(x.as_tensor(), &a, &b).unwrap();
+            let theirs = x
+                .as_tensor()
+                .broadcast_mul(&a.reshape(shape.as_slice()).unwrap())
+                .unwrap()
+                .broadcast_add(&b.reshape(shape.as_slice()).unwrap())
+                .unwrap();
+            let bits = |t: &Tensor| -> Vec<u32> {
+                let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                v.iter().map(|f| f.to_bits()).collect()
+            };
+            assert_eq!(bits(&ours), bits(&theirs), "forward {dims:?}");
+            let r = Tensor::from_vec(values(n, 31), dims.as_slice(), &Device::Cpu).unwrap();
+            let grad = |y: &Tensor| {
+                let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                bits(g.get(x.as_tensor()).unwrap())
+            };
+            assert_eq!(grad(&ours), grad(&theirs), "input gradient {dims:?}");
+        }
+    }
+
+    /// Max pooling's winner per window, against a plain scan of each window in row-major
+    /// order (a later cell wins only when strictly greater, or NaN; PyTorch's CPU rule), on
+    /// inputs full of ties, with NaNs, -inf and padding: the same values and the gradient on
+    /// the same cells.
+    #[test]
+    fn max_pool_keeps_the_first_maximum_and_the_last_nan() {
+        use super::{PoolAxis, PoolKind};
+        let axis = |kernel, stride, pad_begin, pad_end| PoolAxis {
+            kernel,
+            stride,
+            dilation: 1,
+            pad_begin,
+            pad_end,
+        };
+        let (h, w) = (5, 6);
+        let mut x: Vec<f32> = (0..2 * h * w).map(|i| ((i * 7) % 3) as f32).collect();
+        x[4] = f32::NAN;
+        x[9] = f32::NAN;
+        x[h * w..h * w + 8].fill(f32::NEG_INFINITY);
+        for axes in [
+            [axis(3, 2, 1, 1), axis(3, 2, 1, 1)],
+            [axis(2, 2, 0, 0), axis(3, 1, 0, 0)],
+        ] {
+            let t = Var::from_vec(x.clone(), (1, 2, h, w), &Device::Cpu).unwrap();
+            let y = super::pool(t.as_tensor(), PoolKind::Max, axes, false).unwrap();
+            let (oh, ow) = (y.dim(2).unwrap(), y.dim(3).unwrap());
+            let mut expected = Vec::new();
+            let mut hits = vec![0f32; x.len()];
+            for p in 0..2 {
+                for r in 0..oh {
+                    for c in 0..ow {
+                        let (mut best, mut at) = (f32::NEG_INFINITY, None);
+                        for i in 0..axes[0].kernel {
+                            for j in 0..axes[1].kernel {
+                                let tap = |a: PoolAxis, o: usize, k: usize, len: usize| {
+                                    let p = (o * a.stride + k) as i64 - a.pad_begin as i64;
+                                    (0..len as i64).contains(&p).then_some(p as usize)
+                                };
+                                let (Some(yy), Some(xx)) =
+                                    (tap(axes[0], r, i, h), tap(axes[1], c, j, w))
+                                else {
+                                    continue;
+                                };
+                                let k = p * h * w + yy * w + xx;
+                                at = at.or(Some(k));
+                                if x[k] > best || x[k].is_nan() {
+                                    (best, at) = (x[k], Some(k));
+                                }
+                            }
+                        }
+                        expected.push(best);
+                        hits[at.unwrap()] += 1.0;
+                    }
+                }
+            }
+            let got = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&expected), "{axes:?}");
+            let g = y.sum_all().unwrap().backward().unwrap();
+            let dx = g.get(t.as_tensor()).unwrap().flatten_all().unwrap();
+            assert_eq!(dx.to_vec1::<f32>().unwrap(), hits, "{axes:?}");
         }
     }
 }

@@ -82,11 +82,13 @@ fn dispatch(cli: Cli) -> Result<ExitStatus> {
             |ctx| mlsec_poison_monitor::run(&args, ctx),
         ),
         Command::Adversarial { common, args } => {
+            mlsec_runtime::retain_freed_memory();
             scan("adversarial", &common, mlsec_adversarial::RULES, |ctx| {
                 mlsec_adversarial::run(&args, ctx)
             })
         }
         Command::Inspect { common, args } => {
+            mlsec_runtime::retain_freed_memory();
             scan("inspect", &common, mlsec_inspect::RULES, |ctx| {
                 mlsec_inspect::run(&args, ctx)
             })

@@ -1,19 +1,33 @@
-//! `mlsec adversarial`: PGD efficiency on the default (candle) backend.
+//! `mlsec adversarial`: attack speed on the default (candle) backend, alone and side by side
+//! with torchattacks and foolbox.
 //!
-//! Efficiency = steps × (one forward+backward over the batch) / PGD attack time, the median of
-//! paired measurements taken in alternation. The attack
-//! adds only elementwise work per step (sign, projection, clipping) and drops fooled points,
-//! so it should approach (or, with points leaving early, exceed) 1. Goal: ≥ 0.95 where few
-//! points are fooled (small ε), i.e. where every step is a full batch.
+//! **PGD efficiency** = steps × (one forward+backward over the batch) / PGD attack time, the
+//! median of paired measurements taken in alternation. The attack adds only elementwise work
+//! per step (sign, projection, clipping) and drops fooled points, so it should approach (or,
+//! with points leaving early, exceed) 1. Goal: ≥ 0.95 where few points are fooled (small ε),
+//! i.e. where every step is a full batch. Workloads: the shipped digits MLP (64 → 32 → 10, 360
+//! test samples) and a synthetic 784 → 512 → 256 → 10 MLP on 512 random inputs labelled by the
+//! model itself.
 //!
-//! Workloads: the shipped digits MLP (64 → 32 → 10, 360 test samples) and a synthetic
-//! 784 → 512 → 256 → 10 MLP on 512 random inputs labelled by the model itself.
+//! **Side by side** (issue 20: attack-only time ≤ 1.2× the Python libraries'): FGSM, PGD-20
+//! and CW (one constant c = 1, 100 Adam steps, no early abort) on `digits_cnn` and
+//! `resnet_stem` of `testdata/adversarial/grad/`, 512 samples (the stored 32 tiled), every
+//! sample attacked, mlsec's attacks called in this process with `early_stop: false`, and
+//! torchattacks 3.5.1 (FGSM, PGD) and foolbox 3.3.4 (CW) run by
+//! `scripts/adversarial/bench_torch.py` with the Python that `MLSEC_BENCH_TORCH_PYTHON` names
+//! (one with torch, torchattacks, foolbox and onnx), on make_grad_models.py's modules with the
+//! weights of the same ONNX files. Both sides use the same number of threads (candle's count,
+//! given to `torch.set_num_threads`) and report the best of the same number of calls after a
+//! warm-up call. Without that Python, or when the script fails, one line says the comparison
+//! was skipped and why, and mlsec's times are printed alone.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use mlsec_adversarial::attacks::{self, Goal, Noise, Pgd, Setup};
+use mlsec_adversarial::attacks::{self, Cw, Goal, Noise, Pgd, Setup};
 use mlsec_runtime::ir::{Attr, Graph, Node, TensorData, ValueInfo};
 use mlsec_runtime::{Model, OnnxModel};
 
@@ -24,6 +38,8 @@ const STEPS: usize = 20;
 const ROUNDS: usize = 7;
 
 pub fn run(bench: &mut Bench) -> Result<()> {
+    // As the binary does before it runs a model.
+    mlsec_runtime::retain_freed_memory();
     let dir = crate::root().join("testdata/adversarial");
     let model = OnnxModel::load(&dir.join("digits_mlp.onnx")).context("example model")?;
     let data = mlsec_adversarial::data::load(&dir.join("digits_test.npz"), "x", "y")
@@ -61,7 +77,7 @@ pub fn run(bench: &mut Bench) -> Result<()> {
         &y,
         &[0.001, 0.05],
     )?;
-    Ok(())
+    side_by_side(bench)
 }
 
 fn measure(
@@ -213,4 +229,228 @@ fn node(op: &str, inputs: &[&str], output: &str) -> Node {
         outputs: vec![output.into()],
         attrs: BTreeMap::<String, Attr>::new(),
     }
+}
+
+/// The models of `testdata/adversarial/grad/` attacked side by side.
+const PEER_MODELS: [&str; 2] = ["digits_cnn", "resnet_stem"];
+const PEER_SAMPLES: usize = 512;
+const PEER_EPS: f32 = 0.1;
+const PEER_PGD_STEPS: usize = 20;
+const PEER_CW_STEPS: usize = 100;
+/// Timed calls per attack after the warm-up (FGSM 4×, CW half as many), as in the script.
+const PEER_REPEAT: usize = 5;
+
+/// The attacks of the side-by-side table, each with its number of timed calls.
+fn peer_attacks() -> [(String, usize); 3] {
+    [
+        ("FGSM".to_owned(), 4 * PEER_REPEAT),
+        (format!("PGD-{PEER_PGD_STEPS}"), PEER_REPEAT),
+        (format!("CW 1x{PEER_CW_STEPS}"), (PEER_REPEAT / 2).max(1)),
+    ]
+}
+
+/// mlsec's attack-only times on [`PEER_MODELS`], then the script's on the same models and
+/// samples, as one table.
+fn side_by_side(bench: &mut Bench) -> Result<()> {
+    let threads = mlsec_runtime::threads();
+    let dir = crate::root().join("testdata/adversarial/grad");
+    let mut mine = Vec::new();
+    for name in PEER_MODELS {
+        let model = OnnxModel::load(&dir.join(format!("{name}.onnx")))
+            .with_context(|| format!("{name}.onnx"))?;
+        let data = mlsec_adversarial::data::load(&dir.join(format!("{name}.npz")), "x", "y")
+            .map_err(anyhow::Error::msg)?;
+        let d: usize = data.sample_shape.iter().product();
+        let x: Vec<f32> = data
+            .x
+            .iter()
+            .copied()
+            .cycle()
+            .take(PEER_SAMPLES * d)
+            .collect();
+        let y: Vec<i64> = data.y.iter().copied().cycle().take(PEER_SAMPLES).collect();
+        let setup = Setup {
+            model: &model,
+            sample_shape: &data.sample_shape,
+            lo: 0.0,
+            hi: 1.0,
+            batch_size: PEER_SAMPLES,
+        };
+        // Every sample attacked, as torchattacks and foolbox do.
+        let all = vec![true; PEER_SAMPLES];
+        let pgd = Pgd {
+            eps: PEER_EPS,
+            steps: PEER_PGD_STEPS,
+            alpha: 2.5 * PEER_EPS / PEER_PGD_STEPS as f32,
+            restarts: 1,
+            noise: Noise::Seeded(0),
+            early_stop: false,
+        };
+        let cw = Cw {
+            steps: PEER_CW_STEPS,
+            binary_steps: 1,
+            initial_const: 1.0,
+            learning_rate: 0.01,
+            confidence: 0.0,
+            abort_early: false,
+        };
+        for (i, (attack, repeat)) in peer_attacks().into_iter().enumerate() {
+            let time = warm_best(repeat, || {
+                match i {
+                    0 => drop(attacks::fgsm(
+                        &setup,
+                        &x,
+                        &y,
+                        &all,
+                        &y,
+                        Goal::Untargeted,
+                        PEER_EPS,
+                    )?),
+                    1 => drop(attacks::pgd(
+                        &setup,
+                        &x,
+                        &y,
+                        &all,
+                        &y,
+                        Goal::Untargeted,
+                        &pgd,
+                    )?),
+                    _ => drop(attacks::cw(
+                        &setup,
+                        &x,
+                        &y,
+                        &all,
+                        &y,
+                        Goal::Untargeted,
+                        &cw,
+                    )?),
+                }
+                Ok(())
+            })?;
+            bench.row(Row {
+                workload: format!("{name}: {attack}, no early stop"),
+                bytes: (x.len() * 4) as u64,
+                items: Some((PEER_SAMPLES as u64, "samples")),
+                time,
+                peak_rss_kib: None,
+                note: format!("{threads} threads; see the side-by-side table"),
+            });
+            mine.push((name, attack, time));
+        }
+    }
+    let theirs = torch_times(threads);
+    // Timings mean little on a busy machine (torch's OpenMP threads suffer most): say how busy.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?");
+    let mut text = format!(
+        "\n### Side by side: attack-only time, {PEER_SAMPLES} samples, every one attacked, {threads} threads on both sides (best of the same number of calls after a warm-up; load average {load})\n\n"
+    );
+    let peer = match &theirs {
+        Ok((versions, _)) => versions.as_str(),
+        Err(_) => "torchattacks / foolbox",
+    };
+    text.push_str(&format!(
+        "| model | attack | {peer} | mlsec | mlsec / peer |\n|---|---|---|---|---|\n"
+    ));
+    for (name, attack, time) in &mine {
+        let peer_time = theirs.as_ref().ok().and_then(|(_, t)| {
+            t.iter()
+                .find(|(m, a, _)| m == name && a == attack)
+                .map(|&(_, _, s)| s)
+        });
+        let (cell, ratio) = match peer_time {
+            Some(s) => (
+                format!("{s:.4} s"),
+                format!("{:.2}×", time.as_secs_f64() / s),
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        text.push_str(&format!(
+            "| {name} | {attack} | {cell} | {:.4} s | {ratio} |\n",
+            time.as_secs_f64()
+        ));
+    }
+    if let Err(why) = &theirs {
+        eprintln!("  torch comparison skipped: {why}");
+        text.push_str(&format!("\ntorch comparison skipped: {why}\n"));
+    }
+    text.push_str(&format!(
+        "\nFGSM ε {PEER_EPS}; PGD ε {PEER_EPS}, α 2.5ε/steps, random start; CW one constant c = 1, Adam step 0.01, confidence 0, no early abort; \
+         mlsec's FGSM and PGD include the forward pass that tells the final prediction. Python side: scripts/adversarial/bench_torch.py \
+         (make_grad_models.py's modules with the weights of the same ONNX files).\n"
+    ));
+    bench.section(text);
+    Ok(())
+}
+
+/// Best time of `repeat` calls after one untimed warm-up call.
+fn warm_best(repeat: usize, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
+    f()?;
+    let mut best = Duration::MAX;
+    for _ in 0..repeat.max(1) {
+        let start = Instant::now();
+        f()?;
+        best = best.min(start.elapsed());
+    }
+    Ok(best)
+}
+
+/// One timing of the Python side: model, attack, seconds.
+type PeerTime = (String, String, f64);
+
+/// The Python side's versions line and times, or why there are none.
+fn torch_times(threads: usize) -> std::result::Result<(String, Vec<PeerTime>), String> {
+    let python = std::env::var_os("MLSEC_BENCH_TORCH_PYTHON")
+        .map(PathBuf::from)
+        .ok_or("MLSEC_BENCH_TORCH_PYTHON is not set (a Python with torch, torchattacks 3.5.1, foolbox 3.3.4 and onnx)")?;
+    let script = crate::root().join("scripts/adversarial/bench_torch.py");
+    eprintln!("  {} {}", python.display(), script.display());
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(["--models", &PEER_MODELS.join(",")])
+        .args(["--samples", &PEER_SAMPLES.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--pgd-steps", &PEER_PGD_STEPS.to_string()])
+        .args(["--cw-steps", &PEER_CW_STEPS.to_string()])
+        .args(["--repeat", &PEER_REPEAT.to_string()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} {} failed ({})",
+            python.display(),
+            script.display(),
+            out.status
+        ));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("the script's output is not JSON: {e}"))?;
+    if json["threads"].as_u64() != Some(threads as u64) {
+        return Err(format!(
+            "torch runs {} threads, mlsec {threads}",
+            json["threads"]
+        ));
+    }
+    let v = &json["versions"];
+    let versions = format!(
+        "torchattacks {} / foolbox {} (torch {})",
+        v["torchattacks"].as_str().unwrap_or("?"),
+        v["foolbox"].as_str().unwrap_or("?"),
+        v["torch"].as_str().unwrap_or("?")
+    );
+    let times = json["results"]
+        .as_array()
+        .ok_or("the script's output has no results")?
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["model"].as_str()?.to_owned(),
+                r["attack"].as_str()?.to_owned(),
+                r["seconds"].as_f64()?,
+            ))
+        })
+        .collect();
+    Ok((versions, times))
 }

@@ -54,6 +54,8 @@ pub struct Bench {
     /// The Python peers, installed on first use (`None` until a benchmark asks for them).
     peers: Option<Vec<peers::Peer>>,
     peer_rows: Vec<peers::PeerRow>,
+    /// Tables of their own (markdown), printed after the main table.
+    sections: Vec<String>,
 }
 
 /// A finished child run.
@@ -110,6 +112,11 @@ impl Bench {
             repeat,
             self.scratch.path(),
         );
+    }
+
+    /// A table of its own (markdown), printed after the main table.
+    pub fn section(&mut self, text: String) {
+        self.sections.push(text);
     }
 
     pub fn row(&mut self, row: Row) {
@@ -277,6 +284,7 @@ pub fn run(names: &[&str]) -> Result<()> {
         rows: Vec::new(),
         peers: None,
         peer_rows: Vec::new(),
+        sections: Vec::new(),
     };
     for (name, benchmark) in all {
         if names.is_empty() || names.contains(&name) {
@@ -291,6 +299,9 @@ pub fn run(names: &[&str]) -> Result<()> {
         current_rss_kib() as f64 / 1024.0
     );
     peers::print_table(bench.peers.as_deref().unwrap_or_default(), &bench.peer_rows);
+    for section in &bench.sections {
+        print!("{section}");
+    }
     Ok(())
 }
 
