@@ -12,8 +12,10 @@ Parameters, the same as the bench's mlsec side: FGSM eps 0.1; PGD eps 0.1, --pgd
 steps of 0.01, confidence 0, abort_early off, bounds (0, 1). One batch per attack.
 
 Each time is the best of --repeat calls after one warm-up call, with --threads intra-op threads
-(torch.set_num_threads). Prints one JSON object on stdout:
-{"threads", "versions": {...}, "results": [{"model", "attack", "seconds"}]}.
+(torch.set_num_threads), for the attack alone and with the verdict (the predicted classes of
+the adversarials, which mlsec's FGSM and PGD return; foolbox's CW computes them itself). Prints
+one JSON object on stdout: {"threads", "versions": {...}, "results": [{"model", "attack",
+"seconds", "verdict_seconds"}]}.
 
 Run with a Python that has torch, torchattacks, foolbox and onnx (e.g. /work/venvs/grad, see
 make_grad_models.py): python bench_torch.py --models digits_cnn,resnet_stem
@@ -91,14 +93,23 @@ def main():
         cw = foolbox.attacks.L2CarliniWagnerAttack(
             binary_search_steps=1, steps=args.cw_steps, stepsize=0.01, confidence=0, initial_const=1.0, abort_early=False
         )
+        # With the verdict: the adversarials' predicted classes as well, what mlsec's FGSM and
+        # PGD return (foolbox's CW already evaluates the model on its result).
+        def verdict(attack):
+            adv = attack(x, y)
+            with torch.no_grad():
+                return net(adv).argmax(1)
+
         runs = [
-            ("FGSM", 4 * args.repeat, lambda: fgsm(x, y)),
-            (f"PGD-{args.pgd_steps}", args.repeat, lambda: pgd(x, y)),
-            (f"CW 1x{args.cw_steps}", max(1, args.repeat // 2), lambda: cw(fmodel, x, y, epsilons=None)),
+            ("FGSM", 4 * args.repeat, lambda: fgsm(x, y), lambda: verdict(fgsm)),
+            (f"PGD-{args.pgd_steps}", args.repeat, lambda: pgd(x, y), lambda: verdict(pgd)),
+            (f"CW 1x{args.cw_steps}", max(1, args.repeat // 2), lambda: cw(fmodel, x, y, epsilons=None), None),
         ]
-        for attack, repeat, f in runs:
-            results.append({"model": name, "attack": attack, "seconds": best(repeat, f)})
-            print(f"  {name} {attack}: {results[-1]['seconds']:.4f} s", file=sys.stderr)
+        for attack, repeat, f, with_verdict in runs:
+            seconds = best(repeat, f)
+            verdict_seconds = best(repeat, with_verdict) if with_verdict else seconds
+            results.append({"model": name, "attack": attack, "seconds": seconds, "verdict_seconds": verdict_seconds})
+            print(f"  {name} {attack}: {seconds:.4f} s, with the verdict {verdict_seconds:.4f} s", file=sys.stderr)
     versions = {"torch": torch.__version__, "torchattacks": torchattacks.__version__, "foolbox": foolbox.__version__}
     json.dump({"threads": torch.get_num_threads(), "versions": versions, "results": results}, sys.stdout)
     print()

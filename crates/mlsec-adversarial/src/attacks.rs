@@ -2,8 +2,10 @@
 //! change the answer: points already misclassified are not attacked, points already fooled
 //! leave the batch.
 
+use std::ops::Range;
+
 use mlsec_runtime::loss::{ce_gradient, one_hot, rows};
-use mlsec_runtime::{Device, Model, RuntimeError, Tensor, loss_gradient};
+use mlsec_runtime::{Device, Model, RuntimeError, Tensor, parallel};
 
 type R<T> = Result<T, RuntimeError>;
 
@@ -30,7 +32,7 @@ impl Setup<'_> {
 
     /// Logits of a batch, as rows.
     pub fn logits(&self, xs: &[f32]) -> R<Vec<Vec<f32>>> {
-        let out = self.model.forward(&self.tensor(xs)?)?;
+        let out = parallel::forward(self.model, &self.tensor(xs)?)?;
         rows(&out)
     }
 
@@ -553,33 +555,32 @@ fn cw_step(
     let n = consts.len();
     let th = setup.tensor(w)?.tanh()?;
     let pert = th.affine(b, a)?;
-    let cs = consts.to_vec();
-    let keep_v = keep.to_vec();
     // The classification term c·max(m + κ, 0) on the logits, differentiated by the model's
     // backend; untargeted m = Z_y − max_{i≠y} Z_i, targeted m = max_{i≠t} Z_i − Z_t. The
     // runner-up is found by excluding the class, never by zeroing its logit.
-    let margin_loss = move |logits: &Tensor| -> candle_core::Result<Tensor> {
+    let margin_loss = |logits: &Tensor, part: Range<usize>| -> candle_core::Result<Tensor> {
         let (n, k) = logits.dims2()?;
         let rows = logits.detach().to_vec2::<f32>()?;
+        let keep_v = &keep[part.clone()];
         let other: Vec<i64> = rows
             .iter()
-            .zip(&keep_v)
+            .zip(keep_v)
             .map(|(row, &c)| argmax(row, usize::try_from(c).ok()))
             .collect();
         let (down, up) = if targeted {
-            (&other, &keep_v)
+            (&other[..], keep_v)
         } else {
-            (&keep_v, &other)
+            (keep_v, &other[..])
         };
         let sel = (one_hot(down, n, k)? - one_hot(up, n, k)?)?;
         let margin = (logits * sel)?
             .sum(1)?
             .affine(1.0, f64::from(confidence))?
             .relu()?;
-        let c = Tensor::from_slice(&cs, n, &Device::Cpu)?;
+        let c = Tensor::from_slice(&consts[part], n, &Device::Cpu)?;
         (margin * c)?.sum_all()
     };
-    let (logits, g_model) = loss_gradient(setup.model, &pert, &margin_loss)?;
+    let (logits, g_model) = parallel::loss_gradient(setup.model, &pert, &margin_loss)?;
     let lrows = rows(&logits)?;
     // ‖x' − x‖² has gradient 2(x' − x); then the chain rule through x' = tanh(w)·b + a.
     let rec = setup.tensor(recon)?;

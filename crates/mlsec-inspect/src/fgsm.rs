@@ -4,7 +4,7 @@
 //! `adversarial` attacks with.
 
 use mlsec_runtime::loss::{ce_gradient, rows};
-use mlsec_runtime::{Device, Model, Tensor};
+use mlsec_runtime::{Device, Model, Tensor, parallel};
 
 use crate::error::CheckError;
 use crate::probe::Probes;
@@ -86,7 +86,7 @@ pub fn run(
     for (b, start) in (0..n).step_by(BATCH).enumerate() {
         let end = (start + BATCH).min(n);
         let x = probes.batch(start, end)?;
-        let logits = rows(&model.forward(&x)?)?;
+        let logits = rows(&parallel::forward(model, &x)?)?;
         let classes = logits.first().map_or(0, Vec::len);
         if classes < 2 || logits.len() != end - start {
             return Err(CheckError::NotAClassifier {
@@ -115,7 +115,7 @@ pub fn run(
         shape[0] = end - start;
         let adv_t =
             Tensor::from_vec(adv, shape.clone(), &Device::Cpu).map_err(CheckError::Perturbed)?;
-        let adv_logits = rows(&model.forward(&adv_t)?)?;
+        let adv_logits = rows(&parallel::forward(model, &adv_t)?)?;
         clean.extend(labels);
         adversarial.extend(adv_logits.iter().map(|r| argmax(r)));
         progress(b as u64 + 1, total);

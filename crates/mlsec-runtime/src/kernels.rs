@@ -69,26 +69,6 @@ impl PoolAxis {
         Some(out)
     }
 
-    /// Per kernel tap, the windows (of `outs`) whose tap is inside an input of `input` cells
-    /// (not padding): the range `lo..hi` and the input cell of window `lo`'s tap (window
-    /// `lo + t`'s is `stride·t` further).
-    fn taps(&self, outs: usize, input: usize) -> Vec<(usize, usize, usize)> {
-        let (s, n) = (self.stride.max(1) as i64, input as i64);
-        (0..self.kernel)
-            .map(|k| {
-                let p0 = (k * self.dilation) as i64 - self.pad_begin as i64;
-                let lo = if p0 >= 0 { 0 } else { (-p0 + s - 1) / s };
-                let hi = if p0 >= n {
-                    0
-                } else {
-                    ((n - 1 - p0) / s + 1).min(outs as i64)
-                };
-                let hi = hi.max(lo);
-                (lo as usize, hi as usize, (p0 + lo * s).max(0) as usize)
-            })
-            .collect()
-    }
-
     /// The input cells of window `o` (in order) and the window's divisor for an average that
     /// counts padding: the cells of the padded input `[-pad_begin, input + pad_end)` it covers.
     fn window(&self, o: usize, input: usize) -> (Vec<usize>, usize) {
@@ -209,10 +189,13 @@ impl Pool {
         Ok(dx.into_iter().map(T::from_f64).collect())
     }
 
-    /// Max pooling's values and arg-maxes. Kernel tap by kernel tap, every window of a plane at
-    /// each: each window still sees its cells in row-major order (a later cell wins only when
-    /// strictly greater, or NaN), but consecutive comparisons belong to different windows
-    /// instead of waiting for each other.
+    /// Max pooling's values and arg-maxes: each window's cells in row-major order, a later
+    /// cell winning only when strictly greater, or NaN (PyTorch's rule), starting from -inf
+    /// at the window's first cell. Tap by tap, every window of a plane at each, so the
+    /// windows' comparisons overlap; a window's padding taps read a -inf cell after the
+    /// plane's copy, which never wins. The arg-max moves by a mask, not a branch: which cell
+    /// wins is data. (Measured on 512×8×8×8, 3×3/2: twice as fast as window by window, and
+    /// as a branch-free `f64::max` with a NaN flag.)
     fn max_forward<T: WithDType>(
         &self,
         x: &[T],
@@ -220,49 +203,46 @@ impl Pool {
         planes: usize,
         plan: &Plan,
     ) -> (Vec<T>, Vec<usize>) {
-        let [ah, aw] = self.axes;
-        let (oh, ow) = plan.out;
-        let per_out = oh * ow;
-        let (rows, cols) = (ah.taps(oh, h), aw.taps(ow, w));
-        // Per window of a plane, the winning cell so far (within the plane); until a cell wins
-        // (all -inf), the window's first cell. A window without cells keeps usize::MAX.
+        let hw = h * w;
+        let per_out = plan.windows.len();
+        let taps = plan.windows.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+        // cells[t·per_out + o]: window o's t-th cell, or hw (the -inf cell) past its last.
+        let mut cells = vec![hw; taps * per_out];
+        for (o, (c, _)) in plan.windows.iter().enumerate() {
+            for (t, &i) in c.iter().enumerate() {
+                cells[t * per_out + o] = i;
+            }
+        }
         let first: Vec<usize> = plan
             .windows
             .iter()
-            .map(|(cells, _)| cells.first().copied().unwrap_or(usize::MAX))
+            .map(|(c, _)| c.first().copied().unwrap_or(usize::MAX))
             .collect();
+        let minus_inf = T::from_f64(f64::NEG_INFINITY);
+        let mut padded = vec![minus_inf; hw + 1];
+        let mut best = vec![minus_inf; per_out];
+        let mut at = vec![0usize; per_out];
         let mut out = Vec::with_capacity(planes * per_out);
         let mut argmax = Vec::with_capacity(planes * per_out);
-        let mut win = first.clone();
         for p in 0..planes {
-            let base = p * h * w;
-            let plane = &x[base..base + h * w];
-            win.copy_from_slice(&first);
-            for &(r_lo, r_hi, y0) in &rows {
-                for &(c_lo, c_hi, x0) in &cols {
-                    for r in r_lo..r_hi {
-                        let at = (y0 + (r - r_lo) * ah.stride) * w + x0;
-                        let wins = &mut win[r * ow + c_lo..r * ow + c_hi];
-                        for (t, wi) in wins.iter_mut().enumerate() {
-                            let i = at + t * aw.stride;
-                            let v = plane[i];
-                            let take = (v > plane[*wi]) | v.to_f64().is_nan();
-                            // A mask, not a branch: which cell wins is data, unpredictable.
-                            let mask = 0usize.wrapping_sub(usize::from(take));
-                            *wi ^= (*wi ^ i) & mask;
-                        }
-                    }
+            let base = p * hw;
+            padded[..hw].copy_from_slice(&x[base..base + hw]);
+            best.fill(minus_inf);
+            at.copy_from_slice(&first);
+            for tap in cells.chunks_exact(per_out) {
+                for ((b, a), &i) in best.iter_mut().zip(at.iter_mut()).zip(tap) {
+                    let v = padded[i];
+                    let take = (v > *b) | v.to_f64().is_nan();
+                    let mask = 0usize.wrapping_sub(usize::from(take));
+                    *a ^= (*a ^ i) & mask;
+                    *b = if take { v } else { *b };
                 }
             }
-            for &i in &win {
-                if i == usize::MAX {
-                    out.push(T::from_f64(f64::NEG_INFINITY));
-                    argmax.push(usize::MAX);
-                } else {
-                    out.push(plane[i]);
-                    argmax.push(base + i);
-                }
-            }
+            out.extend_from_slice(&best);
+            argmax.extend(
+                at.iter()
+                    .map(|&a| if a == usize::MAX { a } else { base + a }),
+            );
         }
         (out, argmax)
     }
@@ -476,35 +456,51 @@ impl Pointwise {
         }
     }
 
-    /// The values, one loop per op (the op is matched outside it, so each loop is a few
-    /// branch-free instructions per value).
+    /// The values, one loop per op (the op is matched outside it). ReLU and leaky ReLU, the
+    /// ones real models use, are computed in `T` (as PyTorch does; a compare and a select per
+    /// value, vectorised); the rest through `f64`.
     fn forward<T: WithDType>(&self, v: &[T]) -> Vec<T> {
-        let each = |op: Self| -> Vec<T> {
-            v.iter()
-                .map(|x| T::from_f64(op.value(x.to_f64())))
-                .collect()
-        };
+        let zero = T::zero();
         match *self {
-            Pointwise::Relu => each(Pointwise::Relu),
-            Pointwise::Abs => each(Pointwise::Abs),
-            op @ Pointwise::LeakyRelu { .. } => each(op),
-            op @ Pointwise::Clip { .. } => each(op),
+            // NaN <= 0 is false: NaN stays NaN.
+            Pointwise::Relu => v
+                .iter()
+                .map(|&x| if x <= zero { zero } else { x })
+                .collect(),
+            Pointwise::LeakyRelu { alpha } => {
+                let a = T::from_f64(alpha);
+                v.iter()
+                    .map(|&x| if x > zero { x } else { x * a })
+                    .collect()
+            }
+            op => v
+                .iter()
+                .map(|x| T::from_f64(op.value(x.to_f64())))
+                .collect(),
         }
     }
 
     /// The incoming gradient `grad` times the slope at `x`, in place (the same product as
     /// multiplying by a tensor of slopes).
     fn backward<T: WithDType>(&self, x: &[T], grad: &mut [T]) {
-        let each = |op: Self, grad: &mut [T]| {
-            for (g, x) in grad.iter_mut().zip(x) {
-                *g *= T::from_f64(op.slope(x.to_f64()));
-            }
-        };
+        let (zero, one) = (T::zero(), T::one());
         match *self {
-            Pointwise::Relu => each(Pointwise::Relu, grad),
-            Pointwise::Abs => each(Pointwise::Abs, grad),
-            op @ Pointwise::LeakyRelu { .. } => each(op, grad),
-            op @ Pointwise::Clip { .. } => each(op, grad),
+            Pointwise::Relu => {
+                for (g, &x) in grad.iter_mut().zip(x) {
+                    *g *= if x > zero { one } else { zero };
+                }
+            }
+            Pointwise::LeakyRelu { alpha } => {
+                let a = T::from_f64(alpha);
+                for (g, &x) in grad.iter_mut().zip(x) {
+                    *g *= if x > zero { one } else { a };
+                }
+            }
+            op => {
+                for (g, x) in grad.iter_mut().zip(x) {
+                    *g *= T::from_f64(op.slope(x.to_f64()));
+                }
+            }
         }
     }
 }
@@ -717,24 +713,32 @@ impl ConvShape {
         }
     }
 
+    /// [`Self::runs`] as a list.
+    fn run_list(&self) -> Vec<[usize; 4]> {
+        let mut runs = Vec::new();
+        self.runs(|row, col, at, len| runs.push([row, col, at, len]));
+        runs
+    }
+
     /// The im2col matrix (k, count·l) of `count` samples starting at `first`: sample `s` in
-    /// columns `s·l..(s+1)·l`, so one matrix product serves the whole block.
+    /// columns `s·l..(s+1)·l`, so one matrix product serves the whole block. Run by run, every
+    /// sample at each: the runs of small maps are a few cells long, so their bookkeeping is
+    /// done once per block instead of once per sample.
     fn im2col<T: WithDType>(&self, x: &[T], first: usize, count: usize) -> Vec<T> {
         let (l, per, stride) = (self.l(), self.c * self.h * self.w, self.stride);
         let mut cols = vec![T::zero(); self.k() * count * l];
-        for s in 0..count {
-            let xs = &x[(first + s) * per..][..per];
-            self.runs(|row, col, from, len| {
-                let to = row * count * l + s * l + col;
-                let dst = &mut cols[to..to + len];
+        for [row, col, from, len] in self.run_list() {
+            for s in 0..count {
+                let src = &x[(first + s) * per + from..];
+                let dst = &mut cols[(row * count + s) * l + col..][..len];
                 if stride == 1 {
-                    dst.copy_from_slice(&xs[from..from + len]);
+                    dst.copy_from_slice(&src[..len]);
                 } else {
                     for (t, v) in dst.iter_mut().enumerate() {
-                        *v = xs[from + t * stride];
+                        *v = src[t * stride];
                     }
                 }
-            });
+            }
         }
         cols
     }
@@ -743,14 +747,20 @@ impl ConvShape {
     /// cells it came from (padding cells are dropped).
     fn col2im_add<T: WithDType>(&self, cols: &[T], gx: &mut [T], first: usize, count: usize) {
         let (l, per, stride) = (self.l(), self.c * self.h * self.w, self.stride);
-        for s in 0..count {
-            let gs = &mut gx[(first + s) * per..][..per];
-            self.runs(|row, col, to, len| {
-                let from = row * count * l + s * l + col;
-                for (t, &v) in cols[from..from + len].iter().enumerate() {
-                    gs[to + t * stride] += v;
+        for [row, col, to, len] in self.run_list() {
+            for s in 0..count {
+                let from = &cols[(row * count + s) * l + col..][..len];
+                let dst = &mut gx[(first + s) * per + to..];
+                if stride == 1 {
+                    for (g, &v) in dst[..len].iter_mut().zip(from) {
+                        *g += v;
+                    }
+                } else {
+                    for (t, &v) in from.iter().enumerate() {
+                        dst[t * stride] += v;
+                    }
                 }
-            });
+            }
         }
     }
 }

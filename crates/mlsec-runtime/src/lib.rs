@@ -15,6 +15,7 @@ pub mod eval;
 pub mod ir;
 pub mod kernels;
 pub mod loss;
+pub mod parallel;
 pub mod pt2;
 #[cfg(feature = "torch")]
 pub mod torch;
@@ -25,8 +26,8 @@ use std::path::Path;
 pub use candle_core::{DType, Device, Tensor, Var};
 use sha2::{Digest, Sha256};
 
-/// The threads the default backend's matrix products run on: candle's count
-/// (`RAYON_NUM_THREADS`, else the logical CPUs).
+/// The threads the default backend runs on (its matrix products, and [`parallel`]'s parts of a
+/// batch): candle's count (`RAYON_NUM_THREADS`, else the logical CPUs).
 pub fn threads() -> usize {
     candle_core::utils::get_num_threads()
 }
@@ -114,6 +115,12 @@ pub trait Model {
     fn activations(&self, x: &Tensor) -> Result<Vec<(String, Tensor)>, RuntimeError>;
     /// Whether the model runs in inference mode (dropout off, running statistics).
     fn is_eval(&self) -> bool;
+    /// This model as one that several threads may evaluate at once ([`parallel`]), for
+    /// backends that run one evaluation on one thread. The default, `None`, keeps one call per
+    /// batch.
+    fn sync(&self) -> Option<&(dyn Model + Sync)> {
+        None
+    }
     /// SHA-256 of the model file, hex.
     fn digest(&self) -> &str;
 }
@@ -275,6 +282,10 @@ impl Model for OnnxModel {
 
     fn is_eval(&self) -> bool {
         true
+    }
+
+    fn sync(&self) -> Option<&(dyn Model + Sync)> {
+        Some(self)
     }
 
     fn digest(&self) -> &str {

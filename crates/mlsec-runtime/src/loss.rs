@@ -1,9 +1,11 @@
 //! Losses over a model's logits, shared by every caller that needs an input gradient
 //! (`adversarial`'s attacks, `inspect`'s FGSM probe), so both use one implementation.
 
+use std::ops::Range;
+
 use candle_core::{DType, Device, Tensor};
 
-use crate::{Model, RuntimeError, loss_gradient};
+use crate::{Model, RuntimeError, parallel};
 
 /// One-hot rows `[n, k]` for integer labels; a label outside `0..k` gives an all-zero row.
 pub fn one_hot(labels: &[i64], n: usize, k: usize) -> candle_core::Result<Tensor> {
@@ -26,17 +28,17 @@ pub fn ce_gradient(
     x: &Tensor,
     labels: &[i64],
 ) -> Result<(Tensor, Tensor), RuntimeError> {
-    let labels = labels.to_vec();
-    let loss = move |logits: &Tensor| -> candle_core::Result<Tensor> {
+    let loss = |logits: &Tensor, rows: Range<usize>| -> candle_core::Result<Tensor> {
         let (n, k) = logits.dims2()?;
-        let onehot = one_hot(&labels, n, k)?.to_dtype(logits.dtype())?;
+        let part = &labels[rows.start.min(labels.len())..rows.end.min(labels.len())];
+        let onehot = one_hot(part, n, k)?.to_dtype(logits.dtype())?;
         let max = logits.max_keepdim(1)?.detach();
         let shifted = logits.broadcast_sub(&max)?;
         let lse = shifted.exp()?.sum_keepdim(1)?.log()?;
         let logp = shifted.broadcast_sub(&lse)?;
         (logp * onehot)?.sum_all()?.neg()
     };
-    loss_gradient(model, x, &loss)
+    parallel::loss_gradient(model, x, &loss)
 }
 
 /// A logits tensor as rows (`[n, k]`; a vector is one row, higher ranks are flattened per

@@ -437,3 +437,81 @@ fn example_onnx_file_loads_with_named_activations() {
     std::fs::write(&bad, [0xff; 16]).unwrap();
     assert!(OnnxModel::load(&bad).is_err());
 }
+
+/// Max pooling follows PyTorch's rule where values tie or are not finite: a later cell wins
+/// only when strictly greater, or NaN; a window of -inf keeps its first cell. The gradient
+/// goes to the winner. 3×3 windows, stride 2, padding 1 on a 4×4 plane: windows at rows and
+/// columns {-1, 0, 1} and {1, 2, 3}. The expected cells are PyTorch 2.15's
+/// (`max_pool2d(..., return_indices=True)`: 1, 7, 4, 7 here, 0, 2 below).
+#[test]
+fn max_pool_ties_nan_and_minus_infinity_pick_pytorchs_cell() {
+    use mlsec_runtime::kernels::{PoolAxis, PoolKind, pool};
+    let (inf, nan) = (f32::INFINITY, f32::NAN);
+    #[rustfmt::skip]
+    let x = [
+        // Top left window (cells 0, 1, 4, 5): 2 at 1 and at 4, the first wins.
+        // Top right (1..=3, 5..=7): a NaN at 6 and at 7, the last wins.
+        // Bottom left (4, 5, 8, 9, 12, 13): -inf but the 2 at 4.
+        // Bottom right (5..=7, 9..=11, 13..=15): the NaNs at 6 and 7 again.
+        -inf, 2.0, 1.0, -inf,
+        2.0, -inf, nan, nan,
+        -inf, -inf, 0.0, 0.0,
+        -inf, -inf, 0.0, -0.0,
+    ];
+    let ax = PoolAxis {
+        kernel: 3,
+        stride: 2,
+        dilation: 1,
+        pad_begin: 1,
+        pad_end: 1,
+    };
+    let var = mlsec_runtime::Var::from_tensor(&input(&x, &[1, 1, 4, 4])).unwrap();
+    let y = pool(var.as_tensor(), PoolKind::Max, [ax, ax], false).unwrap();
+    let values = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(values[0], 2.0);
+    assert!(values[1].is_nan());
+    assert_eq!(values[2], 2.0);
+    assert!(values[3].is_nan());
+    let seed = input(&[1.0, 10.0, 100.0, 1000.0], &[1, 1, 2, 2]);
+    let grads = (y * seed).unwrap().sum_all().unwrap().backward().unwrap();
+    let g = grads
+        .get(var.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let mut want = [0f32; 16];
+    want[1] = 1.0; // top left: the first 2
+    want[7] = 10.0 + 1000.0; // the last NaN of both right windows
+    want[4] = 100.0; // bottom left: the 2 at 4
+    assert_eq!(g, want);
+
+    // A window of -inf only keeps its first cell; ±0 tie, the first wins.
+    #[rustfmt::skip]
+    let x = [
+        -inf, -inf, -0.0, 0.0,
+        -inf, -inf, 0.0, 0.0,
+    ];
+    let two = PoolAxis {
+        kernel: 2,
+        stride: 2,
+        dilation: 1,
+        pad_begin: 0,
+        pad_end: 0,
+    };
+    let var = mlsec_runtime::Var::from_tensor(&input(&x, &[1, 1, 2, 4])).unwrap();
+    let y = pool(var.as_tensor(), PoolKind::Max, [two, two], false).unwrap();
+    let values = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(values[0], -inf);
+    assert!(values[1] == 0.0 && values[1].is_sign_negative());
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    let g = grads
+        .get(var.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_eq!(g, [1., 0., 1., 0., 0., 0., 0., 0.]);
+}

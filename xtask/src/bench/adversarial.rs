@@ -9,7 +9,7 @@
 //! test samples) and a synthetic 784 → 512 → 256 → 10 MLP on 512 random inputs labelled by the
 //! model itself.
 //!
-//! **Side by side** (issue 20: attack-only time ≤ 1.2× the Python libraries'): FGSM, PGD-20
+//! **Side by side** (issue 20: attack time ≤ 1.2× the Python libraries'): FGSM, PGD-20
 //! and CW (one constant c = 1, 100 Adam steps, no early abort) on `digits_cnn` and
 //! `resnet_stem` of `testdata/adversarial/grad/`, 512 samples (the stored 32 tiled), every
 //! sample attacked, mlsec's attacks called in this process with `early_stop: false`, and
@@ -18,7 +18,9 @@
 //! (one with torch, torchattacks, foolbox and onnx), on make_grad_models.py's modules with the
 //! weights of the same ONNX files. Both sides use the same number of threads (candle's count,
 //! given to `torch.set_num_threads`) and report the best of the same number of calls after a
-//! warm-up call. Without that Python, or when the script fails, one line says the comparison
+//! warm-up call. mlsec's FGSM and PGD also return the adversarials' predicted classes (one more
+//! forward pass), so torchattacks is timed alone and "with the verdict" (its result's predicted
+//! classes too), and mlsec's ratio to both is printed. Without that Python, or when the script fails, one line says the comparison
 //! was skipped and why, and mlsec's times are printed alone.
 
 use std::collections::BTreeMap;
@@ -249,8 +251,8 @@ fn peer_attacks() -> [(String, usize); 3] {
     ]
 }
 
-/// mlsec's attack-only times on [`PEER_MODELS`], then the script's on the same models and
-/// samples, as one table.
+/// mlsec's attack times on [`PEER_MODELS`], then the script's on the same models and samples,
+/// as one table.
 fn side_by_side(bench: &mut Bench) -> Result<()> {
     let threads = mlsec_runtime::threads();
     let dir = crate::root().join("testdata/adversarial/grad");
@@ -333,7 +335,7 @@ fn side_by_side(bench: &mut Bench) -> Result<()> {
                 items: Some((PEER_SAMPLES as u64, "samples")),
                 time,
                 peak_rss_kib: None,
-                note: format!("{threads} threads; see the side-by-side table"),
+                note: format!("{threads} thread(s); see the side-by-side table"),
             });
             mine.push((name, attack, time));
         }
@@ -343,32 +345,31 @@ fn side_by_side(bench: &mut Bench) -> Result<()> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load.split_whitespace().next().unwrap_or("?");
     let mut text = format!(
-        "\n### Side by side: attack-only time, {PEER_SAMPLES} samples, every one attacked, {threads} threads on both sides (best of the same number of calls after a warm-up; load average {load})\n\n"
+        "\n### Side by side: attack time, {PEER_SAMPLES} samples, every one attacked, {threads} thread(s) on both sides (best of the same number of calls after a warm-up; load average {load})\n\n"
     );
     let peer = match &theirs {
         Ok((versions, _)) => versions.as_str(),
         Err(_) => "torchattacks / foolbox",
     };
     text.push_str(&format!(
-        "| model | attack | {peer} | mlsec | mlsec / peer |\n|---|---|---|---|---|\n"
+        "| model | attack | {peer}: attack | with the verdict | mlsec (with the verdict) | mlsec / peer, with the verdict | mlsec / peer's attack alone |\n|---|---|---|---|---|---|---|\n"
     ));
     for (name, attack, time) in &mine {
         let peer_time = theirs.as_ref().ok().and_then(|(_, t)| {
             t.iter()
-                .find(|(m, a, _)| m == name && a == attack)
-                .map(|&(_, _, s)| s)
+                .find(|(m, a, _, _)| m == name && a == attack)
+                .map(|&(_, _, alone, with)| (alone, with))
         });
-        let (cell, ratio) = match peer_time {
-            Some(s) => (
-                format!("{s:.4} s"),
-                format!("{:.2}×", time.as_secs_f64() / s),
+        let mine = time.as_secs_f64();
+        let cells = match peer_time {
+            Some((alone, with)) => format!(
+                "{alone:.4} s | {with:.4} s | {mine:.4} s | {:.2}× | {:.2}×",
+                mine / with,
+                mine / alone
             ),
-            None => ("-".to_owned(), "-".to_owned()),
+            None => format!("- | - | {mine:.4} s | - | -"),
         };
-        text.push_str(&format!(
-            "| {name} | {attack} | {cell} | {:.4} s | {ratio} |\n",
-            time.as_secs_f64()
-        ));
+        text.push_str(&format!("| {name} | {attack} | {cells} |\n"));
     }
     if let Err(why) = &theirs {
         eprintln!("  torch comparison skipped: {why}");
@@ -376,7 +377,8 @@ fn side_by_side(bench: &mut Bench) -> Result<()> {
     }
     text.push_str(&format!(
         "\nFGSM ε {PEER_EPS}; PGD ε {PEER_EPS}, α 2.5ε/steps, random start; CW one constant c = 1, Adam step 0.01, confidence 0, no early abort; \
-         mlsec's FGSM and PGD include the forward pass that tells the final prediction. Python side: scripts/adversarial/bench_torch.py \
+         \"with the verdict\": the adversarials' predicted classes too, which mlsec's attacks return (one more forward pass after FGSM and PGD; \
+         foolbox's CW evaluates its result itself, so its two times are one). Python side: scripts/adversarial/bench_torch.py \
          (make_grad_models.py's modules with the weights of the same ONNX files).\n"
     ));
     bench.section(text);
@@ -395,8 +397,9 @@ fn warm_best(repeat: usize, mut f: impl FnMut() -> Result<()>) -> Result<Duratio
     Ok(best)
 }
 
-/// One timing of the Python side: model, attack, seconds.
-type PeerTime = (String, String, f64);
+/// One timing of the Python side: model, attack, seconds for the attack alone and with the
+/// verdict (the adversarials' predicted classes, as mlsec's attacks return them).
+type PeerTime = (String, String, f64, f64);
 
 /// The Python side's versions line and times, or why there are none.
 fn torch_times(threads: usize) -> std::result::Result<(String, Vec<PeerTime>), String> {
@@ -449,6 +452,7 @@ fn torch_times(threads: usize) -> std::result::Result<(String, Vec<PeerTime>), S
                 r["model"].as_str()?.to_owned(),
                 r["attack"].as_str()?.to_owned(),
                 r["seconds"].as_f64()?,
+                r["verdict_seconds"].as_f64()?,
             ))
         })
         .collect();
