@@ -6,27 +6,14 @@
 //! `reference.py`) and one fixed c = 1 (1000 steps). The samples the model classifies correctly
 //! are attacked, as in foolbox's run.
 
-use std::path::{Path, PathBuf};
+mod grad;
 
-use mlsec_adversarial::attacks::{self, Cw, Goal, Setup};
+use grad::{Case, MODELS, dir};
+use mlsec_adversarial::attacks::{self, Cw, Goal};
 use mlsec_adversarial::data::Values;
-use mlsec_runtime::OnnxModel;
-use mlsec_runtime::data::arrays;
 use serde_json::Value;
 
-const MODELS: [&str; 4] = ["digits_cnn", "pool_skip", "odd_pool", "resnet_stem"];
 const CONFIGS: [&str; 2] = ["cw_bs", "cw_c1"];
-
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/adversarial/grad")
-}
-
-fn floats(v: &Values) -> Vec<f32> {
-    match v {
-        Values::Float(v) => v.clone(),
-        Values::Int(_) => panic!("expected floats"),
-    }
-}
 
 fn flags(v: &Values) -> Vec<bool> {
     match v {
@@ -62,29 +49,17 @@ struct Compared {
 const PER_SAMPLE: f32 = 0.10;
 
 fn compare(name: &str, config: &str, p: &Cw) -> Compared {
-    let model = OnnxModel::load(&dir().join(format!("{name}.onnx"))).unwrap();
-    let bytes = std::fs::read(dir().join(format!("{name}.npz"))).unwrap();
     let (l2_key, found_key) = (format!("{config}_l2"), format!("{config}_found"));
-    let a = arrays(&bytes, &["x", "y", "cw_attacked", &l2_key, &found_key]).unwrap();
-    let x = floats(&a["x"].values);
-    let Values::Int(y) = a["y"].values.clone() else {
-        panic!("labels are ints")
-    };
-    let setup = Setup {
-        model: &model,
-        sample_shape: &a["x"].shape[1..],
-        lo: 0.0,
-        hi: 1.0,
-        batch_size: 32,
-    };
-    let attacked = flags(&a["cw_attacked"].values);
+    let case = Case::load(name, &["cw_attacked", &l2_key, &found_key]);
+    let (setup, x, y) = (case.setup(), &case.x, &case.y);
+    let attacked = flags(&case.arrays["cw_attacked"].values);
     // The same samples are correct here as in PyTorch.
-    let preds = setup.predict(&x).unwrap();
-    let correct: Vec<bool> = preds.iter().zip(&y).map(|(p, y)| p == y).collect();
+    let preds = setup.predict(x).unwrap();
+    let correct: Vec<bool> = preds.iter().zip(y).map(|(p, y)| p == y).collect();
     assert_eq!(correct, attacked, "{name}: clean predictions differ");
-    let out = attacks::cw(&setup, &x, &y, &attacked, &y, Goal::Untargeted, p).unwrap();
-    let their_l2 = floats(&a[&l2_key].values);
-    let their_found = flags(&a[&found_key].values);
+    let out = attacks::cw(&setup, x, y, &attacked, y, Goal::Untargeted, p).unwrap();
+    let their_l2 = case.floats(&l2_key);
+    let their_found = flags(&case.arrays[&found_key].values);
     let ours: Vec<f32> = out.l2.iter().flatten().copied().collect();
     let theirs: Vec<f32> = their_l2
         .iter()

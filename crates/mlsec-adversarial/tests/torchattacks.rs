@@ -5,28 +5,14 @@
 //! misclassified points too), PGD starts from the same points (the stored unit noise) and runs
 //! every step (`early_stop: false`), so the adversarial examples themselves must be the same.
 
-use std::path::{Path, PathBuf};
+mod grad;
 
-use mlsec_adversarial::attacks::{self, Goal, Noise, Pgd, Setup};
-use mlsec_adversarial::data::Values;
-use mlsec_runtime::OnnxModel;
-use mlsec_runtime::data::arrays;
+use grad::{Case, MODELS};
+use mlsec_adversarial::attacks::{self, Goal, Noise, Pgd};
 
-const MODELS: [&str; 4] = ["digits_cnn", "pool_skip", "odd_pool", "resnet_stem"];
 /// torchattacks' settings in the script.
 const EPS: f64 = 0.1;
 const PGD_STEPS: usize = 10;
-
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/adversarial/grad")
-}
-
-fn floats(v: &Values) -> Vec<f32> {
-    match v {
-        Values::Float(v) => v.clone(),
-        Values::Int(_) => panic!("expected floats"),
-    }
-}
 
 /// How many components of `ours` differ from `theirs` by more than 1e-6, and the largest
 /// difference (measured: none, largest 0 -- bit-identical on every model).
@@ -42,23 +28,11 @@ fn differing(ours: &[f32], theirs: &[f32]) -> (usize, f32) {
 #[allow(clippy::print_stderr)] // the measured differences, visible with --nocapture
 fn fgsm_and_pgd_match_torchattacks_on_max_pool_architectures() {
     for name in MODELS {
-        let model = OnnxModel::load(&dir().join(format!("{name}.onnx"))).unwrap();
-        let bytes = std::fs::read(dir().join(format!("{name}.npz"))).unwrap();
-        let a = arrays(&bytes, &["x", "y", "pgd_unit", "fgsm", "pgd"]).unwrap();
-        let x = floats(&a["x"].values);
-        let Values::Int(y) = a["y"].values.clone() else {
-            panic!("labels are ints")
-        };
-        let setup = Setup {
-            model: &model,
-            sample_shape: &a["x"].shape[1..],
-            lo: 0.0,
-            hi: 1.0,
-            batch_size: 32,
-        };
+        let case = Case::load(name, &["pgd_unit", "fgsm", "pgd"]);
+        let (setup, x, y) = (case.setup(), &case.x, &case.y);
         let all = vec![true; y.len()];
-        let fgsm = attacks::fgsm(&setup, &x, &y, &all, &y, Goal::Untargeted, EPS as f32).unwrap();
-        let (n, max) = differing(&fgsm.adv, &floats(&a["fgsm"].values));
+        let fgsm = attacks::fgsm(&setup, x, y, &all, y, Goal::Untargeted, EPS as f32).unwrap();
+        let (n, max) = differing(&fgsm.adv, &case.floats("fgsm"));
         eprintln!("{name} fgsm: {n} components differ, max {max:e}");
         assert_eq!(
             n, 0,
@@ -70,13 +44,13 @@ fn fgsm_and_pgd_match_torchattacks_on_max_pool_architectures() {
             alpha: (2.5 * EPS / PGD_STEPS as f64) as f32,
             restarts: 1,
             noise: Noise::Given {
-                unit: floats(&a["pgd_unit"].values),
+                unit: case.floats("pgd_unit"),
                 seed: 0,
             },
             early_stop: false,
         };
-        let pgd = attacks::pgd(&setup, &x, &y, &all, &y, Goal::Untargeted, &p).unwrap();
-        let (n, max) = differing(&pgd.adv, &floats(&a["pgd"].values));
+        let pgd = attacks::pgd(&setup, x, y, &all, y, Goal::Untargeted, &p).unwrap();
+        let (n, max) = differing(&pgd.adv, &case.floats("pgd"));
         eprintln!("{name} pgd: {n} components differ, max {max:e}");
         assert_eq!(
             n, 0,

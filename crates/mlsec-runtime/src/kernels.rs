@@ -299,6 +299,35 @@ fn float_forward(
     }
 }
 
+/// `CustomOp1` for an op that is both [`FloatForward`] and [`FloatBackward`]: each direction
+/// through the f32/f64 dispatch, errors naming the op.
+macro_rules! float_custom_op {
+    ($op:ty, $name:literal) => {
+        impl CustomOp1 for $op {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s: &CpuStorage,
+                l: &Layout,
+            ) -> candle_core::Result<(CpuStorage, Shape)> {
+                float_forward(self, self.name(), s, l)
+            }
+
+            fn bwd(
+                &self,
+                arg: &Tensor,
+                _res: &Tensor,
+                grad: &Tensor,
+            ) -> candle_core::Result<Option<Tensor>> {
+                float_backward(self, self.name(), arg, grad)
+            }
+        }
+    };
+}
+
 impl FloatForward for Pool {
     fn forward<T: WithDType>(
         &self,
@@ -356,22 +385,14 @@ impl CustomOp1 for Pool {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let dims = arg.dims();
-        let g = grad.to_dtype(arg.dtype())?.flatten_all()?;
-        let dx = match arg.dtype() {
-            DType::F32 => Tensor::from_vec(
-                self.backward(dims, &g.to_vec1::<f32>()?)?,
-                dims,
-                arg.device(),
-            )?,
-            DType::F64 => Tensor::from_vec(
-                self.backward(dims, &g.to_vec1::<f64>()?)?,
-                dims,
-                arg.device(),
-            )?,
-            other => bail!("pooling of {other:?} is not supported"),
-        };
-        Ok(Some(dx))
+        float_backward(self, self.name(), arg, grad)
+    }
+}
+
+impl FloatBackward for Pool {
+    fn input_grad<T: WithDType>(&self, arg: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
+        let g = values::<T>(&grad.to_dtype(T::DTYPE)?)?;
+        Tensor::from_vec(self.backward(arg.dims(), &g)?, arg.dims(), arg.device())
     }
 }
 
@@ -960,24 +981,7 @@ impl FloatForward for Conv2dInput {
     }
 }
 
-impl CustomOp1 for Conv2dInput {
-    fn name(&self) -> &'static str {
-        "mlsec-conv2d-input"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        float_forward(self, self.name(), s, l)
-    }
-
-    fn bwd(
-        &self,
-        arg: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        float_backward(self, self.name(), arg, grad)
-    }
-}
+float_custom_op!(Conv2dInput, "mlsec-conv2d-input");
 
 /// A 2-D convolution of NCHW `x` by `kernel` (+ `bias`, one per output channel) with zero
 /// padding. With one group and a kernel and bias that are not being differentiated (every
@@ -1083,24 +1087,7 @@ impl FloatForward for ChannelAffine {
     }
 }
 
-impl CustomOp1 for ChannelAffine {
-    fn name(&self) -> &'static str {
-        "mlsec-channel-affine"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        float_forward(self, self.name(), s, l)
-    }
-
-    fn bwd(
-        &self,
-        arg: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        float_backward(self, self.name(), arg, grad)
-    }
-}
+float_custom_op!(ChannelAffine, "mlsec-channel-affine");
 
 /// `x·scale + shift` with one scale and shift per channel (axis 1), both constants (not
 /// differentiated); see [`ChannelAffine`].
