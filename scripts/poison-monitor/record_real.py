@@ -30,7 +30,10 @@ and ``l1_ratio`` since the hook computes them; the running reference is updated 
 Pinned: torch==2.15.0 (PyPI wheel, CPU), numpy 2.4.6, Python 3.11. Every run is seeded; gloo
 on CPU with one thread per rank. Run with the venv that has torch:
 
-    nice /work/venvs/torch/bin/python scripts/poison-monitor/record_real.py [--only NAME] [--out DIR]
+    nice /work/venvs/torch/bin/python scripts/poison-monitor/record_real.py [--only NAME] [--out DIR] [--ref-beta B]
+
+``--ref-beta`` records with another running-mean memory than the hook's default (experiments
+outside the fixtures; the value goes into ``meta.json``).
 
 Total: 12 runs, about 18 000 rank-steps, a few minutes on 2 cores.
 """
@@ -182,7 +185,7 @@ def worker(rank, cfg, out, port):
             self.locals.append(local.reshape(-1))
             super()._accumulate(torch_, local, mean, bucket)
 
-    monitor = Recording(run=cfg["name"], log_dir=out, host=None)
+    monitor = Recording(run=cfg["name"], log_dir=out, host=None, ref_beta=cfg.get("ref_beta", 0.99))
     monitor.locals = []
     model.register_comm_hook(state=None, hook=monitor.hook)
     params = model.parameters()
@@ -278,6 +281,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "testdata", "poison-monitor", "real"))
     parser.add_argument("--only", action="append", help="record only these runs")
+    parser.add_argument("--ref-beta", type=float, default=None, help="the hook's ref_beta (default: the hook's, 0.99)")
     args = parser.parse_args()
     version = torch.__version__.split("+")[0]
     if version != TORCH_VERSION:
@@ -285,6 +289,8 @@ def main():
     for i, cfg in enumerate(RUNS):
         if args.only and cfg["name"] not in args.only:
             continue
+        if args.ref_beta is not None:
+            cfg = dict(cfg, ref_beta=args.ref_beta)
         out = os.path.join(args.out, cfg["name"])
         tmp = tempfile.mkdtemp(prefix="mlsec-record-")
         start = time.time()

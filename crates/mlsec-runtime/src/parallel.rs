@@ -6,6 +6,7 @@
 //! for bit, the input gradients within rounding (the unit tests below).
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use candle_core::Tensor;
 use rayon::prelude::*;
@@ -35,12 +36,38 @@ fn each_part<T: Send>(
     let n = x.dim(0)?;
     let ranges = parts(n, threads);
     match model.sync() {
-        Some(m) if ranges.len() > 1 => ranges
-            .into_par_iter()
-            .map(|r| f(m, &x.narrow(0, r.start, r.len())?, r))
-            .collect(),
+        Some(m) if ranges.len() > 1 => {
+            let part = |r: Range<usize>| f(m, &x.narrow(0, r.start, r.len())?, r);
+            match workers() {
+                Some(pool) => pool.install(|| ranges.into_par_iter().map(part).collect()),
+                // No threads to be had: the parts one after another, here.
+                None => ranges.into_iter().map(part).collect(),
+            }
+        }
         _ => Ok(vec![f(model, x, 0..n)?]),
     }
+}
+
+/// Each worker's stack. Candle's backward walks the graph recursively, a frame per node on the
+/// longest path, so a worker needs at least the room of the main thread (8 MiB on Linux; the
+/// 2 MiB of rayon's default workers overflow on a chain of 9 800 nodes, within
+/// [`crate::eval::MAX_DEPTH`]: `deep_graphs_run_on_the_workers`). Reserved, touched only as deep
+/// as a graph goes.
+const STACK: usize = 64 << 20;
+
+/// The pool the parts run on: [`crate::threads`] workers with [`STACK`]; `None` when the
+/// threads cannot be started.
+fn workers() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(crate::threads())
+            .stack_size(STACK)
+            .thread_name(|i| format!("mlsec-part-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 /// The model's output for the batch `x` (first dimension: samples), as [`Model::forward`]
@@ -143,5 +170,78 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod deep_graphs {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::OnnxModel;
+    use crate::ir::{Graph, Node, TensorData, ValueInfo};
+
+    /// A chain of `depth` Relu/Add pairs on a [n, 4] input.
+    fn chain(depth: usize) -> Result<OnnxModel, RuntimeError> {
+        let mut nodes = Vec::new();
+        let mut prev = "x".to_owned();
+        for i in 0..depth {
+            for (op, inputs) in [
+                ("Relu", vec![prev.clone()]),
+                ("Add", vec![format!("r{i}"), "one".into()]),
+            ] {
+                let out = if op == "Relu" {
+                    format!("r{i}")
+                } else {
+                    format!("a{i}")
+                };
+                nodes.push(Node {
+                    name: out.clone(),
+                    op_type: op.into(),
+                    domain: String::new(),
+                    inputs,
+                    outputs: vec![out.clone()],
+                    attrs: BTreeMap::new(),
+                });
+                prev = out;
+            }
+        }
+        let g = Graph {
+            name: "deep".into(),
+            opset: 17,
+            nodes,
+            initializers: [("one".to_owned(), TensorData::f32(vec![1], vec![1.0]))].into(),
+            inputs: vec![ValueInfo {
+                name: "x".into(),
+                dims: None,
+            }],
+            outputs: vec![prev],
+            metadata: BTreeMap::new(),
+        };
+        OnnxModel::from_graph(g, "deep".into())
+    }
+
+    /// Deeper than `eval::MAX_DEPTH`: refused with an error, not a stack overflow later.
+    #[test]
+    fn deeper_graphs_are_refused_when_loaded() {
+        let err = chain(5001).unwrap_err().to_string();
+        assert!(err.contains("more than 10000 nodes deep"), "{err}");
+        assert!(chain(5000).is_ok());
+    }
+
+    /// A chain of 9 800 nodes (within `eval::MAX_DEPTH`), which rayon's default 2 MiB workers
+    /// cannot differentiate.
+    #[test]
+    fn deep_graphs_run_on_the_workers() {
+        let model = chain(4900).unwrap();
+        let x =
+            Tensor::from_vec(vec![-0.5f32; 64 * 4], (64, 4), &candle_core::Device::Cpu).unwrap();
+        let loss = |logits: &Tensor, _rows: Range<usize>| logits.sum_all();
+        let (logits, g) = loss_gradient_on(&model, &x, &loss, 2).unwrap();
+        // relu(-0.5) + 1 = 1, then every pair adds 1: the output is 4900, the gradient is
+        // that of the first ReLU at -0.5, zero.
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(flat(&logits).iter().all(|&v| v == 4900.0));
+        assert!(flat(&g).iter().all(|&v| v == 0.0));
     }
 }
