@@ -167,10 +167,39 @@ class StatsTest(unittest.TestCase):
         self.assertAlmostEqual(records[1]["cos_ref"], 1.0, places=5)
         self.assertAlmostEqual(records[3]["cos_ref"], 1.0, places=5)  # the NaN step did not stick
         self.assertAlmostEqual(records[4]["cos_ref"], 1.0, places=5)  # r is from earlier steps
+        # The sketch comes with the reference: 256 numbers, the map's sign times g for 3 entries.
+        self.assertNotIn("sketch", records[0])
+        self.assertEqual(len(records[1]["sketch"]), 256)
+        self.assertEqual(records[1]["sketch"][3:], [0.0] * 253)
+        self.assertEqual([abs(x) for x in records[1]["sketch"][:3]], [1.0, 2.0, 1.0])
+        self.assertEqual(records[4]["sketch"], records[1]["sketch"])  # the same map every step
         # A bucket rebuilt over other parameters restarts the reference.
         hook._accumulate(torch, g.clone(), g, Bucket(g, [torch.zeros(2)]))
         hook.flush(5, 1.0, 0.1)
         self.assertNotIn("cos_ref", records[5])
+        self.assertNotIn("sketch", records[5])  # a new map with the new bucket
+
+    @unittest.skipIf(torch is None, "torch is not importable")
+    def test_the_fused_sketch_matches_the_list_arithmetic(self):
+        from mlsec_hook import bucket_sketch, sketch_signs
+
+        dim = 8
+        buckets = [self.grads[3][:21], self.grads[3][21:], self.grads[3][:5]]  # short and uneven
+        acc = ListAccumulator(sketch_dim=dim)
+        total = torch.zeros(dim, dtype=torch.float64)
+        for index, g in enumerate(buckets):
+            signs = sketch_signs(torch, index, len(g), dim)
+            self.assertEqual(len(signs), -(-len(g) // dim))
+            self.assertTrue(all(x in (-1.0, 1.0) for x in signs.tolist()))
+            self.assertTrue(torch.equal(signs, sketch_signs(torch, index, len(g), dim)))  # every rank
+            acc.add_bucket(g, g, signs=signs.tolist())
+            total += bucket_sketch(torch, torch.tensor(g, dtype=torch.float64), signs, dim)
+        for got, want in zip(total.tolist(), acc.sketch):
+            self.assertAlmostEqual(got, want, places=12)
+        # Linear: the sketch of a flipped gradient is the flipped sketch.
+        signs = sketch_signs(torch, 0, 21, dim)
+        g = torch.tensor(buckets[0], dtype=torch.float64)
+        self.assertTrue(torch.equal(bucket_sketch(torch, -g, signs, dim), -bucket_sketch(torch, g, signs, dim)))
 
     def test_shape_and_reference_fields(self):
         acc = ListAccumulator()

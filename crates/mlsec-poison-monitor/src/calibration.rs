@@ -16,7 +16,11 @@ pub const DEFAULT_SCALE_WINDOW: f64 = 64.0;
 pub const DEFAULT_FALSE_ALARM_RATE: f64 = 1e-4;
 
 /// Statistics charted per rank in a v1 record from the current hook (`loss`, `grad_norm`,
-/// `cos_mean`, `cos_loo`, `sign_agree`, `l1_ratio`, `cos_ref`).
+/// `cos_mean`, `cos_loo`, `sign_agree`, `l1_ratio`, `cos_ref`). The eighth chart,
+/// `cos_ref_white` (from the `sketch`), is not counted: its reference value
+/// (`Config::k_white` = 0.75 against 0.5) puts its false-alarm rate at the same h about 300
+/// times lower (Siegmund's approximation of the in-control run length,
+/// (e^{2k(h+1.166)} − 2k(h+1.166) − 1)/(2k²): 3.4 × 10⁸ against 1.0 × 10⁶ steps at h = 12).
 pub const STATS_PER_RANK: usize = 7;
 
 /// (threshold, false alarms per chart per step) on honest simulated streams, increasing `h`:

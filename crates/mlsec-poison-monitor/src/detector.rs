@@ -37,6 +37,7 @@ use mlsec_core::Rule;
 
 use crate::record::{N_STATS, Record, Stat};
 use crate::rules::{self, CHECKS, Cx, Heartbeat, NonFinite, Replay, Shift};
+use crate::whiten::{self, Whitener};
 
 /// Bounds (steps) of the cross-rank scale's memory.
 pub const SCALE_STEPS: (f64, f64) = (6.0, 32.0);
@@ -57,6 +58,11 @@ pub struct Config {
     pub threshold: f64,
     /// CUSUM reference value (half the shift, in sd, the chart is tuned for).
     pub k: f64,
+    /// The reference value of the `cos_ref_white` charts. That statistic exists for sign
+    /// flips, which move it by a median 1.54 sd per step over the first 10 steps on the
+    /// replays of the real recordings, so its chart is tuned to half that: a shard's
+    /// persistent offset of about 1 sd, which k = 0.5 accumulates, does not alarm.
+    pub k_white: f64,
     /// Winsorisation of z-scores.
     pub winsor: f64,
     /// Residuals the cross-rank scale remembers: each step adds one per compared rank, so the
@@ -96,6 +102,7 @@ impl Default for Config {
             warmup: crate::calibration::DEFAULT_WARMUP,
             threshold: crate::calibration::DEFAULT_THRESHOLD,
             k: 0.5,
+            k_white: 0.75,
             winsor: 4.0,
             scale_window: crate::calibration::DEFAULT_SCALE_WINDOW,
             scale_floor: 1e-4,
@@ -200,7 +207,7 @@ pub struct Point {
     pub alarm: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Chart {
     pos: f64,
     neg: f64,
@@ -231,7 +238,7 @@ struct Scale {
 
 /// What the detector keeps about one rank of a run; the rules read it and set their own
 /// "already fired" flag.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct RankState {
     charts: [Chart; N_STATS],
     /// Alarmed: no longer part of the others' centre and scale.
@@ -251,7 +258,7 @@ pub(crate) struct RankState {
     pub replay_fired: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct RunState {
     pending: BTreeMap<u64, BTreeMap<u32, (Record, Source)>>,
     done: Option<u64>,
@@ -261,6 +268,7 @@ struct RunState {
     first_fired: bool,
     steps: u64,
     scales: [Scale; N_STATS],
+    white: Whitener,
 }
 
 /// Counters for the summary.
@@ -274,8 +282,9 @@ pub struct Counters {
     pub alarms: u64,
 }
 
-/// The streaming detector over any number of runs.
-#[derive(Debug)]
+/// The streaming detector over any number of runs. A clone continues independently (the
+/// replays fork one honest prefix into many attacked futures).
+#[derive(Debug, Clone)]
 pub struct Detector {
     config: Config,
     runs: HashMap<String, RunState>,
@@ -465,7 +474,7 @@ impl Detector {
         &mut self,
         run_name: &str,
         step: u64,
-        recs: BTreeMap<u32, (Record, Source)>,
+        mut recs: BTreeMap<u32, (Record, Source)>,
         out: &mut Vec<Alarm>,
     ) {
         let config = &self.config;
@@ -485,6 +494,7 @@ impl Detector {
         }
         track_presence(run, step, &recs);
         track_norms(run, config, &recs);
+        whiten_sketches(run, config, &mut recs);
         self.signals.clear();
         update_charts(run, config, step, &recs, &mut self.signals);
 
@@ -574,6 +584,33 @@ fn track_norms(run: &mut RunState, config: &Config, recs: &BTreeMap<u32, (Record
             }
         }
         rs.repeats_in_window = rs.repeats.iter().filter(|h| **h).count();
+    }
+}
+
+/// Sets each rank's `cos_ref_white` from the step's sketches ([`crate::whiten`]). Only ranks
+/// in control (not quarantined, every chart below `refine_below` of the threshold, the rule
+/// the cross-rank scales use) teach the whitener their noise.
+fn whiten_sketches(
+    run: &mut RunState,
+    config: &Config,
+    recs: &mut BTreeMap<u32, (Record, Source)>,
+) {
+    let limit = config.refine_below * config.threshold;
+    let inputs: Vec<whiten::Input> = recs
+        .iter()
+        .map(|(rank, (rec, _))| whiten::Input {
+            rank: *rank,
+            sketch: rec.sketch.as_deref(),
+            trusted: run.ranks.get(rank).is_none_or(|r| {
+                !r.quarantined && r.charts.iter().all(|c| c.pos.max(c.neg) < limit)
+            }),
+        })
+        .collect();
+    let values = run.white.step(&inputs);
+    for (rank, value) in values {
+        if let Some((rec, _)) = recs.get_mut(&rank) {
+            rec.values[Stat::CosRefWhite.index()] = Some(value);
+        }
     }
 }
 
@@ -698,8 +735,13 @@ fn update_charts(
             }
             let raw_z = residual / scale;
             let z = raw_z.clamp(-config.winsor, config.winsor);
-            chart.pos = (chart.pos + z - config.k).max(0.0);
-            chart.neg = (chart.neg - z - config.k).max(0.0);
+            let k = if stat == Stat::CosRefWhite {
+                config.k_white
+            } else {
+                config.k
+            };
+            chart.pos = (chart.pos + z - k).max(0.0);
+            chart.neg = (chart.neg - z - k).max(0.0);
             let cusum = chart.pos.max(chart.neg);
             let alarm = cusum > config.threshold;
             if config.history {

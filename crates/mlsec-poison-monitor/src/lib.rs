@@ -39,6 +39,7 @@ pub mod record;
 pub mod replay;
 pub mod rules;
 pub mod sim;
+pub mod whiten;
 
 use std::path::PathBuf;
 

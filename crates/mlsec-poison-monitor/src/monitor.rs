@@ -158,12 +158,13 @@ pub(crate) fn load(dir: &Path) -> anyhow::Result<Loaded> {
     Ok(loaded)
 }
 
-/// Charts per rank the threshold must cover: the statistics present.
+/// Charts per rank the threshold must cover: the statistics present (`cos_ref_white` aside:
+/// `calibration::STATS_PER_RANK` says why).
 pub(crate) fn stats_count(records: &[(Record, Source)]) -> usize {
     let mut stats = BTreeSet::new();
     for (r, _) in records {
         for s in Stat::ALL {
-            if r.value(s).is_some() {
+            if r.value(s).is_some() && s != Stat::CosRefWhite {
                 stats.insert(s);
             }
         }

@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 /// The longest record line or datagram we parse; longer ones are invalid.
 pub const MAX_RECORD_BYTES: usize = 16 * 1024;
+/// Bounds on the length of a record's `sketch`.
+pub const MIN_SKETCH: usize = 8;
+pub const MAX_SKETCH: usize = 1024;
 /// Ranks above this are invalid (no job has a million workers; this bounds memory).
 pub const MAX_RANK: u64 = 65_535;
 
@@ -24,6 +27,9 @@ pub enum Stat {
     L1Ratio,
     /// Optional v1 field: cosine to the running mean of the all-reduced gradients.
     CosRef,
+    /// Not a field: the detector's cosine of the rank's `sketch` to the running mean sketch in
+    /// the metric of the ranks' gradient noise ([`crate::whiten`]).
+    CosRefWhite,
     /// 7-field record: L∞ norm of the rank's gradient.
     Linf,
     /// 7-field record: standard deviation of the rank's gradient entries.
@@ -32,7 +38,7 @@ pub enum Stat {
     Mean,
 }
 
-pub const N_STATS: usize = 10;
+pub const N_STATS: usize = 11;
 
 impl Stat {
     pub const ALL: [Stat; N_STATS] = [
@@ -43,6 +49,7 @@ impl Stat {
         Stat::SignAgree,
         Stat::L1Ratio,
         Stat::CosRef,
+        Stat::CosRefWhite,
         Stat::Linf,
         Stat::Std,
         Stat::Mean,
@@ -62,6 +69,7 @@ impl Stat {
             Stat::SignAgree => "sign_agree",
             Stat::L1Ratio => "l1_ratio",
             Stat::CosRef => "cos_ref",
+            Stat::CosRefWhite => "cos_ref_white",
             Stat::Linf => "global_linf",
             Stat::Std => "std",
             Stat::Mean => "mean",
@@ -85,7 +93,9 @@ impl Stat {
             // A zeroed gradient is an attack, not a missing value: map 0 far below any norm.
             Stat::GradNorm | Stat::Linf | Stat::Std => x.max(1e-30).ln(),
             Stat::L1Ratio => x.max(1e-30).ln(),
-            Stat::CosMean | Stat::CosLoo | Stat::CosRef => x.clamp(-0.999_999, 0.999_999).atanh(),
+            Stat::CosMean | Stat::CosLoo | Stat::CosRef | Stat::CosRefWhite => {
+                x.clamp(-0.999_999, 0.999_999).atanh()
+            }
             Stat::SignAgree => {
                 let p = x.clamp(1e-6, 1.0 - 1e-6);
                 (p / (1.0 - p)).ln()
@@ -116,6 +126,9 @@ pub struct Record {
     pub mean_norm: Option<f64>,
     /// Names of the fields that held NaN or ±Infinity.
     pub nonfinite: Vec<&'static str>,
+    /// Optional v1 field: a fixed random linear sketch of the rank's gradient
+    /// ([`crate::whiten`]); `None` when absent or not finite.
+    pub sketch: Option<Box<[f64]>>,
 }
 
 impl Record {
@@ -216,6 +229,7 @@ struct Raw {
     sign_agree: Option<Num>,
     l1_ratio: Option<Num>,
     cos_ref: Option<Num>,
+    sketch: Option<Vec<Num>>,
     global_l2: Option<Num>,
     global_linf: Option<Num>,
     mean: Option<Num>,
@@ -368,6 +382,21 @@ fn from_raw(raw: Raw) -> Result<Record, RecordError> {
         None if schema == Schema::V1 => return Err(RecordError::Missing("mean_norm")),
         None => None,
     };
+    let sketch = match raw.sketch {
+        Some(_) if schema != Schema::V1 => None,
+        Some(v) if !(MIN_SKETCH..=MAX_SKETCH).contains(&v.len()) => {
+            return Err(RecordError::Bad(
+                "sketch",
+                format!("{} values, expected {MIN_SKETCH} to {MAX_SKETCH}", v.len()),
+            ));
+        }
+        Some(v) if v.iter().any(|x| !x.0.is_finite()) => {
+            nonfinite.push("sketch");
+            None
+        }
+        Some(v) => Some(v.into_iter().map(|x| x.0).collect()),
+        None => None,
+    };
     Ok(Record {
         run,
         rank,
@@ -377,6 +406,7 @@ fn from_raw(raw: Raw) -> Result<Record, RecordError> {
         values,
         mean_norm,
         nonfinite,
+        sketch,
     })
 }
 
@@ -384,7 +414,9 @@ fn check_range(stat: Stat, x: f64) -> Result<(), RecordError> {
     let ok = match stat {
         Stat::GradNorm | Stat::Linf | Stat::Std => x >= 0.0,
         // Cosines computed in float16/bfloat16 can overshoot 1 slightly.
-        Stat::CosMean | Stat::CosLoo | Stat::CosRef => (-1.001..=1.001).contains(&x),
+        Stat::CosMean | Stat::CosLoo | Stat::CosRef | Stat::CosRefWhite => {
+            (-1.001..=1.001).contains(&x)
+        }
         Stat::L1Ratio => (0.0..=1.001).contains(&x),
         Stat::SignAgree => (0.0..=1.0).contains(&x),
         Stat::Loss | Stat::Mean => true,
@@ -440,6 +472,34 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_sketch_is_bounded_and_a_non_finite_one_is_a_signal() {
+        let with = |values: &str| {
+            V1.replace(
+                "\"sign_agree\"",
+                &format!("\"sketch\":[{values}],\"sign_agree\""),
+            )
+        };
+        let eight = "1,-2.5,0,3e-7,4,5,6,-7";
+        let r = parse_record(with(eight).as_bytes()).unwrap();
+        assert_eq!(
+            r.sketch.as_deref(),
+            Some(&[1.0, -2.5, 0.0, 3e-7, 4.0, 5.0, 6.0, -7.0][..])
+        );
+        assert_eq!(parse_record(V1.as_bytes()).unwrap().sketch, None);
+        let short = parse_record(with("1,2,3").as_bytes()).unwrap_err();
+        assert!(short.to_string().contains("sketch"), "{short}");
+        let long = vec!["1"; MAX_SKETCH + 1].join(",");
+        assert!(matches!(
+            parse_record(with(&long).as_bytes()),
+            Err(RecordError::Bad("sketch", _))
+        ));
+        let nan = parse_record(with("1,2,3,4,5,6,7,NaN").as_bytes()).unwrap();
+        assert_eq!((nan.sketch, nan.nonfinite), (None, vec!["sketch"]));
+        let text = parse_record(with("1,2,3,4,5,6,7,\"x\"").as_bytes()).unwrap_err();
+        assert!(matches!(text, RecordError::Json(_)), "{text}");
     }
 
     #[test]

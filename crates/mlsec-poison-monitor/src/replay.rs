@@ -31,6 +31,13 @@
 //!   towards the poisoned gradient and so make the attacker look slightly less different
 //!   (docs/poison-monitor.md gives the measured effect).
 //!
+//! The hook's `sketch` (a fixed random ±1 linear map of the gradient, `sketch_<rank>.i8`,
+//! 8-bit with a scale per record) is linear, so the attacker's is transformed exactly for
+//! scaling, flips and drift; for noise ν‖g‖·u (u a random unit vector) its sketch is added as
+//! independent Gaussian coordinates of variance ν²‖g‖²/p (each of the p coordinates sums
+//! numel/p coordinates of u with random signs). The detector then derives `cos_ref_white` from
+//! the attacked sketches itself, the attacker's own contributions to its running mean included.
+//!
 //! `oracle.txt` holds each rank's cosine to the whole training set's gradient per step; it is
 //! not an input of any attack, only of [`oracle_catches_flip`], the reference the bench prints
 //! beside the detector's sign-flip results.
@@ -43,7 +50,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::detector::{Alarm, Config, Detector, Source};
-use crate::record::{Record, Stat, parse_record};
+use crate::record::{MAX_SKETCH, MIN_SKETCH, Record, Stat, parse_record};
 use crate::sim::{Rng, cosines_from_dots};
 
 /// Why a recording could not be loaded.
@@ -126,15 +133,39 @@ pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
         .as_u64()
         .filter(|n| *n > 0)
         .ok_or_else(|| invalid(&meta_path, 1, "no positive `numel`"))?;
+    let sketch_dim = match &meta["sketch_dim"] {
+        serde_json::Value::Null => None,
+        v => Some(
+            v.as_u64()
+                .map(|d| d as usize)
+                .filter(|d| (MIN_SKETCH..=MAX_SKETCH).contains(d))
+                .ok_or_else(|| {
+                    invalid(
+                        &meta_path,
+                        1,
+                        format!("`sketch_dim` not in {MIN_SKETCH}..={MAX_SKETCH}"),
+                    )
+                })?,
+        ),
+    };
     let mut by_step: BTreeMap<u64, Vec<Option<Record>>> = BTreeMap::new();
     for rank in 0..world {
         let path = dir.join(format!("worker_{rank}.jsonl"));
-        for (i, line) in read(&path)?.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let record =
+        let text = read(&path)?;
+        let lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .collect();
+        let mut sketches = match sketch_dim {
+            Some(dim) => read_sketches(&dir.join(format!("sketch_{rank}.i8")), dim, lines.len())?,
+            None => vec![None; lines.len()],
+        }
+        .into_iter();
+        for (i, line) in lines {
+            let mut record =
                 parse_record(line.as_bytes()).map_err(|e| invalid(&path, i + 1, e.to_string()))?;
+            record.sketch = sketches.next().flatten();
             if record.rank as usize != rank {
                 return Err(invalid(&path, i + 1, "record of another rank"));
             }
@@ -176,6 +207,47 @@ pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
         noise: noise_by_step,
         oracle: oracle_by_step,
     })
+}
+
+/// The sketches of `records` records from `sketch_<rank>.i8` (see
+/// `scripts/poison-monitor/record_real.py`): per record a little-endian f32 scale and `dim`
+/// signed bytes, value = scale · byte / 127; a zero scale is a record without a sketch.
+fn read_sketches(
+    path: &Path,
+    dim: usize,
+    records: usize,
+) -> Result<Vec<Option<Box<[f64]>>>, ReplayError> {
+    let bytes = std::fs::read(path).map_err(|source| ReplayError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let entry = 4 + dim;
+    if bytes.len() != entry * records {
+        return Err(invalid(
+            path,
+            0,
+            format!(
+                "{} bytes, expected {records} records of {entry}",
+                bytes.len()
+            ),
+        ));
+    }
+    bytes
+        .chunks_exact(entry)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let scale = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) as f64;
+            if !scale.is_finite() || scale < 0.0 {
+                return Err(invalid(path, i + 1, format!("scale {scale}")));
+            }
+            Ok((scale > 0.0).then(|| {
+                chunk[4..]
+                    .iter()
+                    .map(|b| scale * f64::from(*b as i8) / 127.0)
+                    .collect()
+            }))
+        })
+        .collect()
 }
 
 /// A table of the recording: `#` comment lines, then per line a step number and exactly
@@ -413,6 +485,18 @@ pub fn inject(
             });
             r.mean_norm = r.mean_norm.map(|v| v * ratio(mm, mm2));
             if i == a {
+                // The sketch is linear: c·S g + ν‖g‖·S u, and S u of a random unit vector u
+                // has independent coordinates of variance about 1/p (each sums numel/p
+                // coordinates of u with random signs).
+                if let Some(sketch) = &r.sketch {
+                    let sd = nu * norm[a] / (sketch.len() as f64).sqrt();
+                    r.sketch = Some(
+                        sketch
+                            .iter()
+                            .map(|x| c * x + if nu > 0.0 { sd * rng.normal() } else { 0.0 })
+                            .collect(),
+                    );
+                }
                 let scale = self_sq.sqrt();
                 set(&mut r, Stat::CosRef, &|v| {
                     if scale > 0.0 {
@@ -437,12 +521,54 @@ pub fn inject(
 
 /// Runs the detector over records in order (as `monitor` does after sorting).
 pub fn detect(records: Vec<Record>, config: &Config) -> Vec<Alarm> {
-    let mut detector = Detector::new(Config {
-        reorder_window: u64::MAX,
-        ..config.clone()
-    });
+    let mut detector = replay_detector(config);
     let mut alarms = Vec::new();
     for record in records {
+        detector.push(record, Source::default(), &mut alarms);
+    }
+    detector.finish(&mut alarms);
+    alarms
+}
+
+fn replay_detector(config: &Config) -> Detector {
+    Detector::new(Config {
+        reorder_window: u64::MAX,
+        ..config.clone()
+    })
+}
+
+/// The detector after the recording's steps before `start` (every rank reported each step,
+/// so each is processed when its last record arrives), and the alarms so far.
+fn prefix(rec: &Recording, start: u64, config: &Config) -> (Detector, Vec<Alarm>) {
+    let mut detector = replay_detector(config);
+    let mut alarms = Vec::new();
+    for record in rec
+        .steps
+        .iter()
+        .take_while(|(r, _)| r[0].step < start)
+        .flat_map(|(r, _)| r.iter().cloned())
+    {
+        detector.push(record, Source::default(), &mut alarms);
+    }
+    (detector, alarms)
+}
+
+/// [`detect`] over `inject(rec, …)` up to step `end` (excluded), continuing a clone of the
+/// honest prefix's detector (the records before `start` are the recording's own).
+fn detect_attacked(
+    rec: &Recording,
+    (detector, alarms): &(Detector, Vec<Alarm>),
+    attack: ReplayAttack,
+    attacker: u32,
+    (start, end): (u64, u64),
+    seed: u64,
+) -> Vec<Alarm> {
+    let mut detector = detector.clone();
+    let mut alarms = alarms.clone();
+    for record in inject(rec, attack, attacker, start, seed)
+        .into_iter()
+        .filter(|r| (start..end).contains(&r.step))
+    {
         detector.push(record, Source::default(), &mut alarms);
     }
     detector.finish(&mut alarms);
@@ -493,10 +619,11 @@ pub struct AttackResult {
     pub target: u64,
     pub trials: usize,
     /// Delay (steps from the attack's start to the first alarm) per trial; `None`: not caught
-    /// before the recording ended.
+    /// within the horizon (each attacked future is replayed for the target + 10 steps).
     pub delays: Vec<Option<u64>>,
     /// Trials whose first alarm of the run (the `attribution = true` one) was at or after the
-    /// start and named the attacker. A false alarm earlier in the run spoils this.
+    /// start, within the horizon, and named the attacker. A false alarm earlier in the run
+    /// spoils this.
     pub attributed: usize,
     /// Trials whose first attack alarm at or after the start (the strongest of its step) named
     /// the attacker, whatever alarmed before it.
@@ -511,6 +638,9 @@ pub struct AttackResult {
     pub by_start: [(usize, usize); 3],
     /// The same trials by recording.
     pub by_recording: Vec<RecordingTally>,
+    /// Of the trials caught within the target: how many the first alarm from the start
+    /// raised on each rule statistic (its label).
+    pub first_by_stat: BTreeMap<String, usize>,
 }
 
 /// One recording's trials of an attack.
@@ -582,7 +712,7 @@ pub fn starts(rec: &Recording, horizon: u64) -> Vec<u64> {
 }
 
 /// Every rank of the recording attacks in turn (at most 8, spread over the ranks), from each
-/// of [`starts`].
+/// of [`starts`]; each attacked future is replayed for the target + 10 steps (the horizon).
 pub fn evaluate(
     recordings: &[Recording],
     attack: ReplayAttack,
@@ -601,6 +731,7 @@ pub fn evaluate(
         attributed_at_start_3plus: 0,
         by_start: [(0, 0); 3],
         by_recording: Vec::new(),
+        first_by_stat: BTreeMap::new(),
     };
     let horizon = target.max(10) + 10;
     for (ri, rec) in recordings.iter().enumerate() {
@@ -612,8 +743,9 @@ pub fn evaluate(
             oracle: (attack == ReplayAttack::SignFlip).then_some((0, 0)),
             ..RecordingTally::default()
         };
-        for attacker in (0..n).step_by(stride as usize) {
-            for start in starts(rec, horizon) {
+        for start in starts(rec, horizon) {
+            let honest = prefix(rec, start, config);
+            for attacker in (0..n).step_by(stride as usize) {
                 // 0: 30 steps in, 1: the middle, 2: near the end (as `starts` defines them).
                 let k = if start == rec.first_step() + 30 {
                     0
@@ -623,7 +755,8 @@ pub fn evaluate(
                     2
                 };
                 let seed = (ri as u64) << 32 | u64::from(attacker) << 16 | start;
-                let alarms = detect(inject(rec, attack, attacker, start, seed), config);
+                let window = (start, start + horizon);
+                let alarms = detect_attacked(rec, &honest, attack, attacker, window, seed);
                 out.trials += 1;
                 let first = alarms
                     .iter()
@@ -631,6 +764,9 @@ pub fn evaluate(
                 let delay = first.map(|a| a.step - start);
                 out.delays.push(delay);
                 let caught = delay.is_some_and(|d| d <= target);
+                if let (true, Some(a)) = (caught, first) {
+                    *out.first_by_stat.entry(a.kind.label()).or_default() += 1;
+                }
                 let phase = &mut out.by_start[k];
                 phase.0 += 1;
                 phase.1 += usize::from(caught);

@@ -377,6 +377,7 @@ pub fn simulate(config: &SimConfig) -> Simulation {
                 values,
                 mean_norm: Some(round7(mm.sqrt())),
                 nonfinite: Vec::new(),
+                sketch: None,
             });
         }
     }

@@ -292,6 +292,7 @@ fn identical_workers_do_not_alarm_but_a_spike_does() {
             None,
             None,
             None,
+            None,
         ];
     }
     assert!(eval::detect(&sim, Config::default()).is_empty());

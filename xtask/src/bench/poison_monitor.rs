@@ -135,6 +135,15 @@ fn sign_flip_oracle(r: &replay::AttackResult) {
         pct(catchable, all),
         pct(both, catchable)
     );
+    let by_stat: Vec<String> = r
+        .first_by_stat
+        .iter()
+        .map(|(stat, n)| format!("{stat} {n}"))
+        .collect();
+    println!(
+        "\nThe statistic of the first alarm of the caught flips: {}",
+        by_stat.join(", ")
+    );
 }
 
 pub fn run(bench: &mut Bench) -> Result<()> {

@@ -7,9 +7,10 @@ use crate::record::Stat;
 mlsec_core::declare_rule! {
     /// ## What it does
     /// Flags a rank whose gradient statistic (loss, norm, cosine to the mean, leave-one-out
-    /// cosine, sign agreement, L1/L2 shape, cosine to the running mean gradient) departed from
-    /// the other ranks' at the same steps: a two-sided CUSUM on its cross-sectional z-score
-    /// crossed the calibrated threshold.
+    /// cosine, sign agreement, L1/L2 shape, cosine to the running mean gradient, and that
+    /// cosine in the metric of the gradient noise, `cos_ref_white`, from the hook's gradient
+    /// sketches) departed from the other ranks' at the same steps: a two-sided CUSUM on its
+    /// cross-sectional z-score crossed the calibrated threshold.
     ///
     /// Statistics are transformed to be near-Gaussian (log for norms and loss, atanh for
     /// cosines, logit for fractions), centred on the median of the other non-quarantined ranks
