@@ -9,8 +9,11 @@ hook's per-step flush: JSON + UDP datagram to a closed local port):
 - ``legacy``: the hook as it was before (float64 copies, four reductions per bucket);
 - ``noref``: ``mlsec_hook.PoisonMonitorHook(ref_beta=None)``: the fused sums without the
   running reference (no ``cos_ref``);
-- ``fused``: ``mlsec_hook.PoisonMonitorHook`` as shipped (the fused sums, ``l1_ratio`` and the
-  running reference: one ``lerp_`` and two more dots per bucket).
+- ``nosketch``: ``mlsec_hook.PoisonMonitorHook(sketch_dim=None)``: the fused sums and the
+  running reference, without the gradient sketch;
+- ``fused``: ``mlsec_hook.PoisonMonitorHook`` as shipped (the fused sums, ``l1_ratio``, the
+  running reference: one ``lerp_`` and two more dots per bucket, and the 256-number sketch:
+  one matrix-vector product per bucket).
 
     nice /work/venvs/torch/bin/python scripts/poison-monitor/bench_hook.py [--steps 400]
 
@@ -29,7 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "integrations", "pytorch"))
 
-MODES = ["none", "allreduce", "legacy", "noref", "fused"]
+MODES = ["none", "allreduce", "legacy", "noref", "nosketch", "fused"]
 
 
 def legacy_hook_class():
@@ -71,9 +74,9 @@ def worker(rank, mode, steps, port, udp_port, out):
     if mode == "allreduce":
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
         ddp.register_comm_hook(state=None, hook=default_hooks.allreduce_hook)
-    elif mode in ("legacy", "noref", "fused"):
+    elif mode in ("legacy", "noref", "nosketch", "fused"):
         cls = legacy_hook_class() if mode == "legacy" else PoisonMonitorHook
-        extra = {"ref_beta": None} if mode == "noref" else {}
+        extra = {"noref": {"ref_beta": None}, "nosketch": {"sketch_dim": None}}.get(mode, {})
         monitor = cls(run="bench", host="127.0.0.1", port=udp_port, **extra)
         ddp.register_comm_hook(state=None, hook=monitor.hook)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
@@ -95,6 +98,10 @@ def worker(rank, mode, steps, port, udp_port, out):
     if rank == 0:
         with open(out, "w") as f:
             f.write("%r %d" % (statistics.median(times[50:]), sum(p.numel() for p in model.parameters())))
+    # Skip the interpreter's teardown: with torch 2.15 it intermittently aborts in a gloo
+    # thread's destructor ("terminate called without an active exception") after the work is
+    # done, which failed the whole run.
+    os._exit(0)
 
 
 def free_port(kind=socket.SOCK_STREAM):

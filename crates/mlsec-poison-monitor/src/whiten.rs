@@ -14,8 +14,8 @@
 //!   ranks' sketches: the sketch of the all-reduced gradient, the hook's own `cos_ref`
 //!   reference),
 //! - the noise covariance Σ of the sketches: an exponential average (β = [`BETA_COV`], about
-//!   50 steps) of the outer products of each non-quarantined rank's residual from the ranks'
-//!   mean at the same step, taken [`COV_DELAY`] steps late: a rank that starts an attack
+//!   50 steps) of the outer products of each trusted rank's residual (in control: the
+//!   detector's choice) from those ranks' mean at the same step, taken [`COV_DELAY`] steps late: a rank that starts an attack
 //!   cannot teach Σ that its departure is noise before the charts had those steps to see it,
 //! - `cos_ref_white(i) = ⟨sᵢ, W r⟩ / √(⟨sᵢ, W sᵢ⟩ ⟨r, W r⟩)` with W = (Σ + λ I)⁻¹, the ridge
 //!   λ = [`RIDGE`] × the mean variance keeping W bounded while Σ rests on few residuals.
@@ -61,7 +61,8 @@ pub struct Whitener {
 }
 
 /// One rank's sketch at a step: its rank, the sketch, and whether it may feed the covariance
-/// (not quarantined).
+/// (the detector trusts ranks in control: not quarantined, every chart below half the
+/// threshold).
 pub struct Input<'a> {
     pub rank: u32,
     pub sketch: Option<&'a [f64]>,

@@ -327,8 +327,10 @@ class PoisonMonitorHook:
         kept = self._refs.get(bucket.index())
         if self.sketch_dim and kept is not None:
             g = local.reshape(-1)
+            # Summed in the bucket's precision (float32 for half buckets), widened once at the
+            # flush: the detector's whitening needs no more than float32's 7 digits.
             sketch = bucket_sketch(torch, g if g.dtype in (torch.float32, torch.float64) else g.float(), kept[2],
-                                   self.sketch_dim).to(torch.float64)
+                                   self.sketch_dim)
             self._sketch = sketch if self._sketch is None else self._sketch.add_(sketch)
         if self.ref_beta is not None and bucket.index() in self._refs:
             # A non-finite mean (an AMP overflow step the scaler skips, or a NaN rank) must not
