@@ -337,21 +337,23 @@ mod tests {
             .collect()
     }
 
+    /// One step's inputs: every rank's sketch, trusted as `trusted(rank)` says.
+    fn inputs(sketches: &[Vec<f64>], trusted: impl Fn(usize) -> bool) -> Vec<Input<'_>> {
+        sketches
+            .iter()
+            .enumerate()
+            .map(|(r, s)| Input {
+                rank: r as u32,
+                sketch: Some(s),
+                trusted: trusted(r),
+            })
+            .collect()
+    }
+
     fn run(w: &mut Whitener, steps: &[Vec<Vec<f64>>]) -> Vec<Vec<(u32, f64)>> {
         steps
             .iter()
-            .map(|sketches| {
-                let inputs: Vec<Input> = sketches
-                    .iter()
-                    .enumerate()
-                    .map(|(r, s)| Input {
-                        rank: r as u32,
-                        sketch: Some(s),
-                        trusted: true,
-                    })
-                    .collect();
-                w.step(&inputs)
-            })
+            .map(|sketches| w.step(&inputs(sketches, |_| true)))
             .collect()
     }
 
@@ -417,16 +419,7 @@ mod tests {
         let feed = |trusted_ranks: usize| {
             let mut w = Whitener::default();
             for sketches in &steps {
-                let inputs: Vec<Input> = sketches
-                    .iter()
-                    .enumerate()
-                    .map(|(r, s)| Input {
-                        rank: r as u32,
-                        sketch: Some(s),
-                        trusted: r < trusted_ranks,
-                    })
-                    .collect();
-                w.step(&inputs);
+                w.step(&inputs(sketches, |r| r < trusted_ranks));
             }
             w
         };
