@@ -61,7 +61,8 @@ pub struct Config {
     /// The reference value of the `cos_ref_white` charts. That statistic exists for sign
     /// flips, which move it by a median 1.54 sd per step over the first 10 steps on the
     /// replays of the real recordings, so its chart is tuned to half that: a shard's
-    /// persistent offset of about 1 sd, which k = 0.5 accumulates, does not alarm.
+    /// persistent offset of about 1 sd accumulates at 0.25 per step instead of the 0.5 of
+    /// k = 0.5 (on the recordings it stayed below the threshold).
     pub k_white: f64,
     /// Winsorisation of z-scores.
     pub winsor: f64,

@@ -143,11 +143,14 @@ impl Whitener {
     }
 
     /// Adds one step's residuals (each scaled so that their outer products sum to the
-    /// step's covariance estimate) to the exponential sum.
+    /// step's covariance estimate) to the exponential sum. Only the lower triangle of `cov`
+    /// is kept (the factorisation reads nothing else).
     fn add_to_cov(&mut self, residuals: &[Vec<f64>]) {
         let dim = self.dim;
-        for c in self.cov.iter_mut() {
-            *c *= BETA_COV;
+        for i in 0..dim {
+            for c in &mut self.cov[i * dim..i * dim + i + 1] {
+                *c *= BETA_COV;
+            }
         }
         self.cov_weight *= BETA_COV;
         if residuals.is_empty() {
