@@ -1,15 +1,15 @@
 """Sign flips on the real-training runs: what a test that knows the attacker and the start
 could catch within 10 steps, along several reference directions.
 
-An experiment behind docs/poison-monitor.md (Evaluation, "What a better reference could
-add"), not a fixture generator and not part of any test. For each run of ``record_real.py``
+An experiment behind docs/poison-monitor.md (Evaluation, "How far any reference direction
+gets"), not a fixture generator and not part of any test. For each run of ``record_real.py``
 it retrains the job in one process: the ranks' batch gradients are computed one after the
 other and averaged as DDP does (same seeds, batches, model and optimiser; float sums in another
 order than gloo's, so the trajectory matches the recording statistically, not bit for bit).
 Every rank (at most 8, spread over the ranks, as ``replay::evaluate`` picks them) then flips
 its gradient in turn from each of the replay's starts (30 steps in, the middle, 20 steps before
-the end; ``replay::starts``), and the flipped gradients enter the
-running means every rank's reference is built from, as they would in the job.
+the end; ``replay::starts``), and the flipped gradients enter the running means every rank's
+reference is built from, as they would in the job.
 
 For each trial it runs the test of ``replay::oracle_catches_flip``: 10 steps, the attacker's
 statistic against the mean of the other ranks', in units of the ranks' pooled cross-rank
@@ -27,7 +27,10 @@ statistics:
 
 A test that knows the start and the attacker and looks at a fixed window is stronger than any
 monitor, which must find both while holding its false-alarm rate, so the caught counts are
-ceilings for detectors built on these statistics.
+ceilings for detectors built on these statistics. The ``chart`` columns are closer to what a
+monitor would get: the same three statistics through a replica of the detector's cross-rank
+chart (``chart_catches``), from 50 honest steps before the start, an alarm on the attacker
+within the 10 attacked steps.
 
     nice /work/venvs/grad/bin/python scripts/poison-monitor/flip_bounds.py [--only NAME]
 
@@ -50,6 +53,7 @@ FIT_STEPS = 50  # steps before the start the discriminant is fitted on
 RIDGE = 0.05
 BETAS = (0.99, 0.9, 0.7, 0.5, 0.0)  # 0.0: the previous step's mean
 SETS = (("ref .99", (0.99,)), ("refs 3", (0.99, 0.9, 0.0)), ("refs 5", BETAS))
+LABELS = ["train-set"] + [s[0] for s in SETS] + ["chart " + s[0] for s in SETS]
 
 
 def train(torch, cfg):
@@ -134,7 +138,7 @@ def run(torch, cfg):
             saved[t] = [r.clone() for r in refs]
         honest[t] = cosines(torch, G, refs)
         update(refs, G.mean(0))
-    trials = {label: [] for label in ["train-set"] + [s[0] for s in SETS]}
+    trials = {label: [] for label in LABELS}
     for t0 in starts:
         window = range(t0, t0 + WINDOW)
         direction = {t: full_gradient(t) for t in window}
@@ -160,7 +164,47 @@ def run(torch, cfg):
                 C += (RIDGE * np.trace(C) / len(cols) + 1e-300) * np.eye(len(cols))
                 w = np.linalg.solve(C, pi)
                 trials[label].append(z_of(attacked[:, :, cols] @ w, honest[t0:t0 + WINDOW][:, :, cols] @ w, a))
+                # From the third step: the hook's reference restarts on the first two (DDP
+                # rebuilds its buckets after the first).
+                lead = honest[max(skip + 2, t0 - FIT_STEPS):t0][:, :, cols] @ w
+                series = np.concatenate([lead, attacked[:, :, cols] @ w])
+                trials["chart " + label].append(chart_catches(series, a, len(lead)))
     return trials
+
+
+def chart_catches(q, attacker, start, k=0.5, h=11.9, warmup=10, clip=3.0, refine=0.5, winsor=4.0):
+    """Whether a replica of the detector's chart, run over q (steps x world; the attack from
+    row ``start``), alarms on the attacker within the attacked rows. The replica keeps what
+    matters for a flip: each rank's residual from the median of the others, the cross-rank
+    scale (an average of the squared residuals of the ranks in control over 64 / world steps,
+    6 to 32, each clipped at 3 scales), z winsorised at 4 and a two-sided CUSUM at the shipped
+    k and h, from 50 honest steps before the start; it leaves out the persistent offsets and
+    the quarantine."""
+    import numpy as np
+
+    n = q.shape[1]
+    memory = min(max(64.0 / n, 6.0), 32.0)
+    var, steps = None, 0
+    pos, neg = np.zeros(n), np.zeros(n)
+    for t in range(len(q)):
+        res = np.array([q[t, i] - np.median(np.delete(q[t], i)) for i in range(n)])
+        fresh = [res[i] ** 2 for i in range(n) if max(pos[i], neg[i]) < refine * h]
+        if fresh:
+            reference = var if var else np.median(fresh) / 0.455
+            mean = float(np.mean(np.minimum(fresh, clip * clip * reference)))
+            steps += 1
+            var = mean if var is None else var + (mean - var) / min(steps, memory)
+        if steps < warmup or not var:
+            continue
+        z = np.clip(res / math.sqrt(var), -winsor, winsor)
+        pos = np.maximum(0.0, pos + z - k)
+        neg = np.maximum(0.0, neg - z - k)
+        crossed = np.maximum(pos, neg) > h
+        if t >= start and crossed[attacker]:
+            return True
+        pos[crossed] = 0.0
+        neg[crossed] = 0.0
+    return False
 
 
 def main():
@@ -170,24 +214,24 @@ def main():
     parser.add_argument("--only", action="append", help="only these runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    labels = ["train-set"] + [s[0] for s in SETS]
-    print("| run | ranks | trials | " + " | ".join(labels) + " |")
-    print("|---|---|---|" + "---|" * len(labels))
-    totals = {label: 0 for label in labels}
+    print("| run | ranks | trials | " + " | ".join(LABELS) + " |")
+    print("|---|---|---|" + "---|" * len(LABELS))
+    totals = {label: 0 for label in LABELS}
     count = 0
     for cfg in record_real.RUNS:
         if args.only and cfg["name"] not in args.only:
             continue
         trials = run(torch, cfg)
-        caught = {label: sum(z <= -Z_CRIT for z in zs) for label, zs in trials.items()}
+        caught = {label: sum((z is True) if label.startswith("chart") else (z <= -Z_CRIT) for z in zs)
+                  for label, zs in trials.items()}
         k = len(trials["train-set"])
         count += k
-        for label in labels:
+        for label in LABELS:
             totals[label] += caught[label]
         print("| %s | %d | %d | %s |" % (cfg["name"], cfg["world"], k,
-                                         " | ".join("%d" % caught[label] for label in labels)), flush=True)
+                                         " | ".join("%d" % caught[label] for label in LABELS)), flush=True)
     print("| all | | %d | %s |" % (count, " | ".join("%d (%.0f %%)" % (totals[label], 100.0 * totals[label] / max(1, count))
-                                                   for label in labels)))
+                                                   for label in LABELS)))
 
 
 if __name__ == "__main__":
