@@ -226,6 +226,12 @@ impl Chart {
     fn offset(&self, prior: f64) -> f64 {
         self.offset_sum / (self.offset_n + prior)
     }
+
+    /// Below `refine_below` of the threshold: the chart's rank may feed the statistic's
+    /// scale and its own offset.
+    fn in_control(&self, config: &Config) -> bool {
+        self.pos.max(self.neg) < config.refine_below * config.threshold
+    }
 }
 
 /// The cross-rank scale of one statistic in one run.
@@ -596,17 +602,16 @@ fn whiten_sketches(
     config: &Config,
     recs: &mut BTreeMap<u32, (Record, Source)>,
 ) {
-    let limit = config.refine_below * config.threshold;
-    let inputs: Vec<whiten::Input> = recs
-        .iter()
-        .map(|(rank, (rec, _))| whiten::Input {
-            rank: *rank,
-            sketch: rec.sketch.as_deref(),
-            trusted: run.ranks.get(rank).is_none_or(|r| {
-                !r.quarantined && r.charts.iter().all(|c| c.pos.max(c.neg) < limit)
-            }),
-        })
-        .collect();
+    let inputs: Vec<whiten::Input> =
+        recs.iter()
+            .map(|(rank, (rec, _))| whiten::Input {
+                rank: *rank,
+                sketch: rec.sketch.as_deref(),
+                trusted: run.ranks.get(rank).is_none_or(|r| {
+                    !r.quarantined && r.charts.iter().all(|c| c.in_control(config))
+                }),
+            })
+            .collect();
     let values = run.white.step(&inputs);
     for (rank, value) in values {
         if let Some((rec, _)) = recs.get_mut(&rank) {
@@ -672,7 +677,7 @@ fn update_charts(
             .filter(|(rank, ..)| {
                 let rs = &run.ranks[rank];
                 let chart = &rs.charts[stat.index()];
-                !rs.quarantined && chart.pos.max(chart.neg) < config.refine_below * config.threshold
+                !rs.quarantined && chart.in_control(config)
             })
             .map(|(_, r, ..)| r * r)
             .collect();
@@ -701,7 +706,7 @@ fn update_charts(
                 let rs = run.ranks.get_mut(rank).expect("rank registered");
                 let chart = &mut rs.charts[stat.index()];
                 if !rs.quarantined
-                    && chart.pos.max(chart.neg) < config.refine_below * config.threshold
+                    && chart.in_control(config)
                     && residual.abs() < config.scale_clip * scale
                 {
                     let raw = residual + chart.offset(config.offset_prior);

@@ -423,15 +423,33 @@ pub fn inject(
     start: u64,
     seed: u64,
 ) -> Vec<Record> {
+    inject_steps(rec, attack, attacker, start, 0..u64::MAX, seed)
+}
+
+/// [`inject`]'s records of the steps in `steps` only (the same values: the noise is drawn
+/// from `start` on, step by step).
+fn inject_steps(
+    rec: &Recording,
+    attack: ReplayAttack,
+    attacker: u32,
+    start: u64,
+    steps: std::ops::Range<u64>,
+    seed: u64,
+) -> Vec<Record> {
     let n = rec.world;
     let a = attacker as usize;
     let dim = rec.numel as f64;
     let mut rng = Rng::new(seed ^ 0x7265_706c_6179);
-    let mut out = Vec::with_capacity(rec.steps.len() * n);
+    let mut out = Vec::new();
     for ((records, cos), noisy) in rec.steps.iter().zip(&rec.noise) {
         let step = records[0].step;
+        if step >= steps.end {
+            break;
+        }
         if step < start || a >= n {
-            out.extend(records.iter().cloned());
+            if steps.contains(&step) {
+                out.extend(records.iter().cloned());
+            }
             continue;
         }
         let (c, nu) = attack.at(step - start);
@@ -513,7 +531,9 @@ pub fn inject(
                     }
                 }
             }
-            out.push(r);
+            if steps.contains(&step) {
+                out.push(r);
+            }
         }
     }
     out
@@ -565,10 +585,7 @@ fn detect_attacked(
 ) -> Vec<Alarm> {
     let mut detector = detector.clone();
     let mut alarms = alarms.clone();
-    for record in inject(rec, attack, attacker, start, seed)
-        .into_iter()
-        .filter(|r| (start..end).contains(&r.step))
-    {
+    for record in inject_steps(rec, attack, attacker, start, start..end, seed) {
         detector.push(record, Source::default(), &mut alarms);
     }
     detector.finish(&mut alarms);
